@@ -1,0 +1,39 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, found from this file whether it runs from src/ (tests) or dist/ (CLI). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Pinned versions, shared with scripts/bootstrap.sh through scripts/versions.env. */
+export function pinnedVersions(): { temporalCli: string; moto: string } {
+  const text = readFileSync(join(repoRoot, 'scripts', 'versions.env'), 'utf8');
+  const values = Object.fromEntries(
+    text
+      .split('\n')
+      .filter((line) => /^[A-Z_]+=/.test(line))
+      .map((line) => line.split('=', 2) as [string, string]),
+  );
+  return { temporalCli: values.TEMPORAL_CLI_VERSION!, moto: values.MOTO_VERSION! };
+}
+
+export function cacheDir(): string {
+  return process.env.SBX_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'sbx');
+}
+
+export function temporalCliPath(): string {
+  return join(cacheDir(), `temporal-cli-${pinnedVersions().temporalCli}`, 'temporal');
+}
+
+export function motoServerPath(): string {
+  return join(cacheDir(), `moto-${pinnedVersions().moto}`, 'bin', 'moto_server');
+}
+
+/** Throws a message naming the missing part and the command that provides it. */
+export function requireBuilt(path: string, what: string): string {
+  if (!existsSync(path)) {
+    throw new Error(`${what} not found at ${path}: run 'npm run bootstrap' first`);
+  }
+  return path;
+}

@@ -1,0 +1,69 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { requireBuilt, temporalCliPath } from '../../src/dev/paths.js';
+import { startMoto } from '../../src/dev/moto.js';
+import { sbxSearchAttributes } from '../../src/workflows/search-attributes.js';
+import { STACK_ENV, type TestStack } from './stack.js';
+import { workflowsPaths } from './workflows.js';
+
+/**
+ * Starts the real parts once per test run: the Temporal dev server (built by the bootstrap script),
+ * moto's EC2 server and a scratch ZFS dataset tree. Each failure names the part that could not start.
+ */
+export default async function globalSetup(): Promise<void> {
+  const runId = `t${process.pid}-${Date.now().toString(36)}`;
+  const scratch = mkdtempSync(join(tmpdir(), 'sbx-test-'));
+  const pool = process.env.SBX_POOL ?? 'sbx';
+
+  const health = await execa('zpool', ['list', '-H', '-o', 'health', pool], { reject: false });
+  if (health.exitCode !== 0 || health.stdout.trim() !== 'ONLINE') {
+    throw new Error(`ZFS pool '${pool}' is not available (${health.stderr.trim() || health.stdout.trim()}): run 'npm run bootstrap'`);
+  }
+  const zfsRoot = `${pool}/${runId}`;
+  await execa('zfs', ['create', '-p', '-o', `mountpoint=${join(scratch, 'zfs')}`, zfsRoot]);
+
+  const temporal = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: requireBuilt(temporalCliPath(), 'Temporal CLI') },
+      searchAttributes: sbxSearchAttributes,
+      extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=400'],
+    },
+  }).catch((err: Error) => {
+    throw new Error(`Temporal dev server failed to start: ${err.message}`);
+  });
+
+  const moto = await startMoto();
+
+  const bundlePath = join(scratch, 'workflow-bundle.js');
+  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPaths.all, logger: quietLogger });
+  writeFileSync(bundlePath, bundle.code);
+
+  const stack: TestStack = {
+    runId,
+    scratch,
+    temporalAddress: temporal.address,
+    namespace: temporal.namespace ?? 'default',
+    ec2Endpoint: moto.endpoint,
+    pool,
+    zfsRoot,
+    runscRoot: join(scratch, 'runsc'),
+    workflowBundlePath: bundlePath,
+  };
+  process.env[STACK_ENV] = JSON.stringify(stack);
+  Object.assign(globalThis, { __sbxStack: { stack, temporal, moto } });
+}
+
+const quietLogger = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error(message: string) {
+    console.error(message);
+  },
+};

@@ -1,0 +1,34 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
+import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
+import { testStack, uniqueNames } from '../harness/stack.js';
+
+describe('gVisor (real runsc) on a ZFS dataset', () => {
+  const stack = testStack();
+  const { id } = uniqueNames(import.meta.url);
+  const dataset = `${stack.zfsRoot}/${id}`;
+
+  afterAll(async () => {
+    await execa('runsc', ['--root', stack.runscRoot, 'delete', '-force', id], { reject: false });
+    await destroyRecursive(dataset);
+  });
+
+  it('runs a command in a busybox rootfs and the file it wrote is on the dataset', async () => {
+    await execa('zfs', ['create', '-p', dataset]);
+    const bundle = (await execa('zfs', ['get', '-H', '-o', 'value', 'mountpoint', dataset])).stdout.trim();
+    const rootfs = join(bundle, 'rootfs');
+    await makeBusyboxRootfs(rootfs);
+    await execa('runsc', ['spec', '--bundle', bundle, '--', '/bin/sh', '-c', 'uname -s > /workspace/out.txt; echo written']);
+    const configPath = join(bundle, 'config.json');
+    const config = JSON.parse(await readFile(configPath, 'utf8'));
+    config.root.readonly = false;
+    await writeFile(configPath, JSON.stringify(config));
+
+    const run = await execa('runsc', ['--root', stack.runscRoot, '--network', 'none', 'run', '--bundle', bundle, id]);
+    expect(run.stdout.trim()).toBe('written');
+    // gVisor's own kernel answers uname, and the write went through its gofer to the ZFS dataset.
+    expect(await readFile(join(rootfs, 'workspace', 'out.txt'), 'utf8')).toBe('Linux\n');
+  });
+});
