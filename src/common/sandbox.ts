@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { SessionId, SnapshotName, TemplateName } from './names.js';
+
+/** Limits applied to a sandbox's cgroup and to each command's output. */
+export const Resources = z.object({
+  cpus: z.number().positive().max(64).default(1),
+  memoryMb: z.number().int().min(16).max(262_144).default(512),
+  maxPids: z.number().int().min(8).max(65_536).default(256),
+});
+export type Resources = z.infer<typeof Resources>;
+
+export const MiB = 1024 * 1024;
+export const DEFAULT_EXEC_TIMEOUT_MS = 5 * 60_000;
+export const DEFAULT_MAX_OUTPUT_BYTES = MiB;
+/** Hard ceiling on output kept per stream: results travel through workflow history. */
+export const MAX_OUTPUT_BYTES = 4 * MiB;
+export const MAX_FILE_BYTES = 4 * MiB;
+
+/** A path inside the sandbox: absolute (from its root) or relative to /workspace. */
+export const SandboxPath = z
+  .string()
+  .min(1, 'path must not be empty')
+  .max(4096, 'path must be at most 4096 characters')
+  .refine((p) => !p.includes('\0'), 'path must not contain NUL bytes');
+
+export const ExecRequest = z.object({
+  toolCallId: z.string().min(1).max(200, 'toolCallId must be at most 200 characters'),
+  /** A string runs through `/bin/sh -c`; an array runs as argv. */
+  command: z.union([z.string().min(1, 'command must not be empty'), z.array(z.string()).min(1, 'command must not be empty')]),
+  cwd: SandboxPath.default('/workspace'),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must be shell identifiers'), z.string()).default({}),
+  stdin: z.string().max(MAX_FILE_BYTES).optional(),
+  timeoutMs: z
+    .number()
+    .int('timeoutMs must be a whole number of milliseconds')
+    .positive('timeoutMs must be positive')
+    .max(24 * 3600_000)
+    .default(DEFAULT_EXEC_TIMEOUT_MS),
+  maxOutputBytes: z.number().int().positive().max(MAX_OUTPUT_BYTES).default(DEFAULT_MAX_OUTPUT_BYTES),
+});
+export type ExecRequest = z.infer<typeof ExecRequest>;
+export type ExecRequestInput = z.input<typeof ExecRequest>;
+
+export const ExecStatus = z.enum(['exited', 'timed_out', 'killed', 'oom']);
+export type ExecStatus = z.infer<typeof ExecStatus>;
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  status: ExecStatus;
+  durationMs: number;
+}
+
+export const FileWrite = z.object({
+  path: SandboxPath,
+  content: z.string(),
+  encoding: z.enum(['utf8', 'base64']).default('utf8'),
+  mode: z.number().int().min(0).max(0o7777).optional(),
+});
+export type FileWrite = z.infer<typeof FileWrite>;
+
+export const WriteFilesRequest = z.object({
+  files: z.array(FileWrite).min(1, 'files must not be empty').max(1000),
+});
+
+export const ReadFileRequest = z.object({
+  path: SandboxPath,
+  maxBytes: z.number().int().positive().max(MAX_FILE_BYTES).default(MiB),
+  encoding: z.enum(['utf8', 'base64']).default('utf8'),
+});
+export type ReadFileRequest = z.infer<typeof ReadFileRequest>;
+
+export interface ReadFileResult {
+  content: string;
+  encoding: 'utf8' | 'base64';
+  size: number;
+  truncated: boolean;
+}
+
+export const ListDirRequest = z.object({ path: SandboxPath.default('/workspace') });
+
+export interface DirEntry {
+  name: string;
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  size: number;
+}
+
+export interface SnapshotInfo {
+  name: string;
+  createTxg: number;
+  usedBytes: number;
+  referencedBytes: number;
+}
+
+/** Where a new session's filesystem comes from: a template, or another session's snapshot (fork). */
+export const SandboxOrigin = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('template'), template: TemplateName }),
+  z.object({ kind: z.literal('snapshot'), sessionId: SessionId, snapshot: SnapshotName }),
+]);
+export type SandboxOrigin = z.infer<typeof SandboxOrigin>;
+
+export type ContainerState = 'running' | 'paused' | 'stopped' | 'absent';
+
+export interface PoolHealth {
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  state: string;
+  capacity: number;
+  sizeBytes: number;
+  freeBytes: number;
+}
