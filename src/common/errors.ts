@@ -23,6 +23,7 @@ export const SbxErrorType = {
   CommandMissing: 'CommandMissing',
   HostLost: 'HostLost',
   CreateFailed: 'CreateFailed',
+  MaxSessionsReached: 'MaxSessionsReached',
   CommandFailed: 'CommandFailed',
 } as const;
 export type SbxErrorType = (typeof SbxErrorType)[keyof typeof SbxErrorType];

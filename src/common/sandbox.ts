@@ -12,8 +12,10 @@ export type Resources = z.infer<typeof Resources>;
 export const MiB = 1024 * 1024;
 export const DEFAULT_EXEC_TIMEOUT_MS = 5 * 60_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = MiB;
-/** Hard ceiling on output kept per stream: results travel through workflow history. */
-export const MAX_OUTPUT_BYTES = 4 * MiB;
+/** Ceiling on output kept per stream: results travel through workflow history. */
+export const MAX_OUTPUT_BYTES = MiB;
+/** stdout + stderr together stay under this, so a result fits in one history event (2 MB limit). */
+export const MAX_COMBINED_OUTPUT_BYTES = 1.5 * MiB;
 export const MAX_FILE_BYTES = 4 * MiB;
 
 /** A path inside the sandbox: absolute (from its root) or relative to /workspace. */

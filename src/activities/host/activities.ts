@@ -1,0 +1,149 @@
+import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { SbxErrorType, sbxFailure } from '../../common/errors.js';
+import { MAX_COMBINED_OUTPUT_BYTES, type ExecResult, type PoolHealth, type SnapshotInfo } from '../../common/sandbox.js';
+import { parseInput } from '../../common/validate.js';
+import type { Runtime, Storage } from './backends.js';
+import * as inputs from './inputs.js';
+import { listDir, readFile, writeFiles } from './sandbox-files.js';
+
+export interface HostActivityDeps {
+  hostId: string;
+  storage: Storage;
+  runtime: Runtime;
+  maxSessions: number;
+  defaultQuotaBytes?: number;
+}
+
+/**
+ * The activities a host worker serves on `sbx-host-<hostId>`. Each parses its input before anything
+ * runs and is safe to retry: the goal state already reached counts as success.
+ */
+export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes }: HostActivityDeps) {
+  const rootfs = async (sessionId: string) => join(await storage.sessionPath(sessionId), 'rootfs');
+
+  return {
+    async createSandbox(raw: inputs.CreateSandboxInput): Promise<{ hostId: string; usedBytes: number }> {
+      const input = parseInput(inputs.CreateSandboxInput, raw, 'createSandbox input');
+      if (!(await storage.sessionExists(input.sessionId))) {
+        const sessions = await storage.listSessions();
+        if (sessions.length >= maxSessions) {
+          throw sbxFailure(SbxErrorType.MaxSessionsReached, `host ${hostId} already holds its maximum of ${maxSessions} sessions`);
+        }
+      }
+      await storage.createSession(input.sessionId, input.origin, input.quotaBytes ?? defaultQuotaBytes);
+      return { hostId, usedBytes: await storage.usedBytes(input.sessionId) };
+    },
+
+    async startSandbox(raw: inputs.StartSandboxInput): Promise<void> {
+      const input = parseInput(inputs.StartSandboxInput, raw, 'startSandbox input');
+      await runtime.start(input.sessionId, await storage.sessionPath(input.sessionId), input.resources);
+    },
+
+    /** Kills the sandbox's processes and deletes its container; the filesystem stays. */
+    async stopSandbox(raw: inputs.SessionRef): Promise<void> {
+      const input = parseInput(inputs.SessionRef, raw, 'stopSandbox input');
+      await runtime.destroy(input.sessionId);
+    },
+
+    async destroySandbox(raw: inputs.SessionRef): Promise<void> {
+      const input = parseInput(inputs.SessionRef, raw, 'destroySandbox input');
+      await runtime.destroy(input.sessionId);
+      await storage.destroySession(input.sessionId);
+    },
+
+    async execCommand(raw: inputs.ExecInput): Promise<ExecResult> {
+      const input = parseInput(inputs.ExecInput, raw, 'exec request');
+      const ctx = Context.current();
+      const result = await runtime.exec(input.sessionId, await storage.sessionPath(input.sessionId), input.request, {
+        signal: ctx.cancellationSignal,
+        onProgress: () => ctx.heartbeat(),
+      });
+      return capCombinedOutput(result, MAX_COMBINED_OUTPUT_BYTES);
+    },
+
+    async writeFiles(raw: inputs.WriteFilesInput): Promise<void> {
+      const input = parseInput(inputs.WriteFilesInput, raw, 'writeFiles request');
+      await writeFiles(await rootfs(input.sessionId), input.files);
+    },
+
+    async readFile(raw: inputs.ReadFileInput) {
+      const input = parseInput(inputs.ReadFileInput, raw, 'readFile request');
+      return readFile(await rootfs(input.sessionId), input.request);
+    },
+
+    async listDir(raw: inputs.ListDirInput) {
+      const input = parseInput(inputs.ListDirInput, raw, 'listDir request');
+      return listDir(await rootfs(input.sessionId), input.request.path);
+    },
+
+    async snapshotSandbox(raw: inputs.SnapshotInput): Promise<SnapshotInfo> {
+      const input = parseInput(inputs.SnapshotInput, raw, 'snapshot request');
+      return storage.snapshot(input.sessionId, input.name);
+    },
+
+    /**
+     * gVisor's gofer keeps handles to the files it has seen, so a filesystem rolled back under a
+     * running sandbox shows stale or missing entries. The sandbox is therefore stopped, the
+     * filesystem rolled back, and the sandbox started afresh on it: it sees exactly the snapshot.
+     */
+    async rollbackSandbox(raw: inputs.RollbackInput): Promise<void> {
+      const input = parseInput(inputs.RollbackInput, raw, 'rollback request');
+      await runtime.destroy(input.sessionId);
+      await storage.rollback(input.sessionId, input.name);
+      await runtime.start(input.sessionId, await storage.sessionPath(input.sessionId), input.resources);
+    },
+
+    async destroySnapshots(raw: inputs.DestroySnapshotsInput): Promise<void> {
+      const input = parseInput(inputs.DestroySnapshotsInput, raw, 'destroySnapshots request');
+      for (const name of input.names) await storage.destroySnapshot(input.sessionId, name);
+    },
+
+    async pauseSandbox(raw: inputs.PauseInput): Promise<void> {
+      const input = parseInput(inputs.PauseInput, raw, 'pause request');
+      if (input.mode === 'freeze') return runtime.pause(input.sessionId);
+      await runtime.checkpoint(input.sessionId, join(await storage.sessionPath(input.sessionId), 'checkpoint'));
+    },
+
+    async resumeSandbox(raw: inputs.ResumeInput): Promise<void> {
+      const input = parseInput(inputs.ResumeInput, raw, 'resume request');
+      if (input.mode === 'freeze') return runtime.resume(input.sessionId);
+      const path = await storage.sessionPath(input.sessionId);
+      await runtime.restore(input.sessionId, path, join(path, 'checkpoint'));
+    },
+
+    async sandboxUsedBytes(raw: inputs.SessionRef): Promise<number> {
+      const input = parseInput(inputs.SessionRef, raw, 'usedBytes request');
+      return storage.usedBytes(input.sessionId);
+    },
+
+    async hostHealth(): Promise<PoolHealth & { hostId: string; sessions: number }> {
+      const [health, sessions] = await Promise.all([storage.health(), storage.listSessions()]);
+      return { ...health, hostId, sessions: sessions.length };
+    },
+  };
+}
+
+export type HostActivities = ReturnType<typeof createHostActivities>;
+
+/** Trims the longer stream first so stdout + stderr fit `limit` bytes; marks the result truncated. */
+export function capCombinedOutput(result: ExecResult, limit: number): ExecResult {
+  const outBytes = Buffer.byteLength(result.stdout);
+  const errBytes = Buffer.byteLength(result.stderr);
+  if (outBytes + errBytes <= limit) return result;
+  const errKeep = Math.min(errBytes, Math.max(Math.floor(limit / 2), limit - outBytes));
+  const outKeep = limit - errKeep;
+  return {
+    ...result,
+    stdout: truncateUtf8(result.stdout, outKeep),
+    stderr: truncateUtf8(result.stderr, errKeep),
+    truncated: true,
+  };
+}
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  const buf = Buffer.from(text);
+  if (buf.length <= maxBytes) return text;
+  // Decoding a cut buffer drops a partial trailing character as U+FFFD; strip it.
+  return buf.subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, '');
+}

@@ -1,0 +1,64 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import type { Storage } from '../activities/host/backends.js';
+import { TemplateName } from '../common/names.js';
+import { parseInput } from '../common/validate.js';
+import { makeBusyboxRootfs } from '../dev/busybox-rootfs.js';
+import { createStorage } from '../workers/backends.js';
+import { HostConfig } from '../workers/host-config.js';
+import { createLogger } from '../workers/logger.js';
+import { fail, print, progress } from './output.js';
+
+/** Imports a template from a directory, a tarball, or Debian's static busybox. */
+export async function importTemplate(storage: Storage, name: string, source: { dir?: string; tar?: string; busybox?: boolean }): Promise<void> {
+  parseInput(TemplateName, name, 'template name');
+  if (source.busybox) {
+    const dir = await mkdtemp(join(tmpdir(), 'sbx-busybox-'));
+    try {
+      await makeBusyboxRootfs(dir);
+      await storage.importTemplate(name, { dir });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  } else if (source.dir) {
+    await storage.importTemplate(name, { dir: source.dir });
+  } else if (source.tar) {
+    await storage.importTemplate(name, { tar: source.tar });
+  } else {
+    throw new Error('give one of --from-dir, --from-tar or --busybox');
+  }
+}
+
+export function templateCommands(json: () => boolean): Command {
+  const cmd = new Command('template').description('manage sandbox templates on this host');
+  cmd
+    .command('import <name>')
+    .description('make a template (dataset + version snapshot) from a root filesystem')
+    .option('--from-dir <dir>', 'a directory holding the root filesystem')
+    .option('--from-tar <file>', 'a tarball of the root filesystem')
+    .option('--busybox', 'a minimal root filesystem around Debian\'s static busybox')
+    .addOption(new Option('--host-id <id>', 'the host whose storage receives it').env('SBX_HOST_ID').default('local'))
+    .addOption(new Option('--storage <kind>').choices(['zfs', 'local-disk']).env('SBX_STORAGE').default('zfs'))
+    .addOption(new Option('--zfs-root <dataset>').env('SBX_ZFS_ROOT'))
+    .addOption(new Option('--data-root <dir>').env('SBX_DATA_ROOT').default('/var/lib/sbx'))
+    .action(async (name: string, o) => {
+      try {
+        const sources = [o.fromDir, o.fromTar, o.busybox].filter(Boolean).length;
+        if (sources !== 1) throw new Error('give exactly one of --from-dir, --from-tar or --busybox');
+        const config = parseInput(
+          HostConfig,
+          { hostId: o.hostId, storage: o.storage, zfsRoot: o.zfsRoot, dataRoot: o.dataRoot, runtime: 'none' },
+          'template options',
+        );
+        const storage = await createStorage(config, createLogger('sbx-template'));
+        progress(`importing template ${name} into ${storage.kind} storage`);
+        await importTemplate(storage, name, { dir: o.fromDir, tar: o.fromTar, busybox: o.busybox });
+        print({ json: json() }, { template: name, storage: storage.kind }, () => `template ${name} imported`);
+      } catch (err) {
+        fail(err, json());
+      }
+    });
+  return cmd;
+}

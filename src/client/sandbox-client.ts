@@ -1,0 +1,124 @@
+import { Client, Connection, WithStartWorkflowOperation, WorkflowIdReusePolicy } from '@temporalio/client';
+import { z } from 'zod';
+import { CONTROL_TASK_QUEUE, HostId, sessionWorkflowId, TemplateName } from '../common/names.js';
+import { parseInput } from '../common/validate.js';
+import { CreateSessionRequest, createUpdate, SessionState, type CreateSessionInput, type SessionInfo } from '../workflows/messages.js';
+import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from '../workflows/search-attributes.js';
+import { SessionWorkflow } from '../workflows/session.js';
+import { toSbxError } from './errors.js';
+import { Session } from './session.js';
+
+export interface SandboxClientOptions {
+  /** Temporal frontend, host:port. */
+  address?: string;
+  namespace?: string;
+  /** The control workers' task queue. */
+  taskQueue?: string;
+  connection?: Connection;
+}
+
+export const ListSessionsFilter = z.object({
+  state: SessionState.optional(),
+  host: HostId.optional(),
+  template: TemplateName.optional(),
+  limit: z.number().int().positive().max(10_000).default(100),
+});
+
+export interface SessionSummary {
+  sessionId: string;
+  state?: string;
+  host?: string;
+  template?: string;
+  turn?: number;
+  startTime: Date;
+  status: string;
+}
+
+/** What the agent platform imports: creates sessions and hands out `Session` handles. */
+export class SandboxClient {
+  private constructor(
+    readonly temporal: Client,
+    private readonly connection: Connection,
+    private readonly ownsConnection: boolean,
+    private readonly taskQueue: string,
+  ) {}
+
+  static async connect(options: SandboxClientOptions = {}): Promise<SandboxClient> {
+    const connection = options.connection ?? (await Connection.connect({ address: options.address ?? 'localhost:7233' }));
+    const temporal = new Client({ connection, namespace: options.namespace ?? 'default' });
+    return new SandboxClient(temporal, connection, !options.connection, options.taskQueue ?? CONTROL_TASK_QUEUE);
+  }
+
+  /**
+   * Creates a session, or returns the existing one when the same request is retried (update-with-start).
+   * A destroyed session's id cannot be reused.
+   */
+  async createSession(input: CreateSessionInput): Promise<{ session: Session; info: SessionInfo }> {
+    const sessionId = (input as { sessionId?: string }).sessionId ?? '?';
+    let request: CreateSessionRequest;
+    try {
+      request = parseInput(CreateSessionRequest, input, 'create request');
+    } catch (err) {
+      throw toSbxError(err, sessionId);
+    }
+    const start = new WithStartWorkflowOperation(SessionWorkflow, {
+      workflowId: sessionWorkflowId(request.sessionId),
+      taskQueue: this.taskQueue,
+      args: [{ request }],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      typedSearchAttributes: [
+        { key: SbxSessionState, value: 'creating' },
+        { key: SbxTemplate, value: request.template },
+        { key: SbxTurn, value: 0 },
+        ...(request.hostId ? [{ key: SbxHost, value: request.hostId }] : []),
+      ],
+      staticSummary: `sbx session ${request.sessionId} (template ${request.template})`,
+      staticDetails: Object.keys(request.labels).length
+        ? `labels: ${Object.entries(request.labels).map(([k, v]) => `${k}=${v}`).join(', ')}`
+        : undefined,
+    });
+    try {
+      const info = await this.temporal.workflow.executeUpdateWithStart(createUpdate, {
+        args: [request],
+        startWorkflowOperation: start,
+      });
+      return { session: new Session(this.temporal, request.sessionId), info };
+    } catch (err) {
+      throw toSbxError(err, request.sessionId);
+    }
+  }
+
+  /** A handle on an existing session; calls on it fail with SessionNotFound if there is none. */
+  session(sessionId: string): Session {
+    return new Session(this.temporal, sessionId);
+  }
+
+  /** Sessions through Temporal visibility, newest first. */
+  async listSessions(filter: z.input<typeof ListSessionsFilter> = {}): Promise<SessionSummary[]> {
+    const parsed = parseInput(ListSessionsFilter, filter, 'session filter');
+    const clauses = [`WorkflowType = 'SessionWorkflow'`];
+    if (parsed.state) clauses.push(`SbxSessionState = '${parsed.state}'`);
+    if (parsed.host) clauses.push(`SbxHost = '${parsed.host}'`);
+    if (parsed.template) clauses.push(`SbxTemplate = '${parsed.template}'`);
+    const out: SessionSummary[] = [];
+    for await (const wf of this.temporal.workflow.list({ query: clauses.join(' AND ') })) {
+      const attrs = wf.typedSearchAttributes;
+      out.push({
+        sessionId: wf.workflowId.replace(/^sbx-session-/, ''),
+        state: attrs.get(SbxSessionState),
+        host: attrs.get(SbxHost),
+        template: attrs.get(SbxTemplate),
+        turn: attrs.get(SbxTurn),
+        startTime: wf.startTime,
+        status: wf.status.name,
+      });
+      if (out.length >= parsed.limit) break;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsConnection) await this.connection.close();
+  }
+}

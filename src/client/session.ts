@@ -1,0 +1,152 @@
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { z } from 'zod';
+import type { DirEntry, ExecRequestInput, ExecResult, ReadFileResult } from '../common/sandbox.js';
+import { parseInput } from '../common/validate.js';
+import {
+  destroyUpdate,
+  ExecRequest,
+  execUpdate,
+  ForkRequest,
+  forkUpdate,
+  infoQuery,
+  ListDirRequest,
+  listDirUpdate,
+  listSnapshotsQuery,
+  NamedSnapshotRequest,
+  pauseSignal,
+  PauseRequest,
+  ReadFileRequest,
+  readFileUpdate,
+  resumeSignal,
+  rollbackUpdate,
+  snapshotUpdate,
+  SnapshotTarget,
+  turnCompleteUpdate,
+  WriteFilesRequest,
+  writeFilesUpdate,
+  type PauseMode,
+  type RollbackResult,
+  type SessionInfo,
+  type SessionState,
+  type SnapshotRecord,
+  type TurnResult,
+} from '../workflows/messages.js';
+import type { SessionWorkflow } from '../workflows/session.js';
+import { SbxError, SbxErrorType, toSbxError } from './errors.js';
+import { sessionWorkflowId } from '../common/names.js';
+
+/** A handle on one session. Every call validates its input here first, then in the workflow. */
+export class Session {
+  private readonly handle: WorkflowHandle<typeof SessionWorkflow>;
+
+  constructor(
+    private readonly client: Client,
+    readonly id: string,
+  ) {
+    this.handle = client.workflow.getHandle<typeof SessionWorkflow>(sessionWorkflowId(id));
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toSbxError(err, this.id);
+    }
+  }
+
+  private valid<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+    try {
+      return parseInput(schema, value, what);
+    } catch (err) {
+      throw toSbxError(err, this.id);
+    }
+  }
+
+  /** Runs a command in the sandbox. A toolCallId seen before returns its recorded result. */
+  exec(request: ExecRequestInput): Promise<ExecResult> {
+    const parsed = this.valid(ExecRequest, request, 'exec request');
+    return this.call(() => this.handle.executeUpdate(execUpdate, { args: [parsed], updateId: `exec-${parsed.toolCallId}` }));
+  }
+
+  writeFiles(files: z.input<typeof WriteFilesRequest>['files']): Promise<void> {
+    const parsed = this.valid(WriteFilesRequest, { files }, 'writeFiles request');
+    return this.call(() => this.handle.executeUpdate(writeFilesUpdate, { args: [parsed] }));
+  }
+
+  readFile(path: string, options: Omit<z.input<typeof ReadFileRequest>, 'path'> = {}): Promise<ReadFileResult> {
+    const parsed = this.valid(ReadFileRequest, { ...options, path }, 'readFile request');
+    return this.call(() => this.handle.executeUpdate(readFileUpdate, { args: [parsed] }));
+  }
+
+  listDir(path = '/workspace'): Promise<DirEntry[]> {
+    const parsed = this.valid(ListDirRequest, { path }, 'listDir request');
+    return this.call(() => this.handle.executeUpdate(listDirUpdate, { args: [parsed] }));
+  }
+
+  /** Snapshots the sandbox as `turn-NNNNNN` at the end of an agent turn. */
+  turnComplete(): Promise<TurnResult> {
+    return this.call(() => this.handle.executeUpdate(turnCompleteUpdate));
+  }
+
+  snapshot(name: string): Promise<SnapshotRecord> {
+    const parsed = this.valid(NamedSnapshotRequest, { name }, 'snapshot request');
+    return this.call(() => this.handle.executeUpdate(snapshotUpdate, { args: [parsed] }));
+  }
+
+  listSnapshots(): Promise<SnapshotRecord[]> {
+    return this.call(() => this.handle.query(listSnapshotsQuery));
+  }
+
+  /** Waits for tools in flight, then the sandbox sees exactly the snapshot; later snapshots are gone. */
+  rollback(target: SnapshotTarget): Promise<RollbackResult> {
+    const parsed = this.valid(SnapshotTarget, target, 'rollback request');
+    return this.call(() => this.handle.executeUpdate(rollbackUpdate, { args: [parsed] }));
+  }
+
+  /** A new session from one of this session's snapshots; this one is untouched. Returns once it is active. */
+  async fork(request: ForkRequest): Promise<Session> {
+    const parsed = this.valid(ForkRequest, request, 'fork request');
+    const result = await this.call(() => this.handle.executeUpdate(forkUpdate, { args: [parsed] }));
+    const forked = new Session(this.client, result.sessionId);
+    await forked.waitFor((info) => info.state !== 'creating');
+    const info = await forked.info();
+    if (info.state !== 'active') {
+      throw new SbxError(SbxErrorType.CreateFailed, `fork ${forked.id} ended ${info.state}: ${info.failureReason ?? 'unknown reason'}`);
+    }
+    return forked;
+  }
+
+  /** Signals a pause; with `wait`, returns once the session is paused. */
+  async pause(mode: PauseMode = 'freeze', { wait = true } = {}): Promise<void> {
+    const parsed = this.valid(PauseRequest, { mode }, 'pause request');
+    await this.call(() => this.handle.signal(pauseSignal, parsed));
+    if (wait) await this.waitFor((info) => info.state !== 'active' && info.state !== 'creating', 'paused');
+  }
+
+  /** Signals a resume; with `wait`, returns once the session is active again. */
+  async resume({ wait = true } = {}): Promise<void> {
+    await this.call(() => this.handle.signal(resumeSignal));
+    if (wait) await this.waitFor((info) => info.state !== 'paused', 'active');
+  }
+
+  destroy(): Promise<SessionInfo> {
+    return this.call(() => this.handle.executeUpdate(destroyUpdate));
+  }
+
+  async info(): Promise<SessionInfo> {
+    return this.call(() => this.handle.query(infoQuery));
+  }
+
+  /** Polls `info` until `done` holds; a bounded wait that names the state it expected. */
+  async waitFor(done: (info: SessionInfo) => boolean, expected?: SessionState, timeoutMs = 120_000): Promise<SessionInfo> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const info = await this.info();
+      if (done(info)) return info;
+      if (performance.now() > deadline) {
+        throw new SbxError(SbxErrorType.InvalidState, `session ${this.id} is still ${info.state}${expected ? `, not ${expected}` : ''}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}

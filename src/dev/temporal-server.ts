@@ -1,0 +1,78 @@
+import { connect } from 'node:net';
+import { execa, type ResultPromise } from 'execa';
+import { searchAttributeArgs } from '../workflows/search-attributes.js';
+import { waitFor } from './net.js';
+import { requireBuilt, temporalCliPath } from './paths.js';
+
+export interface DevServerOptions {
+  /** SQLite file that keeps the server's state across restarts. */
+  dbFile: string;
+  port: number;
+  uiPort: number;
+  ip?: string;
+  namespace?: string;
+  dynamicConfig?: Record<string, unknown>;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string;
+  process: ResultPromise;
+  stop(): Promise<void>;
+}
+
+function portOpen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host }, () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Starts the Temporal CLI dev server built by the bootstrap script, with sbx's search attributes. */
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const bin = requireBuilt(temporalCliPath(), 'Temporal CLI');
+  const ip = options.ip ?? '127.0.0.1';
+  if (await portOpen(options.port, ip)) {
+    throw new Error(`port ${options.port} is already in use (another Temporal server?): stop it or pass --port`);
+  }
+  const args = [
+    'server',
+    'start-dev',
+    '--db-filename',
+    options.dbFile,
+    '--ip',
+    ip,
+    '--port',
+    String(options.port),
+    '--ui-port',
+    String(options.uiPort),
+    '--namespace',
+    options.namespace ?? 'default',
+    '--log-level',
+    'warn',
+    ...searchAttributeArgs(),
+    ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
+  ];
+  const child = execa(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], reject: false, buffer: { stderr: true } });
+  let stderrTail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderrTail = (stderrTail + chunk.toString()).slice(-2000);
+  });
+  const address = `${ip}:${options.port}`;
+  await waitFor(`Temporal dev server at ${address}`, 60_000, async () => {
+    if (child.exitCode !== null) throw new Error(`Temporal dev server exited with code ${child.exitCode}: ${stderrTail.trim()}`);
+    return portOpen(options.port, ip);
+  });
+  return {
+    address,
+    uiUrl: `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${options.uiPort}`,
+    process: child,
+    async stop() {
+      child.kill('SIGTERM');
+      await child;
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { HostId } from '../common/names.js';
+
+/** Everything `sbx host` takes from flags and environment, validated in one place. */
+export const HostConfig = z.object({
+  hostId: HostId,
+  temporalAddress: z.string().min(1).default('localhost:7233'),
+  namespace: z.string().min(1).default('default'),
+  storage: z.enum(['zfs', 'local-disk']).default('zfs'),
+  /** ZFS dataset under which sessions and templates live; default `sbx/<hostId>` in pool `sbx`. */
+  zfsRoot: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*(\/[A-Za-z0-9_.:-]+)*$/, 'zfsRoot must be a dataset name such as sbx/host-1')
+    .optional(),
+  /** Host directory for local-disk storage, runsc state and the ZFS root's mountpoint. */
+  dataRoot: z.string().startsWith('/', 'dataRoot must be an absolute path').default('/var/lib/sbx'),
+  runtime: z.enum(['gvisor', 'none']).default('gvisor'),
+  runscPlatform: z.string().optional(),
+  /** Creates beyond this many sessions on the host are refused. */
+  maxSessions: z.number().int().positive().default(50),
+  /** Quota for sessions whose create request sets none. */
+  defaultQuotaBytes: z.number().int().positive().optional(),
+  maxConcurrentActivities: z.number().int().positive().max(1000).default(32),
+  /** How long a stopping worker lets activities in flight finish before cancelling them. */
+  shutdownGraceMs: z.number().int().min(0).default(30_000),
+});
+export type HostConfig = z.output<typeof HostConfig>;
+
+export function zfsRootOf(config: HostConfig): string {
+  return config.zfsRoot ?? `sbx/${config.hostId}`;
+}

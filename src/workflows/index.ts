@@ -1,0 +1,2 @@
+// The workflows a control worker runs (bundled by the Temporal worker).
+export { SessionWorkflow } from './session.js';

@@ -1,0 +1,118 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
+import { HostId, SessionId, SnapshotName, TemplateName } from '../common/names.js';
+import {
+  ExecRequest,
+  ListDirRequest,
+  ReadFileRequest,
+  Resources,
+  WriteFilesRequest,
+  type DirEntry,
+  type ExecResult,
+  type ReadFileResult,
+} from '../common/sandbox.js';
+
+/** Every message of the session workflow, defined once and imported by workflow and client alike. */
+
+export const SessionState = z.enum(['creating', 'active', 'paused', 'destroying', 'destroyed', 'failed']);
+export type SessionState = z.infer<typeof SessionState>;
+export const PauseMode = z.enum(['freeze', 'hibernate']);
+export type PauseMode = z.infer<typeof PauseMode>;
+
+const durationMs = (what: string) =>
+  z.number().int(`${what} must be a whole number of milliseconds`).min(0, `${what} must not be negative`);
+
+/** What a session is made with. `hostId` is optional: placement picks one when absent. */
+export const CreateSessionRequest = z.object({
+  sessionId: SessionId,
+  template: TemplateName.default('busybox'),
+  hostId: HostId.optional(),
+  resources: Resources.default({ cpus: 1, memoryMb: 512, maxPids: 256 }),
+  quotaBytes: z.number().int().positive('quotaBytes must be positive').optional(),
+  /** Auto-pause after this long without a tool call; 0 disables. */
+  idleTimeoutMs: durationMs('idleTimeoutMs').default(30 * 60_000),
+  idlePauseMode: PauseMode.default('freeze'),
+  /** Destroy this long after creation; 0 disables. */
+  maxLifetimeMs: durationMs('maxLifetimeMs').default(24 * 3600_000),
+  /** An exec on a paused session resumes it instead of failing with SessionPaused. */
+  autoResume: z.boolean().default(false),
+  /** Oldest turn snapshots beyond this are pruned; the newest is always kept. */
+  maxSnapshots: z.number().int().min(1, 'maxSnapshots must be at least 1').max(10_000).default(100),
+  labels: z.record(z.string().max(63), z.string().max(256)).default({}),
+  /** How long a host may take to pick up a task before it counts as lost. */
+  hostTimeoutMs: durationMs('hostTimeoutMs').min(1000, 'hostTimeoutMs must be at least 1000').default(60_000),
+});
+export type CreateSessionRequest = z.output<typeof CreateSessionRequest>;
+export type CreateSessionInput = z.input<typeof CreateSessionRequest>;
+
+export const SnapshotTarget = z
+  .object({ turn: z.number().int().min(1, 'turn must be at least 1').optional(), snapshot: SnapshotName.optional() })
+  .refine((t) => (t.turn === undefined) !== (t.snapshot === undefined), 'give exactly one of turn or snapshot');
+export type SnapshotTarget = z.infer<typeof SnapshotTarget>;
+
+export const ForkRequest = z.object({ newSessionId: SessionId }).and(SnapshotTarget);
+export type ForkRequest = z.infer<typeof ForkRequest>;
+
+export const NamedSnapshotRequest = z.object({ name: SnapshotName });
+export const PauseRequest = z.object({ mode: PauseMode.default('freeze') });
+
+export interface SnapshotRecord {
+  name: string;
+  /** Set for turn snapshots. */
+  turn?: number;
+  createdAt: string;
+  usedBytes: number;
+  referencedBytes: number;
+}
+
+export interface SessionInfo {
+  sessionId: string;
+  state: SessionState;
+  failureReason?: string;
+  hostId?: string;
+  template: string;
+  turn: number;
+  snapshots: SnapshotRecord[];
+  pauseMode?: PauseMode;
+  forkedFrom?: { sessionId: string; snapshot: string };
+  createdAt: string;
+  toolCalls: number;
+  runs: number;
+}
+
+export interface TurnResult {
+  snapshotId: string;
+  turn: number;
+  usedBytes: number;
+}
+
+export interface RollbackResult {
+  snapshotId: string;
+  turn: number;
+}
+
+export interface ForkResult {
+  sessionId: string;
+  fromSnapshot: string;
+}
+
+export const createUpdate = defineUpdate<SessionInfo, [CreateSessionInput]>('create');
+export const execUpdate = defineUpdate<ExecResult, [z.input<typeof ExecRequest>]>('exec');
+export const writeFilesUpdate = defineUpdate<void, [z.input<typeof WriteFilesRequest>]>('writeFiles');
+export const readFileUpdate = defineUpdate<ReadFileResult, [z.input<typeof ReadFileRequest>]>('readFile');
+export const listDirUpdate = defineUpdate<DirEntry[], [z.input<typeof ListDirRequest>]>('listDir');
+export const turnCompleteUpdate = defineUpdate<TurnResult, []>('turnComplete');
+export const snapshotUpdate = defineUpdate<SnapshotRecord, [z.input<typeof NamedSnapshotRequest>]>('snapshot');
+export const rollbackUpdate = defineUpdate<RollbackResult, [SnapshotTarget]>('rollback');
+export const forkUpdate = defineUpdate<ForkResult, [ForkRequest]>('fork');
+export const destroyUpdate = defineUpdate<SessionInfo, []>('destroy');
+
+export const pauseSignal = defineSignal<[z.input<typeof PauseRequest>]>('pause');
+export const resumeSignal = defineSignal<[]>('resume');
+/** Sent by a forking parent once the fork's filesystem is copied (or failed to be). */
+export const forkReadySignal = defineSignal<[{ ok: boolean; message?: string }]>('forkReady');
+
+export const infoQuery = defineQuery<SessionInfo>('info');
+export const listSnapshotsQuery = defineQuery<SnapshotRecord[]>('listSnapshots');
+
+export { ExecRequest, ListDirRequest, ReadFileRequest, WriteFilesRequest };

@@ -1,0 +1,564 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  log,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  sleep,
+  startChild,
+  TimeoutFailure,
+  upsertSearchAttributes,
+  workflowInfo,
+  WorkflowIdReusePolicy,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
+import type { HostActivities } from '../activities/host/activities.js';
+import type { PlacementActivities } from '../activities/control/placement.js';
+import { SbxErrorType, sbxFailure } from '../common/errors.js';
+import { hostTaskQueue, sessionWorkflowId, turnSnapshotName, TURN_PREFIX } from '../common/names.js';
+import type { ExecResult, SandboxOrigin } from '../common/sandbox.js';
+import { parseInput } from '../common/validate.js';
+import {
+  CreateSessionRequest,
+  createUpdate,
+  destroyUpdate,
+  ExecRequest,
+  execUpdate,
+  ForkRequest,
+  forkReadySignal,
+  forkUpdate,
+  infoQuery,
+  ListDirRequest,
+  listDirUpdate,
+  listSnapshotsQuery,
+  NamedSnapshotRequest,
+  pauseSignal,
+  PauseRequest,
+  ReadFileRequest,
+  readFileUpdate,
+  resumeSignal,
+  rollbackUpdate,
+  snapshotUpdate,
+  SnapshotTarget,
+  turnCompleteUpdate,
+  WriteFilesRequest,
+  writeFilesUpdate,
+  type PauseMode,
+  type SessionInfo,
+  type SessionState,
+  type SnapshotRecord,
+} from './messages.js';
+import { LifecycleLock } from './lifecycle-lock.js';
+import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from './search-attributes.js';
+import {
+  assertOperationAllowed,
+  resolveSnapshot,
+  snapshotsAfterRollback,
+  snapshotsToPrune,
+  turnAfterRollback,
+  type Operation,
+} from './session-rules.js';
+import { ToolCallCache, type CachedToolCall } from './tool-call-cache.js';
+
+export interface SessionWorkflowInput {
+  request: CreateSessionRequest;
+  /** Set when a parent session forks this one: it copies the filesystem, then signals forkReady. */
+  forkOf?: { sessionId: string; snapshot: string; hostId: string };
+  carried?: CarriedSession;
+}
+
+/** Everything a session keeps across continue-as-new. */
+export interface CarriedSession {
+  state: SessionState;
+  failureReason?: string;
+  hostId?: string;
+  turn: number;
+  snapshots: SnapshotRecord[];
+  pauseMode?: PauseMode;
+  createdAt: string;
+  deadline?: number;
+  toolCalls: number;
+  runs: number;
+  toolCache: CachedToolCall[];
+}
+
+const MAX_CACHED_TOOL_CALLS = 1000;
+const CARRIED_OUTPUT_BUDGET_CHARS = 256 * 1024;
+const FORK_COPY_TIMEOUT = '30 minutes';
+
+type PendingSignal = { kind: 'pause'; mode: PauseMode; reason: string } | { kind: 'resume' };
+
+/** One workflow per session (id `sbx-session-<sessionId>`): it owns the session's whole lifecycle. */
+export async function SessionWorkflow(input: SessionWorkflowInput): Promise<SessionInfo> {
+  const req = input.request;
+  const sessionId = req.sessionId;
+  const now = () => new Date().getTime();
+  const s: CarriedSession = input.carried ?? {
+    state: 'creating',
+    turn: 0,
+    snapshots: [],
+    createdAt: new Date().toISOString(),
+    deadline: req.maxLifetimeMs > 0 ? now() + req.maxLifetimeMs : undefined,
+    toolCalls: 0,
+    runs: 0,
+    toolCache: [],
+  };
+  s.runs++;
+  const cache = new ToolCallCache(MAX_CACHED_TOOL_CALLS, s.toolCache);
+  const inFlight = new Map<string, Promise<ExecResult>>();
+  const lock = new LifecycleLock();
+  const pending: PendingSignal[] = [];
+  let createError: ApplicationFailure | undefined;
+  let destroyRequested = false;
+  let destroyError: ApplicationFailure | undefined;
+  let forkReady: { ok: boolean; message?: string } | undefined;
+  let activitySeq = 0;
+  let lifetimeExpired = false;
+
+  const info = (): SessionInfo => ({
+    sessionId,
+    state: s.state,
+    failureReason: s.failureReason,
+    hostId: s.hostId,
+    template: req.template,
+    turn: s.turn,
+    snapshots: s.snapshots,
+    pauseMode: s.state === 'paused' ? s.pauseMode : undefined,
+    forkedFrom: input.forkOf ? { sessionId: input.forkOf.sessionId, snapshot: input.forkOf.snapshot } : undefined,
+    createdAt: s.createdAt,
+    toolCalls: s.toolCalls,
+    runs: s.runs,
+  });
+
+  const setState = (state: SessionState, failureReason?: string) => {
+    s.state = state;
+    s.failureReason = failureReason;
+    upsertSearchAttributes([{ key: SbxSessionState, value: state }]);
+    log.info('session state changed', { sessionId, state, failureReason });
+  };
+
+  const placement = proxyActivities<PlacementActivities>({ startToCloseTimeout: '1 minute' });
+  const hostOptions = (hostId: string) => ({
+    taskQueue: hostTaskQueue(hostId),
+    // Fires when no worker of that host picks the task up: the host is gone. Never retried.
+    scheduleToStartTimeout: req.hostTimeoutMs,
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '1 minute',
+    retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
+  });
+  const hostActs = () => proxyActivities<HostActivities>(hostOptions(s.hostId!));
+
+  /** Runs a host activity, turning its failures into the typed failures the client sees. */
+  async function onHost<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw hostFailure(what, err);
+    }
+  }
+
+  function hostFailure(what: string, err: unknown): ApplicationFailure {
+    if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure) {
+      if (err.cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
+        if (s.state !== 'destroying') setState('failed', 'host-lost');
+        return sbxFailure(
+          SbxErrorType.HostLost,
+          `host ${s.hostId} did not pick up '${what}' within ${req.hostTimeoutMs} ms; session ${sessionId} is marked failed (host-lost)`,
+        );
+      }
+      return sbxFailure(
+        SbxErrorType.HostLost,
+        `host ${s.hostId} stopped responding during '${what}'; it may or may not have completed`,
+      );
+    }
+    const cause = err instanceof ActivityFailure ? err.cause : err;
+    if (cause instanceof ApplicationFailure) {
+      return sbxFailure((cause.type as SbxErrorType) ?? SbxErrorType.CommandFailed, cause.message);
+    }
+    return sbxFailure(SbxErrorType.CommandFailed, `${what} failed: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+
+  const allowed = (op: Operation) => assertOperationAllowed(s.state, op, sessionId, req.autoResume);
+
+  /** A tool call: resumes a paused session first when autoResume is set, then shares the lock. */
+  async function runTool<T>(fn: () => Promise<T>): Promise<T> {
+    activitySeq++;
+    if (s.state === 'paused' && req.autoResume) await lock.runExclusive(resume);
+    return lock.runShared(async () => {
+      if (s.state !== 'active') {
+        allowed('exec');
+        throw sbxFailure(SbxErrorType.SessionPaused, `session ${sessionId} was paused while the call waited; resume it`);
+      }
+      try {
+        return await fn();
+      } finally {
+        activitySeq++;
+      }
+    });
+  }
+
+  async function resume(): Promise<void> {
+    if (s.state !== 'paused') return;
+    await onHost('resume', () => hostActs().resumeSandbox({ sessionId, mode: s.pauseMode ?? 'freeze', resources: req.resources }));
+    s.pauseMode = undefined;
+    setState('active');
+  }
+
+  async function pause(mode: PauseMode): Promise<void> {
+    if (s.state !== 'active') return;
+    await onHost('pause', () => hostActs().pauseSandbox({ sessionId, mode }));
+    s.pauseMode = mode;
+    setState('paused');
+  }
+
+  async function create(): Promise<void> {
+    const undo: Array<() => Promise<unknown>> = [];
+    try {
+      s.hostId = input.forkOf
+        ? input.forkOf.hostId
+        : await placement.placeSession({ sessionId, template: req.template, hostId: req.hostId });
+      upsertSearchAttributes([{ key: SbxHost, value: s.hostId }]);
+      let origin: SandboxOrigin = { kind: 'template', template: req.template };
+      if (input.forkOf) {
+        if (!(await condition(() => forkReady !== undefined, FORK_COPY_TIMEOUT))) {
+          throw sbxFailure(SbxErrorType.CreateFailed, `session ${input.forkOf.sessionId} never finished copying the fork`);
+        }
+        if (!forkReady!.ok) throw sbxFailure(SbxErrorType.CreateFailed, forkReady!.message ?? 'the fork copy failed');
+        origin = { kind: 'snapshot', sessionId: input.forkOf.sessionId, snapshot: input.forkOf.snapshot };
+      }
+      const acts = hostActs();
+      // Each undo is registered before its step runs and is idempotent, so a step that failed half-way is undone too.
+      undo.push(() => acts.destroySandbox({ sessionId }));
+      await onHost('create sandbox', () => acts.createSandbox({ sessionId, origin, quotaBytes: req.quotaBytes }));
+      undo.push(() => acts.stopSandbox({ sessionId }));
+      await onHost('start sandbox', () => acts.startSandbox({ sessionId, resources: req.resources }));
+      setState('active');
+    } catch (err) {
+      const failure = err instanceof ApplicationFailure ? err : hostFailure('create', err);
+      const hostLost = failure.type === SbxErrorType.HostLost;
+      if (failure.type !== SbxErrorType.AlreadyExists && !hostLost) {
+        for (const step of undo.reverse()) {
+          await step().catch((undoErr) => log.warn('undo of a failed create step failed', { sessionId, error: String(undoErr) }));
+        }
+      }
+      createError = sbxFailure(
+        hostLost ? SbxErrorType.HostLost : SbxErrorType.CreateFailed,
+        `session ${sessionId} could not be created: ${failure.message}`,
+      );
+      setState('failed', hostLost ? 'host-lost' : 'create-failed');
+    }
+  }
+
+  async function destroy(): Promise<void> {
+    const previous = s.state;
+    setState('destroying');
+    if (s.hostId && previous !== 'creating') {
+      try {
+        await onHost('destroy', () => hostActs().destroySandbox({ sessionId }));
+      } catch (err) {
+        const failure = err as ApplicationFailure;
+        if (failure.type !== SbxErrorType.HostLost) {
+          destroyError = failure;
+          destroyRequested = false;
+          setState('failed', 'destroy-failed');
+          return;
+        }
+        // The host is gone: its reconcile at next start removes what belongs to closed sessions.
+        log.warn('host unreachable during destroy; leaving cleanup to its reconcile', { sessionId, hostId: s.hostId });
+      }
+    }
+    setState('destroyed');
+  }
+
+  setHandler(infoQuery, info);
+  setHandler(listSnapshotsQuery, () => s.snapshots);
+
+  setHandler(
+    createUpdate,
+    async () => {
+      await condition(() => s.state !== 'creating');
+      if (createError) throw createError;
+      return info();
+    },
+    {
+      validator: (raw) => {
+        const asked = parseInput(CreateSessionRequest, raw, 'create request');
+        if (JSON.stringify(asked) !== JSON.stringify(req)) {
+          throw sbxFailure(SbxErrorType.SessionExists, `session ${sessionId} already exists with different parameters`);
+        }
+      },
+    },
+  );
+
+  setHandler(
+    execUpdate,
+    async (raw) => {
+      const request = ExecRequest.parse(raw);
+      const recorded = cache.get(request.toolCallId);
+      if (recorded) return recorded.result;
+      const running = inFlight.get(request.toolCallId);
+      if (running) return running;
+      const call = runTool(async () => {
+        const acts = proxyActivities<HostActivities>({
+          ...hostOptions(s.hostId!),
+          startToCloseTimeout: request.timeoutMs + 60_000,
+          heartbeatTimeout: '30 seconds',
+          // A command may have run on a host that died mid-way: never run it twice silently.
+          retry: { maximumAttempts: 1 },
+        });
+        const result = await onHost('exec', () => acts.execCommand({ sessionId, request }));
+        s.toolCalls++;
+        cache.record(request.toolCallId, result);
+        return result;
+      });
+      inFlight.set(request.toolCallId, call);
+      try {
+        return await call;
+      } finally {
+        inFlight.delete(request.toolCallId);
+      }
+    },
+    {
+      validator: (raw) => {
+        parseInput(ExecRequest, raw, 'exec request');
+        allowed('exec');
+      },
+    },
+  );
+
+  setHandler(
+    writeFilesUpdate,
+    async (raw) => {
+      const request = WriteFilesRequest.parse(raw);
+      await runTool(() => onHost('writeFiles', () => hostActs().writeFiles({ sessionId, ...request })));
+    },
+    { validator: (raw) => (parseInput(WriteFilesRequest, raw, 'writeFiles request'), allowed('files')) },
+  );
+
+  setHandler(
+    readFileUpdate,
+    async (raw) => {
+      const request = ReadFileRequest.parse(raw);
+      return runTool(() => onHost('readFile', () => hostActs().readFile({ sessionId, request })));
+    },
+    { validator: (raw) => (parseInput(ReadFileRequest, raw, 'readFile request'), allowed('files')) },
+  );
+
+  setHandler(
+    listDirUpdate,
+    async (raw) => {
+      const request = ListDirRequest.parse(raw);
+      return runTool(() => onHost('listDir', () => hostActs().listDir({ sessionId, request })));
+    },
+    { validator: (raw) => (parseInput(ListDirRequest, raw, 'listDir request'), allowed('files')) },
+  );
+
+  setHandler(
+    turnCompleteUpdate,
+    () =>
+      lock.runExclusive(async () => {
+        allowed('turnComplete');
+        const turn = s.turn + 1;
+        const name = turnSnapshotName(turn);
+        const snap = await onHost('turn snapshot', () => hostActs().snapshotSandbox({ sessionId, name }));
+        s.snapshots.push({ name, turn, createdAt: new Date().toISOString(), usedBytes: snap.usedBytes, referencedBytes: snap.referencedBytes });
+        s.turn = turn;
+        upsertSearchAttributes([{ key: SbxTurn, value: turn }]);
+        const prune = snapshotsToPrune(s.snapshots, req.maxSnapshots);
+        if (prune.length > 0) {
+          await onHost('prune snapshots', () => hostActs().destroySnapshots({ sessionId, names: prune }));
+          s.snapshots = s.snapshots.filter((snapshot) => !prune.includes(snapshot.name));
+        }
+        return { snapshotId: name, turn, usedBytes: snap.referencedBytes };
+      }),
+    { validator: () => allowed('turnComplete') },
+  );
+
+  setHandler(
+    snapshotUpdate,
+    (raw) =>
+      lock.runExclusive(async () => {
+        allowed('snapshot');
+        const { name } = NamedSnapshotRequest.parse(raw);
+        const existing = s.snapshots.find((snapshot) => snapshot.name === name);
+        if (existing) return existing;
+        const snap = await onHost('snapshot', () => hostActs().snapshotSandbox({ sessionId, name }));
+        const record: SnapshotRecord = {
+          name,
+          createdAt: new Date().toISOString(),
+          usedBytes: snap.usedBytes,
+          referencedBytes: snap.referencedBytes,
+        };
+        s.snapshots.push(record);
+        return record;
+      }),
+    {
+      validator: (raw) => {
+        const { name } = parseInput(NamedSnapshotRequest, raw, 'snapshot request');
+        if (name.startsWith(TURN_PREFIX)) {
+          throw sbxFailure(SbxErrorType.InvalidArgument, `snapshot names starting with '${TURN_PREFIX}' are reserved for turns`);
+        }
+        allowed('snapshot');
+      },
+    },
+  );
+
+  setHandler(
+    rollbackUpdate,
+    (raw) =>
+      lock.runExclusive(async () => {
+        allowed('rollback');
+        const target = resolveSnapshot(s.snapshots, SnapshotTarget.parse(raw), s.turn);
+        // The sandbox restarts on the rolled-back filesystem, so a paused one comes back active.
+        await onHost('rollback', () => hostActs().rollbackSandbox({ sessionId, name: target.name, resources: req.resources }));
+        s.snapshots = snapshotsAfterRollback(s.snapshots, target.name);
+        s.turn = turnAfterRollback(s.snapshots);
+        upsertSearchAttributes([{ key: SbxTurn, value: s.turn }]);
+        if (s.state === 'paused') {
+          s.pauseMode = undefined;
+          setState('active');
+        }
+        return { snapshotId: target.name, turn: s.turn };
+      }),
+    {
+      validator: (raw) => {
+        resolveSnapshot(s.snapshots, parseInput(SnapshotTarget, raw, 'rollback request'), s.turn);
+        allowed('rollback');
+      },
+    },
+  );
+
+  setHandler(
+    forkUpdate,
+    (raw) =>
+      lock.runExclusive(async () => {
+        allowed('fork');
+        const request = ForkRequest.parse(raw);
+        const source = resolveSnapshot(s.snapshots, request, s.turn);
+        const child = await startChild(SessionWorkflow, {
+          workflowId: sessionWorkflowId(request.newSessionId),
+          args: [
+            {
+              request: { ...req, sessionId: request.newSessionId, hostId: s.hostId },
+              forkOf: { sessionId, snapshot: source.name, hostId: s.hostId! },
+            },
+          ],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          typedSearchAttributes: [
+            { key: SbxSessionState, value: 'creating' },
+            { key: SbxTemplate, value: req.template },
+            { key: SbxHost, value: s.hostId! },
+            { key: SbxTurn, value: 0 },
+          ],
+          staticSummary: `sbx session ${request.newSessionId}, forked from ${sessionId}@${source.name}`,
+        }).catch((err: Error) => {
+          throw sbxFailure(SbxErrorType.SessionExists, `cannot fork into ${request.newSessionId}: ${err.message}`);
+        });
+        try {
+          await onHost('fork copy', () =>
+            hostActs().createSandbox({
+              sessionId: request.newSessionId,
+              origin: { kind: 'snapshot', sessionId, snapshot: source.name },
+              quotaBytes: req.quotaBytes,
+            }),
+          );
+        } catch (err) {
+          await child.signal(forkReadySignal, { ok: false, message: (err as Error).message });
+          throw err;
+        }
+        await child.signal(forkReadySignal, { ok: true });
+        return { sessionId: request.newSessionId, fromSnapshot: source.name };
+      }),
+    {
+      validator: (raw) => {
+        const request = parseInput(ForkRequest, raw, 'fork request');
+        if (request.newSessionId === sessionId) {
+          throw sbxFailure(SbxErrorType.InvalidArgument, 'a fork needs a new session id, not the source id');
+        }
+        resolveSnapshot(s.snapshots, request, s.turn);
+        allowed('fork');
+      },
+    },
+  );
+
+  setHandler(
+    destroyUpdate,
+    async () => {
+      destroyError = undefined;
+      destroyRequested = true;
+      await condition(() => s.state === 'destroyed' || destroyError !== undefined);
+      if (destroyError) throw destroyError;
+      return info();
+    },
+    { validator: () => allowed('destroy') },
+  );
+
+  setHandler(forkReadySignal, (ready) => {
+    forkReady = ready;
+  });
+  setHandler(pauseSignal, (raw) => {
+    const parsed = PauseRequest.safeParse(raw ?? {});
+    if (!parsed.success) {
+      log.warn('ignoring a pause signal with a bad mode', { sessionId, error: parsed.error.message });
+      return;
+    }
+    pending.push({ kind: 'pause', mode: parsed.data.mode, reason: 'signal' });
+  });
+  setHandler(resumeSignal, () => {
+    pending.push({ kind: 'resume' });
+  });
+
+  if (s.state === 'creating') {
+    upsertSearchAttributes([
+      { key: SbxTemplate, value: req.template },
+      { key: SbxTurn, value: 0 },
+    ]);
+    await create();
+  }
+  if (s.deadline !== undefined) {
+    const remaining = Math.max(0, s.deadline - now());
+    void sleep(remaining).then(() => {
+      lifetimeExpired = true;
+    });
+  }
+
+  for (;;) {
+    const seen = activitySeq;
+    const idleTimeout = s.state === 'active' && req.idleTimeoutMs > 0 ? req.idleTimeoutMs : undefined;
+    const wake = () =>
+      destroyRequested || lifetimeExpired || pending.length > 0 || activitySeq !== seen || workflowInfo().continueAsNewSuggested;
+    const woke = idleTimeout === undefined ? (await condition(wake), true) : await condition(wake, idleTimeout);
+    if (!woke && lock.idle) pending.push({ kind: 'pause', mode: req.idlePauseMode, reason: 'idle' });
+    if (lifetimeExpired && !destroyRequested && s.state !== 'destroyed') {
+      log.info('session reached its max lifetime; destroying', { sessionId });
+      destroyRequested = true;
+    }
+    if (destroyRequested) {
+      await lock.runExclusive(destroy);
+      if (s.state === 'destroyed') break;
+      continue;
+    }
+    while (pending.length > 0) {
+      const signal = pending.shift()!;
+      await lock
+        .runExclusive(() => (signal.kind === 'pause' ? pause(signal.mode) : resume()))
+        .catch((err) => log.warn(`${signal.kind} failed`, { sessionId, error: String(err) }));
+    }
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(() => allHandlersFinished() && lock.idle);
+      if (destroyRequested || pending.length > 0) continue;
+      await continueAsNew<typeof SessionWorkflow>({
+        request: req,
+        forkOf: input.forkOf,
+        carried: { ...s, toolCache: cache.carry(CARRIED_OUTPUT_BUDGET_CHARS) },
+      });
+    }
+  }
+  await condition(allHandlersFinished);
+  return info();
+}

@@ -1,0 +1,56 @@
+import type { ExecResult } from '../common/sandbox.js';
+
+export interface CachedToolCall {
+  toolCallId: string;
+  result: ExecResult;
+  /** Output dropped to keep continue-as-new input small; exit code and status are kept. */
+  outputDropped?: boolean;
+}
+
+/**
+ * Recorded results of recent tool calls, so a repeated toolCallId returns the recorded result
+ * instead of running again — across continue-as-new too, where Temporal's own update-id dedupe ends.
+ */
+export class ToolCallCache {
+  private readonly entries = new Map<string, CachedToolCall>();
+
+  constructor(
+    private readonly maxEntries: number,
+    carried: CachedToolCall[] = [],
+  ) {
+    for (const entry of carried) this.entries.set(entry.toolCallId, entry);
+  }
+
+  get(toolCallId: string): CachedToolCall | undefined {
+    return this.entries.get(toolCallId);
+  }
+
+  record(toolCallId: string, result: ExecResult): void {
+    this.entries.delete(toolCallId);
+    this.entries.set(toolCallId, { toolCallId, result });
+    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  /**
+   * What to carry into the next run: every id (oldest first), with output kept for the newest
+   * entries until `outputBudgetChars` is spent (characters: workflow code has no Buffer; a character is at
+   * most 3 bytes). The continue-as-new input must stay well under the
+   * 2 MB payload limit.
+   */
+  carry(outputBudgetChars: number): CachedToolCall[] {
+    let budget = outputBudgetChars;
+    const newestFirst = [...this.entries.values()].reverse().map((entry) => {
+      const size = entry.result.stdout.length + entry.result.stderr.length;
+      if (!entry.outputDropped && size <= budget) {
+        budget -= size;
+        return entry;
+      }
+      return { toolCallId: entry.toolCallId, result: { ...entry.result, stdout: '', stderr: '' }, outputDropped: true };
+    });
+    return newestFirst.reverse();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

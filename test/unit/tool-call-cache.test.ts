@@ -1,0 +1,32 @@
+import type { ExecResult } from '../../src/common/sandbox.js';
+import { ToolCallCache } from '../../src/workflows/tool-call-cache.js';
+
+const result = (stdout: string): ExecResult => ({ exitCode: 0, stdout, stderr: '', truncated: false, status: 'exited', durationMs: 5 });
+
+describe('ToolCallCache', () => {
+  it('returns the recorded result of a toolCallId and forgets the oldest beyond its size', () => {
+    const cache = new ToolCallCache(2);
+    cache.record('a', result('A'));
+    cache.record('b', result('B'));
+    cache.record('c', result('C'));
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.get('b')!.result.stdout).toBe('B');
+    expect(cache.size).toBe(2);
+  });
+
+  it('carries every id across continue-as-new, keeping output of the newest within the budget', () => {
+    const cache = new ToolCallCache(10);
+    cache.record('old', result('x'.repeat(600)));
+    cache.record('new', result('y'.repeat(600)));
+    const carried = cache.carry(1000);
+    expect(carried.map((c) => c.toolCallId)).toEqual(['old', 'new']);
+    expect(carried[1]!.result.stdout).toHaveLength(600);
+    expect(carried[0]!.outputDropped).toBe(true);
+    expect(carried[0]!.result.stdout).toBe('');
+    expect(carried[0]!.result.exitCode).toBe(0);
+
+    const next = new ToolCallCache(10, carried);
+    expect(next.get('old')!.outputDropped).toBe(true);
+    expect(next.get('new')!.result.stdout).toHaveLength(600);
+  });
+});
