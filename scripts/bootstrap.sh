@@ -59,7 +59,10 @@ if [ "${SBX_SKIP_ZFS:-0}" != 1 ]; then
     [ -e /dev/fuse ] || die "/dev/fuse is missing: zfs-fuse needs FUSE"
     step "starting the zfs-fuse daemon"
     mkdir -p /var/run/zfs /var/lock/zfs
-    zfs-fuse -p "$cache/zfs-fuse.pid" || die "zfs-fuse failed to start"
+    # A daemon that was killed leaves its pid file, and zfs-fuse refuses to start over it.
+    pidfile="$cache/zfs-fuse.pid"
+    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then rm -f "$pidfile"; fi
+    zfs-fuse -p "$pidfile" || { sleep 1; rm -f "$pidfile"; zfs-fuse -p "$pidfile"; } || die "zfs-fuse failed to start"
     for _ in $(seq 1 100); do zpool list >/dev/null 2>&1 && break; sleep 0.1; done
     zpool list >/dev/null 2>&1 || die "zfs-fuse started but zpool cannot reach it"
   fi

@@ -63,42 +63,42 @@ export class Session {
   }
 
   /** Runs a command in the sandbox. A toolCallId seen before returns its recorded result. */
-  exec(request: ExecRequestInput): Promise<ExecResult> {
+  async exec(request: ExecRequestInput): Promise<ExecResult> {
     const parsed = this.valid(ExecRequest, request, 'exec request');
     return this.call(() => this.handle.executeUpdate(execUpdate, { args: [parsed], updateId: `exec-${parsed.toolCallId}` }));
   }
 
-  writeFiles(files: z.input<typeof WriteFilesRequest>['files']): Promise<void> {
+  async writeFiles(files: z.input<typeof WriteFilesRequest>['files']): Promise<void> {
     const parsed = this.valid(WriteFilesRequest, { files }, 'writeFiles request');
     return this.call(() => this.handle.executeUpdate(writeFilesUpdate, { args: [parsed] }));
   }
 
-  readFile(path: string, options: Omit<z.input<typeof ReadFileRequest>, 'path'> = {}): Promise<ReadFileResult> {
+  async readFile(path: string, options: Omit<z.input<typeof ReadFileRequest>, 'path'> = {}): Promise<ReadFileResult> {
     const parsed = this.valid(ReadFileRequest, { ...options, path }, 'readFile request');
     return this.call(() => this.handle.executeUpdate(readFileUpdate, { args: [parsed] }));
   }
 
-  listDir(path = '/workspace'): Promise<DirEntry[]> {
+  async listDir(path = '/workspace'): Promise<DirEntry[]> {
     const parsed = this.valid(ListDirRequest, { path }, 'listDir request');
     return this.call(() => this.handle.executeUpdate(listDirUpdate, { args: [parsed] }));
   }
 
   /** Snapshots the sandbox as `turn-NNNNNN` at the end of an agent turn. */
-  turnComplete(): Promise<TurnResult> {
+  async turnComplete(): Promise<TurnResult> {
     return this.call(() => this.handle.executeUpdate(turnCompleteUpdate));
   }
 
-  snapshot(name: string): Promise<SnapshotRecord> {
+  async snapshot(name: string): Promise<SnapshotRecord> {
     const parsed = this.valid(NamedSnapshotRequest, { name }, 'snapshot request');
     return this.call(() => this.handle.executeUpdate(snapshotUpdate, { args: [parsed] }));
   }
 
-  listSnapshots(): Promise<SnapshotRecord[]> {
+  async listSnapshots(): Promise<SnapshotRecord[]> {
     return this.call(() => this.handle.query(listSnapshotsQuery));
   }
 
   /** Waits for tools in flight, then the sandbox sees exactly the snapshot; later snapshots are gone. */
-  rollback(target: SnapshotTarget): Promise<RollbackResult> {
+  async rollback(target: SnapshotTarget): Promise<RollbackResult> {
     const parsed = this.valid(SnapshotTarget, target, 'rollback request');
     return this.call(() => this.handle.executeUpdate(rollbackUpdate, { args: [parsed] }));
   }
@@ -129,7 +129,7 @@ export class Session {
     if (wait) await this.waitFor((info) => info.state !== 'paused', 'active');
   }
 
-  destroy(): Promise<SessionInfo> {
+  async destroy(): Promise<SessionInfo> {
     return this.call(() => this.handle.executeUpdate(destroyUpdate));
   }
 

@@ -24,6 +24,7 @@ export const SbxErrorType = {
   HostLost: 'HostLost',
   CreateFailed: 'CreateFailed',
   MaxSessionsReached: 'MaxSessionsReached',
+  NoCapacity: 'NoCapacity',
   CommandFailed: 'CommandFailed',
 } as const;
 export type SbxErrorType = (typeof SbxErrorType)[keyof typeof SbxErrorType];

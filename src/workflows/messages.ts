@@ -116,3 +116,48 @@ export const infoQuery = defineQuery<SessionInfo>('info');
 export const listSnapshotsQuery = defineQuery<SnapshotRecord[]>('listSnapshots');
 
 export { ExecRequest, ListDirRequest, ReadFileRequest, WriteFilesRequest };
+
+/** Fleet messages: host workers heartbeat, session creates place and destroys release. */
+export const HostHeartbeat = z.object({
+  hostId: HostId,
+  instanceId: z.string().optional(),
+  maxSessions: z.number().int().positive(),
+  sessions: z.number().int().min(0),
+  healthy: z.boolean(),
+  templates: z.array(TemplateName),
+});
+export type HostHeartbeat = z.infer<typeof HostHeartbeat>;
+
+export const PlaceRequest = z.object({ sessionId: SessionId, template: TemplateName });
+export type PlaceRequest = z.infer<typeof PlaceRequest>;
+export const ReleaseRequest = z.object({ sessionId: SessionId, hostId: HostId });
+export type ReleaseRequest = z.infer<typeof ReleaseRequest>;
+export const DrainRequest = z.object({ hostId: HostId });
+export type DrainRequest = z.infer<typeof DrainRequest>;
+
+export interface FleetHostStatus {
+  hostId: string;
+  state: 'provisioning' | 'ready' | 'draining' | 'terminating' | 'lost';
+  instanceId?: string;
+  maxSessions: number;
+  sessions: string[];
+  healthy: boolean;
+  lastHeartbeat?: number;
+}
+
+export interface FleetStatus {
+  fleetId: string;
+  hosts: FleetHostStatus[];
+  capacity: number;
+  warmSlots: number;
+  waitingPlacements: number;
+  counters: Record<string, number>;
+}
+
+export const hostHeartbeatSignal = defineSignal<[HostHeartbeat]>('hostHeartbeat');
+export const releaseSignal = defineSignal<[ReleaseRequest]>('release');
+export const placeUpdate = defineUpdate<{ hostId: string }, [PlaceRequest]>('place');
+export const drainUpdate = defineUpdate<FleetHostStatus, [DrainRequest]>('drain');
+export const fleetStatusQuery = defineQuery<FleetStatus>('status');
+/** Sent by the fleet to each session on a host that stopped heartbeating. */
+export const hostLostSignal = defineSignal<[{ hostId: string }]>('hostLost');

@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
   proxyActivities,
@@ -19,7 +20,7 @@ import { TimeoutType } from '@temporalio/common';
 import type { HostActivities } from '../activities/host/activities.js';
 import type { PlacementActivities } from '../activities/control/placement.js';
 import { SbxErrorType, sbxFailure } from '../common/errors.js';
-import { hostTaskQueue, sessionWorkflowId, turnSnapshotName, TURN_PREFIX } from '../common/names.js';
+import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, turnSnapshotName, TURN_PREFIX } from '../common/names.js';
 import type { ExecResult, SandboxOrigin } from '../common/sandbox.js';
 import { parseInput } from '../common/validate.js';
 import {
@@ -31,6 +32,8 @@ import {
   ForkRequest,
   forkReadySignal,
   forkUpdate,
+  hostLostSignal,
+  releaseSignal,
   infoQuery,
   ListDirRequest,
   listDirUpdate,
@@ -76,6 +79,8 @@ export interface CarriedSession {
   state: SessionState;
   failureReason?: string;
   hostId?: string;
+  /** The fleet that reserved this session's slot, told at destroy. */
+  fleetId?: string;
   turn: number;
   snapshots: SnapshotRecord[];
   pauseMode?: PauseMode;
@@ -141,7 +146,17 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     log.info('session state changed', { sessionId, state, failureReason });
   };
 
-  const placement = proxyActivities<PlacementActivities>({ startToCloseTimeout: '1 minute' });
+  // A fleet's place waits for capacity while hosts boot.
+  const placement = proxyActivities<PlacementActivities>({ startToCloseTimeout: '10 minutes' });
+
+  /** Gives the fleet slot back; the fleet may already be gone, which is fine. */
+  async function releaseSlot(): Promise<void> {
+    if (!s.fleetId || !s.hostId) return;
+    await getExternalWorkflowHandle(fleetWorkflowId(s.fleetId))
+      .signal(releaseSignal, { sessionId, hostId: s.hostId })
+      .catch((err) => log.warn('could not release the fleet slot', { sessionId, error: String(err) }));
+    s.fleetId = undefined;
+  }
   const hostOptions = (hostId: string) => ({
     taskQueue: hostTaskQueue(hostId),
     // Fires when no worker of that host picks the task up: the host is gone. Never retried.
@@ -218,9 +233,13 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   async function create(): Promise<void> {
     const undo: Array<() => Promise<unknown>> = [];
     try {
-      s.hostId = input.forkOf
-        ? input.forkOf.hostId
-        : await placement.placeSession({ sessionId, template: req.template, hostId: req.hostId });
+      if (input.forkOf) {
+        s.hostId = input.forkOf.hostId;
+      } else {
+        const placed = await placement.placeSession({ sessionId, template: req.template, hostId: req.hostId });
+        s.hostId = placed.hostId;
+        s.fleetId = placed.fleetId;
+      }
       upsertSearchAttributes([{ key: SbxHost, value: s.hostId }]);
       let origin: SandboxOrigin = { kind: 'template', template: req.template };
       if (input.forkOf) {
@@ -250,13 +269,14 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         `session ${sessionId} could not be created: ${failure.message}`,
       );
       setState('failed', hostLost ? 'host-lost' : 'create-failed');
+      await releaseSlot();
     }
   }
 
   async function destroy(): Promise<void> {
-    const previous = s.state;
     setState('destroying');
-    if (s.hostId && previous !== 'creating') {
+    // A lost host cannot be reached; its reconcile at next start removes what closed sessions left.
+    if (s.hostId && s.failureReason !== 'host-lost') {
       try {
         await onHost('destroy', () => hostActs().destroySandbox({ sessionId }));
       } catch (err) {
@@ -267,10 +287,10 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
           setState('failed', 'destroy-failed');
           return;
         }
-        // The host is gone: its reconcile at next start removes what belongs to closed sessions.
         log.warn('host unreachable during destroy; leaving cleanup to its reconcile', { sessionId, hostId: s.hostId });
       }
     }
+    await releaseSlot();
     setState('destroyed');
   }
 
@@ -498,6 +518,11 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     { validator: () => allowed('destroy') },
   );
 
+  setHandler(hostLostSignal, ({ hostId }) => {
+    if (hostId !== s.hostId || s.state === 'destroyed' || s.state === 'destroying' || s.state === 'failed') return;
+    log.warn('the fleet reports this session\'s host lost', { sessionId, hostId });
+    setState('failed', 'host-lost');
+  });
   setHandler(forkReadySignal, (ready) => {
     forkReady = ready;
   });

@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import { freePort } from '../../src/dev/net.js';
 import { startDevServer, type DevServer } from '../../src/dev/temporal-server.js';
-import { cli, spawnSbx } from '../harness/cli.js';
+import { cli, spawnSbx, type SbxProcess } from '../harness/cli.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 
 /**
@@ -19,7 +19,7 @@ describe('crashes of the control worker and restarts of the Temporal server', ()
   const dbFile = join(dir, 'temporal.db');
   let port: number;
   let server: DevServer;
-  const children: ResultPromise[] = [];
+  const children: SbxProcess[] = [];
   const hostStorage = ['--host-id', hostId, '--zfs-root', `${stack.zfsRoot}/${hostId}`, '--data-root', join(dir, 'host')];
 
   const startServer = async () => {
@@ -41,7 +41,7 @@ describe('crashes of the control worker and restarts of the Temporal server', ()
     children.push(child);
     return child;
   };
-  const kill = async (child: ResultPromise) => {
+  const kill = async ({ child }: SbxProcess) => {
     child.kill('SIGKILL');
     await child;
   };
@@ -52,7 +52,7 @@ describe('crashes of the control worker and restarts of the Temporal server', ()
     await startServer();
   });
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null) await kill(child);
+    for (const process of children) if (process.child.exitCode === null) await kill(process);
     await server?.stop();
   });
 

@@ -7,7 +7,12 @@ export const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.u
  * Starts a long-running `sbx` command (the compiled CLI, as operators run it) and resolves once its
  * log says `readyMessage`. Logs are JSON lines here (not a TTY).
  */
-export async function spawnSbx(args: string[], readyMessage: string, timeoutMs = 60_000): Promise<ResultPromise> {
+export interface SbxProcess {
+  /** The running child; wrapped because an async function would otherwise wait for it to exit. */
+  child: ResultPromise;
+}
+
+export async function spawnSbx(args: string[], readyMessage: string, timeoutMs = 60_000): Promise<SbxProcess> {
   const child = execa('node', [cli, ...args], { reject: false, all: true, buffer: false, env: { SBX_LOG_FORMAT: 'json' } });
   let output = '';
   await new Promise<void>((resolve, reject) => {
@@ -24,5 +29,5 @@ export async function spawnSbx(args: string[], readyMessage: string, timeoutMs =
       reject(new Error(`sbx ${args[0]} exited with ${result.exitCode} before it was ready:\n${output}`));
     });
   });
-  return child;
+  return { child };
 }

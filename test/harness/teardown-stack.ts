@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { GvisorRuntime } from '../../src/activities/host/runsc.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { MotoServer } from '../../src/dev/moto.js';
@@ -12,21 +12,27 @@ export default async function globalTeardown(): Promise<void> {
     .__sbxStack;
   if (!started) return;
   const { stack, temporal, moto } = started;
-  for (const runscRoot of runscRoots(stack)) {
-    const list = await execa('runsc', ['--root', runscRoot, 'list', '-q'], { reject: false });
-    for (const id of list.exitCode === 0 ? list.stdout.split('\n').filter(Boolean) : []) {
-      await execa('runsc', ['--root', runscRoot, 'delete', '-force', id], { reject: false });
-    }
+  for (const runscRoot of runscRoots(stack.scratch)) {
+    const runtime = new GvisorRuntime({ runscRoot });
+    for (const id of await runtime.list().catch(() => [])) await runtime.destroy(id).catch(() => undefined);
   }
-  await destroyRecursive(stack.zfsRoot);
-  await moto.stop();
-  await temporal.teardown();
-  rmSync(stack.scratch, { recursive: true, force: true });
+  try {
+    await destroyRecursive(stack.zfsRoot);
+  } finally {
+    await moto.stop();
+    await temporal.teardown();
+    rmSync(stack.scratch, { recursive: true, force: true });
+  }
 }
 
-/** The run's own runsc root and those of the host workers that test files started under scratch/hosts. */
-function runscRoots(stack: TestStack): string[] {
-  const hostsDir = join(stack.scratch, 'hosts');
-  const hosts = existsSync(hostsDir) ? readdirSync(hostsDir).map((host) => join(hostsDir, host, 'runsc')) : [];
-  return [stack.runscRoot, ...hosts].filter((dir) => existsSync(dir));
+/**
+ * Every runsc root a test made under scratch (host workers keep theirs at <dataRoot>/runsc); dataset
+ * mounts and local-disk trees hold sandbox contents and are not searched.
+ */
+function runscRoots(dir: string, depth = 5): string[] {
+  if (depth === 0 || !existsSync(dir)) return [];
+  const entries = readdirSync(dir, { withFileTypes: true }).filter(
+    (e) => e.isDirectory() && !e.isSymbolicLink() && e.name !== 'zfs' && e.name !== 'local',
+  );
+  return entries.flatMap((e) => (e.name === 'runsc' ? [join(dir, e.name)] : runscRoots(join(dir, e.name), depth - 1)));
 }

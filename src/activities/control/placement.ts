@@ -1,25 +1,37 @@
+import type { Client } from '@temporalio/client';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
+import { fleetWorkflowId } from '../../common/names.js';
+import { placeUpdate } from '../../workflows/messages.js';
 
 export interface PlacementConfig {
-  /** The host sessions go to when the create request names none. */
+  /** The host sessions go to when the create request names none and there is no fleet. */
   defaultHostId?: string;
+  /** With a fleet, its `place` update chooses the host and reserves the slot. */
+  fleet?: { fleetId: string; client: Client };
 }
 
-/**
- * The one placement step of a session's create. Until the fleet exists it honours the requested
- * host or falls back to the configured default; the fleet's `place` update will take its place.
- */
+export interface Placement {
+  hostId: string;
+  fleetId?: string;
+}
+
+/** The one placement step of a session's create. */
 export function createPlacementActivities(config: PlacementConfig) {
   return {
-    async placeSession(input: { sessionId: string; template: string; hostId?: string }): Promise<string> {
-      const hostId = input.hostId ?? config.defaultHostId;
-      if (!hostId) {
-        throw sbxFailure(
-          SbxErrorType.InvalidArgument,
-          `no host for session ${input.sessionId}: pass hostId, or start the control worker with --default-host`,
-        );
+    async placeSession(input: { sessionId: string; template: string; hostId?: string }): Promise<Placement> {
+      if (input.hostId) return { hostId: input.hostId };
+      if (config.fleet) {
+        const { fleetId, client } = config.fleet;
+        const placed = await client.workflow
+          .getHandle(fleetWorkflowId(fleetId))
+          .executeUpdate(placeUpdate, { args: [{ sessionId: input.sessionId, template: input.template }] });
+        return { hostId: placed.hostId, fleetId };
       }
-      return hostId;
+      if (config.defaultHostId) return { hostId: config.defaultHostId };
+      throw sbxFailure(
+        SbxErrorType.InvalidArgument,
+        `no host for session ${input.sessionId}: pass hostId, or start the control worker with --default-host or --fleet`,
+      );
     },
   };
 }

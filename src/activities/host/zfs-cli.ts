@@ -1,23 +1,57 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 
-/** Runs `zfs` with an argument array (never a shell) and returns trimmed stdout. */
-export async function zfs(args: string[], signal?: AbortSignal): Promise<string> {
-  const result = await execa('zfs', args, { cancelSignal: signal, stripFinalNewline: true });
-  return result.stdout;
+/**
+ * Destroys a dataset tree one filesystem at a time, children first, retrying: zfs-fuse reports a
+ * dataset busy for a while after its children were unmounted or its files touched, and a template
+ * cannot go before the clones made from it. A dataset already gone counts as destroyed.
+ */
+export async function destroyRecursive(dataset: string, passes = 30): Promise<void> {
+  for (let pass = 1; ; pass++) {
+    const listed = await runZfs('zfs', ['list', '-H', '-o', 'name', '-r', '-t', 'filesystem', dataset]);
+    if (listed.exitCode !== 0) {
+      if (/does not exist/.test(listed.stderr)) return;
+      throw new Error(`zfs list ${dataset} failed: ${listed.stderr.trim()}`);
+    }
+    const remaining = listed.stdout.split('\n').filter(Boolean).reverse();
+    let lastError = '';
+    for (const name of remaining) {
+      const result = await runZfs('zfs', ['destroy', '-r', '-f', name]);
+      if (result.exitCode !== 0 && !/does not exist/.test(result.stderr)) lastError = result.stderr.trim();
+    }
+    if (!lastError) return;
+    if (!/busy|dependent clones/.test(lastError) || pass >= passes) {
+      throw new Error(`zfs destroy ${dataset} failed: ${lastError}`);
+    }
+    await sleep(100 * Math.min(pass, 10));
+  }
 }
 
-/**
- * zfs-fuse reports a dataset busy for a moment after its files were last touched (the kernel's FUSE
- * caches still hold it), so destroy retries "busy" briefly. A dataset already gone counts as destroyed.
- */
-export async function destroyRecursive(dataset: string, attempts = 20): Promise<void> {
+export interface ZfsResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** Set when `zfs` could not be spawned (e.g. `ENOENT`: not installed). */
+  spawnCode?: string;
+}
+
+/** Runs `zfs` or `zpool` and reports the outcome instead of throwing, for the caller to classify. */
+export async function runZfs(command: 'zfs' | 'zpool', args: string[]): Promise<ZfsResult> {
+  const result = await execa(command, args, { reject: false, stripFinalNewline: true });
+  const spawned = result.exitCode !== undefined;
+  return {
+    exitCode: result.exitCode ?? -1,
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? '') || (spawned ? '' : (result.message ?? '')),
+    spawnCode: spawned ? undefined : (result as { code?: string }).code,
+  };
+}
+
+/** As runZfs, retrying while zfs-fuse reports the dataset busy (see destroyRecursive). */
+export async function runZfsRetryingBusy(args: string[], attempts = 20): Promise<ZfsResult> {
   for (let attempt = 1; ; attempt++) {
-    const result = await execa('zfs', ['destroy', '-r', '-f', dataset], { reject: false });
-    if (result.exitCode === 0 || /does not exist/.test(result.stderr)) return;
-    if (!/busy/.test(result.stderr) || attempt >= attempts) {
-      throw new Error(`zfs destroy -r ${dataset} failed: ${result.stderr.trim()}`);
-    }
+    const result = await runZfs('zfs', args);
+    if (result.exitCode === 0 || !/busy/.test(result.stderr) || attempt >= attempts) return result;
     await sleep(100 * Math.min(attempt, 5));
   }
 }

@@ -1,0 +1,295 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { SbxErrorType, sbxFailure } from '../../common/errors.js';
+import type { PoolHealth, SandboxOrigin, SnapshotInfo } from '../../common/sandbox.js';
+import type { Storage } from './backends.js';
+import { poolStatus } from './zfs-parse.js';
+import { assertName, assertQuota, originLabel } from './storage-names.js';
+
+export interface LocalDiskStorageOptions {
+  /** A directory; sbx makes `sessions/`, `templates/`, `snapshots/`, `state/` and `staging/` in it. */
+  root: string;
+}
+
+/** Per-session bookkeeping; `seq` orders snapshots (mtimes are too coarse and can repeat). */
+interface SessionState {
+  origin: string;
+  quotaBytes?: number;
+  nextSeq: number;
+  snapshots: Array<{ name: string; seq: number }>;
+}
+
+/**
+ * Sessions as plain directories, for hosts without ZFS. Slow: every snapshot, rollback and fork is a
+ * full copy of the rootfs (`cp -a --reflink=auto`, cheap only on reflink filesystems such as XFS or
+ * btrfs), and quotas are recorded but not enforced. Snapshots hold the rootfs only, not the bundle's
+ * `config.json` or `checkpoint/`.
+ *
+ * Layout: `sessions/<id>/rootfs`, `templates/<name>/rootfs`, `snapshots/<id>/<name>/` (a rootfs copy),
+ * `state/<id>.json`. New trees are built in `staging/` and renamed into place, so a crash never
+ * leaves a half-made session or template under its real name.
+ */
+export class LocalDiskStorage implements Storage {
+  readonly kind = 'local-disk' as const;
+
+  constructor(private readonly options: LocalDiskStorageOptions) {}
+
+  async init(): Promise<void> {
+    for (const dir of ['sessions', 'templates', 'snapshots', 'state', 'staging']) await mkdir(join(this.options.root, dir), { recursive: true });
+  }
+
+  async sessionPath(sessionId: string): Promise<string> {
+    const dir = this.sessionDir(sessionId);
+    if (!(await isDir(dir))) throw sessionNotFound(sessionId);
+    return dir;
+  }
+
+  async createSession(sessionId: string, origin: SandboxOrigin, quotaBytes?: number): Promise<void> {
+    const dir = this.sessionDir(sessionId);
+    if (quotaBytes !== undefined) assertQuota(quotaBytes);
+    const label = originLabel(origin);
+    if (await isDir(dir)) {
+      const recorded = (await this.readState(sessionId))?.origin;
+      if (recorded === label) return;
+      throw sbxFailure(
+        SbxErrorType.AlreadyExists,
+        `Session ${sessionId} already exists, made from ${recorded ?? 'an unknown origin'} rather than ${label}; destroy it first or choose another sessionId.`,
+      );
+    }
+    let source: string;
+    if (origin.kind === 'template') {
+      assertName('template', origin.template);
+      source = join(this.templateDir(origin.template), 'rootfs');
+      if (!(await isDir(source))) {
+        throw sbxFailure(SbxErrorType.TemplateNotFound, `Template ${origin.template} does not exist on this host: import it first ('sbx template import').`);
+      }
+    } else {
+      assertName('sessionId', origin.sessionId);
+      assertName('snapshot name', origin.snapshot);
+      source = this.snapshotDir(origin.sessionId, origin.snapshot);
+      const recorded = (await this.readState(origin.sessionId))?.snapshots.some((s) => s.name === origin.snapshot);
+      if (!recorded || !(await isDir(source))) {
+        throw sbxFailure(
+          SbxErrorType.SnapshotNotFound,
+          `Cannot fork ${sessionId} from snapshot ${origin.snapshot} of session ${origin.sessionId}: that snapshot does not exist.`,
+        );
+      }
+    }
+    const staging = await this.stagingDir();
+    try {
+      await copyTree(source, join(staging, 'rootfs'));
+      await this.writeState(sessionId, { origin: label, quotaBytes, nextSeq: 1, snapshots: [] });
+      await rm(this.snapshotsDir(sessionId), { recursive: true, force: true });
+      await rename(staging, dir);
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  async destroySession(sessionId: string): Promise<void> {
+    // The directory goes first: without it the session no longer exists, whatever else remains.
+    await rm(this.sessionDir(sessionId), { recursive: true, force: true });
+    await rm(this.snapshotsDir(sessionId), { recursive: true, force: true });
+    await rm(this.statePath(sessionId), { force: true });
+  }
+
+  async sessionExists(sessionId: string): Promise<boolean> {
+    return isDir(this.sessionDir(sessionId));
+  }
+
+  /** Recorded only: plain directories have no quota. */
+  async setQuota(sessionId: string, quotaBytes: number): Promise<void> {
+    assertQuota(quotaBytes);
+    const state = await this.existingState(sessionId);
+    await this.writeState(sessionId, { ...state, quotaBytes });
+  }
+
+  async usedBytes(sessionId: string): Promise<number> {
+    await this.sessionPath(sessionId);
+    return (await diskUsage(this.sessionDir(sessionId))) + (await diskUsage(this.snapshotsDir(sessionId)));
+  }
+
+  async snapshot(sessionId: string, name: string): Promise<SnapshotInfo> {
+    assertName('snapshot name', name);
+    const state = await this.existingState(sessionId);
+    let entry = state.snapshots.find((s) => s.name === name);
+    if (!entry) {
+      const target = this.snapshotDir(sessionId, name);
+      await mkdir(this.snapshotsDir(sessionId), { recursive: true });
+      const staging = await this.stagingDir();
+      try {
+        await copyTree(join(this.sessionDir(sessionId), 'rootfs'), staging);
+        await rm(target, { recursive: true, force: true });
+        await rename(staging, target);
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+      entry = { name, seq: state.nextSeq };
+      await this.writeState(sessionId, { ...state, nextSeq: state.nextSeq + 1, snapshots: [...state.snapshots, entry] });
+    }
+    return this.info(sessionId, entry);
+  }
+
+  /** Replaces the rootfs's contents in place (the directory itself stays, as a ZFS mount does). */
+  async rollback(sessionId: string, name: string): Promise<void> {
+    assertName('snapshot name', name);
+    const state = await this.existingState(sessionId);
+    const target = state.snapshots.find((s) => s.name === name);
+    if (!target) throw snapshotNotFound(sessionId, name);
+    const rootfs = join(this.sessionDir(sessionId), 'rootfs');
+    await emptyDir(rootfs);
+    await copyTree(this.snapshotDir(sessionId, name), rootfs);
+    const later = state.snapshots.filter((s) => s.seq > target.seq);
+    await this.writeState(sessionId, { ...state, snapshots: state.snapshots.filter((s) => s.seq <= target.seq) });
+    for (const s of later) await rm(this.snapshotDir(sessionId, s.name), { recursive: true, force: true });
+  }
+
+  async destroySnapshot(sessionId: string, name: string): Promise<void> {
+    assertName('snapshot name', name);
+    const state = await this.readState(sessionId);
+    if (state) await this.writeState(sessionId, { ...state, snapshots: state.snapshots.filter((s) => s.name !== name) });
+    await rm(this.snapshotDir(sessionId, name), { recursive: true, force: true });
+  }
+
+  async listSnapshots(sessionId: string): Promise<SnapshotInfo[]> {
+    const state = await this.existingState(sessionId);
+    const sorted = [...state.snapshots].sort((a, b) => a.seq - b.seq);
+    return Promise.all(sorted.map((s) => this.info(sessionId, s)));
+  }
+
+  async listSessions(): Promise<string[]> {
+    const entries = await readdir(join(this.options.root, 'sessions'), { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  }
+
+  /** Builds the new rootfs in staging, then swaps it in; sessions already made keep their copy. */
+  async importTemplate(name: string, source: { dir: string } | { tar: string }): Promise<void> {
+    const dir = this.templateDir(name);
+    const staging = await this.stagingDir();
+    const old = `${staging}-old`;
+    try {
+      await mkdir(join(staging, 'rootfs'));
+      if ('dir' in source) await execa('cp', ['-a', '--', `${source.dir}/.`, join(staging, 'rootfs')]);
+      else await execa('tar', ['-x', '-f', source.tar, '-C', join(staging, 'rootfs')]);
+      await rename(dir, old).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') throw err;
+      });
+      await rename(staging, dir);
+    } catch (err) {
+      const detail = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
+      throw sbxFailure(SbxErrorType.InvalidArgument, `Importing template ${name} failed and was undone: ${detail}`);
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+      await rm(old, { recursive: true, force: true });
+    }
+  }
+
+  async templateExists(name: string): Promise<boolean> {
+    return isDir(join(this.templateDir(name), 'rootfs'));
+  }
+
+  async health(): Promise<PoolHealth> {
+    const fs = await statfs(this.options.root);
+    const sizeBytes = fs.blocks * fs.bsize;
+    const freeBytes = fs.bavail * fs.bsize;
+    const capacity = sizeBytes === 0 ? 0 : 1 - freeBytes / sizeBytes;
+    return { status: poolStatus('ONLINE', capacity), state: 'ONLINE', capacity, sizeBytes, freeBytes };
+  }
+
+  private async info(sessionId: string, entry: { name: string; seq: number }): Promise<SnapshotInfo> {
+    const bytes = await diskUsage(this.snapshotDir(sessionId, entry.name));
+    return { name: entry.name, createTxg: entry.seq, usedBytes: bytes, referencedBytes: bytes };
+  }
+
+  private sessionDir(sessionId: string): string {
+    assertName('sessionId', sessionId);
+    return join(this.options.root, 'sessions', sessionId);
+  }
+
+  private templateDir(name: string): string {
+    assertName('template', name);
+    return join(this.options.root, 'templates', name);
+  }
+
+  private snapshotsDir(sessionId: string): string {
+    assertName('sessionId', sessionId);
+    return join(this.options.root, 'snapshots', sessionId);
+  }
+
+  private snapshotDir(sessionId: string, name: string): string {
+    assertName('snapshot name', name);
+    return join(this.snapshotsDir(sessionId), name);
+  }
+
+  private statePath(sessionId: string): string {
+    assertName('sessionId', sessionId);
+    return join(this.options.root, 'state', `${sessionId}.json`);
+  }
+
+  private async stagingDir(): Promise<string> {
+    const dir = join(this.options.root, 'staging', randomBytes(8).toString('hex'));
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  private async readState(sessionId: string): Promise<SessionState | undefined> {
+    try {
+      return JSON.parse(await readFile(this.statePath(sessionId), 'utf8')) as SessionState;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  private async existingState(sessionId: string): Promise<SessionState> {
+    const state = (await this.sessionExists(sessionId)) ? await this.readState(sessionId) : undefined;
+    if (!state) throw sessionNotFound(sessionId);
+    return state;
+  }
+
+  /** Written to a temporary file and renamed, so a crash leaves the old state or the new. */
+  private async writeState(sessionId: string, state: SessionState): Promise<void> {
+    const path = this.statePath(sessionId);
+    const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(temp, JSON.stringify(state));
+    await rename(temp, path);
+  }
+}
+
+function sessionNotFound(sessionId: string): Error {
+  return sbxFailure(SbxErrorType.SessionNotFound, `Session ${sessionId} does not exist on this host.`);
+}
+
+function snapshotNotFound(sessionId: string, name: string): Error {
+  return sbxFailure(SbxErrorType.SnapshotNotFound, `Session ${sessionId} has no snapshot named ${name}; list its snapshots to see which exist.`);
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+/** Copies the contents of `from` into `to` (created if needed), keeping modes, owners and links. */
+async function copyTree(from: string, to: string): Promise<void> {
+  await mkdir(to, { recursive: true });
+  try {
+    await execa('cp', ['-a', '--reflink=auto', '--', `${from}/.`, to]);
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? '';
+    if (/No space left|quota exceeded/i.test(stderr)) {
+      throw sbxFailure(SbxErrorType.NoSpace, `Copying ${from} failed: the disk holding ${to} is full; free space on it.`);
+    }
+    throw err;
+  }
+}
+
+async function emptyDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
+}
+
+async function diskUsage(path: string): Promise<number> {
+  const result = await execa('du', ['-s', '-B1', '--', path], { reject: false });
+  return result.exitCode === 0 ? Number(result.stdout.split('\t')[0]) : 0;
+}

@@ -1,0 +1,333 @@
+import { mkdir, mkdtemp, open, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type Result } from 'execa';
+import { SbxErrorType, sbxFailure } from '../../common/errors.js';
+import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../common/sandbox.js';
+import type { ExecHooks, Runtime } from './backends.js';
+import { buildOciSpec, SANDBOX_WORKDIR } from './oci-spec.js';
+import { supervise } from './supervise.js';
+
+export interface GvisorRuntimeOptions {
+  /** runsc's state directory (one per host). */
+  runscRoot: string;
+  /** `ptrace` (runsc's default) or `kvm`. */
+  platform?: string;
+  extraFlags?: string[];
+  /** Parent cgroup of every sandbox; default `/sbx`. */
+  cgroupParent?: string;
+}
+
+/** What `runsc state` reports; `created` means create ran but start did not. */
+type RunscStatus = 'created' | 'running' | 'paused' | 'stopped';
+
+const CHECKPOINT_FILE = 'checkpoint.img';
+const CGROUP_FS = '/sys/fs/cgroup';
+
+/**
+ * Runs each session in a gVisor sandbox: container id = sessionId, the session's directory as OCI
+ * bundle, no network. Every call goes through the runsc CLI with an argument array.
+ */
+export class GvisorRuntime implements Runtime {
+  readonly kind = 'gvisor' as const;
+  private readonly globalFlags: string[];
+  private readonly cgroupParent: string;
+
+  constructor(options: GvisorRuntimeOptions) {
+    this.globalFlags = [
+      '--root',
+      options.runscRoot,
+      '--network',
+      'none',
+      ...(options.platform ? ['--platform', options.platform] : []),
+      ...(options.extraFlags ?? []),
+    ];
+    this.cgroupParent = options.cgroupParent ?? '/sbx';
+  }
+
+  async start(sessionId: string, bundlePath: string, resources: Resources): Promise<void> {
+    let status = await this.status(sessionId);
+    if (status === 'running' || status === 'paused') return;
+    if (status === 'stopped') {
+      // A sandbox that died (OOM kill, host reboot) comes back as a fresh container.
+      await this.runsc(['delete', '--force', sessionId]);
+      status = undefined;
+    }
+    if (status === undefined) {
+      const spec = buildOciSpec({ sessionId, resources, cgroupParent: this.cgroupParent });
+      await writeFile(join(bundlePath, 'config.json'), JSON.stringify(spec, null, 2));
+      await this.runscDetached(['create', '--bundle', bundlePath, sessionId]);
+    }
+    await this.runsc(['start', sessionId]);
+  }
+
+  async exec(sessionId: string, _bundlePath: string, request: ExecRequest, hooks: ExecHooks = {}): Promise<ExecResult> {
+    const pidDir = await mkdtemp(join(tmpdir(), 'sbx-exec-'));
+    const pidFile = join(pidDir, 'pid');
+    const oomKillsBefore = await this.oomKills(sessionId);
+    const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command;
+    const env = Object.entries(request.env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
+    try {
+      const child = execa(
+        'runsc',
+        [...this.globalFlags, 'exec', '--user', '0:0', '--cwd', posix.resolve(SANDBOX_WORKDIR, request.cwd), ...env, '--internal-pid-file', pidFile, sessionId, ...argv],
+        {
+          buffer: false,
+          reject: false,
+          stripFinalNewline: false,
+          ...(request.stdin === undefined ? { stdin: 'ignore' as const } : { input: request.stdin }),
+        },
+      );
+      const run = await supervise(child, {
+        maxOutputBytes: request.maxOutputBytes,
+        timeoutMs: request.timeoutMs,
+        signal: hooks.signal,
+        onProgress: hooks.onProgress,
+        kill: () => this.killExec(sessionId, pidFile),
+      }).catch((err: NodeJS.ErrnoException) => {
+        throw err.code === 'ENOENT' ? runscMissing() : err;
+      });
+      const base = { exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr, truncated: run.truncated, durationMs: run.durationMs };
+      if (run.ending === 'timed_out') return { ...base, status: 'timed_out' };
+      if (run.ending === 'aborted') return { ...base, status: 'killed' };
+      if (run.exitCode === 128) {
+        const refusal = execRefusal(sessionId, request, run.stderr);
+        if (refusal === 'not-found') return { ...base, exitCode: 127, status: 'exited' };
+        if (refusal) throw refusal;
+      }
+      if (run.exitCode === 128 || run.exitCode === 137) {
+        // Either the command was SIGKILLed or the whole sandbox died under it: the memory cgroup
+        // tells an OOM kill apart from any other kill.
+        const oomKillsAfter = await this.oomKills(sessionId);
+        if (oomKillsAfter !== undefined && oomKillsAfter > (oomKillsBefore ?? 0)) return { ...base, exitCode: 137, status: 'oom' };
+        if (run.exitCode === 137) return { ...base, status: 'killed' };
+        if ((await this.status(sessionId)) !== 'running') return { ...base, exitCode: 137, status: 'killed' };
+      }
+      return { ...base, status: 'exited' };
+    } finally {
+      await rm(pidDir, { recursive: true, force: true });
+    }
+  }
+
+  async pause(sessionId: string): Promise<void> {
+    const status = await this.requireStatus(sessionId, 'pause');
+    if (status === 'paused') return;
+    if (status !== 'running') throw notRunning(sessionId, status, 'paused');
+    await this.runsc(['pause', sessionId]);
+  }
+
+  async resume(sessionId: string): Promise<void> {
+    const status = await this.requireStatus(sessionId, 'resume');
+    if (status === 'running') return;
+    if (status !== 'paused') throw notRunning(sessionId, status, 'resumed');
+    await this.runsc(['resume', sessionId]);
+  }
+
+  async checkpoint(sessionId: string, imagePath: string): Promise<void> {
+    const image = join(imagePath, CHECKPOINT_FILE);
+    const status = await this.status(sessionId);
+    if ((status === undefined || status === 'stopped') && (await exists(image))) return;
+    if (status === undefined) throw notFound(sessionId);
+    if (status !== 'running' && status !== 'paused') throw notRunning(sessionId, status, 'checkpointed');
+    // An image left by an earlier hibernation (since restored) would make runsc refuse to write.
+    await rm(image, { force: true });
+    await mkdir(imagePath, { recursive: true });
+    await this.runsc(['checkpoint', '--image-path', imagePath, sessionId]);
+  }
+
+  async restore(sessionId: string, bundlePath: string, imagePath: string): Promise<void> {
+    const status = await this.status(sessionId);
+    if (status === 'running' || status === 'paused') return;
+    if (!(await exists(join(imagePath, CHECKPOINT_FILE)))) {
+      throw sbxFailure(SbxErrorType.NotFound, `No checkpoint image for session ${sessionId} at ${imagePath}: it was never hibernated, or the image was removed.`);
+    }
+    if (!(await exists(join(bundlePath, 'config.json')))) {
+      throw sbxFailure(SbxErrorType.InvalidState, `Session ${sessionId} has no config.json in ${bundlePath}: start it instead of restoring.`);
+    }
+    // runsc restore creates the container itself and refuses an id that still exists.
+    if (status !== undefined) await this.runsc(['delete', '--force', sessionId]);
+    await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', sessionId]);
+  }
+
+  async destroy(sessionId: string): Promise<void> {
+    if ((await this.status(sessionId)) === undefined) return this.removeCgroups(sessionId);
+    await this.runsc(['kill', '--all', sessionId, 'KILL'], { reject: false });
+    await this.runsc(['delete', '--force', sessionId]);
+    await this.removeCgroups(sessionId);
+  }
+
+  async state(sessionId: string): Promise<ContainerState> {
+    const status = await this.status(sessionId);
+    if (status === undefined) return 'absent';
+    return status === 'created' ? 'stopped' : status;
+  }
+
+  async list(): Promise<string[]> {
+    const { stdout } = await this.runsc(['list', '--format', 'json']);
+    const containers = (JSON.parse(stdout || '[]') ?? []) as { id: string }[];
+    return containers.map((c) => c.id);
+  }
+
+  private async status(sessionId: string): Promise<RunscStatus | undefined> {
+    const result = await this.runsc(['state', sessionId], { reject: false });
+    if (result.exitCode !== 0) {
+      if (isMissingContainer(result.stderr)) return undefined;
+      throw runscFailed(['state', sessionId], result);
+    }
+    return (JSON.parse(result.stdout) as { status: RunscStatus }).status;
+  }
+
+  private async requireStatus(sessionId: string, verb: string): Promise<RunscStatus> {
+    const status = await this.status(sessionId);
+    if (status === undefined) throw sbxFailure(SbxErrorType.NotFound, `Cannot ${verb} session ${sessionId}: it has no sandbox on this host; start it first.`);
+    return status;
+  }
+
+  /**
+   * Killing the runsc CLI leaves the command running inside the sandbox, so this kills inside:
+   * the command's process group at once (runsc exec makes it a session and group leader), then
+   * any descendant that left the group, found through `runsc ps`.
+   */
+  private async killExec(sessionId: string, pidFile: string): Promise<void> {
+    const pid = await readPid(pidFile);
+    if (pid === undefined) return;
+    await this.runsc(['exec', sessionId, '/bin/sh', '-c', `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`], { reject: false });
+    for (let round = 0; round < 5; round++) {
+      const tree = await this.descendants(sessionId, pid);
+      if (tree.length === 0) return;
+      for (const victim of tree) await this.runsc(['kill', '--pid', String(victim), sessionId, 'KILL'], { reject: false });
+    }
+  }
+
+  private async descendants(sessionId: string, root: number): Promise<number[]> {
+    const ps = await this.runsc(['ps', sessionId], { reject: false });
+    if (ps.exitCode !== 0) return [];
+    const parentOf = new Map<number, number>();
+    for (const line of ps.stdout.split('\n').slice(1)) {
+      const [, pid, ppid] = line.trim().split(/\s+/).map(Number);
+      if (pid !== undefined && ppid !== undefined && !Number.isNaN(pid)) parentOf.set(pid, ppid);
+    }
+    const inTree = (pid: number): boolean => {
+      for (let p: number | undefined = pid, hops = 0; p !== undefined && hops < 1000; p = parentOf.get(p), hops++) {
+        if (p === root) return true;
+      }
+      return false;
+    };
+    return [...parentOf.keys()].filter(inTree);
+  }
+
+  /** OOM kills counted by the sandbox's memory cgroup (v1 or v2); undefined without one. */
+  private async oomKills(sessionId: string): Promise<number | undefined> {
+    const group = `${this.cgroupParent}/${sessionId}`;
+    for (const [file, key] of [
+      [join(CGROUP_FS, 'memory', group, 'memory.oom_control'), 'oom_kill'],
+      [join(CGROUP_FS, group, 'memory.events'), 'oom_kill'],
+    ] as const) {
+      const text = await readFile(file, 'utf8').catch(() => undefined);
+      const match = text && new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
+      if (match) return Number(match[1]);
+    }
+    return undefined;
+  }
+
+  /** runsc leaves the sandbox's cgroups behind after delete; empty ones are removed here. */
+  private async removeCgroups(sessionId: string): Promise<void> {
+    const group = `${this.cgroupParent}/${sessionId}`;
+    const controllers = await readdir(CGROUP_FS).catch(() => [] as string[]);
+    for (const dir of ['', ...controllers].map((c) => join(CGROUP_FS, c, group))) {
+      await rmdir(dir).catch(() => undefined);
+    }
+  }
+
+  /**
+   * create and restore hand their stdio to the sandbox, which keeps it open for its lifetime: pipes
+   * would never close. The sandbox gets /dev/null and a scratch file that only runsc itself writes
+   * to. (node's spawn, not execa: execa refuses a raw file descriptor for stderr.)
+   */
+  private async runscDetached(args: string[]): Promise<void> {
+    const dir = await mkdtemp(join(tmpdir(), 'sbx-runsc-'));
+    const log = await open(join(dir, 'stderr'), 'w+');
+    try {
+      const child = spawn('runsc', [...this.globalFlags, ...args], { stdio: ['ignore', 'ignore', log.fd] });
+      const [exitCode] = (await Promise.race([
+        once(child, 'exit'),
+        once(child, 'error').then(([err]) => {
+          throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? runscMissing() : err;
+        }),
+      ])) as [number | null];
+      if (exitCode !== 0) throw runscFailed(args, { exitCode: exitCode ?? undefined, stderr: await readFile(join(dir, 'stderr'), 'utf8') });
+    } finally {
+      await log.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async runsc(args: string[], options: { reject?: boolean } = {}): Promise<Result<{ reject: false }>> {
+    const result = await execa('runsc', [...this.globalFlags, ...args], { reject: false });
+    if (result.exitCode === undefined && (result as { code?: string }).code === 'ENOENT') throw runscMissing();
+    if (result.exitCode !== 0 && options.reject !== false) throw runscFailed(args, result);
+    return result;
+  }
+}
+
+function isMissingContainer(stderr: string): boolean {
+  return /loading (container|sandbox).*(file does not exist|no such file)|container .* does not exist/i.test(stderr);
+}
+
+/**
+ * runsc exec exits 128 and prints its reason when it could not run the command at all. Returns the
+ * typed failure to throw, 'not-found' for a missing program (reported like a shell's 127), or
+ * undefined when the exit was not runsc's refusal.
+ */
+function execRefusal(sessionId: string, request: ExecRequest, stderr: string): Error | 'not-found' | undefined {
+  const tail = stderr.slice(-2000);
+  if (/failed to load .*: no such file or directory/.test(tail)) return 'not-found';
+  if (/failed to find initial working directory/.test(tail)) {
+    return sbxFailure(SbxErrorType.InvalidArgument, `Working directory ${request.cwd} does not exist in session ${sessionId}: create it first or use another cwd.`);
+  }
+  if (/in state paused/.test(tail)) return sbxFailure(SbxErrorType.SessionPaused, `Session ${sessionId} is paused: resume it before running commands.`);
+  if (/cannot execute in container .* in state (stopped|created)/.test(tail)) {
+    return sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sessionId} is not running: start it before running commands.`);
+  }
+  if (isMissingContainer(tail)) return notFound(sessionId);
+  return undefined;
+}
+
+function notFound(sessionId: string): Error {
+  return sbxFailure(SbxErrorType.NotFound, `Session ${sessionId} has no sandbox on this host: start it first.`);
+}
+
+function notRunning(sessionId: string, status: RunscStatus, goal: string): Error {
+  return sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sessionId} is ${status}, so it cannot be ${goal}: start or restore it first.`);
+}
+
+function runscMissing(): Error {
+  return sbxFailure(SbxErrorType.CommandMissing, 'runsc (gVisor) is not installed or not on PATH: install it (apt-get install runsc) or run the host with --runtime none.');
+}
+
+function runscFailed(args: string[], result: { stderr?: unknown; stdout?: unknown; exitCode?: number }): Error {
+  const reason = String(result.stderr || result.stdout || `exit code ${result.exitCode}`).trim().split('\n').slice(-3).join(' ');
+  if (isMissingContainer(reason)) return sbxFailure(SbxErrorType.NotFound, `runsc ${args[0]}: ${reason}`);
+  return sbxFailure(SbxErrorType.CommandFailed, `runsc ${args.join(' ')} failed: ${reason}`);
+}
+
+async function readPid(file: string): Promise<number | undefined> {
+  // runsc writes the pid once the process exists; a kill right after spawn waits for it briefly.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    const pid = Number.parseInt(text.trim(), 10);
+    if (pid > 0) return pid;
+    await sleep(100);
+  }
+  return undefined;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,105 @@
+import { once } from 'node:events';
+import { constants } from 'node:os';
+import type { Readable } from 'node:stream';
+import type { ResultPromise } from 'execa';
+import { OutputCap } from './output-cap.js';
+
+export interface SuperviseOptions {
+  maxOutputBytes: number;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onProgress?: () => void;
+  /** Kills the command and everything it started; the child process should exit soon after. */
+  kill: () => Promise<void>;
+  progressIntervalMs?: number;
+}
+
+export interface SupervisedExit {
+  /** Exit code, or 128 + signal number when the child died from a signal. */
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  /** Why it ended: on its own, or because sbx killed it. */
+  ending: 'exited' | 'timed_out' | 'aborted';
+  durationMs: number;
+}
+
+/** How long stdio may stay open after the child exited (a background process can hold it forever). */
+const DRAIN_GRACE_MS = 500;
+/** How long the child may take to exit after `kill` before it is killed itself. */
+const KILL_GRACE_MS = 5_000;
+
+/**
+ * Watches a child started with `buffer: false, reject: false`: caps its output, enforces the
+ * timeout and cancellation through `kill`, reports progress, and returns once it has exited.
+ */
+export async function supervise(child: ResultPromise, options: SuperviseOptions): Promise<SupervisedExit> {
+  const started = Date.now();
+  const stdout = new OutputCap(options.maxOutputBytes);
+  const stderr = new OutputCap(options.maxOutputBytes);
+  child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  // The promise settles after the streams close; exit is awaited separately below.
+  child.catch(() => undefined);
+
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
+    else child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const spawnFailed = once(child, 'error').then(([err]) => Promise.reject(err as Error));
+  spawnFailed.catch(() => undefined);
+
+  let ending: SupervisedExit['ending'] = 'exited';
+  let killing: Promise<void> | undefined;
+  const stop = (why: 'timed_out' | 'aborted') => {
+    if (killing) return;
+    ending = why;
+    killing = options
+      .kill()
+      .catch(() => undefined)
+      .then(async () => {
+        const late = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+        await exited;
+        clearTimeout(late);
+      });
+  };
+  const timer = setTimeout(() => stop('timed_out'), options.timeoutMs);
+  const onAbort = () => stop('aborted');
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+  const progress = options.onProgress ? setInterval(options.onProgress, options.progressIntervalMs ?? 2_000) : undefined;
+
+  try {
+    const { code, signal } = await Promise.race([exited, spawnFailed]);
+    await killing;
+    await drain([child.stdout, child.stderr]);
+    return {
+      exitCode: code ?? 128 + signalNumber(signal),
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      truncated: stdout.truncated || stderr.truncated,
+      ending,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    clearTimeout(timer);
+    if (progress) clearInterval(progress);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+async function drain(streams: (Readable | null | undefined)[]): Promise<void> {
+  const open = streams.filter((s): s is Readable => !!s && !s.closed && !s.destroyed);
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(open.map((s) => once(s, 'close').catch(() => undefined))),
+    new Promise((resolve) => (grace = setTimeout(resolve, DRAIN_GRACE_MS))),
+  ]);
+  clearTimeout(grace);
+  for (const s of open) s.destroy();
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  return signal ? constants.signals[signal] : constants.signals.SIGKILL;
+}

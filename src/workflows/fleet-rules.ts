@@ -1,0 +1,111 @@
+import type { FleetConfig } from './fleet-config.js';
+
+/**
+ * Pure decisions of the fleet workflow. One notion of capacity serves placement, scale-up and
+ * scale-down: free slots on ready, healthy hosts plus the expected slots of hosts still provisioning.
+ */
+
+export type HostState = 'provisioning' | 'ready' | 'draining' | 'terminating' | 'lost';
+
+export interface FleetHost {
+  hostId: string;
+  state: HostState;
+  instanceId?: string;
+  maxSessions: number;
+  /** Sessions placed here (reserved at placement, released at destroy). */
+  sessions: string[];
+  /** Workflow time (ms) of the last heartbeat; undefined until the first. */
+  lastHeartbeat?: number;
+  healthy: boolean;
+  templates: string[];
+  /** When this host entered its current state (ms). */
+  since: number;
+  /** When it last had no sessions (ms), for the idle cooldown. */
+  idleSince?: number;
+}
+
+export function freeSlots(host: FleetHost): number {
+  return host.state === 'ready' && host.healthy ? Math.max(0, host.maxSessions - host.sessions.length) : 0;
+}
+
+export function expectedSlots(host: FleetHost): number {
+  return host.state === 'provisioning' ? host.maxSessions : 0;
+}
+
+export function capacity(hosts: FleetHost[]): number {
+  return hosts.reduce((sum, host) => sum + freeSlots(host) + expectedSlots(host), 0);
+}
+
+/**
+ * The host for a new session: ready, healthy, with a free slot and the template (a host that reports
+ * no templates accepts any); most free slots first, ties to the one idle longest, then by id.
+ */
+export function chooseHost(hosts: FleetHost[], template: string): FleetHost | undefined {
+  return hosts
+    .filter((h) => freeSlots(h) > 0 && (h.templates.length === 0 || h.templates.includes(template)))
+    .sort(
+      (a, b) =>
+        freeSlots(b) - freeSlots(a) ||
+        (a.idleSince ?? Infinity) - (b.idleSince ?? Infinity) ||
+        a.hostId.localeCompare(b.hostId),
+    )[0];
+}
+
+/** Hosts that count against maxHosts: everything not yet gone. */
+function liveHosts(hosts: FleetHost[]): FleetHost[] {
+  return hosts.filter((h) => h.state !== 'lost' && h.state !== 'terminating');
+}
+
+/**
+ * How many hosts to provision now: enough, at once, to cover the warm-slot deficit (plus placements
+ * waiting for capacity) and the minimum host count — never past maxHosts or the concurrent-provision
+ * limit. Hosts still provisioning count with their expected slots, so boots never overshoot.
+ */
+export function hostsToProvision(hosts: FleetHost[], config: FleetConfig, waitingPlacements: number): number {
+  const live = liveHosts(hosts);
+  const deficit = config.warmSlots + waitingPlacements - capacity(hosts);
+  const forSlots = deficit > 0 ? Math.ceil(deficit / config.maxSessionsPerHost) : 0;
+  const forMin = Math.max(0, config.minHosts - live.length);
+  const wanted = Math.max(forSlots, forMin);
+  const provisioning = hosts.filter((h) => h.state === 'provisioning').length;
+  return Math.max(0, Math.min(wanted, config.maxHosts - live.length, config.maxConcurrentProvisions - provisioning));
+}
+
+/**
+ * Idle hosts to drain: ready, empty, idle past the cooldown, while the fleet keeps minHosts and the
+ * warm slots without them. The longest idle go first.
+ */
+export function hostsToDrain(hosts: FleetHost[], config: FleetConfig, now: number): string[] {
+  let remaining = capacity(hosts);
+  let live = liveHosts(hosts).filter((h) => h.state !== 'draining').length;
+  const drain: string[] = [];
+  const idle = hosts
+    .filter((h) => h.state === 'ready' && h.sessions.length === 0 && h.idleSince !== undefined && now - h.idleSince >= config.idleCooldownMs)
+    .sort((a, b) => a.idleSince! - b.idleSince! || a.hostId.localeCompare(b.hostId));
+  for (const host of idle) {
+    if (live - 1 < config.minHosts || remaining - freeSlots(host) < config.warmSlots) break;
+    drain.push(host.hostId);
+    remaining -= freeSlots(host);
+    live--;
+  }
+  return drain;
+}
+
+/** Ready or draining hosts whose heartbeats stopped for `interval × missLimit`. */
+export function hostsLost(hosts: FleetHost[], config: FleetConfig, now: number): string[] {
+  const limit = config.heartbeatIntervalMs * config.heartbeatMissLimit;
+  return hosts
+    .filter((h) => (h.state === 'ready' || h.state === 'draining') && h.lastHeartbeat !== undefined && now - h.lastHeartbeat > limit)
+    .map((h) => h.hostId);
+}
+
+/** Hosts to terminate: draining ones that emptied or hit the drain timeout, and provisions that never heartbeat. */
+export function hostsToTerminate(hosts: FleetHost[], config: FleetConfig, now: number): string[] {
+  return hosts
+    .filter(
+      (h) =>
+        (h.state === 'draining' && (h.sessions.length === 0 || now - h.since >= config.drainTimeoutMs)) ||
+        (h.state === 'provisioning' && now - h.since >= config.provisionTimeoutMs),
+    )
+    .map((h) => h.hostId);
+}

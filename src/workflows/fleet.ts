@@ -1,0 +1,235 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { FleetActivities } from '../activities/control/fleet-activities.js';
+import { SbxErrorType, sbxFailure } from '../common/errors.js';
+import { sessionWorkflowId } from '../common/names.js';
+import { parseInput } from '../common/validate.js';
+import type { FleetConfig } from './fleet-config.js';
+import { capacity, chooseHost, hostsLost, hostsToDrain, hostsToProvision, hostsToTerminate, type FleetHost } from './fleet-rules.js';
+import {
+  DrainRequest,
+  drainUpdate,
+  fleetStatusQuery,
+  HostHeartbeat,
+  hostHeartbeatSignal,
+  hostLostSignal,
+  PlaceRequest,
+  placeUpdate,
+  ReleaseRequest,
+  releaseSignal,
+  type FleetHostStatus,
+  type FleetStatus,
+} from './messages.js';
+
+export interface FleetWorkflowInput {
+  config: FleetConfig;
+  carried?: { hosts: FleetHost[]; nextHost: number; counters: Record<string, number> };
+}
+
+/** One per fleet (id `sbx-fleet-<fleetId>`): the hosts table, placement, scaling and host loss. */
+export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
+  const config = input.config;
+  const hosts: FleetHost[] = input.carried?.hosts ?? [];
+  const counters: Record<string, number> = input.carried?.counters ?? {};
+  let nextHost = input.carried?.nextHost ?? 1;
+  let waiting = 0;
+  let dirty = true;
+  let operations = 0;
+  const now = () => new Date().getTime();
+  const count = (name: string) => {
+    counters[name] = (counters[name] ?? 0) + 1;
+  };
+  const find = (hostId: string) => hosts.find((h) => h.hostId === hostId);
+
+  const acts = proxyActivities<FleetActivities>({
+    startToCloseTimeout: config.provisionTimeoutMs,
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 5 },
+  });
+
+  const toStatus = (h: FleetHost): FleetHostStatus => ({
+    hostId: h.hostId,
+    state: h.state,
+    instanceId: h.instanceId,
+    maxSessions: h.maxSessions,
+    sessions: [...h.sessions],
+    healthy: h.healthy,
+    lastHeartbeat: h.lastHeartbeat,
+  });
+
+  setHandler(fleetStatusQuery, (): FleetStatus => ({
+    fleetId: config.fleetId,
+    hosts: hosts.map(toStatus),
+    capacity: capacity(hosts),
+    warmSlots: config.warmSlots,
+    waitingPlacements: waiting,
+    counters,
+  }));
+
+  setHandler(hostHeartbeatSignal, (raw) => {
+    const parsed = HostHeartbeat.safeParse(raw);
+    if (!parsed.success) return log.warn('ignoring a malformed heartbeat', { error: parsed.error.message });
+    const beat = parsed.data;
+    let host = find(beat.hostId);
+    if (!host || host.state === 'lost' || host.state === 'terminating') {
+      if (host) hosts.splice(hosts.indexOf(host), 1);
+      host = { hostId: beat.hostId, state: 'ready', maxSessions: beat.maxSessions, sessions: [], healthy: beat.healthy, templates: [], since: now(), idleSince: now() };
+      hosts.push(host);
+      count('hostsRegistered');
+    }
+    if (host.state === 'provisioning') {
+      host.state = 'ready';
+      host.since = now();
+      host.idleSince = now();
+      count('provisionsSucceeded');
+    }
+    host.lastHeartbeat = now();
+    host.healthy = beat.healthy;
+    host.maxSessions = beat.maxSessions;
+    host.templates = beat.templates;
+    host.instanceId ??= beat.instanceId;
+    dirty = true;
+  });
+
+  setHandler(releaseSignal, (raw) => {
+    const parsed = ReleaseRequest.safeParse(raw);
+    if (!parsed.success) return;
+    const host = find(parsed.data.hostId);
+    if (!host) return;
+    host.sessions = host.sessions.filter((id) => id !== parsed.data.sessionId);
+    if (host.sessions.length === 0) host.idleSince = now();
+    dirty = true;
+  });
+
+  setHandler(
+    placeUpdate,
+    async (raw) => {
+      const request = PlaceRequest.parse(raw);
+      const placed = hosts.find((h) => h.sessions.includes(request.sessionId));
+      if (placed) return { hostId: placed.hostId };
+      waiting++;
+      dirty = true;
+      const found = await condition(() => chooseHost(hosts, request.template) !== undefined, config.placeTimeoutMs);
+      waiting--;
+      if (!found) {
+        count('placementsFailed');
+        throw sbxFailure(SbxErrorType.NoCapacity, `no host had a free slot for ${request.sessionId} within ${config.placeTimeoutMs} ms`);
+      }
+      const host = chooseHost(hosts, request.template)!;
+      host.sessions.push(request.sessionId);
+      host.idleSince = undefined;
+      count('placements');
+      dirty = true;
+      return { hostId: host.hostId };
+    },
+    { validator: (raw) => void parseInput(PlaceRequest, raw, 'place request') },
+  );
+
+  setHandler(
+    drainUpdate,
+    (raw) => {
+      const host = find(DrainRequest.parse(raw).hostId)!;
+      host.state = 'draining';
+      host.since = now();
+      dirty = true;
+      return toStatus(host);
+    },
+    {
+      validator: (raw) => {
+        const { hostId } = parseInput(DrainRequest, raw, 'drain request');
+        const host = find(hostId);
+        if (!host) throw sbxFailure(SbxErrorType.NotFound, `fleet ${config.fleetId} has no host ${hostId}`);
+        if (host.state !== 'ready') throw sbxFailure(SbxErrorType.InvalidState, `host ${hostId} is ${host.state}; only a ready host can be drained`);
+      },
+    },
+  );
+
+  /** Runs `fn` in the background, counted so continue-as-new waits for it. */
+  const background = (what: string, fn: () => Promise<void>) => {
+    operations++;
+    void fn()
+      .catch((err) => log.warn(`${what} failed`, { error: err instanceof Error ? err.message : String(err) }))
+      .finally(() => {
+        operations--;
+        dirty = true;
+      });
+  };
+
+  const terminate = (host: FleetHost, outcome: string) => {
+    const lost = host.state === 'lost';
+    if (!lost) host.state = 'terminating';
+    background(`terminate ${host.hostId}`, async () => {
+      if (host.instanceId) await acts.terminateHost({ instanceId: host.instanceId });
+      count(`terminations.${outcome}`);
+      hosts.splice(hosts.indexOf(host), 1);
+    });
+  };
+
+  function reconcile(): void {
+    const t = now();
+    for (const hostId of hostsLost(hosts, config, t)) {
+      const host = find(hostId)!;
+      log.warn('host stopped heartbeating; marking it lost', { hostId, sessions: host.sessions.length });
+      host.state = 'lost';
+      count('hostsLost');
+      for (const sessionId of host.sessions) {
+        background(`tell ${sessionId} its host is lost`, () =>
+          getExternalWorkflowHandle(sessionWorkflowId(sessionId)).signal(hostLostSignal, { hostId }),
+        );
+      }
+      terminate(host, 'lost');
+    }
+    for (const hostId of hostsToTerminate(hosts, config, t)) {
+      const host = find(hostId)!;
+      terminate(host, host.state === 'provisioning' ? 'provisionTimeout' : host.sessions.length === 0 ? 'drained' : 'drainTimeout');
+    }
+    for (const hostId of hostsToDrain(hosts, config, t)) {
+      const host = find(hostId)!;
+      host.state = 'draining';
+      host.since = t;
+      count('drains');
+    }
+    const launches = hostsToProvision(hosts, config, waiting);
+    for (let i = 0; i < launches; i++) {
+      const host: FleetHost = {
+        hostId: `${config.fleetId}-h${nextHost++}`.slice(0, 63),
+        state: 'provisioning',
+        maxSessions: config.maxSessionsPerHost,
+        sessions: [],
+        healthy: false,
+        templates: [],
+        since: t,
+      };
+      hosts.push(host);
+      count('provisionsStarted');
+      background(`launch ${host.hostId}`, async () => {
+        try {
+          const instance = await acts.launchHost({ fleetId: config.fleetId, hostId: host.hostId });
+          host.instanceId = instance.instanceId;
+        } catch (err) {
+          count('provisionsFailed');
+          if (hosts.includes(host) && host.state === 'provisioning') hosts.splice(hosts.indexOf(host), 1);
+          throw err;
+        }
+      });
+    }
+  }
+
+  for (;;) {
+    dirty = false;
+    reconcile();
+    await condition(() => dirty || workflowInfo().continueAsNewSuggested, config.reconcileIntervalMs);
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(() => allHandlersFinished() && operations === 0);
+      await continueAsNew<typeof FleetWorkflow>({ config, carried: { hosts, nextHost, counters } });
+    }
+  }
+}
+

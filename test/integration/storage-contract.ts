@@ -1,0 +1,212 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { SbxErrorType } from '../../src/common/errors.js';
+import type { Storage } from '../../src/activities/host/backends.js';
+import { readFile as readSandboxFile, writeFiles } from '../../src/activities/host/sandbox-files.js';
+import { poolStatus } from '../../src/activities/host/zfs-parse.js';
+import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
+
+export interface StorageUnderTest {
+  storage: Storage;
+  /** A directory the suite may use for template sources. */
+  scratch: string;
+  cleanup(): Promise<void>;
+}
+
+const failureType = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'resolved',
+    (err: { type?: string }) => err.type ?? String(err),
+  );
+
+/**
+ * What every Storage must do, run against each backend on real disks: the session lifecycle an agent
+ * goes through (template, session, turns, rollback, fork, destroy), idempotency of every step, and the
+ * typed failures a caller acts on. Tests run in order and build on each other.
+ */
+export function describeStorageContract(name: string, makeStorage: () => Promise<StorageUnderTest>): void {
+  describe(`Storage contract: ${name}`, () => {
+    let under: StorageUnderTest;
+    let storage: Storage;
+    const template = 'busybox';
+    const rootfsOf = async (id: string) => join(await storage.sessionPath(id), 'rootfs');
+    const read = async (id: string, path: string) => (await readSandboxFile(await rootfsOf(id), { path })).content;
+    const write = async (id: string, path: string, content: string) =>
+      writeFiles(await rootfsOf(id), [{ path, content, encoding: 'utf8' }]);
+
+    beforeAll(async () => {
+      under = await makeStorage();
+      storage = under.storage;
+    });
+
+    afterAll(async () => {
+      await under?.cleanup();
+    });
+
+    it('imports a template from a directory, and again from a tarball as a new version', async () => {
+      const source = join(under.scratch, 'template-src');
+      await makeBusyboxRootfs(source);
+      await writeFile(join(source, 'etc', 'sbx-template'), 'v1\n');
+      expect(await storage.templateExists(template)).toBe(false);
+      await storage.importTemplate(template, { dir: source });
+      expect(await storage.templateExists(template)).toBe(true);
+
+      await storage.createSession('before-v2', { kind: 'template', template });
+      await writeFile(join(source, 'etc', 'sbx-template'), 'v2\n');
+      const tarball = join(under.scratch, 'template-v2.tar');
+      await execa('tar', ['-c', '-f', tarball, '-C', source, '.']);
+      await storage.importTemplate(template, { tar: tarball });
+
+      await storage.createSession('after-v2', { kind: 'template', template });
+      expect(await read('before-v2', '/etc/sbx-template')).toBe('v1\n');
+      expect(await read('after-v2', '/etc/sbx-template')).toBe('v2\n');
+      expect((await readSandboxFile(await rootfsOf('after-v2'), { path: '/bin/busybox' })).size).toBeGreaterThan(100_000);
+      await storage.destroySession('before-v2');
+      await storage.destroySession('after-v2');
+    });
+
+    it('leaves nothing behind when an import fails, and keeps the last good version', async () => {
+      const missing = join(under.scratch, 'no-such.tar');
+      expect(await failureType(storage.importTemplate('broken', { tar: missing }))).toBe(SbxErrorType.InvalidArgument);
+      expect(await storage.templateExists('broken')).toBe(false);
+      expect(await failureType(storage.createSession('from-broken', { kind: 'template', template: 'broken' }))).toBe(
+        SbxErrorType.TemplateNotFound,
+      );
+
+      await expect(storage.importTemplate(template, { tar: missing })).rejects.toMatchObject({ message: expect.stringMatching(/undone/) });
+      await storage.createSession('after-failed', { kind: 'template', template });
+      expect(await read('after-failed', '/etc/sbx-template')).toBe('v2\n');
+      await storage.destroySession('after-failed');
+    });
+
+    it('creates a session idempotently and refuses the same id from another origin', async () => {
+      await storage.createSession('alpha', { kind: 'template', template });
+      await write('alpha', 'notes.txt', 'first turn\n');
+      await storage.createSession('alpha', { kind: 'template', template });
+      expect(await read('alpha', '/workspace/notes.txt')).toBe('first turn\n');
+      expect(await storage.sessionExists('alpha')).toBe(true);
+      expect(await storage.listSessions()).toContain('alpha');
+
+      expect(await failureType(storage.createSession('alpha', { kind: 'template', template: 'other' }))).toBe(SbxErrorType.AlreadyExists);
+      expect(await failureType(storage.createSession('nowhere', { kind: 'template', template: 'no-such-template' }))).toBe(
+        SbxErrorType.TemplateNotFound,
+      );
+      expect(await storage.sessionExists('nowhere')).toBe(false);
+    });
+
+    it('snapshots turns idempotently, lists them oldest first and rolls back', async () => {
+      const first = await storage.snapshot('alpha', 'turn-000001');
+      expect(await storage.snapshot('alpha', 'turn-000001')).toEqual(first);
+      await write('alpha', 'notes.txt', 'second turn\n');
+      await write('alpha', 'extra.txt', 'only in turn 2\n');
+      await storage.snapshot('alpha', 'turn-000002');
+      await write('alpha', 'notes.txt', 'uncommitted\n');
+
+      const listed = await storage.listSnapshots('alpha');
+      expect(listed.map((s) => s.name)).toEqual(['turn-000001', 'turn-000002']);
+      expect(listed[0]!.createTxg).toBeLessThan(listed[1]!.createTxg);
+      expect(listed[1]!.referencedBytes).toBeGreaterThan(0);
+      expect(await storage.usedBytes('alpha')).toBeGreaterThan(0);
+
+      await storage.rollback('alpha', 'turn-000001');
+      expect(await read('alpha', 'notes.txt')).toBe('first turn\n');
+      expect(await failureType(read('alpha', 'extra.txt'))).toBe(SbxErrorType.NotFound);
+      expect((await storage.listSnapshots('alpha')).map((s) => s.name)).toEqual(['turn-000001']);
+      await storage.rollback('alpha', 'turn-000001');
+
+      expect(await failureType(storage.rollback('alpha', 'turn-000002'))).toBe(SbxErrorType.SnapshotNotFound);
+      await storage.snapshot('alpha', 'scratch');
+      await storage.destroySnapshot('alpha', 'scratch');
+      await storage.destroySnapshot('alpha', 'scratch');
+      expect((await storage.listSnapshots('alpha')).map((s) => s.name)).toEqual(['turn-000001']);
+    });
+
+    it('forks an independent session from a snapshot, which outlives its source', async () => {
+      await write('alpha', 'notes.txt', 'after the fork point\n');
+      const origin = { kind: 'snapshot', sessionId: 'alpha', snapshot: 'turn-000001' } as const;
+      await storage.createSession('beta', origin);
+      await storage.createSession('beta', origin);
+      expect(await read('beta', 'notes.txt')).toBe('first turn\n');
+      expect(await storage.listSnapshots('beta')).toEqual([]);
+
+      await write('beta', 'notes.txt', 'written in the fork\n');
+      expect(await read('alpha', 'notes.txt')).toBe('after the fork point\n');
+      await storage.rollback('alpha', 'turn-000001');
+      expect(await read('beta', 'notes.txt')).toBe('written in the fork\n');
+
+      expect(await failureType(storage.createSession('beta', { kind: 'template', template }))).toBe(SbxErrorType.AlreadyExists);
+      expect(
+        await failureType(storage.createSession('gamma', { kind: 'snapshot', sessionId: 'alpha', snapshot: 'turn-000009' })),
+      ).toBe(SbxErrorType.SnapshotNotFound);
+
+      await storage.destroySession('alpha');
+      expect(await storage.sessionExists('alpha')).toBe(false);
+      expect(await read('beta', 'notes.txt')).toBe('written in the fork\n');
+      await storage.snapshot('beta', 'turn-000001');
+      expect((await storage.listSnapshots('beta')).map((s) => s.name)).toEqual(['turn-000001']);
+    });
+
+    it(
+      name === 'zfs' ? 'enforces a quota: a write beyond it fails with NoSpace' : 'records a quota without enforcing it',
+      async () => {
+        const MiB = 1024 * 1024;
+        await storage.createSession('quota', { kind: 'template', template }, 64 * MiB);
+        await storage.setQuota('quota', (await storage.usedBytes('quota')) + 6 * MiB);
+        const chunk = (i: number) => ({ path: `blob-${i}`, content: randomBase64(3 * MiB), encoding: 'base64' as const });
+        const writeAll = async () => {
+          for (let i = 0; i < 4; i++) await writeFiles(await rootfsOf('quota'), [chunk(i)]);
+        };
+        if (name === 'zfs') expect(await failureType(writeAll())).toBe(SbxErrorType.NoSpace);
+        else await writeAll();
+        expect(await failureType(storage.setQuota('quota', -1))).toBe(SbxErrorType.InvalidArgument);
+        await storage.destroySession('quota');
+      },
+    );
+
+    it('destroys a session twice without complaint', async () => {
+      await storage.destroySession('beta');
+      await storage.destroySession('beta');
+      expect(await storage.sessionExists('beta')).toBe(false);
+      expect(await storage.listSessions()).not.toContain('beta');
+      expect(await failureType(storage.sessionPath('beta'))).toBe(SbxErrorType.SessionNotFound);
+      expect(await failureType(storage.listSnapshots('beta'))).toBe(SbxErrorType.SessionNotFound);
+    });
+
+    it('refuses bad names with InvalidArgument before anything is made', async () => {
+      const before = await storage.listSessions();
+      const bad = ['../escape', 'a/b', 'a@b', 'has space', 'x'.repeat(200), 'Upper', '', '-lead'];
+      for (const id of bad) {
+        expect(await failureType(storage.createSession(id, { kind: 'template', template }))).toBe(SbxErrorType.InvalidArgument);
+        expect(await failureType(storage.importTemplate(id, { dir: under.scratch }))).toBe(SbxErrorType.InvalidArgument);
+      }
+      await storage.createSession('names', { kind: 'template', template });
+      for (const snapshot of ['turn@1', '../x', 'a b', 'x'.repeat(200)]) {
+        expect(await failureType(storage.snapshot('names', snapshot))).toBe(SbxErrorType.InvalidArgument);
+        expect(await failureType(storage.rollback('names', snapshot))).toBe(SbxErrorType.InvalidArgument);
+      }
+      expect(await failureType(storage.createSession('fork-bad', { kind: 'snapshot', sessionId: 'names', snapshot: 'a@b' }))).toBe(
+        SbxErrorType.InvalidArgument,
+      );
+      expect(await storage.listSnapshots('names')).toEqual([]);
+      await storage.destroySession('names');
+      expect(await storage.listSessions()).toEqual(before);
+      expect(await storage.templateExists('escape')).toBe(false);
+    });
+
+    it('reports the health of the disk it lives on', async () => {
+      const health = await storage.health();
+      expect(health.state).toBe('ONLINE');
+      expect(health.status).toBe(poolStatus(health.state, health.capacity));
+      expect(health.sizeBytes).toBeGreaterThan(health.freeBytes);
+      expect(health.capacity).toBeGreaterThanOrEqual(0);
+      expect(health.capacity).toBeLessThanOrEqual(1);
+    });
+  });
+}
+
+// Random, so compression (if a pool has it on) cannot make the quota test pass trivially.
+function randomBase64(bytes: number): string {
+  return randomBytes(bytes).toString('base64');
+}
