@@ -21,5 +21,5 @@ export async function createStorage(config: HostConfig, logger: Logger): Promise
 export function createRuntime(config: HostConfig, logger: Logger): Runtime {
   return config.runtime === 'gvisor'
     ? new GvisorRuntime({ runscRoot: join(config.dataRoot, 'runsc'), platform: config.runscPlatform })
-    : new NoneRuntime({ warn: (message) => logger.warn(message) });
+    : new NoneRuntime({ stateDir: join(config.dataRoot, 'none'), warn: (message) => logger.warn(message) });
 }

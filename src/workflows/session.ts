@@ -330,7 +330,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
           // A command may have run on a host that died mid-way: never run it twice silently.
           retry: { maximumAttempts: 1 },
         });
-        const result = await onHost('exec', () => acts.execCommand({ sessionId, request }));
+        const result = await onHost('exec', () => acts.execCommand({ sessionId, request, resources: req.resources }));
         s.toolCalls++;
         cache.record(request.toolCallId, result);
         return result;

@@ -12,7 +12,7 @@ describe('GvisorRuntime (real runsc on a ZFS dataset)', () => {
   const { id: sessionId } = uniqueNames(import.meta.url);
   const dataset = `${stack.zfsRoot}/${sessionId}`;
   const runtime = new GvisorRuntime({ runscRoot: stack.runscRoot });
-  const resources = Resources.parse({ cpus: 1, memoryMb: 128, maxPids: 64 });
+  const resources = Resources.parse({ cpus: 1, memoryMb: 256, maxPids: 64 });
   let bundle = '';
 
   const exec = (input: Omit<ExecRequestInput, 'toolCallId'>, hooks?: Parameters<GvisorRuntime['exec']>[3]) =>
@@ -119,7 +119,7 @@ describe('GvisorRuntime (real runsc on a ZFS dataset)', () => {
   });
 
   it('stops a fork bomb at the process limit; the timeout kills it and the sandbox survives', async () => {
-    const bomb = await exec({ command: 'f(){ f | f & }; f; sleep 60', timeoutMs: 8_000 });
+    const bomb = await exec({ command: 'f(){ f | f & }; f; sleep 60', timeoutMs: 3_000 });
     expect(bomb.status).toBe('timed_out');
     expect(bomb.stderr).toMatch(/can't fork|Resource temporarily unavailable/);
     expect(await runtime.state(sessionId)).toBe('running');
@@ -162,7 +162,7 @@ describe('GvisorRuntime (real runsc on a ZFS dataset)', () => {
   });
 
   it('reports a sandbox killed by its memory limit as oom, and start brings it back', async () => {
-    const hog = await exec({ command: 'head -c 1000000000 /dev/zero | tail -c 900000000 > /dev/null; echo survived', timeoutMs: 90_000 });
+    const hog = await exec({ command: 'head -c 2000000000 /dev/zero | tail -c 1500000000 > /dev/null; echo survived', timeoutMs: 90_000 });
     expect(hog.status).toBe('oom');
     expect(hog.stdout).not.toContain('survived');
     expect(await runtime.state(sessionId)).toBe('stopped');

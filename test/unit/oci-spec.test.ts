@@ -49,7 +49,7 @@ describe('buildOciSpec', () => {
 
   it('limits processes inside the sandbox and keeps the host pids cgroup as a wide backstop', () => {
     expect(spec.process.rlimits).toContainEqual({ type: 'RLIMIT_NPROC', soft: 100, hard: 100 });
-    expect(spec.linux.resources.pids.limit).toBeGreaterThan(100);
+    expect(spec.linux.resources.pids.limit).toBeGreaterThan(100 * 16);
   });
 
   it('puts every session in its own cgroup', () => {

@@ -55,7 +55,15 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
     async execCommand(raw: inputs.ExecInput): Promise<ExecResult> {
       const input = parseInput(inputs.ExecInput, raw, 'exec request');
       const ctx = Context.current();
-      const result = await runtime.exec(input.sessionId, await storage.sessionPath(input.sessionId), input.request, {
+      const path = await storage.sessionPath(input.sessionId);
+      // The workflow only sends tool calls to an active session: a sandbox found dead (OOM kill,
+      // host reboot) is started again on its filesystem.
+      const state = await runtime.state(input.sessionId);
+      if (state === 'stopped' || state === 'absent') {
+        ctx.log.warn('sandbox was not running; starting it again', { sessionId: input.sessionId, state });
+        await runtime.start(input.sessionId, path, input.resources);
+      }
+      const result = await runtime.exec(input.sessionId, path, input.request, {
         signal: ctx.cancellationSignal,
         onProgress: () => ctx.heartbeat(),
       });

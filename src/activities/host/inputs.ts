@@ -11,7 +11,7 @@ export const CreateSandboxInput = z.object({
   quotaBytes: z.number().int().positive().optional(),
 });
 export const StartSandboxInput = z.object({ sessionId: SessionId, resources: Resources });
-export const ExecInput = z.object({ sessionId: SessionId, request: ExecRequest });
+export const ExecInput = z.object({ sessionId: SessionId, request: ExecRequest, resources: Resources });
 export const WriteFilesInput = SessionRef.extend(WriteFilesRequest.shape);
 export const ReadFileInput = SessionRef.extend({ request: ReadFileRequest });
 export const ListDirInput = SessionRef.extend({ request: ListDirRequest });

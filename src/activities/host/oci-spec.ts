@@ -106,12 +106,13 @@ export function buildOciSpec({ sessionId, resources, cgroupParent = '/sbx' }: Oc
 }
 
 /**
- * The host pids cgroup counts the sandbox kernel's own threads too (about 64 when idle and about
- * ten per sandboxed process on the ptrace platform), and hitting it crashes the whole sandbox. So
- * maxPids is enforced inside (RLIMIT_NPROC) and this is only a wide backstop.
+ * The host pids cgroup counts the sandbox kernel's own threads too (about 30-60 when idle, ten and
+ * more per sandboxed process on the ptrace platform, growing while processes churn), and hitting it
+ * crashes the whole sandbox. So maxPids is enforced inside (RLIMIT_NPROC) and this is only a wide
+ * backstop against a runaway sandbox.
  */
 export function hostPidsBackstop(maxPids: number): number {
-  return maxPids * 16 + 256;
+  return maxPids * 64 + 1024;
 }
 
 export function envList(env: Readonly<Record<string, string>>): string[] {

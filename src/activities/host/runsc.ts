@@ -8,6 +8,7 @@ import { execa, type Result } from 'execa';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../common/sandbox.js';
 import type { ExecHooks, Runtime } from './backends.js';
+import { hostDirInside } from './none-runtime.js';
 import { buildOciSpec, SANDBOX_WORKDIR } from './oci-spec.js';
 import { supervise } from './supervise.js';
 
@@ -27,9 +28,19 @@ type RunscStatus = 'created' | 'running' | 'paused' | 'stopped';
 const CHECKPOINT_FILE = 'checkpoint.img';
 const CGROUP_FS = '/sys/fs/cgroup';
 
+const CONTAINER_SUFFIX = '.sbx';
+
 /**
- * Runs each session in a gVisor sandbox: container id = sessionId, the session's directory as OCI
- * bundle, no network. Every call goes through the runsc CLI with an argument array.
+ * The session's container id. runsc resolves ids by prefix and calls `s1` ambiguous once `s1-fork`
+ * exists; a suffix that session ids cannot contain makes no id a prefix of another.
+ */
+export function containerId(sessionId: string): string {
+  return `${sessionId}${CONTAINER_SUFFIX}`;
+}
+
+/**
+ * Runs each session in a gVisor sandbox: container id `<sessionId>.sbx`, the session's directory as
+ * OCI bundle, no network. Every call goes through the runsc CLI with an argument array.
  */
 export class GvisorRuntime implements Runtime {
   readonly kind = 'gvisor' as const;
@@ -53,18 +64,18 @@ export class GvisorRuntime implements Runtime {
     if (status === 'running' || status === 'paused') return;
     if (status === 'stopped') {
       // A sandbox that died (OOM kill, host reboot) comes back as a fresh container.
-      await this.runsc(['delete', '--force', sessionId]);
+      await this.runsc(['delete', '--force', containerId(sessionId)]);
       status = undefined;
     }
     if (status === undefined) {
       const spec = buildOciSpec({ sessionId, resources, cgroupParent: this.cgroupParent });
       await writeFile(join(bundlePath, 'config.json'), JSON.stringify(spec, null, 2));
-      await this.runscDetached(['create', '--bundle', bundlePath, sessionId]);
+      await this.runscDetached(['create', '--bundle', bundlePath, containerId(sessionId)]);
     }
-    await this.runsc(['start', sessionId]);
+    await this.runsc(['start', containerId(sessionId)]);
   }
 
-  async exec(sessionId: string, _bundlePath: string, request: ExecRequest, hooks: ExecHooks = {}): Promise<ExecResult> {
+  async exec(sessionId: string, bundlePath: string, request: ExecRequest, hooks: ExecHooks = {}): Promise<ExecResult> {
     const pidDir = await mkdtemp(join(tmpdir(), 'sbx-exec-'));
     const pidFile = join(pidDir, 'pid');
     const oomKillsBefore = await this.oomKills(sessionId);
@@ -73,7 +84,7 @@ export class GvisorRuntime implements Runtime {
     try {
       const child = execa(
         'runsc',
-        [...this.globalFlags, 'exec', '--user', '0:0', '--cwd', posix.resolve(SANDBOX_WORKDIR, request.cwd), ...env, '--internal-pid-file', pidFile, sessionId, ...argv],
+        [...this.globalFlags, 'exec', '--user', '0:0', '--cwd', posix.resolve(SANDBOX_WORKDIR, request.cwd), ...env, '--internal-pid-file', pidFile, containerId(sessionId), ...argv],
         {
           buffer: false,
           reject: false,
@@ -93,6 +104,16 @@ export class GvisorRuntime implements Runtime {
       const base = { exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr, truncated: run.truncated, durationMs: run.durationMs };
       if (run.ending === 'timed_out') return { ...base, status: 'timed_out' };
       if (run.ending === 'aborted') return { ...base, status: 'killed' };
+      if (run.killedBy === 'SIGPIPE') {
+        // The sandbox accepted the stdio sockets, then could not start the command, and shut them
+        // down before runsc printed why: tell a missing cwd from a missing program on the host side.
+        const cwdFound = await hostDirInside(join(bundlePath, 'rootfs'), request.cwd).then(
+          () => true,
+          () => false,
+        );
+        if (!cwdFound) throw missingCwd(sessionId, request);
+        return { ...base, exitCode: 127, status: 'exited', stderr: `${base.stderr}sbx: cannot run ${argv[0]}: no such program in the sandbox\n` };
+      }
       if (run.exitCode === 128) {
         const refusal = execRefusal(sessionId, request, run.stderr);
         if (refusal === 'not-found') return { ...base, exitCode: 127, status: 'exited' };
@@ -116,14 +137,14 @@ export class GvisorRuntime implements Runtime {
     const status = await this.requireStatus(sessionId, 'pause');
     if (status === 'paused') return;
     if (status !== 'running') throw notRunning(sessionId, status, 'paused');
-    await this.runsc(['pause', sessionId]);
+    await this.runsc(['pause', containerId(sessionId)]);
   }
 
   async resume(sessionId: string): Promise<void> {
     const status = await this.requireStatus(sessionId, 'resume');
     if (status === 'running') return;
     if (status !== 'paused') throw notRunning(sessionId, status, 'resumed');
-    await this.runsc(['resume', sessionId]);
+    await this.runsc(['resume', containerId(sessionId)]);
   }
 
   async checkpoint(sessionId: string, imagePath: string): Promise<void> {
@@ -135,7 +156,7 @@ export class GvisorRuntime implements Runtime {
     // An image left by an earlier hibernation (since restored) would make runsc refuse to write.
     await rm(image, { force: true });
     await mkdir(imagePath, { recursive: true });
-    await this.runsc(['checkpoint', '--image-path', imagePath, sessionId]);
+    await this.runsc(['checkpoint', '--image-path', imagePath, containerId(sessionId)]);
   }
 
   async restore(sessionId: string, bundlePath: string, imagePath: string): Promise<void> {
@@ -148,14 +169,14 @@ export class GvisorRuntime implements Runtime {
       throw sbxFailure(SbxErrorType.InvalidState, `Session ${sessionId} has no config.json in ${bundlePath}: start it instead of restoring.`);
     }
     // runsc restore creates the container itself and refuses an id that still exists.
-    if (status !== undefined) await this.runsc(['delete', '--force', sessionId]);
-    await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', sessionId]);
+    if (status !== undefined) await this.runsc(['delete', '--force', containerId(sessionId)]);
+    await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sessionId)]);
   }
 
   async destroy(sessionId: string): Promise<void> {
     if ((await this.status(sessionId)) === undefined) return this.removeCgroups(sessionId);
-    await this.runsc(['kill', '--all', sessionId, 'KILL'], { reject: false });
-    await this.runsc(['delete', '--force', sessionId]);
+    await this.runsc(['kill', '--all', containerId(sessionId), 'KILL'], { reject: false });
+    await this.runsc(['delete', '--force', containerId(sessionId)]);
     await this.removeCgroups(sessionId);
   }
 
@@ -168,14 +189,14 @@ export class GvisorRuntime implements Runtime {
   async list(): Promise<string[]> {
     const { stdout } = await this.runsc(['list', '--format', 'json']);
     const containers = (JSON.parse(stdout || '[]') ?? []) as { id: string }[];
-    return containers.map((c) => c.id);
+    return containers.filter((c) => c.id.endsWith(CONTAINER_SUFFIX)).map((c) => c.id.slice(0, -CONTAINER_SUFFIX.length));
   }
 
   private async status(sessionId: string): Promise<RunscStatus | undefined> {
-    const result = await this.runsc(['state', sessionId], { reject: false });
+    const result = await this.runsc(['state', containerId(sessionId)], { reject: false });
     if (result.exitCode !== 0) {
       if (isMissingContainer(result.stderr)) return undefined;
-      throw runscFailed(['state', sessionId], result);
+      throw runscFailed(['state', containerId(sessionId)], result);
     }
     return (JSON.parse(result.stdout) as { status: RunscStatus }).status;
   }
@@ -187,36 +208,48 @@ export class GvisorRuntime implements Runtime {
   }
 
   /**
-   * Killing the runsc CLI leaves the command running inside the sandbox, so this kills inside:
-   * the command's process group at once (runsc exec makes it a session and group leader), then
-   * any descendant that left the group, found through `runsc ps`.
+   * Killing the runsc CLI leaves the command running inside the sandbox, so this kills inside.
+   * First the command's process group at once (runsc exec makes it a session and group leader).
+   * That needs a new process in the sandbox, which a fork bomb at the process limit refuses; so
+   * then, from the host through `runsc ps` and `runsc kill --pid`, whatever is left: descendants of
+   * the command and orphans reparented to init since it started (pids only grow). All are stopped
+   * first, so none can fork while the rest are killed. A background process another command
+   * orphaned during this one is caught as well: the price of not seeing process groups from outside.
    */
   private async killExec(sessionId: string, pidFile: string): Promise<void> {
     const pid = await readPid(pidFile);
     if (pid === undefined) return;
-    await this.runsc(['exec', sessionId, '/bin/sh', '-c', `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`], { reject: false });
-    for (let round = 0; round < 5; round++) {
-      const tree = await this.descendants(sessionId, pid);
-      if (tree.length === 0) return;
-      for (const victim of tree) await this.runsc(['kill', '--pid', String(victim), sessionId, 'KILL'], { reject: false });
+    await this.runsc(['exec', containerId(sessionId), '/bin/sh', '-c', `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`], { reject: false });
+    const signal = (victims: number[], sig: string) =>
+      Promise.all(victims.map((victim) => this.runsc(['kill', '--pid', String(victim), containerId(sessionId), sig], { reject: false })));
+    for (let round = 0; round < 10; round++) {
+      let victims = await this.leftovers(sessionId, pid);
+      if (victims.length === 0) return;
+      for (let more = victims; more.length > 0 && victims.length < 10_000; ) {
+        await signal(more, 'STOP');
+        const seen = new Set(victims);
+        more = (await this.leftovers(sessionId, pid)).filter((p) => !seen.has(p));
+        victims = [...victims, ...more];
+      }
+      await signal(victims, 'KILL');
     }
   }
 
-  private async descendants(sessionId: string, root: number): Promise<number[]> {
-    const ps = await this.runsc(['ps', sessionId], { reject: false });
+  private async leftovers(sessionId: string, root: number): Promise<number[]> {
+    const ps = await this.runsc(['ps', containerId(sessionId)], { reject: false });
     if (ps.exitCode !== 0) return [];
     const parentOf = new Map<number, number>();
     for (const line of ps.stdout.split('\n').slice(1)) {
       const [, pid, ppid] = line.trim().split(/\s+/).map(Number);
       if (pid !== undefined && ppid !== undefined && !Number.isNaN(pid)) parentOf.set(pid, ppid);
     }
-    const inTree = (pid: number): boolean => {
-      for (let p: number | undefined = pid, hops = 0; p !== undefined && hops < 1000; p = parentOf.get(p), hops++) {
-        if (p === root) return true;
+    const belongs = (pid: number): boolean => {
+      for (let p: number | undefined = pid, hops = 0; p !== undefined && hops < 10_000; p = parentOf.get(p), hops++) {
+        if (p === root || (p > root && parentOf.get(p) === 1)) return true;
       }
       return false;
     };
-    return [...parentOf.keys()].filter(inTree);
+    return [...parentOf.keys()].filter((pid) => pid !== 1 && belongs(pid));
   }
 
   /** OOM kills counted by the sandbox's memory cgroup (v1 or v2); undefined without one. */
@@ -251,7 +284,8 @@ export class GvisorRuntime implements Runtime {
     const dir = await mkdtemp(join(tmpdir(), 'sbx-runsc-'));
     const log = await open(join(dir, 'stderr'), 'w+');
     try {
-      const child = spawn('runsc', [...this.globalFlags, ...args], { stdio: ['ignore', 'ignore', log.fd] });
+      // Detached: the sandbox outlives the worker and ignores signals sent to its process group (Ctrl-C).
+      const child = spawn('runsc', [...this.globalFlags, ...args], { stdio: ['ignore', 'ignore', log.fd], detached: true });
       const [exitCode] = (await Promise.race([
         once(child, 'exit'),
         once(child, 'error').then(([err]) => {
@@ -286,7 +320,7 @@ function execRefusal(sessionId: string, request: ExecRequest, stderr: string): E
   const tail = stderr.slice(-2000);
   if (/failed to load .*: no such file or directory/.test(tail)) return 'not-found';
   if (/failed to find initial working directory/.test(tail)) {
-    return sbxFailure(SbxErrorType.InvalidArgument, `Working directory ${request.cwd} does not exist in session ${sessionId}: create it first or use another cwd.`);
+    return missingCwd(sessionId, request);
   }
   if (/in state paused/.test(tail)) return sbxFailure(SbxErrorType.SessionPaused, `Session ${sessionId} is paused: resume it before running commands.`);
   if (/cannot execute in container .* in state (stopped|created)/.test(tail)) {
@@ -294,6 +328,10 @@ function execRefusal(sessionId: string, request: ExecRequest, stderr: string): E
   }
   if (isMissingContainer(tail)) return notFound(sessionId);
   return undefined;
+}
+
+function missingCwd(sessionId: string, request: ExecRequest): Error {
+  return sbxFailure(SbxErrorType.InvalidArgument, `Working directory ${request.cwd} does not exist in session ${sessionId}: create it first or use another cwd.`);
 }
 
 function notFound(sessionId: string): Error {

@@ -20,6 +20,8 @@ export interface SupervisedExit {
   stdout: string;
   stderr: string;
   truncated: boolean;
+  /** The signal that killed the child itself, if one did. */
+  killedBy?: NodeJS.Signals;
   /** Why it ended: on its own, or because sbx killed it. */
   ending: 'exited' | 'timed_out' | 'aborted';
   durationMs: number;
@@ -76,6 +78,7 @@ export async function supervise(child: ResultPromise, options: SuperviseOptions)
     await drain([child.stdout, child.stderr]);
     return {
       exitCode: code ?? 128 + signalNumber(signal),
+      ...(signal ? { killedBy: signal } : {}),
       stdout: stdout.text(),
       stderr: stderr.text(),
       truncated: stdout.truncated || stderr.truncated,
