@@ -50,7 +50,14 @@ export class Session {
     try {
       return await fn();
     } catch (err) {
-      throw toSbxError(err, this.id);
+      const error = toSbxError(err, this.id);
+      if (error.type !== SbxErrorType.SessionNotFound) throw error;
+      // Temporal answers "not found" for a closed workflow too: tell a destroyed session apart.
+      const closed = await this.handle.describe().then(
+        (d) => d.status.name !== 'RUNNING',
+        () => false,
+      );
+      throw closed ? new SbxError(SbxErrorType.SessionDestroyed, `session ${this.id} is destroyed; create a new session`, { cause: err }) : error;
     }
   }
 

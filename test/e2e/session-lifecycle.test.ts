@@ -88,8 +88,8 @@ describe('session lifecycle end to end (real dev server, zfs-fuse, runsc)', () =
     expect(description.status.name).toBe('COMPLETED');
     const afterDestroy = await errorOf(session.exec({ toolCallId: 'after-destroy', command: 'true' }));
     expect(afterDestroy.type).toBe('SessionDestroyed');
-    await recordHistory(sbx.client.temporal, 'life-1', 'session-lifecycle');
-    await recordHistory(sbx.client.temporal, 'life-1-fork', 'session-fork');
+    await recordHistory('life-1', 'session-lifecycle');
+    await recordHistory('life-1-fork', 'session-fork');
   });
 
   it('resumes a paused session on the next tool call when created with autoResume', async () => {
@@ -99,6 +99,7 @@ describe('session lifecycle end to end (real dev server, zfs-fuse, runsc)', () =
     expect(await sh(session, 'auto', 'cat /workspace/k.txt')).toBe('kept\n');
     expect((await session.info()).state).toBe('active');
     await session.destroy();
+    await recordHistory('auto-1', 'session-auto-resume');
   });
 
   it('makes one session of two concurrent creates, and runs a repeated toolCallId once', async () => {
@@ -160,5 +161,7 @@ describe('session lifecycle end to end (real dev server, zfs-fuse, runsc)', () =
     expect(await datasetExists('no-template')).toBe(false);
     expect(await sbx.client.session('no-template').info()).toMatchObject({ state: 'failed', failureReason: 'create-failed' });
     expect((await sbx.client.session('no-template').destroy()).state).toBe('destroyed');
+    await recordHistory('bad-input', 'session-rejected-input');
+    await recordHistory('no-template', 'session-create-failed');
   });
 });
