@@ -3,14 +3,14 @@ import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { SandboxClient } from '../client/sandbox-client.js';
+import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
 import { detectBackends } from '../dev/detect.js';
 import { startDevServer } from '../dev/temporal-server.js';
-import { startControlWorker } from '../workers/control.js';
+import { ControlConfig, startControlWorker } from '../workers/control.js';
 import { HostConfig } from '../workers/host-config.js';
 import { startHostWorker } from '../workers/host.js';
 import { createLogger } from '../workers/logger.js';
 import { fail } from './output.js';
-import { importTemplate } from './template-commands.js';
 import { int } from './session-commands.js';
 import { onStopSignal } from './worker-commands.js';
 
@@ -62,10 +62,10 @@ async function runDev(
     shutdownGraceMs: 5000,
   });
   const host = await startHostWorker(hostConfig, logger);
-  const control = await startControlWorker({ temporalAddress: server.address, namespace: 'default', taskQueue: 'sbx-control', defaultHostId: DEV_HOST }, logger);
+  const control = await startControlWorker(ControlConfig.parse({ temporalAddress: server.address, defaultHostId: DEV_HOST }), logger);
   if (!(await host.storage.templateExists('busybox'))) {
     logger.info('importing the busybox template');
-    await importTemplate(host.storage, 'busybox', { busybox: true });
+    await importBusyboxTemplate(host.storage, 'busybox');
   }
 
   const stop = async () => {

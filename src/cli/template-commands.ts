@@ -1,11 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Storage } from '../activities/host/backends.js';
 import { TemplateName } from '../common/names.js';
 import { parseInput } from '../common/validate.js';
-import { makeBusyboxRootfs } from '../dev/busybox-rootfs.js';
+import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
 import { createStorage } from '../workers/backends.js';
 import { HostConfig } from '../workers/host-config.js';
 import { createLogger } from '../workers/logger.js';
@@ -15,13 +12,7 @@ import { fail, print, progress } from './output.js';
 export async function importTemplate(storage: Storage, name: string, source: { dir?: string; tar?: string; busybox?: boolean }): Promise<void> {
   parseInput(TemplateName, name, 'template name');
   if (source.busybox) {
-    const dir = await mkdtemp(join(tmpdir(), 'sbx-busybox-'));
-    try {
-      await makeBusyboxRootfs(dir);
-      await storage.importTemplate(name, { dir });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await importBusyboxTemplate(storage, name);
   } else if (source.dir) {
     await storage.importTemplate(name, { dir: source.dir });
   } else if (source.tar) {

@@ -25,32 +25,81 @@ const temporalOptions = (cmd: Command) =>
     .addOption(new Option('--temporal-address <host:port>', 'Temporal frontend').env('TEMPORAL_ADDRESS').default('localhost:7233'))
     .addOption(new Option('--namespace <ns>', 'Temporal namespace').env('TEMPORAL_NAMESPACE').default('default'));
 
+const FLEET_SETTINGS: Array<[flag: string, key: string, help: string]> = [
+  ['--min-hosts <n>', 'minHosts', 'fewest hosts to keep (default 1)'],
+  ['--max-hosts <n>', 'maxHosts', 'most hosts to run (default 50)'],
+  ['--max-sessions-per-host <n>', 'maxSessionsPerHost', 'slots per host (default 10)'],
+  ['--warm-slots <n>', 'warmSlots', 'free slots to keep ready (default 2)'],
+  ['--heartbeat-ms <n>', 'heartbeatIntervalMs', 'expected host heartbeat interval (default 15000)'],
+  ['--heartbeat-misses <n>', 'heartbeatMissLimit', 'missed heartbeats before a host is lost (default 3)'],
+  ['--idle-cooldown-ms <n>', 'idleCooldownMs', 'idle time before a spare host is drained (default 600000)'],
+  ['--drain-timeout-ms <n>', 'drainTimeoutMs', 'longest drain before termination (default 1800000)'],
+  ['--provision-timeout-ms <n>', 'provisionTimeoutMs', 'longest boot before a host is given up (default 300000)'],
+  ['--max-concurrent-provisions <n>', 'maxConcurrentProvisions', 'hosts booting at once (default 3)'],
+  ['--reconcile-ms <n>', 'reconcileIntervalMs', 'reconcile timer (default 5000)'],
+];
+
 export function controlCommand(): Command {
-  return temporalOptions(new Command('control').description('run a control worker: session workflows and control activities'))
-    .addOption(new Option('--default-host <hostId>', 'host for sessions whose create names none').env('SBX_DEFAULT_HOST'))
+  const cmd = temporalOptions(new Command('control').description('run a control worker: session and fleet workflows, control activities'))
+    .addOption(new Option('--default-host <hostId>', 'host for sessions whose create names none (no fleet)').env('SBX_DEFAULT_HOST'))
     .addOption(new Option('--task-queue <name>', 'task queue of the control workers').env('SBX_CONTROL_TASK_QUEUE').default('sbx-control'))
-    .action(async (o) => {
-      const logger = createLogger('sbx-control');
-      try {
-        const config = parseInput(
-          ControlConfig,
-          { temporalAddress: o.temporalAddress, namespace: o.namespace, defaultHostId: o.defaultHost, taskQueue: o.taskQueue },
-          'control config',
-        );
-        const control = await startControlWorker(config, logger);
-        onStopSignal(() => control.shutdown());
-        await control.done;
-      } catch (err) {
-        fail(err);
-      }
-    });
+    .addOption(new Option('--fleet <fleetId>', 'run a fleet: placement, autoscaling, host loss').env('SBX_FLEET'))
+    .addOption(new Option('--provisioner <kind>', 'how the fleet starts hosts').choices(['local', 'ec2', 'static']).env('SBX_PROVISIONER').default('local'))
+    .addOption(new Option('--local-state-dir <dir>', 'local provisioner: where host records and data live').env('SBX_LOCAL_STATE_DIR').default('/var/lib/sbx/fleet'))
+    .addOption(new Option('--static-hosts <ids>', 'static provisioner: comma-separated host ids').env('SBX_STATIC_HOSTS'))
+    .addOption(new Option('--ec2-region <region>').env('AWS_REGION'))
+    .addOption(new Option('--ec2-endpoint <url>', 'EC2 API endpoint (e.g. a moto server)').env('SBX_EC2_ENDPOINT'))
+    .addOption(new Option('--ec2-image-id <ami>').env('SBX_EC2_IMAGE_ID'))
+    .addOption(new Option('--ec2-instance-type <type>').env('SBX_EC2_INSTANCE_TYPE').default('m7i.large'))
+    .addOption(new Option('--metrics-port <n>', 'serve Prometheus metrics on /metrics').argParser(int).env('SBX_METRICS_PORT').default(0));
+  for (const [flag, , help] of FLEET_SETTINGS) cmd.addOption(new Option(flag, help).argParser(int));
+  return cmd.action(async (o) => {
+    const logger = createLogger('sbx-control');
+    try {
+      const settings = Object.fromEntries(
+        FLEET_SETTINGS.map(([flag, key]) => [key, o[flag.slice(2, flag.indexOf(' ')).replace(/-([a-z])/g, (_: string, c: string) => c.toUpperCase())]])
+          .filter(([, value]) => value !== undefined),
+      );
+      const config = parseInput(
+        ControlConfig,
+        {
+          temporalAddress: o.temporalAddress,
+          namespace: o.namespace,
+          defaultHostId: o.defaultHost,
+          taskQueue: o.taskQueue,
+          metricsPort: o.metricsPort,
+          fleet: o.fleet && {
+            fleetId: o.fleet,
+            provisioner: o.provisioner,
+            settings,
+            localStateDir: o.localStateDir,
+            staticHosts: o.staticHosts?.split(',').filter(Boolean) ?? [],
+            ec2:
+              o.provisioner === 'ec2'
+                ? { region: o.ec2Region, endpoint: o.ec2Endpoint, imageId: o.ec2ImageId, instanceType: o.ec2InstanceType }
+                : undefined,
+          },
+        },
+        'control config',
+      );
+      const control = await startControlWorker(config, logger);
+      onStopSignal(() => control.shutdown());
+      await control.done;
+    } catch (err) {
+      fail(err);
+    }
+  });
 }
 
 export function hostCommand(): Command {
   return temporalOptions(new Command('host').description('run a host worker: sandboxes on this machine, on queue sbx-host-<hostId>'))
     .addOption(new Option('--host-id <id>', 'this host\'s id').env('SBX_HOST_ID').makeOptionMandatory())
     .addOption(new Option('--storage <kind>', 'where session filesystems live').choices(['zfs', 'local-disk']).env('SBX_STORAGE').default('zfs'))
-    .addOption(new Option('--zfs-root <dataset>', 'ZFS dataset for sessions and templates (default sbx/<hostId>)').env('SBX_ZFS_ROOT'))
+    .addOption(new Option('--zfs-root <dataset>', 'ZFS dataset for sessions and templates (default <zfs-parent>/<hostId>)').env('SBX_ZFS_ROOT'))
+    .addOption(new Option('--zfs-parent <dataset>', 'parent of the default ZFS root').env('SBX_ZFS_PARENT').default('sbx'))
+    .addOption(new Option('--fleet <fleetId>', 'register with this fleet and heartbeat to it').env('SBX_FLEET'))
+    .addOption(new Option('--heartbeat-ms <n>', 'heartbeat interval').argParser(int).env('SBX_HEARTBEAT_MS').default(15_000))
+    .addOption(new Option('--ensure-busybox', 'import the busybox template at start if missing').env('SBX_ENSURE_BUSYBOX'))
     .addOption(new Option('--data-root <dir>', 'host directory for state').env('SBX_DATA_ROOT').default('/var/lib/sbx'))
     .addOption(new Option('--runtime <kind>', 'what runs sandboxes').choices(['gvisor', 'none']).env('SBX_RUNTIME').default('gvisor'))
     .addOption(new Option('--runsc-platform <name>', 'gVisor platform (ptrace, kvm, …)').env('SBX_RUNSC_PLATFORM'))
@@ -69,6 +118,10 @@ export function hostCommand(): Command {
             namespace: o.namespace,
             storage: o.storage,
             zfsRoot: o.zfsRoot,
+            zfsParent: o.zfsParent,
+            fleetId: o.fleet,
+            heartbeatMs: Number(o.heartbeatMs),
+            ensureBusybox: Boolean(o.ensureBusybox),
             dataRoot: o.dataRoot,
             runtime: o.runtime,
             runscPlatform: o.runscPlatform,

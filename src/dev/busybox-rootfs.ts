@@ -1,6 +1,8 @@
-import { copyFile, mkdir, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import type { Storage } from '../activities/host/backends.js';
 
 const BUSYBOX = '/bin/busybox';
 
@@ -18,5 +20,16 @@ export async function makeBusyboxRootfs(rootfs: string): Promise<void> {
     await symlink('busybox', join(rootfs, 'bin', applet)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
     });
+  }
+}
+
+/** Imports a busybox root filesystem as template `name` (a new version if it exists). */
+export async function importBusyboxTemplate(storage: Storage, name: string): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'sbx-busybox-'));
+  try {
+    await makeBusyboxRootfs(dir);
+    await storage.importTemplate(name, { dir });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,22 +1,22 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import { createFleetActivities } from '../activities/control/fleet-activities.js';
 import { createPlacementActivities } from '../activities/control/placement.js';
-import { CONTROL_TASK_QUEUE, HostId } from '../common/names.js';
+import { fleetWorkflowId } from '../common/names.js';
+import { FleetConfig } from '../workflows/fleet-config.js';
+import { configureFleetSignal } from '../workflows/messages.js';
+import type { ControlConfig } from './control-config.js';
 import { installTemporalLogging } from './logger.js';
+import { startMetrics, type MetricsServer } from './metrics.js';
+import { createProvisioner } from './provisioner-factory.js';
 
-export const ControlConfig = z.object({
-  temporalAddress: z.string().min(1).default('localhost:7233'),
-  namespace: z.string().min(1).default('default'),
-  taskQueue: z.string().min(1).default(CONTROL_TASK_QUEUE),
-  defaultHostId: HostId.optional(),
-});
-export type ControlConfig = z.output<typeof ControlConfig>;
+export { ControlConfig } from './control-config.js';
 
 /** The workflows' entry: compiled JavaScript under dist/, TypeScript when run from source. */
-function workflowsPath(): string {
+export function workflowsPath(): string {
   const js = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
   return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
 }
@@ -27,19 +27,53 @@ export interface RunningControl {
   shutdown(): Promise<void>;
 }
 
-/** Starts a control worker: session workflows and control activities on `sbx-control`. */
-export async function startControlWorker(config: ControlConfig, logger: Logger): Promise<RunningControl> {
+/**
+ * Starts a control worker: the workflows and control activities on `sbx-control`. With a fleet it
+ * also starts (or reconfigures) the fleet workflow and exports its metrics.
+ */
+export async function startControlWorker(
+  config: ControlConfig,
+  logger: Logger,
+  options: { workflowBundlePath?: string } = {},
+): Promise<RunningControl> {
   installTemporalLogging(logger);
+  const clientConnection = await Connection.connect({ address: config.temporalAddress });
+  const client = new Client({ connection: clientConnection, namespace: config.namespace });
+  const fleet = config.fleet;
+  let activities: object = createPlacementActivities({
+    defaultHostId: config.defaultHostId,
+    fleet: fleet && { fleetId: fleet.fleetId, client },
+  });
+  if (fleet) {
+    const settings = FleetConfig.parse({ ...fleet.settings, fleetId: fleet.fleetId, provisioner: fleet.provisioner });
+    activities = { ...activities, ...createFleetActivities(createProvisioner(config, fleet)) };
+    await client.workflow.signalWithStart('FleetWorkflow', {
+      workflowId: fleetWorkflowId(fleet.fleetId),
+      taskQueue: config.taskQueue,
+      args: [{ fleetId: fleet.fleetId }],
+      signal: configureFleetSignal,
+      signalArgs: [settings],
+      staticSummary: `sbx fleet ${fleet.fleetId} (${fleet.provisioner} provisioner)`,
+    });
+    logger.info({ fleetId: fleet.fleetId, provisioner: fleet.provisioner, settings }, 'fleet configured');
+  }
+
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const worker = await Worker.create({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
-    workflowsPath: workflowsPath(),
-    activities: createPlacementActivities({ defaultHostId: config.defaultHostId }),
+    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: workflowsPath() }),
+    activities,
   });
-  const done = worker.run().finally(() => connection.close());
-  logger.info({ taskQueue: config.taskQueue, defaultHostId: config.defaultHostId }, 'control worker ready');
+  const metrics: MetricsServer | undefined =
+    config.metricsPort > 0 ? await startMetrics(config.metricsPort, client, fleet?.fleetId, logger) : undefined;
+  const done = worker.run().finally(async () => {
+    await metrics?.close();
+    await connection.close();
+    await clientConnection.close();
+  });
+  logger.info({ taskQueue: config.taskQueue, defaultHostId: config.defaultHostId, fleet: fleet?.fleetId }, 'control worker ready');
   return {
     worker,
     done,

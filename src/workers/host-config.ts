@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HostId } from '../common/names.js';
+import { FleetId, HostId } from '../common/names.js';
 
 /** Everything `sbx host` takes from flags and environment, validated in one place. */
 export const HostConfig = z.object({
@@ -12,6 +12,8 @@ export const HostConfig = z.object({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*(\/[A-Za-z0-9_.:-]+)*$/, 'zfsRoot must be a dataset name such as sbx/host-1')
     .optional(),
+  /** Parent dataset of the default zfsRoot (`<zfsParent>/<hostId>`). */
+  zfsParent: z.string().min(1).default('sbx'),
   /** Host directory for local-disk storage, runsc state and the ZFS root's mountpoint. */
   dataRoot: z.string().startsWith('/', 'dataRoot must be an absolute path').default('/var/lib/sbx'),
   runtime: z.enum(['gvisor', 'none']).default('gvisor'),
@@ -23,9 +25,14 @@ export const HostConfig = z.object({
   maxConcurrentActivities: z.number().int().positive().max(1000).default(32),
   /** How long a stopping worker lets activities in flight finish before cancelling them. */
   shutdownGraceMs: z.number().int().min(0).default(30_000),
+  /** The fleet this host registers with and heartbeats to; none for a standalone host. */
+  fleetId: FleetId.optional(),
+  heartbeatMs: z.number().int().min(100).default(15_000),
+  /** Import the busybox template at start when it is missing (development and test fleets). */
+  ensureBusybox: z.boolean().default(false),
 });
 export type HostConfig = z.output<typeof HostConfig>;
 
 export function zfsRootOf(config: HostConfig): string {
-  return config.zfsRoot ?? `sbx/${config.hostId}`;
+  return config.zfsRoot ?? `${config.zfsParent}/${config.hostId}`;
 }

@@ -3,7 +3,9 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
 import { createHostActivities } from '../activities/host/activities.js';
-import { hostTaskQueue, sessionWorkflowId } from '../common/names.js';
+import { CONTROL_TASK_QUEUE, fleetWorkflowId, hostTaskQueue, sessionWorkflowId } from '../common/names.js';
+import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
+import { hostHeartbeatSignal } from '../workflows/messages.js';
 import { createRuntime, createStorage } from './backends.js';
 import type { HostConfig } from './host-config.js';
 import { installTemporalLogging } from './logger.js';
@@ -28,6 +30,10 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   const storage = await createStorage(config, logger);
   const runtime = createRuntime(config, logger);
   const report = await reconcile(config, storage, runtime, logger);
+  if (config.ensureBusybox && !(await storage.templateExists('busybox'))) {
+    logger.info('importing the busybox template');
+    await importBusyboxTemplate(storage, 'busybox');
+  }
 
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const worker = await Worker.create({
@@ -44,7 +50,11 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     shutdownGraceTime: config.shutdownGraceMs,
   });
-  const done = worker.run().finally(() => connection.close());
+  const heartbeats = config.fleetId ? startHeartbeats(config, storage, logger) : undefined;
+  const done = worker.run().finally(async () => {
+    await heartbeats?.stop();
+    await connection.close();
+  });
   logger.info(
     { hostId: config.hostId, taskQueue: hostTaskQueue(config.hostId), storage: storage.kind, runtime: runtime.kind },
     'host worker ready',
@@ -90,4 +100,52 @@ async function reconcile(config: HostConfig, storage: Storage, runtime: Runtime,
   } finally {
     await connection.close();
   }
+}
+
+/**
+ * Registers with the fleet and heartbeats on an interval (signal-with-start: the first host may
+ * arrive before any control worker). A failed heartbeat is logged and retried at the next tick.
+ */
+function startHeartbeats(config: HostConfig, storage: Storage, logger: Logger): { stop(): Promise<void> } {
+  const fleetId = config.fleetId!;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<void> = Promise.resolve();
+  const connecting = Connection.connect({ address: config.temporalAddress });
+  const beat = async () => {
+    const connection = await connecting;
+    const client = new Client({ connection, namespace: config.namespace });
+    const [health, sessions] = await Promise.all([storage.health(), storage.listSessions()]);
+    await client.workflow.signalWithStart('FleetWorkflow', {
+      workflowId: fleetWorkflowId(fleetId),
+      taskQueue: CONTROL_TASK_QUEUE,
+      args: [{ fleetId }],
+      signal: hostHeartbeatSignal,
+      signalArgs: [
+        {
+          hostId: config.hostId,
+          maxSessions: config.maxSessions,
+          sessions: sessions.length,
+          healthy: health.status !== 'unhealthy',
+          templates: [],
+        },
+      ],
+    });
+  };
+  const tick = () => {
+    inFlight = beat()
+      .catch((err: Error) => logger.warn({ fleetId, error: err.message }, 'heartbeat failed'))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, config.heartbeatMs);
+      });
+  };
+  tick();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await inFlight;
+      await (await connecting).close();
+    },
+  };
 }

@@ -12,9 +12,10 @@ import type { FleetActivities } from '../activities/control/fleet-activities.js'
 import { SbxErrorType, sbxFailure } from '../common/errors.js';
 import { sessionWorkflowId } from '../common/names.js';
 import { parseInput } from '../common/validate.js';
-import type { FleetConfig } from './fleet-config.js';
+import { FleetConfig } from './fleet-config.js';
 import { capacity, chooseHost, hostsLost, hostsToDrain, hostsToProvision, hostsToTerminate, type FleetHost } from './fleet-rules.js';
 import {
+  configureFleetSignal,
   DrainRequest,
   drainUpdate,
   fleetStatusQuery,
@@ -30,13 +31,16 @@ import {
 } from './messages.js';
 
 export interface FleetWorkflowInput {
-  config: FleetConfig;
+  fleetId: string;
+  /** Set by the control worker (configure signal); a fleet started by a host's heartbeat has none yet. */
+  config?: FleetConfig;
   carried?: { hosts: FleetHost[]; nextHost: number; counters: Record<string, number> };
 }
 
 /** One per fleet (id `sbx-fleet-<fleetId>`): the hosts table, placement, scaling and host loss. */
 export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
-  const config = input.config;
+  let config: FleetConfig = input.config ?? FleetConfig.parse({ fleetId: input.fleetId });
+  let autoscale = input.config !== undefined;
   const hosts: FleetHost[] = input.carried?.hosts ?? [];
   const counters: Record<string, number> = input.carried?.counters ?? {};
   let nextHost = input.carried?.nextHost ?? 1;
@@ -64,8 +68,17 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     lastHeartbeat: h.lastHeartbeat,
   });
 
+  setHandler(configureFleetSignal, (raw) => {
+    const parsed = FleetConfig.safeParse({ ...raw, fleetId: input.fleetId });
+    if (!parsed.success) return log.warn('ignoring an invalid fleet configuration', { error: parsed.error.message });
+    config = parsed.data;
+    autoscale = true;
+    dirty = true;
+  });
+
   setHandler(fleetStatusQuery, (): FleetStatus => ({
     fleetId: config.fleetId,
+    autoscale,
     hosts: hosts.map(toStatus),
     capacity: capacity(hosts),
     warmSlots: config.warmSlots,
@@ -190,6 +203,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
       const host = find(hostId)!;
       terminate(host, host.state === 'provisioning' ? 'provisionTimeout' : host.sessions.length === 0 ? 'drained' : 'drainTimeout');
     }
+    if (!autoscale) return;
     for (const hostId of hostsToDrain(hosts, config, t)) {
       const host = find(hostId)!;
       host.state = 'draining';
@@ -228,7 +242,11 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     await condition(() => dirty || workflowInfo().continueAsNewSuggested, config.reconcileIntervalMs);
     if (workflowInfo().continueAsNewSuggested) {
       await condition(() => allHandlersFinished() && operations === 0);
-      await continueAsNew<typeof FleetWorkflow>({ config, carried: { hosts, nextHost, counters } });
+      await continueAsNew<typeof FleetWorkflow>({
+        fleetId: input.fleetId,
+        config: autoscale ? config : undefined,
+        carried: { hosts, nextHost, counters },
+      });
     }
   }
 }

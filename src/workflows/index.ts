@@ -1,2 +1,3 @@
 // The workflows a control worker runs (bundled by the Temporal worker).
 export { SessionWorkflow } from './session.js';
+export { FleetWorkflow } from './fleet.js';

@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import { HostId, SessionId, SnapshotName, TemplateName } from '../common/names.js';
+import type { FleetConfigInput } from './fleet-config.js';
 import {
   ExecRequest,
   ListDirRequest,
@@ -147,6 +148,7 @@ export interface FleetHostStatus {
 
 export interface FleetStatus {
   fleetId: string;
+  autoscale: boolean;
   hosts: FleetHostStatus[];
   capacity: number;
   warmSlots: number;
@@ -159,5 +161,7 @@ export const releaseSignal = defineSignal<[ReleaseRequest]>('release');
 export const placeUpdate = defineUpdate<{ hostId: string }, [PlaceRequest]>('place');
 export const drainUpdate = defineUpdate<FleetHostStatus, [DrainRequest]>('drain');
 export const fleetStatusQuery = defineQuery<FleetStatus>('status');
+/** The control worker's fleet settings; until they arrive a fleet only registers hosts and places. */
+export const configureFleetSignal = defineSignal<[FleetConfigInput]>('configure');
 /** Sent by the fleet to each session on a host that stopped heartbeating. */
 export const hostLostSignal = defineSignal<[{ hostId: string }]>('hostLost');

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { pino } from 'pino';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { createPlacementActivities } from '../../src/activities/control/placement.js';
-import { importTemplate } from '../../src/cli/template-commands.js';
+import { importBusyboxTemplate } from '../../src/dev/busybox-rootfs.js';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import { HostConfig } from '../../src/workers/host-config.js';
 import { startHostWorker, type RunningHost } from '../../src/workers/host.js';
@@ -46,7 +46,7 @@ export async function startSbx(testFileUrl: string, overrides: Partial<HostConfi
     ...overrides,
   });
   const host = await startHostWorker(hostConfig, testLogger);
-  if (!(await host.storage.templateExists('busybox'))) await importTemplate(host.storage, 'busybox', { busybox: true });
+  if (!(await host.storage.templateExists('busybox'))) await importBusyboxTemplate(host.storage, 'busybox');
 
   const controlTaskQueue = names.taskQueue;
   let control: { worker: Worker; connection: NativeConnection };

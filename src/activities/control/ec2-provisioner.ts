@@ -33,7 +33,8 @@ import {
   WaitOptions,
 } from './provisioner.js';
 
-export const Ec2ProvisionerOptions = z
+/** The options without their cross-field rule, for configs that embed them (zod cannot omit from a refined object). */
+export const Ec2ProvisionerFields = z
   .object({
     region: z.string().min(1),
     endpoint: z.string().url().optional(),
@@ -58,8 +59,8 @@ export const Ec2ProvisionerOptions = z
     pageSize: z.number().int().min(5).max(1000).default(100),
     /** Attempts per API call, first included, before an error reaches the activity. */
     maxAttempts: z.number().int().min(1).max(20).default(8),
-  })
-  .refine((o) => o.imageId || o.launchTemplate, 'set imageId or launchTemplate');
+  });
+export const Ec2ProvisionerOptions = Ec2ProvisionerFields.refine((o) => o.imageId || o.launchTemplate, 'set imageId or launchTemplate');
 export type Ec2ProvisionerOptions = z.input<typeof Ec2ProvisionerOptions>;
 
 const InstanceId = z.string().regex(/^i-[0-9a-f]{8,17}$/, 'instanceId must look like i-0123456789abcdef0');

@@ -114,7 +114,7 @@ export class LocalProvisioner implements Provisioner {
     await mkdir(dataRoot, { recursive: true });
     const args = [
       ...command.slice(1),
-      ...['--host-id', hostId, '--temporal-address', temporalAddress, '--namespace', namespace, '--data-root', dataRoot],
+      ...['--host-id', hostId, '--fleet', fleetId, '--temporal-address', temporalAddress, '--namespace', namespace, '--data-root', dataRoot],
     ];
     const log = openSync(join(this.stateDir, `${hostId}.log`), 'a');
     try {
@@ -161,13 +161,15 @@ export class LocalProvisioner implements Provisioner {
     throw sbxFailure(SbxErrorType.CommandFailed, `host ${hostId} (pid ${pid}) survived SIGKILL`);
   }
 
+  /** Waits for the process to have exited: an exiting one loses its cmdline before it is gone. */
   private async waitGone(record: HostRecord, timeoutMs: number): Promise<boolean> {
+    const exited = async () => (await processIdentity(record.pid))?.startTime !== record.startTime;
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (!(await this.alive(record))) return true;
+      if (await exited()) return true;
       await sleep(50);
     }
-    return !(await this.alive(record));
+    return exited();
   }
 
   /** The process we started is still running: same pid, same start time, still our host's command. */
