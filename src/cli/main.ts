@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { devCommand } from './dev.js';
+import { fleetCommands } from './fleet-commands.js';
 import { sessionCommands } from './session-commands.js';
 import { templateCommands } from './template-commands.js';
 import { controlCommand, hostCommand } from './worker-commands.js';
@@ -19,5 +20,6 @@ program.addCommand(controlCommand());
 program.addCommand(hostCommand());
 program.addCommand(sessionCommands(globals));
 program.addCommand(templateCommands(() => globals().json));
+program.addCommand(fleetCommands(globals));
 
 await program.parseAsync();

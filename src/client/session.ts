@@ -1,5 +1,6 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { z } from 'zod';
+import type { ProcessStatus } from '../common/processes.js';
 import type { DirEntry, ExecRequestInput, ExecResult, ReadFileResult } from '../common/sandbox.js';
 import { parseInput } from '../common/validate.js';
 import {
@@ -9,12 +10,17 @@ import {
   ForkRequest,
   forkUpdate,
   infoQuery,
+  killProcessUpdate,
+  LaunchProcessRequest,
+  launchProcessUpdate,
   ListDirRequest,
   listDirUpdate,
   listSnapshotsQuery,
   NamedSnapshotRequest,
   pauseSignal,
   PauseRequest,
+  ProcessRef,
+  processStatusUpdate,
   ReadFileRequest,
   readFileUpdate,
   resumeSignal,
@@ -88,6 +94,23 @@ export class Session {
   async listDir(path = '/workspace'): Promise<DirEntry[]> {
     const parsed = this.valid(ListDirRequest, { path }, 'listDir request');
     return this.call(() => this.handle.executeUpdate(listDirUpdate, { args: [parsed] }));
+  }
+
+  /** Starts a long-running program (a dev server, a watcher); it is lost on rollback, which restarts the sandbox. */
+  async launchProcess(request: z.input<typeof LaunchProcessRequest>): Promise<ProcessStatus> {
+    const parsed = this.valid(LaunchProcessRequest, request, 'launchProcess request');
+    return this.call(() => this.handle.executeUpdate(launchProcessUpdate, { args: [parsed] }));
+  }
+
+  async processStatus(processId: string): Promise<ProcessStatus> {
+    const parsed = this.valid(ProcessRef, { processId }, 'processStatus request');
+    return this.call(() => this.handle.executeUpdate(processStatusUpdate, { args: [parsed] }));
+  }
+
+  /** SIGTERM to the process group, SIGKILL after 2 s. */
+  async killProcess(processId: string): Promise<ProcessStatus> {
+    const parsed = this.valid(ProcessRef, { processId }, 'killProcess request');
+    return this.call(() => this.handle.executeUpdate(killProcessUpdate, { args: [parsed] }));
   }
 
   /** Snapshots the sandbox as `turn-NNNNNN` at the end of an agent turn. */

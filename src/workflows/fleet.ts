@@ -129,18 +129,24 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
       if (placed) return { hostId: placed.hostId };
       waiting++;
       dirty = true;
-      const found = await condition(() => chooseHost(hosts, request.template) !== undefined, config.placeTimeoutMs);
+      // The slot is reserved inside the condition: placements woken together must not share the last slot.
+      let chosen: FleetHost | undefined;
+      const reserve = () => {
+        chosen = chooseHost(hosts, request.template);
+        if (!chosen) return false;
+        chosen.sessions.push(request.sessionId);
+        chosen.idleSince = undefined;
+        return true;
+      };
+      const found = await condition(reserve, config.placeTimeoutMs);
       waiting--;
+      dirty = true;
       if (!found) {
         count('placementsFailed');
         throw sbxFailure(SbxErrorType.NoCapacity, `no host had a free slot for ${request.sessionId} within ${config.placeTimeoutMs} ms`);
       }
-      const host = chooseHost(hosts, request.template)!;
-      host.sessions.push(request.sessionId);
-      host.idleSince = undefined;
       count('placements');
-      dirty = true;
-      return { hostId: host.hostId };
+      return { hostId: chosen!.hostId };
     },
     { validator: (raw) => void parseInput(PlaceRequest, raw, 'place request') },
   );

@@ -2,6 +2,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import { HostId, SessionId, SnapshotName, TemplateName } from '../common/names.js';
 import type { FleetConfigInput } from './fleet-config.js';
+import { LaunchProcessRequest, ProcessId, type ProcessStatus } from '../common/processes.js';
 import {
   ExecRequest,
   ListDirRequest,
@@ -55,6 +56,7 @@ export const ForkRequest = z.object({ newSessionId: SessionId }).and(SnapshotTar
 export type ForkRequest = z.infer<typeof ForkRequest>;
 
 export const NamedSnapshotRequest = z.object({ name: SnapshotName });
+export const ProcessRef = z.object({ processId: ProcessId });
 export const PauseRequest = z.object({ mode: PauseMode.default('freeze') });
 
 export interface SnapshotRecord {
@@ -107,6 +109,9 @@ export const snapshotUpdate = defineUpdate<SnapshotRecord, [z.input<typeof Named
 export const rollbackUpdate = defineUpdate<RollbackResult, [SnapshotTarget]>('rollback');
 export const forkUpdate = defineUpdate<ForkResult, [ForkRequest]>('fork');
 export const destroyUpdate = defineUpdate<SessionInfo, []>('destroy');
+export const launchProcessUpdate = defineUpdate<ProcessStatus, [z.input<typeof LaunchProcessRequest>]>('launchProcess');
+export const processStatusUpdate = defineUpdate<ProcessStatus, [z.input<typeof ProcessRef>]>('processStatus');
+export const killProcessUpdate = defineUpdate<ProcessStatus, [z.input<typeof ProcessRef>]>('killProcess');
 
 export const pauseSignal = defineSignal<[z.input<typeof PauseRequest>]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');
@@ -116,7 +121,7 @@ export const forkReadySignal = defineSignal<[{ ok: boolean; message?: string }]>
 export const infoQuery = defineQuery<SessionInfo>('info');
 export const listSnapshotsQuery = defineQuery<SnapshotRecord[]>('listSnapshots');
 
-export { ExecRequest, ListDirRequest, ReadFileRequest, WriteFilesRequest };
+export { ExecRequest, LaunchProcessRequest, ListDirRequest, ReadFileRequest, WriteFilesRequest };
 
 /** Fleet messages: host workers heartbeat, session creates place and destroys release. */
 export const HostHeartbeat = z.object({

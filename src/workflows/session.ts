@@ -35,12 +35,17 @@ import {
   hostLostSignal,
   releaseSignal,
   infoQuery,
+  killProcessUpdate,
+  LaunchProcessRequest,
+  launchProcessUpdate,
   ListDirRequest,
   listDirUpdate,
   listSnapshotsQuery,
   NamedSnapshotRequest,
   pauseSignal,
   PauseRequest,
+  ProcessRef,
+  processStatusUpdate,
   ReadFileRequest,
   readFileUpdate,
   resumeSignal,
@@ -147,7 +152,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   };
 
   // A fleet's place waits for capacity while hosts boot.
-  const placement = proxyActivities<PlacementActivities>({ startToCloseTimeout: '10 minutes' });
+  const placement = proxyActivities<PlacementActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '20 seconds' });
 
   /** Gives the fleet slot back; the fleet may already be gone, which is fine. */
   async function releaseSlot(): Promise<void> {
@@ -375,6 +380,33 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
       return runTool(() => onHost('listDir', () => hostActs().listDir({ sessionId, request })));
     },
     { validator: (raw) => (parseInput(ListDirRequest, raw, 'listDir request'), allowed('files')) },
+  );
+
+  setHandler(
+    launchProcessUpdate,
+    async (raw) => {
+      const request = LaunchProcessRequest.parse(raw);
+      return runTool(() => onHost('launchProcess', () => hostActs().launchProcess({ sessionId, request })));
+    },
+    { validator: (raw) => (parseInput(LaunchProcessRequest, raw, 'launchProcess request'), allowed('exec')) },
+  );
+
+  setHandler(
+    processStatusUpdate,
+    async (raw) => {
+      const { processId } = ProcessRef.parse(raw);
+      return runTool(() => onHost('processStatus', () => hostActs().processStatus({ sessionId, processId })));
+    },
+    { validator: (raw) => (parseInput(ProcessRef, raw, 'processStatus request'), allowed('files')) },
+  );
+
+  setHandler(
+    killProcessUpdate,
+    async (raw) => {
+      const { processId } = ProcessRef.parse(raw);
+      return runTool(() => onHost('killProcess', () => hostActs().killProcess({ sessionId, processId })));
+    },
+    { validator: (raw) => (parseInput(ProcessRef, raw, 'killProcess request'), allowed('files')) },
   );
 
   setHandler(

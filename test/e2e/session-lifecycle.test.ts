@@ -51,6 +51,8 @@ describe('session lifecycle end to end (real dev server, zfs-fuse, runsc)', () =
     }
     expect((await session.listSnapshots()).map((s) => s.name)).toEqual(['turn-000001', 'turn-000002', 'turn-000003']);
 
+    // The sandbox reads the file before the rollback, so a stale cached copy would show after it.
+    expect(await sh(session, 'read-before', 'cat /workspace/story.txt')).toBe('turn 3\n');
     const rolled = await session.rollback({ turn: 1 });
     expect(rolled).toEqual({ snapshotId: 'turn-000001', turn: 1 });
     expect(await sh(session, 'after-rollback', 'cat /workspace/story.txt /workspace/log.txt; ls /workspace/notes')).toBe(
@@ -126,6 +128,27 @@ describe('session lifecycle end to end (real dev server, zfs-fuse, runsc)', () =
 
     const reuse = await errorOf(sbx.client.createSession({ sessionId: 'twice-1' }));
     expect(reuse.type).toBe('SessionDestroyed');
+  });
+
+  it('runs long-lived processes inside the sandbox: launch, status, output, exit code, kill', async () => {
+    const { session } = await sbx.client.createSession({ sessionId: 'procs' });
+    const ticker = await session.launchProcess({ processId: 'ticker', command: 'while :; do echo tick; sleep 0.2; done' });
+    expect(ticker).toMatchObject({ processId: 'ticker', status: 'running' });
+    expect((await session.launchProcess({ processId: 'ticker', command: 'true' })).pid).toBe(ticker.pid);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await session.processStatus('ticker')).outputTail).toMatch(/tick\ntick\n/);
+    expect(await session.killProcess('ticker')).toMatchObject({ status: 'exited' });
+    expect(await sh(session, 'no-ticker', `ps | grep -c "[s]leep 0.2" || true`)).toBe('0\n');
+
+    await session.launchProcess({ processId: 'short', command: 'echo done; exit 3' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await session.processStatus('short')).toMatchObject({ status: 'exited', exitCode: 3, outputTail: 'done\n' });
+
+    const missing = await errorOf(session.processStatus('nope'));
+    expect(missing.type).toBe('ProcessNotFound');
+    const badId = await errorOf(session.launchProcess({ processId: 'Bad Id', command: 'true' }));
+    expect(badId.type).toBe('InvalidArgument');
+    await session.destroy();
   });
 
   it('refuses bad input with typed errors and leaves no session stuck', async () => {

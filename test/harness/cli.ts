@@ -10,6 +10,8 @@ export const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.u
 export interface SbxProcess {
   /** The running child; wrapped because an async function would otherwise wait for it to exit. */
   child: ResultPromise;
+  /** Everything it printed so far (JSON log lines). */
+  output(): string;
 }
 
 export async function spawnSbx(args: string[], readyMessage: string, timeoutMs = 60_000): Promise<SbxProcess> {
@@ -29,5 +31,5 @@ export async function spawnSbx(args: string[], readyMessage: string, timeoutMs =
       reject(new Error(`sbx ${args[0]} exited with ${result.exitCode} before it was ready:\n${output}`));
     });
   });
-  return { child };
+  return { child, output: () => output };
 }

@@ -12,13 +12,17 @@ export const historiesDir = fileURLToPath(new URL('../replay/histories/', import
  * prints it) for the replay tests: `SBX_RECORD_HISTORIES=1 npm test -- test/e2e`. Otherwise does nothing.
  */
 export async function recordHistory(sessionId: string, name: string): Promise<void> {
+  await recordWorkflowHistory(sessionWorkflowId(sessionId), name);
+}
+
+export async function recordWorkflowHistory(workflowId: string, name: string): Promise<void> {
   if (process.env.SBX_RECORD_HISTORIES !== '1') return;
   const stack = testStack();
   const { stdout } = await execa(temporalCliPath(), [
     'workflow',
     'show',
     '--workflow-id',
-    sessionWorkflowId(sessionId),
+    workflowId,
     '--address',
     stack.temporalAddress,
     '--namespace',

@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { fleetWorkflowId } from '../../common/names.js';
@@ -22,10 +23,20 @@ export function createPlacementActivities(config: PlacementConfig) {
       if (input.hostId) return { hostId: input.hostId };
       if (config.fleet) {
         const { fleetId, client } = config.fleet;
-        const placed = await client.workflow
-          .getHandle(fleetWorkflowId(fleetId))
-          .executeUpdate(placeUpdate, { args: [{ sessionId: input.sessionId, template: input.template }] });
-        return { hostId: placed.hostId, fleetId };
+        // The fleet may wait for a host to boot. Heartbeats let a crashed worker's attempt be retried
+        // elsewhere (place is idempotent), and a cancelled attempt (worker shutdown) stops waiting.
+        const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat(), 2000);
+        try {
+          const placed = await client.withAbortSignal(ctx.cancellationSignal, () =>
+            client.workflow
+              .getHandle(fleetWorkflowId(fleetId))
+              .executeUpdate(placeUpdate, { args: [{ sessionId: input.sessionId, template: input.template }] }),
+          );
+          return { hostId: placed.hostId, fleetId };
+        } finally {
+          clearInterval(beat);
+        }
       }
       if (config.defaultHostId) return { hostId: config.defaultHostId };
       throw sbxFailure(

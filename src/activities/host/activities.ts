@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
-import { MAX_COMBINED_OUTPUT_BYTES, type ExecResult, type PoolHealth, type SnapshotInfo } from '../../common/sandbox.js';
+import { ExecRequest, MAX_COMBINED_OUTPUT_BYTES, type ExecResult, type PoolHealth, type SnapshotInfo } from '../../common/sandbox.js';
 import { parseInput } from '../../common/validate.js';
 import type { Runtime, Storage } from './backends.js';
 import * as inputs from './inputs.js';
+import type { ProcessStatus } from '../../common/processes.js';
+import { killScript, launchScript, parseProcessStatus, statusScript } from './process-scripts.js';
 import { listDir, readFile, writeFiles } from './sandbox-files.js';
 
 export interface HostActivityDeps {
@@ -21,6 +23,17 @@ export interface HostActivityDeps {
  */
 export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes }: HostActivityDeps) {
   const rootfs = async (sessionId: string) => join(await storage.sessionPath(sessionId), 'rootfs');
+
+  const runScript = async (sessionId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
+    runtime.exec(
+      sessionId,
+      await storage.sessionPath(sessionId),
+      ExecRequest.parse({ toolCallId: 'sbx-process', command: ['/bin/sh', '-c', script], env, cwd, timeoutMs: 30_000 }),
+    );
+  const processStatus = async (sessionId: string, processId: string) => {
+    const result = await runScript(sessionId, statusScript(), { SBX_PROCESS_ID: processId });
+    return parseProcessStatus(processId, result.stdout, result.exitCode);
+  };
 
   return {
     async createSandbox(raw: inputs.CreateSandboxInput): Promise<{ hostId: string; usedBytes: number }> {
@@ -118,6 +131,26 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
       if (input.mode === 'freeze') return runtime.resume(input.sessionId);
       const path = await storage.sessionPath(input.sessionId);
       await runtime.restore(input.sessionId, path, join(path, 'checkpoint'));
+    },
+
+    /** Starts a long-running program in the sandbox; launching a running processId again is a no-op. */
+    async launchProcess(raw: inputs.LaunchProcessInput): Promise<ProcessStatus> {
+      const input = parseInput(inputs.LaunchProcessInput, raw, 'launchProcess request');
+      const { processId, command, cwd, env } = input.request;
+      await runScript(input.sessionId, launchScript(), { ...env, SBX_PROCESS_ID: processId, SBX_PROCESS_COMMAND: command }, cwd);
+      return processStatus(input.sessionId, processId);
+    },
+
+    async processStatus(raw: inputs.ProcessInput): Promise<ProcessStatus> {
+      const input = parseInput(inputs.ProcessInput, raw, 'processStatus request');
+      return processStatus(input.sessionId, input.processId);
+    },
+
+    async killProcess(raw: inputs.ProcessInput): Promise<ProcessStatus> {
+      const input = parseInput(inputs.ProcessInput, raw, 'killProcess request');
+      const result = await runScript(input.sessionId, killScript(), { SBX_PROCESS_ID: input.processId });
+      if (result.exitCode === 3) return parseProcessStatus(input.processId, result.stdout, result.exitCode);
+      return processStatus(input.sessionId, input.processId);
     },
 
     async sandboxUsedBytes(raw: inputs.SessionRef): Promise<number> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SessionId, SnapshotName } from '../../common/names.js';
+import { LaunchProcessRequest, ProcessId } from '../../common/processes.js';
 import { ExecRequest, ListDirRequest, ReadFileRequest, Resources, SandboxOrigin, WriteFilesRequest } from '../../common/sandbox.js';
 
 /** Inputs of the host activities; each is parsed again on the host before anything runs. */
@@ -18,6 +19,8 @@ export const ListDirInput = SessionRef.extend({ request: ListDirRequest });
 export const SnapshotInput = z.object({ sessionId: SessionId, name: SnapshotName });
 export const RollbackInput = z.object({ sessionId: SessionId, name: SnapshotName, resources: Resources });
 export const DestroySnapshotsInput = z.object({ sessionId: SessionId, names: z.array(SnapshotName) });
+export const LaunchProcessInput = z.object({ sessionId: SessionId, request: LaunchProcessRequest });
+export const ProcessInput = z.object({ sessionId: SessionId, processId: ProcessId });
 export const PauseInput = z.object({ sessionId: SessionId, mode: z.enum(['freeze', 'hibernate']) });
 export const ResumeInput = PauseInput.extend({ resources: Resources });
 
@@ -33,3 +36,5 @@ export type DestroySnapshotsInput = z.input<typeof DestroySnapshotsInput>;
 export type PauseInput = z.input<typeof PauseInput>;
 export type ResumeInput = z.input<typeof ResumeInput>;
 export type SessionRef = z.input<typeof SessionRef>;
+export type LaunchProcessInput = z.input<typeof LaunchProcessInput>;
+export type ProcessInput = z.input<typeof ProcessInput>;

@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 
@@ -35,9 +37,22 @@ export interface ZfsResult {
   spawnCode?: string;
 }
 
+/** `zfs` subcommands that mount, unmount or change datasets. */
+const MUTATING = new Set(['create', 'clone', 'destroy', 'rollback', 'snapshot', 'receive', 'recv', 'set', 'mount', 'unmount', 'umount', 'promote']);
+
+/**
+ * zfs-fuse has deadlocked here under concurrent mounts and unmounts (parallel clones and
+ * destroys from several host workers): changes go one at a time per machine, through flock.
+ */
+export const ZFS_LOCK = join(tmpdir(), 'sbx-zfs.lock');
+
 /** Runs `zfs` or `zpool` and reports the outcome instead of throwing, for the caller to classify. */
 export async function runZfs(command: 'zfs' | 'zpool', args: string[]): Promise<ZfsResult> {
-  const result = await execa(command, args, { reject: false, stripFinalNewline: true });
+  const locked = command === 'zfs' && MUTATING.has(args[0] ?? '');
+  const result = await execa(locked ? 'flock' : command, locked ? [ZFS_LOCK, command, ...args] : args, {
+    reject: false,
+    stripFinalNewline: true,
+  });
   const spawned = result.exitCode !== undefined;
   return {
     exitCode: result.exitCode ?? -1,

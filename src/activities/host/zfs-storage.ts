@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { PoolHealth, SandboxOrigin, SnapshotInfo } from '../../common/sandbox.js';
 import type { Storage } from './backends.js';
-import { runZfs, runZfsRetryingBusy, type ZfsResult } from './zfs-cli.js';
+import { runZfs, runZfsRetryingBusy, ZFS_LOCK, type ZfsResult } from './zfs-cli.js';
 import { zfsFailure, type ZfsOperation } from './zfs-errors.js';
 import { parsePoolList, parseSnapshotList } from './zfs-parse.js';
 import { assertName, assertQuota, originLabel } from './storage-names.js';
@@ -276,7 +276,7 @@ export class ZfsStorage implements Storage {
   /** `zfs send <source> | zfs recv <target>`: two processes piped, no shell. */
   private async sendReceive(source: string, target: string): Promise<void> {
     const send = execa('zfs', ['send', source], { reject: false });
-    const received = await send.pipe(execa('zfs', ['recv', target], { reject: false }));
+    const received = await send.pipe(execa('flock', [ZFS_LOCK, 'zfs', 'recv', target], { reject: false }));
     const sent = await send;
     const failed = [sent, received].find((r) => r.exitCode !== 0);
     if (failed) {

@@ -1,0 +1,149 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pino, type Logger } from 'pino';
+import { SandboxClient } from '../../src/client/sandbox-client.js';
+import { importBusyboxTemplate } from '../../src/dev/busybox-rootfs.js';
+import { freePort } from '../../src/dev/net.js';
+import { repoRoot } from '../../src/dev/paths.js';
+import { startDevServer, type DevServer } from '../../src/dev/temporal-server.js';
+import { ControlConfig, startControlWorker, type RunningControl } from '../../src/workers/control.js';
+import { HostConfig } from '../../src/workers/host-config.js';
+import { startHostWorker, type RunningHost } from '../../src/workers/host.js';
+
+export const progress = (line: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+};
+
+/** LIFO cleanup steps, each best effort; run once, on success, failure or Ctrl-C. */
+export class Cleanup {
+  private readonly steps: Array<{ what: string; fn: () => Promise<unknown> }> = [];
+  private running: Promise<void> | undefined;
+
+  add(what: string, fn: () => Promise<unknown>): void {
+    this.steps.push({ what, fn });
+  }
+
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      while (this.steps.length > 0) {
+        const { what, fn } = this.steps.pop()!;
+        progress(`cleanup: ${what}`);
+        try {
+          await withTimeout(fn(), 180_000, what);
+        } catch (err) {
+          progress(`cleanup: ${what} failed: ${(err as Error).message}`);
+        }
+      }
+    })();
+    return this.running;
+  }
+}
+
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000} s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface BenchStack {
+  server: DevServer;
+  host: RunningHost;
+  control: RunningControl;
+  client: SandboxClient;
+  hostId: string;
+  taskQueue: string;
+  zfsRoot: string;
+  dataRoot: string;
+  runscRoot: string;
+  logger: Logger;
+}
+
+/** The embedded stack, in this process: dev server (own SQLite file, free ports), host worker, control worker, busybox. */
+export async function startStack(
+  opts: { tmp: string; tag: string; pool: string; maxSessions: number },
+  cleanup: Cleanup,
+  /** Runs once the workers have stopped and before the server stops: removes containers and datasets. */
+  removeLeftovers: () => Promise<void>,
+): Promise<BenchStack> {
+  const logger = pino({ level: process.env.SBX_BENCH_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  progress('starting the Temporal dev server');
+  const server = await startDevServer({ dbFile: join(opts.tmp, 'temporal.db'), port: await freePort(), uiPort: await freePort() });
+  cleanup.add('stop the Temporal dev server', () => server.stop());
+  cleanup.add('remove containers and datasets', removeLeftovers);
+  const hostId = `bench-${opts.tag}`;
+  const zfsRoot = `${opts.pool}/bench-${opts.tag}`;
+  const dataRoot = join(opts.tmp, 'host');
+  await mkdir(dataRoot, { recursive: true });
+  progress(`starting host worker ${hostId} (ZFS ${zfsRoot}, gVisor)`);
+  const hostConfig = HostConfig.parse({
+    hostId,
+    temporalAddress: server.address,
+    storage: 'zfs',
+    runtime: 'gvisor',
+    zfsRoot,
+    dataRoot,
+    maxSessions: opts.maxSessions,
+    shutdownGraceMs: 2000,
+  });
+  const host = await startHostWorker(hostConfig, logger);
+  cleanup.add('stop the host worker', () => host.shutdown());
+  const taskQueue = `sbx-control-bench-${opts.tag}`;
+  progress('starting control worker');
+  const control = await startControlWorker(ControlConfig.parse({ temporalAddress: server.address, defaultHostId: hostId, taskQueue }), logger);
+  cleanup.add('stop the control worker', () => control.shutdown());
+  progress('importing the busybox template');
+  await importBusyboxTemplate(host.storage, 'busybox');
+  const client = await SandboxClient.connect({ address: server.address, taskQueue });
+  cleanup.add('close the client', () => client.close());
+  return { server, host, control, client, hostId, taskQueue, zfsRoot, dataRoot, runscRoot: join(dataRoot, 'runsc'), logger };
+}
+
+export interface ChildWorker {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** `node dist/cli/main.js <args>` as a child process; resolves once it logs `ready` (JSON logs). */
+export async function startChildWorker(name: string, args: string[], ready: RegExp, cleanup: Cleanup): Promise<ChildWorker> {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'cli', 'main.js'), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SBX_LOG_FORMAT: 'json', SBX_LOG_LEVEL: 'info' },
+  });
+  let tail = '';
+  const exited = once(child, 'exit');
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(killer);
+  };
+  cleanup.add(`stop child ${name} (pid ${child.pid})`, stop);
+  const lines = createInterface({ input: child.stdout! });
+  child.stderr!.on('data', (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-2000)));
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      lines.on('line', (line) => {
+        tail = (tail + line + '\n').slice(-2000);
+        if (ready.test(line)) resolve();
+      });
+      void exited.then(([code]) => reject(new Error(`${name} exited with code ${code}: ${tail.trim()}`)));
+    }),
+    120_000,
+    `${name} start`,
+  );
+  return { name, child, pid: child.pid!, stop };
+}

@@ -1,0 +1,70 @@
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Command } from 'commander';
+import { SbxError, SbxErrorType, toSbxError } from '../client/errors.js';
+import { fleetWorkflowId } from '../common/names.js';
+import { drainUpdate, fleetStatusQuery, type FleetStatus } from '../workflows/messages.js';
+import { fail, print, progress, type OutputOptions } from './output.js';
+
+interface GlobalOptions extends OutputOptions {
+  address: string;
+  namespace: string;
+}
+
+function statusTable(status: FleetStatus): string {
+  const now = Date.now();
+  const rows = status.hosts.map((h) =>
+    [
+      h.hostId.padEnd(24),
+      h.state.padEnd(13),
+      `${h.sessions.length}/${h.maxSessions}`.padEnd(8),
+      (h.healthy ? 'healthy' : 'unhealthy').padEnd(10),
+      h.lastHeartbeat === undefined ? '-' : `${Math.round((now - h.lastHeartbeat) / 1000)}s ago`,
+    ].join(' '),
+  );
+  const sessions = status.hosts.reduce((n, h) => n + h.sessions.length, 0);
+  return [
+    `fleet ${status.fleetId}${status.autoscale ? '' : ' (not configured: no autoscaling)'}`,
+    `hosts ${status.hosts.length}, sessions ${sessions}, free slots ${status.capacity} (warm target ${status.warmSlots}), waiting ${status.waitingPlacements}`,
+    '',
+    `${'HOST'.padEnd(24)} ${'STATE'.padEnd(13)} ${'SESSIONS'.padEnd(8)} ${'HEALTH'.padEnd(10)} HEARTBEAT`,
+    ...rows,
+  ].join('\n');
+}
+
+/** `sbx fleet status|drain`: the fleet workflow's table and its drain update. */
+export function fleetCommands(globals: () => GlobalOptions): Command {
+  const cmd = new Command('fleet').description('inspect and steer a fleet of sandbox hosts');
+  const withFleet = async (fleetId: string, fn: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<void>) => {
+    const g = globals();
+    const connection = await Connection.connect({ address: g.address }).catch((err: Error) =>
+      fail(new Error(`cannot reach Temporal at ${g.address}: ${err.message}`), g.json),
+    );
+    try {
+      await fn(new Client({ connection, namespace: g.namespace }).workflow.getHandle(fleetWorkflowId(fleetId)));
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        fail(new SbxError(SbxErrorType.NotFound, `fleet ${fleetId} is not running: start a control worker with --fleet ${fleetId}`), g.json);
+      }
+      fail(toSbxError(err, fleetId), g.json);
+    } finally {
+      await connection.close();
+    }
+  };
+  cmd
+    .command('status')
+    .description('hosts, their states, sessions and warm slots')
+    .option('--fleet <fleetId>', 'fleet id', 'default')
+    .action(async (o) => withFleet(o.fleet, async (handle) => print(globals(), await handle.query(fleetStatusQuery), statusTable)));
+  cmd
+    .command('drain <hostId>')
+    .description('stop placing sessions on a host; it is terminated once empty or at the drain timeout')
+    .option('--fleet <fleetId>', 'fleet id', 'default')
+    .action(async (hostId: string, o) =>
+      withFleet(o.fleet, async (handle) => {
+        progress(`draining ${hostId}`);
+        const host = await handle.executeUpdate(drainUpdate, { args: [{ hostId }] });
+        print(globals(), host, (h) => `host ${h.hostId} is ${h.state} with ${h.sessions.length} session(s)`);
+      }),
+    );
+  return cmd;
+}
