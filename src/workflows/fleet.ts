@@ -47,6 +47,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
   let waiting = 0;
   let dirty = true;
   let operations = 0;
+  const pendingPlacements = new Map<string, Promise<{ hostId: string }>>();
   const now = () => new Date().getTime();
   const count = (name: string) => {
     counters[name] = (counters[name] ?? 0) + 1;
@@ -127,29 +128,42 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
       const request = PlaceRequest.parse(raw);
       const placed = hosts.find((h) => h.sessions.includes(request.sessionId));
       if (placed) return { hostId: placed.hostId };
-      waiting++;
-      dirty = true;
-      // The slot is reserved inside the condition: placements woken together must not share the last slot.
-      let chosen: FleetHost | undefined;
-      const reserve = () => {
-        chosen = chooseHost(hosts, request.template);
-        if (!chosen) return false;
-        chosen.sessions.push(request.sessionId);
-        chosen.idleSince = undefined;
-        return true;
-      };
-      const found = await condition(reserve, config.placeTimeoutMs);
-      waiting--;
-      dirty = true;
-      if (!found) {
-        count('placementsFailed');
-        throw sbxFailure(SbxErrorType.NoCapacity, `no host had a free slot for ${request.sessionId} within ${config.placeTimeoutMs} ms`);
+      // A retried place (its first attempt's worker died) joins the one still waiting.
+      const pending = pendingPlacements.get(request.sessionId);
+      if (pending) return pending;
+      const placement = place(request);
+      pendingPlacements.set(request.sessionId, placement);
+      try {
+        return await placement;
+      } finally {
+        pendingPlacements.delete(request.sessionId);
       }
-      count('placements');
-      return { hostId: chosen!.hostId };
     },
     { validator: (raw) => void parseInput(PlaceRequest, raw, 'place request') },
   );
+
+  async function place(request: PlaceRequest): Promise<{ hostId: string }> {
+    waiting++;
+    dirty = true;
+    // The slot is reserved inside the condition: placements woken together must not share the last slot.
+    let chosen: FleetHost | undefined;
+    const reserve = () => {
+      chosen = chooseHost(hosts, request.template);
+      if (!chosen) return false;
+      chosen.sessions.push(request.sessionId);
+      chosen.idleSince = undefined;
+      return true;
+    };
+    const found = await condition(reserve, config.placeTimeoutMs);
+    waiting--;
+    dirty = true;
+    if (!found) {
+      count('placementsFailed');
+      throw sbxFailure(SbxErrorType.NoCapacity, `no host had a free slot for ${request.sessionId} within ${config.placeTimeoutMs} ms`);
+    }
+    count('placements');
+    return { hostId: chosen!.hostId };
+  }
 
   setHandler(
     drainUpdate,

@@ -31,7 +31,10 @@ export function createPlacementActivities(config: PlacementConfig) {
           const placed = await client.withAbortSignal(ctx.cancellationSignal, () =>
             client.workflow
               .getHandle(fleetWorkflowId(fleetId))
-              .executeUpdate(placeUpdate, { args: [{ sessionId: input.sessionId, template: input.template }] }),
+              .executeUpdate(placeUpdate, {
+                args: [{ sessionId: input.sessionId, template: input.template }],
+                updateId: `place-${input.sessionId}`,
+              }),
           );
           return { hostId: placed.hostId, fleetId };
         } finally {
