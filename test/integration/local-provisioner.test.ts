@@ -68,6 +68,8 @@ describe('local provisioner', () => {
     expect(printed.argv).toEqual([
       '--host-id',
       'flagged',
+      '--fleet',
+      'flags',
       '--temporal-address',
       '127.0.0.1:7233',
       '--namespace',
