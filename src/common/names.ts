@@ -18,13 +18,7 @@ export function turnSnapshotName(turn: number): string {
   return `${TURN_PREFIX}${String(turn).padStart(6, '0')}`;
 }
 
-export function turnOfSnapshot(name: string): number | undefined {
-  const match = /^turn-(\d{6,})$/.exec(name);
-  return match ? Number(match[1]) : undefined;
-}
-
 export const sessionWorkflowId = (sessionId: string) => `sbx-session-${sessionId}`;
 export const fleetWorkflowId = (fleetId: string) => `sbx-fleet-${fleetId}`;
-export const warmPoolWorkflowId = (fleetId: string, template: string) => `sbx-warmpool-${fleetId}-${template}`;
 export const hostTaskQueue = (hostId: string) => `sbx-host-${hostId}`;
 export const CONTROL_TASK_QUEUE = 'sbx-control';
