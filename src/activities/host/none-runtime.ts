@@ -6,7 +6,7 @@ import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../common/sandbox.js';
 import type { ExecHooks, Runtime } from './backends.js';
 import { SANDBOX_PATH } from './oci-spec.js';
-import { supervise } from './supervise.js';
+import { supervise, supervisedStdio } from './supervise.js';
 
 export interface NoneRuntimeOptions {
   /** Where each session's state marker is kept, so it survives a worker restart. One per host. */
@@ -54,18 +54,9 @@ export class NoneRuntime implements Runtime {
       env: { PATH: SANDBOX_PATH, HOME: join(rootfs, 'root'), LANG: 'C.UTF-8', ...request.env },
       extendEnv: false,
       detached: true,
-      buffer: false,
-      reject: false,
-      stripFinalNewline: false,
-      ...(request.stdin === undefined ? { stdin: 'ignore' as const } : { input: request.stdin }),
+      ...supervisedStdio(request),
     });
-    const run = await supervise(child, {
-      maxOutputBytes: request.maxOutputBytes,
-      timeoutMs: request.timeoutMs,
-      signal: hooks.signal,
-      onProgress: hooks.onProgress,
-      kill: async () => killGroup(child.pid),
-    }).catch((err: NodeJS.ErrnoException) => {
+    const run = await supervise(child, request, hooks, async () => killGroup(child.pid)).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
       throw err;
     });

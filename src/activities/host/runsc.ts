@@ -10,7 +10,7 @@ import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../c
 import type { ExecHooks, Runtime } from './backends.js';
 import { hostDirInside } from './none-runtime.js';
 import { buildOciSpec, SANDBOX_WORKDIR } from './oci-spec.js';
-import { supervise } from './supervise.js';
+import { supervise, supervisedStdio } from './supervise.js';
 
 export interface GvisorRuntimeOptions {
   /** runsc's state directory (one per host). */
@@ -85,20 +85,9 @@ export class GvisorRuntime implements Runtime {
       const child = execa(
         'runsc',
         [...this.globalFlags, 'exec', '--user', '0:0', '--cwd', posix.resolve(SANDBOX_WORKDIR, request.cwd), ...env, '--internal-pid-file', pidFile, containerId(sessionId), ...argv],
-        {
-          buffer: false,
-          reject: false,
-          stripFinalNewline: false,
-          ...(request.stdin === undefined ? { stdin: 'ignore' as const } : { input: request.stdin }),
-        },
+        supervisedStdio(request),
       );
-      const run = await supervise(child, {
-        maxOutputBytes: request.maxOutputBytes,
-        timeoutMs: request.timeoutMs,
-        signal: hooks.signal,
-        onProgress: hooks.onProgress,
-        kill: () => this.killExec(sessionId, pidFile),
-      }).catch((err: NodeJS.ErrnoException) => {
+      const run = await supervise(child, request, hooks, () => this.killExec(sessionId, pidFile)).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'ENOENT' ? runscMissing() : err;
       });
       const base = { exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr, truncated: run.truncated, durationMs: run.durationMs };

@@ -2,16 +2,18 @@ import { once } from 'node:events';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { ResultPromise } from 'execa';
+import type { ExecRequest } from '../../common/sandbox.js';
+import type { ExecHooks } from './backends.js';
 import { OutputCap } from './output-cap.js';
 
-export interface SuperviseOptions {
-  maxOutputBytes: number;
-  timeoutMs: number;
-  signal?: AbortSignal;
-  onProgress?: () => void;
-  /** Kills the command and everything it started; the child process should exit soon after. */
-  kill: () => Promise<void>;
-  progressIntervalMs?: number;
+/** The execa options a supervised child needs: streamed output, no rejection, stdin from the request. */
+export function supervisedStdio(request: Pick<ExecRequest, 'stdin'>) {
+  return {
+    buffer: false,
+    reject: false,
+    stripFinalNewline: false,
+    ...(request.stdin === undefined ? { stdin: 'ignore' as const } : { input: request.stdin }),
+  } as const;
 }
 
 export interface SupervisedExit {
@@ -31,12 +33,20 @@ export interface SupervisedExit {
 const DRAIN_GRACE_MS = 500;
 /** How long the child may take to exit after `kill` before it is killed itself. */
 const KILL_GRACE_MS = 5_000;
+const PROGRESS_INTERVAL_MS = 2_000;
 
 /**
- * Watches a child started with `buffer: false, reject: false`: caps its output, enforces the
- * timeout and cancellation through `kill`, reports progress, and returns once it has exited.
+ * Watches a child started with `supervisedStdio`: caps its output, enforces the request's timeout and
+ * the hooks' cancellation through `kill` (which kills the command and everything it started),
+ * reports progress, and returns once it has exited.
  */
-export async function supervise(child: ResultPromise, options: SuperviseOptions): Promise<SupervisedExit> {
+export async function supervise(
+  child: ResultPromise,
+  request: Pick<ExecRequest, 'maxOutputBytes' | 'timeoutMs'>,
+  hooks: ExecHooks,
+  kill: () => Promise<void>,
+): Promise<SupervisedExit> {
+  const options = { ...request, ...hooks, kill };
   const started = Date.now();
   const stdout = new OutputCap(options.maxOutputBytes);
   const stderr = new OutputCap(options.maxOutputBytes);
@@ -70,7 +80,7 @@ export async function supervise(child: ResultPromise, options: SuperviseOptions)
   const onAbort = () => stop('aborted');
   if (options.signal?.aborted) onAbort();
   else options.signal?.addEventListener('abort', onAbort, { once: true });
-  const progress = options.onProgress ? setInterval(options.onProgress, options.progressIntervalMs ?? 2_000) : undefined;
+  const progress = options.onProgress ? setInterval(options.onProgress, PROGRESS_INTERVAL_MS) : undefined;
 
   try {
     const { code, signal } = await Promise.race([exited, spawnFailed]);
