@@ -7,6 +7,8 @@ const common = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: tsJest,
   testEnvironment: 'node',
+  // jest 30's global-property protection overflowed the stack tearing down a runsc suite.
+  testEnvironmentOptions: { globalsCleanup: 'off' },
 };
 
 export default {

@@ -35,7 +35,8 @@ describe('fleet autoscaling with the local provisioner', () => {
     idleCooldownMs: 4000,
     reconcileIntervalMs: 1000,
     drainTimeoutMs: 60_000,
-    provisionTimeoutMs: 90_000,
+    // Generous: on a loaded 2-core CI machine a host can take over a minute to boot.
+    provisionTimeoutMs: 240_000,
   });
   const provisionerOptions = {
     command: [process.execPath, cli, 'host'],
