@@ -2,7 +2,8 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { Command } from 'commander';
 import { SbxError, SbxErrorType, toSbxError } from '../client/errors.js';
 import { fleetWorkflowId } from '../common/names.js';
-import { drainUpdate, fleetStatusQuery, type FleetStatus } from '../workflows/messages.js';
+import { warmPoolStatuses } from '../client/warm-pools.js';
+import { drainUpdate, fleetStatusQuery, type FleetStatus, type WarmPoolStatus } from '../workflows/messages.js';
 import { fail, print, progress, type OutputOptions } from './output.js';
 
 interface GlobalOptions extends OutputOptions {
@@ -10,37 +11,45 @@ interface GlobalOptions extends OutputOptions {
   namespace: string;
 }
 
-function statusTable(status: FleetStatus): string {
+function statusTable({ warmPools, ...status }: FleetStatus & { warmPools: WarmPoolStatus[] }): string {
   const now = Date.now();
   const rows = status.hosts.map((h) =>
     [
       h.hostId.padEnd(24),
       h.state.padEnd(13),
-      `${h.sessions.length}/${h.maxSessions}`.padEnd(8),
+      `${h.sessions.length - h.warm.length}/${h.maxSessions}`.padEnd(8),
+      String(h.warm.length).padEnd(5),
       (h.healthy ? 'healthy' : 'unhealthy').padEnd(10),
       h.lastHeartbeat === undefined ? '-' : `${Math.round((now - h.lastHeartbeat) / 1000)}s ago`,
     ].join(' '),
   );
-  const sessions = status.hosts.reduce((n, h) => n + h.sessions.length, 0);
+  const sessions = status.hosts.reduce((n, h) => n + h.sessions.length - h.warm.length, 0);
+  const pools = warmPools.map((p) =>
+    [p.template.padEnd(24), String(p.size).padEnd(5), String(p.ready).padEnd(6), String(p.warming).padEnd(8), String(p.claimed)].join(' '),
+  );
   return [
     `fleet ${status.fleetId}${status.autoscale ? '' : ' (not configured: no autoscaling)'}`,
     `hosts ${status.hosts.length}, sessions ${sessions}, free slots ${status.capacity} (warm target ${status.warmSlots}), waiting ${status.waitingPlacements}`,
     '',
-    `${'HOST'.padEnd(24)} ${'STATE'.padEnd(13)} ${'SESSIONS'.padEnd(8)} ${'HEALTH'.padEnd(10)} HEARTBEAT`,
+    `${'HOST'.padEnd(24)} ${'STATE'.padEnd(13)} ${'SESSIONS'.padEnd(8)} ${'WARM'.padEnd(5)} ${'HEALTH'.padEnd(10)} HEARTBEAT`,
     ...rows,
+    ...(pools.length > 0
+      ? ['', `${'WARM POOL (TEMPLATE)'.padEnd(24)} ${'SIZE'.padEnd(5)} ${'READY'.padEnd(6)} ${'WARMING'.padEnd(8)} CLAIMED`, ...pools]
+      : []),
   ].join('\n');
 }
 
 /** `sbx fleet status|drain`: the fleet workflow's table and its drain update. */
 export function fleetCommands(globals: () => GlobalOptions): Command {
   const cmd = new Command('fleet').description('inspect and steer a fleet of sandbox hosts');
-  const withFleet = async (fleetId: string, fn: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<void>) => {
+  const withFleet = async (fleetId: string, fn: (handle: ReturnType<Client['workflow']['getHandle']>, client: Client) => Promise<void>) => {
     const g = globals();
     const connection = await Connection.connect({ address: g.address }).catch((err: Error) =>
       fail(new Error(`cannot reach Temporal at ${g.address}: ${err.message}`), g.json),
     );
     try {
-      await fn(new Client({ connection, namespace: g.namespace }).workflow.getHandle(fleetWorkflowId(fleetId)));
+      const client = new Client({ connection, namespace: g.namespace });
+      await fn(client.workflow.getHandle(fleetWorkflowId(fleetId)), client);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         fail(new SbxError(SbxErrorType.NotFound, `fleet ${fleetId} is not running: start a control worker with --fleet ${fleetId}`), g.json);
@@ -52,9 +61,14 @@ export function fleetCommands(globals: () => GlobalOptions): Command {
   };
   cmd
     .command('status')
-    .description('hosts, their states, sessions and warm slots')
+    .description('hosts, their states, sessions and warm slots, and the warm pools')
     .option('--fleet <fleetId>', 'fleet id', 'default')
-    .action(async (o) => withFleet(o.fleet, async (handle) => print(globals(), await handle.query(fleetStatusQuery), statusTable)));
+    .action(async (o) =>
+      withFleet(o.fleet, async (handle, client) => {
+        const status = await handle.query(fleetStatusQuery);
+        print(globals(), { ...status, warmPools: await warmPoolStatuses(client, o.fleet) }, statusTable);
+      }),
+    );
   cmd
     .command('drain <hostId>')
     .description('stop placing sessions on a host; it is terminated once empty or at the drain timeout')

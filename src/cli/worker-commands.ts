@@ -4,6 +4,7 @@ import { HostConfig } from '../workers/host-config.js';
 import { startHostWorker } from '../workers/host.js';
 import { ControlConfig, startControlWorker } from '../workers/control.js';
 import { createLogger } from '../workers/logger.js';
+import { SbxError, SbxErrorType } from '../client/errors.js';
 import { fail } from './output.js';
 import { int } from './session-commands.js';
 
@@ -51,11 +52,19 @@ export function controlCommand(): Command {
     .addOption(new Option('--ec2-endpoint <url>', 'EC2 API endpoint (e.g. a moto server)').env('SBX_EC2_ENDPOINT'))
     .addOption(new Option('--ec2-image-id <ami>').env('SBX_EC2_IMAGE_ID'))
     .addOption(new Option('--ec2-instance-type <type>').env('SBX_EC2_INSTANCE_TYPE').default('m7i.large'))
+    .addOption(
+      new Option('--warm-pool <template=size>', 'fleet: keep this many sandboxes of a template made and started (repeatable, or comma-separated)')
+        .argParser((value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)])
+        .env('SBX_WARM_POOLS'),
+    )
     .addOption(new Option('--metrics-port <n>', 'serve Prometheus metrics on /metrics').argParser(int).env('SBX_METRICS_PORT').default(0));
   for (const [flag, , help] of FLEET_SETTINGS) cmd.addOption(new Option(flag, help).argParser(int));
   return cmd.action(async (o) => {
     const logger = createLogger('sbx-control');
     try {
+      if (o.warmPool && !o.fleet) {
+        throw new SbxError(SbxErrorType.InvalidArgument, 'warm pools live in a fleet: add --fleet <fleetId> to use --warm-pool');
+      }
       const settings = Object.fromEntries(
         FLEET_SETTINGS.map(([flag, key]) => [key, o[flag.slice(2, flag.indexOf(' ')).replace(/-([a-z])/g, (_: string, c: string) => c.toUpperCase())]])
           .filter(([, value]) => value !== undefined),
@@ -74,6 +83,7 @@ export function controlCommand(): Command {
             settings,
             localStateDir: o.localStateDir,
             staticHosts: o.staticHosts?.split(',').filter(Boolean) ?? [],
+            warmPools: o.warmPool ?? [],
             ec2:
               o.provisioner === 'ec2'
                 ? { region: o.ec2Region, endpoint: o.ec2Endpoint, imageId: o.ec2ImageId, instanceType: o.ec2InstanceType }

@@ -1,5 +1,6 @@
 export { SandboxClient, type SandboxClientOptions, type SessionSummary } from './sandbox-client.js';
 export { Session } from './session.js';
 export { SbxError, SbxErrorType } from './errors.js';
-export type { SessionInfo, SnapshotRecord, TurnResult, RollbackResult, ForkResult, SessionState, PauseMode } from '../workflows/messages.js';
+export { warmPoolStatuses } from './warm-pools.js';
+export type { SessionInfo, SnapshotRecord, TurnResult, RollbackResult, ForkResult, SessionState, PauseMode, WarmPoolStatus } from '../workflows/messages.js';
 export type { ExecResult, ReadFileResult, DirEntry } from '../common/sandbox.js';

@@ -4,7 +4,15 @@ import { z } from 'zod';
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const nameRule = 'must be 1-63 characters of lowercase letters, digits and "-", starting with a letter or digit';
 
-export const SessionId = z.string().regex(NAME_PATTERN, `sessionId ${nameRule}`);
+/** Warm-pool sandboxes are named `warm-…`; session ids may not start so, so the two never collide. */
+export const WARM_PREFIX = 'warm-';
+
+export const SessionId = z
+  .string()
+  .regex(NAME_PATTERN, `sessionId ${nameRule}`)
+  .refine((id) => !id.startsWith(WARM_PREFIX), `sessionId must not start with '${WARM_PREFIX}' (reserved for warm-pool sandboxes)`);
+/** A sandbox on a host (dataset and container): its session's id, or a warm-pool id `warm-…`. */
+export const SandboxId = z.string().regex(NAME_PATTERN, `sandboxId ${nameRule}`);
 export const HostId = z.string().regex(NAME_PATTERN, `hostId ${nameRule}`);
 export const TemplateName = z.string().regex(NAME_PATTERN, `template ${nameRule}`);
 export const FleetId = z.string().regex(NAME_PATTERN, `fleetId ${nameRule}`);
@@ -20,5 +28,6 @@ export function turnSnapshotName(turn: number): string {
 
 export const sessionWorkflowId = (sessionId: string) => `sbx-session-${sessionId}`;
 export const fleetWorkflowId = (fleetId: string) => `sbx-fleet-${fleetId}`;
+export const warmPoolWorkflowId = (fleetId: string, template: string) => `sbx-warmpool-${fleetId}-${template}`;
 export const hostTaskQueue = (hostId: string) => `sbx-host-${hostId}`;
 export const CONTROL_TASK_QUEUE = 'sbx-control';

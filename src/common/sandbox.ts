@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SessionId, SnapshotName, TemplateName } from './names.js';
+import { SandboxId, SnapshotName, TemplateName } from './names.js';
 
 /** Limits applied to a sandbox's cgroup and to each command's output. */
 export const Resources = z.object({
@@ -8,6 +8,8 @@ export const Resources = z.object({
   maxPids: z.number().int().min(8).max(65_536).default(256),
 });
 export type Resources = z.infer<typeof Resources>;
+/** What a session gets when it asks for nothing; warm pools make their sandboxes so by default. */
+export const DEFAULT_RESOURCES: Resources = { cpus: 1, memoryMb: 512, maxPids: 256 };
 
 export const MiB = 1024 * 1024;
 export const DEFAULT_EXEC_TIMEOUT_MS = 5 * 60_000;
@@ -96,10 +98,10 @@ export interface SnapshotInfo {
   referencedBytes: number;
 }
 
-/** Where a new session's filesystem comes from: a template, or another session's snapshot (fork). */
+/** Where a new sandbox's filesystem comes from: a template, or another sandbox's snapshot (fork). */
 export const SandboxOrigin = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('template'), template: TemplateName }),
-  z.object({ kind: z.literal('snapshot'), sessionId: SessionId, snapshot: SnapshotName }),
+  z.object({ kind: z.literal('snapshot'), sandboxId: SandboxId, snapshot: SnapshotName }),
 ]);
 export type SandboxOrigin = z.infer<typeof SandboxOrigin>;
 

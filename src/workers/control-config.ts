@@ -1,6 +1,14 @@
 import { z } from 'zod';
-import { CONTROL_TASK_QUEUE, FleetId, HostId } from '../common/names.js';
+import { CONTROL_TASK_QUEUE, FleetId, HostId, TemplateName } from '../common/names.js';
+import { WarmPoolConfig } from '../workflows/warm-pool-config.js';
 import { Ec2ProvisionerFields } from '../activities/control/ec2-provisioner.js';
+
+/** `--warm-pool busybox=2`: a template and how many sandboxes of it to keep warm. */
+export const WarmPoolSpec = z
+  .string()
+  .regex(/^[^=]+=\d+$/, 'a warm pool is <template>=<size>, e.g. busybox=2')
+  .transform((spec) => ({ template: spec.slice(0, spec.indexOf('=')), size: Number(spec.slice(spec.indexOf('=') + 1)) }))
+  .pipe(z.object({ template: TemplateName, size: WarmPoolConfig.shape.size.unwrap() }));
 
 /** Everything `sbx control` takes from flags and environment, validated in one place. */
 export const ControlConfig = z.object({
@@ -17,6 +25,11 @@ export const ControlConfig = z.object({
       localStateDir: z.string().default('/var/lib/sbx/fleet'),
       terminateGraceMs: z.number().int().positive().default(30_000),
       staticHosts: z.array(HostId).default([]),
+      /** Warm pools of this fleet, one per template. */
+      warmPools: z
+        .array(WarmPoolSpec)
+        .default([])
+        .refine((pools) => new Set(pools.map((p) => p.template)).size === pools.length, 'give each template one warm pool'),
       ec2: Ec2ProvisionerFields.omit({ temporalAddress: true, temporalNamespace: true }).optional(),
     })
     .optional(),

@@ -5,9 +5,10 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createFleetActivities } from '../activities/control/fleet-activities.js';
 import { createPlacementActivities } from '../activities/control/placement.js';
-import { fleetWorkflowId } from '../common/names.js';
+import { fleetWorkflowId, warmPoolWorkflowId } from '../common/names.js';
 import { FleetConfig } from '../workflows/fleet-config.js';
-import { configureFleetSignal } from '../workflows/messages.js';
+import { configureFleetSignal, configureWarmPoolSignal } from '../workflows/messages.js';
+import { WarmPoolConfig } from '../workflows/warm-pool-config.js';
 import type { ControlConfig } from './control-config.js';
 import { installTemporalLogging } from './logger.js';
 import { startMetrics, type MetricsServer } from './metrics.js';
@@ -29,7 +30,7 @@ export interface RunningControl {
 
 /**
  * Starts a control worker: the workflows and control activities on `sbx-control`. With a fleet it
- * also starts (or reconfigures) the fleet workflow and exports its metrics.
+ * also starts (or reconfigures) the fleet workflow and its warm pools, and exports their metrics.
  */
 export async function startControlWorker(
   config: ControlConfig,
@@ -40,9 +41,13 @@ export async function startControlWorker(
   const clientConnection = await Connection.connect({ address: config.temporalAddress });
   const client = new Client({ connection: clientConnection, namespace: config.namespace });
   const fleet = config.fleet;
+  const warmTemplates = fleet?.warmPools.map((p) => p.template) ?? [];
+  const metrics: MetricsServer | undefined =
+    config.metricsPort > 0 ? await startMetrics(config.metricsPort, client, fleet && { fleetId: fleet.fleetId, warmTemplates }, logger) : undefined;
   let activities: object = createPlacementActivities({
     defaultHostId: config.defaultHostId,
-    fleet: fleet && { fleetId: fleet.fleetId, client },
+    fleet: fleet && { fleetId: fleet.fleetId, client, warmTemplates },
+    onPlaced: metrics?.observePlacement,
   });
   if (fleet) {
     const settings = FleetConfig.parse({ ...fleet.settings, fleetId: fleet.fleetId, provisioner: fleet.provisioner });
@@ -56,6 +61,18 @@ export async function startControlWorker(
       staticSummary: `sbx fleet ${fleet.fleetId} (${fleet.provisioner} provisioner)`,
     });
     logger.info({ fleetId: fleet.fleetId, provisioner: fleet.provisioner, settings }, 'fleet configured');
+    for (const pool of fleet.warmPools) {
+      const poolConfig = WarmPoolConfig.parse({ ...pool, fleetId: fleet.fleetId });
+      await client.workflow.signalWithStart('WarmPoolWorkflow', {
+        workflowId: warmPoolWorkflowId(fleet.fleetId, pool.template),
+        taskQueue: config.taskQueue,
+        args: [{ fleetId: fleet.fleetId, template: pool.template }],
+        signal: configureWarmPoolSignal,
+        signalArgs: [poolConfig],
+        staticSummary: `sbx warm pool: ${pool.template} on fleet ${fleet.fleetId}`,
+      });
+      logger.info({ fleetId: fleet.fleetId, template: pool.template, size: pool.size }, 'warm pool configured');
+    }
   }
 
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
@@ -66,8 +83,6 @@ export async function startControlWorker(
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: workflowsPath() }),
     activities,
   });
-  const metrics: MetricsServer | undefined =
-    config.metricsPort > 0 ? await startMetrics(config.metricsPort, client, fleet?.fleetId, logger) : undefined;
   const done = worker.run().finally(async () => {
     await metrics?.close();
     await connection.close();

@@ -3,13 +3,16 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
 import { createHostActivities } from '../activities/host/activities.js';
-import { CONTROL_TASK_QUEUE, fleetWorkflowId, hostTaskQueue, sessionWorkflowId } from '../common/names.js';
+import { warmPoolStatuses } from '../client/warm-pools.js';
+import { CONTROL_TASK_QUEUE, fleetWorkflowId, hostTaskQueue, sessionWorkflowId, WARM_PREFIX } from '../common/names.js';
 import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
 import { hostHeartbeatSignal } from '../workflows/messages.js';
 import { createRuntime, createStorage } from './backends.js';
 import type { HostConfig } from './host-config.js';
 import { installTemporalLogging } from './logger.js';
-import { planReconcile, type ReconcilePlan } from './reconcile-plan.js';
+import { planReconcile, sandboxOwner, type ReconcilePlan } from './reconcile-plan.js';
+
+const POOL_QUERY_DEADLINE_MS = 10_000;
 
 export interface RunningHost {
   worker: Worker;
@@ -22,8 +25,9 @@ export interface RunningHost {
 }
 
 /**
- * Starts a host worker: reconciles what the host holds against Temporal (sessions whose workflow is
- * closed or unknown are removed, the rest kept), then serves host activities on `sbx-host-<hostId>`.
+ * Starts a host worker: reconciles what the host holds against Temporal (sandboxes whose session
+ * workflow is closed or unknown, or that no warm pool knows, are removed; the rest kept), then serves
+ * host activities on `sbx-host-<hostId>`.
  */
 export async function startHostWorker(config: HostConfig, logger: Logger): Promise<RunningHost> {
   installTemporalLogging(logger);
@@ -77,13 +81,28 @@ async function reconcile(config: HostConfig, storage: Storage, runtime: Runtime,
   const connection = await Connection.connect({ address: config.temporalAddress });
   try {
     const client = new Client({ connection, namespace: config.namespace });
+    const sessionRunning = async (sessionId: string) => {
+      try {
+        return (await client.workflow.getHandle(sessionWorkflowId(sessionId)).describe()).status.name === 'RUNNING';
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
+    };
+    const pools = datasets.some((id) => id.startsWith(WARM_PREFIX))
+      ? await connection
+          .withDeadline(Date.now() + POOL_QUERY_DEADLINE_MS, () => warmPoolStatuses(client))
+          .then((statuses) => statuses.flatMap((p) => p.sandboxes))
+          .catch((err: Error) => {
+            logger.warn({ error: err.message }, 'could not ask the warm pools; keeping every warm sandbox');
+            return undefined;
+          })
+      : [];
     const running = new Set<string>();
     for (const id of datasets) {
-      try {
-        const description = await client.workflow.getHandle(sessionWorkflowId(id)).describe();
-        if (description.status.name === 'RUNNING') running.add(id);
-      } catch (err) {
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      const owner = sandboxOwner(id, WARM_PREFIX, pools);
+      if (owner.kind === 'keep' || owner.kind === 'pool' || (owner.kind === 'session' && (await sessionRunning(owner.sessionId)))) {
+        running.add(id);
       }
     }
     const plan = planReconcile(datasets, containers, running);

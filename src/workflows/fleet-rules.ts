@@ -12,8 +12,12 @@ export interface FleetHost {
   state: HostState;
   instanceId?: string;
   maxSessions: number;
-  /** Sessions placed here (reserved at placement, released at destroy). */
+  /** Slots taken here, by sandbox id (reserved at placement, released at destroy). */
   sessions: string[];
+  /** Of those, warm sandboxes no session has claimed yet, each with its pool's workflow id. */
+  warm?: Record<string, string>;
+  /** Claimed warm sandboxes: sandbox id → the session that claimed it. */
+  claimed?: Record<string, string>;
   /** Workflow time (ms) of the last heartbeat; undefined until the first. */
   lastHeartbeat?: number;
   healthy: boolean;
@@ -26,6 +30,15 @@ export interface FleetHost {
 
 export function freeSlots(host: FleetHost): number {
   return host.state === 'ready' && host.healthy ? Math.max(0, host.maxSessions - host.sessions.length) : 0;
+}
+
+export function warmCount(host: FleetHost): number {
+  return Object.keys(host.warm ?? {}).length;
+}
+
+/** Slots held by sessions: a host holding only warm sandboxes is idle. */
+export function busySlots(host: FleetHost): number {
+  return host.sessions.length - warmCount(host);
 }
 
 export function expectedSlots(host: FleetHost): number {
@@ -72,20 +85,22 @@ export function hostsToProvision(hosts: FleetHost[], config: FleetConfig, waitin
 }
 
 /**
- * Idle hosts to drain: ready, empty, idle past the cooldown, while the fleet keeps minHosts and the
- * warm slots without them. The longest idle go first.
+ * Idle hosts to drain: ready, holding no session (warm sandboxes move elsewhere), idle past the
+ * cooldown, while the fleet keeps minHosts and the warm slots without them, after re-homing their
+ * warm sandboxes. The longest idle go first.
  */
 export function hostsToDrain(hosts: FleetHost[], config: FleetConfig, now: number): string[] {
   let remaining = capacity(hosts);
   let live = liveHosts(hosts).filter((h) => h.state !== 'draining').length;
   const drain: string[] = [];
   const idle = hosts
-    .filter((h) => h.state === 'ready' && h.sessions.length === 0 && h.idleSince !== undefined && now - h.idleSince >= config.idleCooldownMs)
+    .filter((h) => h.state === 'ready' && busySlots(h) === 0 && h.idleSince !== undefined && now - h.idleSince >= config.idleCooldownMs)
     .sort((a, b) => a.idleSince! - b.idleSince! || a.hostId.localeCompare(b.hostId));
   for (const host of idle) {
-    if (live - 1 < config.minHosts || remaining - freeSlots(host) < config.warmSlots) break;
+    const lost = freeSlots(host) + warmCount(host);
+    if (live - 1 < config.minHosts || remaining - lost < config.warmSlots) break;
     drain.push(host.hostId);
-    remaining -= freeSlots(host);
+    remaining -= lost;
     live--;
   }
   return drain;

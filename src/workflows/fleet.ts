@@ -13,11 +13,22 @@ import { SbxErrorType, sbxFailure } from '../common/errors.js';
 import { sessionWorkflowId } from '../common/names.js';
 import { parseInput } from '../common/validate.js';
 import { FleetConfig } from './fleet-config.js';
-import { capacity, chooseHost, hostsLost, hostsToDrain, hostsToProvision, hostsToTerminate, type FleetHost } from './fleet-rules.js';
+import {
+  busySlots,
+  capacity,
+  chooseHost,
+  freeSlots,
+  hostsLost,
+  hostsToDrain,
+  hostsToProvision,
+  hostsToTerminate,
+  type FleetHost,
+} from './fleet-rules.js';
 import {
   configureFleetSignal,
   DrainRequest,
   drainUpdate,
+  evictHostSignal,
   fleetStatusQuery,
   HostHeartbeat,
   hostHeartbeatSignal,
@@ -26,6 +37,7 @@ import {
   placeUpdate,
   ReleaseRequest,
   releaseSignal,
+  warmClaimedSignal,
   type FleetHostStatus,
   type FleetStatus,
 } from './messages.js';
@@ -45,6 +57,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
   const counters: Record<string, number> = input.carried?.counters ?? {};
   let nextHost = input.carried?.nextHost ?? 1;
   let waiting = 0;
+  let waitingSessions = 0;
   let dirty = true;
   let operations = 0;
   const pendingPlacements = new Map<string, Promise<{ hostId: string }>>();
@@ -53,6 +66,17 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     counters[name] = (counters[name] ?? 0) + 1;
   };
   const find = (hostId: string) => hosts.find((h) => h.hostId === hostId);
+
+  /** Runs `fn` in the background, counted so continue-as-new waits for it. */
+  const background = (what: string, fn: () => Promise<void>) => {
+    operations++;
+    void fn()
+      .catch((err) => log.warn(`${what} failed`, { error: err instanceof Error ? err.message : String(err) }))
+      .finally(() => {
+        operations--;
+        dirty = true;
+      });
+  };
 
   const acts = proxyActivities<FleetActivities>({
     startToCloseTimeout: config.provisionTimeoutMs,
@@ -65,6 +89,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     instanceId: h.instanceId,
     maxSessions: h.maxSessions,
     sessions: [...h.sessions],
+    warm: Object.keys(h.warm ?? {}),
     healthy: h.healthy,
     lastHeartbeat: h.lastHeartbeat,
   });
@@ -117,8 +142,20 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     if (!parsed.success) return;
     const host = find(parsed.data.hostId);
     if (!host) return;
-    host.sessions = host.sessions.filter((id) => id !== parsed.data.sessionId);
-    if (host.sessions.length === 0) host.idleSince = now();
+    const key = parsed.data.sessionId;
+    host.sessions = host.sessions.filter((id) => id !== key);
+    delete host.warm?.[key];
+    delete host.claimed?.[key];
+    if (busySlots(host) === 0) host.idleSince ??= now();
+    dirty = true;
+  });
+
+  setHandler(warmClaimedSignal, ({ sandboxId, hostId, sessionId }) => {
+    const host = find(hostId);
+    if (!host?.warm?.[sandboxId]) return;
+    delete host.warm[sandboxId];
+    (host.claimed ??= {})[sandboxId] = sessionId;
+    host.idleSince = undefined;
     dirty = true;
   });
 
@@ -142,20 +179,31 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     { validator: (raw) => void parseInput(PlaceRequest, raw, 'place request') },
   );
 
+  const take = (host: FleetHost, request: PlaceRequest) => {
+    host.sessions.push(request.sessionId);
+    if (request.warmPool) (host.warm ??= {})[request.sessionId] = request.warmPool;
+    else host.idleSince = undefined;
+  };
+
   async function place(request: PlaceRequest): Promise<{ hostId: string }> {
+    if (request.hostId) return placePinned(request, request.hostId);
+    const forSession = !request.warmPool;
     waiting++;
+    if (forSession) waitingSessions++;
     dirty = true;
-    // The slot is reserved inside the condition: placements woken together must not share the last slot.
+    // The slot is reserved inside the condition: placements woken together must not share the last
+    // slot. A warm sandbox waits while any session does.
     let chosen: FleetHost | undefined;
     const reserve = () => {
+      if (!forSession && waitingSessions > 0) return false;
       chosen = chooseHost(hosts, request.template);
       if (!chosen) return false;
-      chosen.sessions.push(request.sessionId);
-      chosen.idleSince = undefined;
+      take(chosen, request);
       return true;
     };
     const found = await condition(reserve, config.placeTimeoutMs);
     waiting--;
+    if (forSession) waitingSessions--;
     dirty = true;
     if (!found) {
       count('placementsFailed');
@@ -165,13 +213,37 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     return { hostId: chosen!.hostId };
   }
 
+  /** A slot on one given host, now or never: waiting would not free it sooner. */
+  function placePinned(request: PlaceRequest, hostId: string): { hostId: string } {
+    const host = find(hostId);
+    if (!host || freeSlots(host) === 0) {
+      count('placementsFailed');
+      const why = host ? `it is ${host.state}${host.state === 'ready' ? ' and full' : ''}` : 'the fleet does not know it';
+      throw sbxFailure(SbxErrorType.NoCapacity, `no slot for ${request.sessionId} on host ${hostId}: ${why}`);
+    }
+    take(host, request);
+    count('placements');
+    dirty = true;
+    return { hostId };
+  }
+
+  /** Draining: the host takes no new sandbox, and its warm sandboxes' pools move them elsewhere. */
+  function startDrain(host: FleetHost): void {
+    host.state = 'draining';
+    host.since = now();
+    dirty = true;
+    for (const pool of new Set(Object.values(host.warm ?? {}))) {
+      background(`evict warm sandboxes of ${pool} from ${host.hostId}`, () =>
+        getExternalWorkflowHandle(pool).signal(evictHostSignal, { hostId: host.hostId }),
+      );
+    }
+  }
+
   setHandler(
     drainUpdate,
     (raw) => {
       const host = find(DrainRequest.parse(raw).hostId)!;
-      host.state = 'draining';
-      host.since = now();
-      dirty = true;
+      startDrain(host);
       return toStatus(host);
     },
     {
@@ -183,17 +255,6 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
       },
     },
   );
-
-  /** Runs `fn` in the background, counted so continue-as-new waits for it. */
-  const background = (what: string, fn: () => Promise<void>) => {
-    operations++;
-    void fn()
-      .catch((err) => log.warn(`${what} failed`, { error: err instanceof Error ? err.message : String(err) }))
-      .finally(() => {
-        operations--;
-        dirty = true;
-      });
-  };
 
   const terminate = (host: FleetHost, outcome: string) => {
     const lost = host.state === 'lost';
@@ -212,9 +273,13 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
       log.warn('host stopped heartbeating; marking it lost', { hostId, sessions: host.sessions.length });
       host.state = 'lost';
       count('hostsLost');
-      for (const sessionId of host.sessions) {
-        background(`tell ${sessionId} its host is lost`, () =>
-          getExternalWorkflowHandle(sessionWorkflowId(sessionId)).signal(hostLostSignal, { hostId }),
+      // Each slot's owner is told: a session, or the pool of an unclaimed warm sandbox (once per pool).
+      const owners = new Set(
+        host.sessions.map((key) => host.warm?.[key] ?? sessionWorkflowId(host.claimed?.[key] ?? key)),
+      );
+      for (const owner of owners) {
+        background(`tell ${owner} its host is lost`, () =>
+          getExternalWorkflowHandle(owner).signal(hostLostSignal, { hostId }),
         );
       }
       terminate(host, 'lost');
@@ -225,9 +290,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     }
     if (!autoscale) return;
     for (const hostId of hostsToDrain(hosts, config, t)) {
-      const host = find(hostId)!;
-      host.state = 'draining';
-      host.since = t;
+      startDrain(find(hostId)!);
       count('drains');
     }
     const launches = hostsToProvision(hosts, config, waiting);

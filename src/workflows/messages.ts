@@ -1,9 +1,11 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import { HostId, SessionId, SnapshotName, TemplateName } from '../common/names.js';
+import { HostId, SandboxId, SessionId, SnapshotName, TemplateName } from '../common/names.js';
 import type { FleetConfigInput } from './fleet-config.js';
+import type { WarmPoolConfigInput } from './warm-pool-config.js';
 import { LaunchProcessRequest, ProcessId, type ProcessStatus } from '../common/processes.js';
 import {
+  DEFAULT_RESOURCES,
   ExecRequest,
   ListDirRequest,
   ReadFileRequest,
@@ -29,7 +31,7 @@ export const CreateSessionRequest = z.object({
   sessionId: SessionId,
   template: TemplateName.default('busybox'),
   hostId: HostId.optional(),
-  resources: Resources.default({ cpus: 1, memoryMb: 512, maxPids: 256 }),
+  resources: Resources.default(DEFAULT_RESOURCES),
   quotaBytes: z.number().int().positive('quotaBytes must be positive').optional(),
   /** Auto-pause after this long without a tool call; 0 disables. */
   idleTimeoutMs: durationMs('idleTimeoutMs').default(30 * 60_000),
@@ -78,6 +80,10 @@ export interface SessionInfo {
   snapshots: SnapshotRecord[];
   pauseMode?: PauseMode;
   forkedFrom?: { sessionId: string; snapshot: string };
+  /** The sandbox on the host: the session's own id, or the warm sandbox it claimed. */
+  sandboxId: string;
+  /** Set when the session claimed a warm sandbox: its pool and when it was ready. */
+  warmClaim?: { pool: string; readyAt: string };
   createdAt: string;
   toolCalls: number;
   runs: number;
@@ -134,9 +140,20 @@ export const HostHeartbeat = z.object({
 });
 export type HostHeartbeat = z.infer<typeof HostHeartbeat>;
 
-export const PlaceRequest = z.object({ sessionId: SessionId, template: TemplateName });
+/**
+ * A slot for a sandbox. `sessionId` is the slot's key: a session's id, or a warm sandbox's id.
+ * `hostId` pins the slot to that host (a fork lives beside its source) and fails at once when it is
+ * full. `warmPool` marks a warm sandbox: the pool that owns it until a session claims it; such a
+ * placement yields to waiting sessions.
+ */
+export const PlaceRequest = z.object({
+  sessionId: SandboxId,
+  template: TemplateName,
+  hostId: HostId.optional(),
+  warmPool: z.string().min(1).optional(),
+});
 export type PlaceRequest = z.infer<typeof PlaceRequest>;
-export const ReleaseRequest = z.object({ sessionId: SessionId, hostId: HostId });
+export const ReleaseRequest = z.object({ sessionId: SandboxId, hostId: HostId });
 export type ReleaseRequest = z.infer<typeof ReleaseRequest>;
 export const DrainRequest = z.object({ hostId: HostId });
 export type DrainRequest = z.infer<typeof DrainRequest>;
@@ -147,6 +164,8 @@ export interface FleetHostStatus {
   instanceId?: string;
   maxSessions: number;
   sessions: string[];
+  /** Of `sessions`, the warm sandboxes no session has claimed yet. */
+  warm: string[];
   healthy: boolean;
   lastHeartbeat?: number;
 }
@@ -170,3 +189,53 @@ export const fleetStatusQuery = defineQuery<FleetStatus>('status');
 export const configureFleetSignal = defineSignal<[FleetConfigInput]>('configure');
 /** Sent by the fleet to each session on a host that stopped heartbeating. */
 export const hostLostSignal = defineSignal<[{ hostId: string }]>('hostLost');
+
+/** Warm-pool messages: session creates claim, the fleet reports lost and draining hosts. */
+export const ClaimRequest = z.object({
+  sessionId: SessionId,
+  resources: Resources,
+  quotaBytes: z.number().int().positive().optional(),
+});
+export type ClaimRequest = z.input<typeof ClaimRequest>;
+
+/** A claimed warm sandbox: the session keeps using its id on the host. */
+export interface WarmClaim {
+  sandboxId: string;
+  hostId: string;
+  /** When the sandbox was ready, before the claim. */
+  readyAt: string;
+}
+
+export const SandboxRelease = z.object({ sandboxId: SandboxId });
+export const HostRef = z.object({ hostId: HostId });
+
+export type WarmSandboxState = 'warming' | 'ready' | 'claimed' | 'removing';
+export interface WarmSandboxStatus {
+  sandboxId: string;
+  state: WarmSandboxState;
+  hostId?: string;
+  sessionId?: string;
+  readyAt?: string;
+}
+
+export interface WarmPoolStatus {
+  fleetId: string;
+  template: string;
+  size: number;
+  ready: number;
+  warming: number;
+  claimed: number;
+  sandboxes: WarmSandboxStatus[];
+  counters: Record<string, number>;
+}
+
+/** Claims a ready sandbox; null when none matches, and the session is then created cold. */
+export const claimUpdate = defineUpdate<WarmClaim | null, [ClaimRequest]>('claim');
+/** Sent by a session that claimed a warm sandbox when it is destroyed. */
+export const warmReleasedSignal = defineSignal<[{ sandboxId: string }]>('warmReleased');
+/** Sent by the fleet when a host holding warm sandboxes starts draining: move them elsewhere. */
+export const evictHostSignal = defineSignal<[{ hostId: string }]>('evictHost');
+export const configureWarmPoolSignal = defineSignal<[WarmPoolConfigInput]>('configure');
+export const warmPoolStatusQuery = defineQuery<WarmPoolStatus>('status');
+/** Sent by a warm pool to the fleet: a claimed slot now belongs to a session. */
+export const warmClaimedSignal = defineSignal<[{ sandboxId: string; hostId: string; sessionId: string }]>('warmClaimed');

@@ -6,6 +6,7 @@ import {
   getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -34,6 +35,7 @@ import {
   forkUpdate,
   hostLostSignal,
   releaseSignal,
+  warmReleasedSignal,
   infoQuery,
   killProcessUpdate,
   LaunchProcessRequest,
@@ -74,8 +76,11 @@ import { ToolCallCache, type CachedToolCall } from './tool-call-cache.js';
 
 export interface SessionWorkflowInput {
   request: CreateSessionRequest;
-  /** Set when a parent session forks this one: it copies the filesystem, then signals forkReady. */
-  forkOf?: { sessionId: string; snapshot: string; hostId: string };
+  /**
+   * Set when a parent session forks this one: it reserves the fleet slot (when it has a fleet),
+   * copies the filesystem, then signals forkReady.
+   */
+  forkOf?: { sessionId: string; snapshot: string; hostId: string; sandboxId?: string; fleetId?: string };
   carried?: CarriedSession;
 }
 
@@ -84,6 +89,9 @@ export interface CarriedSession {
   state: SessionState;
   failureReason?: string;
   hostId?: string;
+  /** The sandbox on the host when it is not the session's own id: a claimed warm sandbox. */
+  sandboxId?: string;
+  warmClaim?: { pool: string; readyAt: string };
   /** The fleet that reserved this session's slot, told at destroy. */
   fleetId?: string;
   turn: number;
@@ -128,6 +136,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   let forkReady: { ok: boolean; message?: string } | undefined;
   let activitySeq = 0;
   let lifetimeExpired = false;
+  const sandboxId = () => s.sandboxId ?? sessionId;
 
   const info = (): SessionInfo => ({
     sessionId,
@@ -139,6 +148,8 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     snapshots: s.snapshots,
     pauseMode: s.state === 'paused' ? s.pauseMode : undefined,
     forkedFrom: input.forkOf ? { sessionId: input.forkOf.sessionId, snapshot: input.forkOf.snapshot } : undefined,
+    sandboxId: sandboxId(),
+    warmClaim: s.warmClaim,
     createdAt: s.createdAt,
     toolCalls: s.toolCalls,
     runs: s.runs,
@@ -154,11 +165,16 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   // A fleet's place waits for capacity while hosts boot.
   const placement = proxyActivities<PlacementActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '20 seconds' });
 
-  /** Gives the fleet slot back; the fleet may already be gone, which is fine. */
+  /** Gives the fleet slot (and a claimed warm sandbox) back; either may already be gone, which is fine. */
   async function releaseSlot(): Promise<void> {
+    if (s.warmClaim) {
+      await getExternalWorkflowHandle(s.warmClaim.pool)
+        .signal(warmReleasedSignal, { sandboxId: sandboxId() })
+        .catch((err) => log.warn('could not tell the warm pool', { sessionId, error: String(err) }));
+    }
     if (!s.fleetId || !s.hostId) return;
     await getExternalWorkflowHandle(fleetWorkflowId(s.fleetId))
-      .signal(releaseSignal, { sessionId, hostId: s.hostId })
+      .signal(releaseSignal, { sessionId: sandboxId(), hostId: s.hostId })
       .catch((err) => log.warn('could not release the fleet slot', { sessionId, error: String(err) }));
     s.fleetId = undefined;
   }
@@ -223,14 +239,14 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
 
   async function resume(): Promise<void> {
     if (s.state !== 'paused') return;
-    await onHost('resume', () => hostActs().resumeSandbox({ sessionId, mode: s.pauseMode ?? 'freeze', resources: req.resources }));
+    await onHost('resume', () => hostActs().resumeSandbox({ sandboxId: sandboxId(), mode: s.pauseMode ?? 'freeze', resources: req.resources }));
     s.pauseMode = undefined;
     setState('active');
   }
 
   async function pause(mode: PauseMode): Promise<void> {
     if (s.state !== 'active') return;
-    await onHost('pause', () => hostActs().pauseSandbox({ sessionId, mode }));
+    await onHost('pause', () => hostActs().pauseSandbox({ sandboxId: sandboxId(), mode }));
     s.pauseMode = mode;
     setState('paused');
   }
@@ -240,10 +256,25 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     try {
       if (input.forkOf) {
         s.hostId = input.forkOf.hostId;
+        s.fleetId = input.forkOf.fleetId;
       } else {
-        const placed = await placement.placeSession({ sessionId, template: req.template, hostId: req.hostId });
+        const placed = await placement.placeSession({
+          sessionId,
+          template: req.template,
+          hostId: req.hostId,
+          resources: req.resources,
+          quotaBytes: req.quotaBytes,
+        });
         s.hostId = placed.hostId;
         s.fleetId = placed.fleetId;
+        if (placed.warm) {
+          // A claimed warm sandbox is already made and started: the session is ready now.
+          s.sandboxId = placed.warm.sandboxId;
+          s.warmClaim = { pool: placed.warm.pool, readyAt: placed.warm.readyAt };
+          upsertSearchAttributes([{ key: SbxHost, value: s.hostId }]);
+          setState('active');
+          return;
+        }
       }
       upsertSearchAttributes([{ key: SbxHost, value: s.hostId }]);
       let origin: SandboxOrigin = { kind: 'template', template: req.template };
@@ -252,14 +283,14 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
           throw sbxFailure(SbxErrorType.CreateFailed, `session ${input.forkOf.sessionId} never finished copying the fork`);
         }
         if (!forkReady!.ok) throw sbxFailure(SbxErrorType.CreateFailed, forkReady!.message ?? 'the fork copy failed');
-        origin = { kind: 'snapshot', sessionId: input.forkOf.sessionId, snapshot: input.forkOf.snapshot };
+        origin = { kind: 'snapshot', sandboxId: input.forkOf.sandboxId ?? input.forkOf.sessionId, snapshot: input.forkOf.snapshot };
       }
       const acts = hostActs();
       // Each undo is registered before its step runs and is idempotent, so a step that failed half-way is undone too.
-      undo.push(() => acts.destroySandbox({ sessionId }));
-      await onHost('create sandbox', () => acts.createSandbox({ sessionId, origin, quotaBytes: req.quotaBytes }));
-      undo.push(() => acts.stopSandbox({ sessionId }));
-      await onHost('start sandbox', () => acts.startSandbox({ sessionId, resources: req.resources }));
+      undo.push(() => acts.destroySandbox({ sandboxId: sandboxId() }));
+      await onHost('create sandbox', () => acts.createSandbox({ sandboxId: sandboxId(), origin, quotaBytes: req.quotaBytes }));
+      undo.push(() => acts.stopSandbox({ sandboxId: sandboxId() }));
+      await onHost('start sandbox', () => acts.startSandbox({ sandboxId: sandboxId(), resources: req.resources }));
       setState('active');
     } catch (err) {
       const failure = err instanceof ApplicationFailure ? err : hostFailure('create', err);
@@ -283,7 +314,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     // A lost host cannot be reached; its reconcile at next start removes what closed sessions left.
     if (s.hostId && s.failureReason !== 'host-lost') {
       try {
-        await onHost('destroy', () => hostActs().destroySandbox({ sessionId }));
+        await onHost('destroy', () => hostActs().destroySandbox({ sandboxId: sandboxId() }));
       } catch (err) {
         const failure = err as ApplicationFailure;
         if (failure.type !== SbxErrorType.HostLost) {
@@ -335,7 +366,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
           // A command may have run on a host that died mid-way: never run it twice silently.
           retry: { maximumAttempts: 1 },
         });
-        const result = await onHost('exec', () => acts.execCommand({ sessionId, request, resources: req.resources }));
+        const result = await onHost('exec', () => acts.execCommand({ sandboxId: sandboxId(), request, resources: req.resources }));
         s.toolCalls++;
         cache.record(request.toolCallId, result);
         return result;
@@ -359,7 +390,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     writeFilesUpdate,
     async (raw) => {
       const request = WriteFilesRequest.parse(raw);
-      await runTool(() => onHost('writeFiles', () => hostActs().writeFiles({ sessionId, ...request })));
+      await runTool(() => onHost('writeFiles', () => hostActs().writeFiles({ sandboxId: sandboxId(), ...request })));
     },
     { validator: (raw) => (parseInput(WriteFilesRequest, raw, 'writeFiles request'), allowed('files')) },
   );
@@ -368,7 +399,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     readFileUpdate,
     async (raw) => {
       const request = ReadFileRequest.parse(raw);
-      return runTool(() => onHost('readFile', () => hostActs().readFile({ sessionId, request })));
+      return runTool(() => onHost('readFile', () => hostActs().readFile({ sandboxId: sandboxId(), request })));
     },
     { validator: (raw) => (parseInput(ReadFileRequest, raw, 'readFile request'), allowed('files')) },
   );
@@ -377,7 +408,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     listDirUpdate,
     async (raw) => {
       const request = ListDirRequest.parse(raw);
-      return runTool(() => onHost('listDir', () => hostActs().listDir({ sessionId, request })));
+      return runTool(() => onHost('listDir', () => hostActs().listDir({ sandboxId: sandboxId(), request })));
     },
     { validator: (raw) => (parseInput(ListDirRequest, raw, 'listDir request'), allowed('files')) },
   );
@@ -386,7 +417,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     launchProcessUpdate,
     async (raw) => {
       const request = LaunchProcessRequest.parse(raw);
-      return runTool(() => onHost('launchProcess', () => hostActs().launchProcess({ sessionId, request })));
+      return runTool(() => onHost('launchProcess', () => hostActs().launchProcess({ sandboxId: sandboxId(), request })));
     },
     { validator: (raw) => (parseInput(LaunchProcessRequest, raw, 'launchProcess request'), allowed('exec')) },
   );
@@ -395,7 +426,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     processStatusUpdate,
     async (raw) => {
       const { processId } = ProcessRef.parse(raw);
-      return runTool(() => onHost('processStatus', () => hostActs().processStatus({ sessionId, processId })));
+      return runTool(() => onHost('processStatus', () => hostActs().processStatus({ sandboxId: sandboxId(), processId })));
     },
     { validator: (raw) => (parseInput(ProcessRef, raw, 'processStatus request'), allowed('files')) },
   );
@@ -404,7 +435,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     killProcessUpdate,
     async (raw) => {
       const { processId } = ProcessRef.parse(raw);
-      return runTool(() => onHost('killProcess', () => hostActs().killProcess({ sessionId, processId })));
+      return runTool(() => onHost('killProcess', () => hostActs().killProcess({ sandboxId: sandboxId(), processId })));
     },
     { validator: (raw) => (parseInput(ProcessRef, raw, 'killProcess request'), allowed('files')) },
   );
@@ -416,13 +447,13 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         allowed('turnComplete');
         const turn = s.turn + 1;
         const name = turnSnapshotName(turn);
-        const snap = await onHost('turn snapshot', () => hostActs().snapshotSandbox({ sessionId, name }));
+        const snap = await onHost('turn snapshot', () => hostActs().snapshotSandbox({ sandboxId: sandboxId(), name }));
         s.snapshots.push({ name, turn, createdAt: new Date().toISOString(), usedBytes: snap.usedBytes, referencedBytes: snap.referencedBytes });
         s.turn = turn;
         upsertSearchAttributes([{ key: SbxTurn, value: turn }]);
         const prune = snapshotsToPrune(s.snapshots, req.maxSnapshots);
         if (prune.length > 0) {
-          await onHost('prune snapshots', () => hostActs().destroySnapshots({ sessionId, names: prune }));
+          await onHost('prune snapshots', () => hostActs().destroySnapshots({ sandboxId: sandboxId(), names: prune }));
           s.snapshots = s.snapshots.filter((snapshot) => !prune.includes(snapshot.name));
         }
         return { snapshotId: name, turn, usedBytes: snap.referencedBytes };
@@ -438,7 +469,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         const { name } = NamedSnapshotRequest.parse(raw);
         const existing = s.snapshots.find((snapshot) => snapshot.name === name);
         if (existing) return existing;
-        const snap = await onHost('snapshot', () => hostActs().snapshotSandbox({ sessionId, name }));
+        const snap = await onHost('snapshot', () => hostActs().snapshotSandbox({ sandboxId: sandboxId(), name }));
         const record: SnapshotRecord = {
           name,
           createdAt: new Date().toISOString(),
@@ -466,7 +497,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         allowed('rollback');
         const target = resolveSnapshot(s.snapshots, SnapshotTarget.parse(raw), s.turn);
         // The sandbox restarts on the rolled-back filesystem, so a paused one comes back active.
-        await onHost('rollback', () => hostActs().rollbackSandbox({ sessionId, name: target.name, resources: req.resources }));
+        await onHost('rollback', () => hostActs().rollbackSandbox({ sandboxId: sandboxId(), name: target.name, resources: req.resources }));
         s.snapshots = snapshotsAfterRollback(s.snapshots, target.name);
         s.turn = turnAfterRollback(s.snapshots);
         upsertSearchAttributes([{ key: SbxTurn, value: s.turn }]);
@@ -491,12 +522,28 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         allowed('fork');
         const request = ForkRequest.parse(raw);
         const source = resolveSnapshot(s.snapshots, request, s.turn);
+        // A fork takes a slot on its source's host like any session; without one it fails here,
+        // before anything is made.
+        const fleetId = s.fleetId && patched('fork-reserves-fleet-slot') ? s.fleetId : undefined;
+        if (fleetId) {
+          await placement
+            .reserveSlot({ sessionId: request.newSessionId, template: req.template, hostId: s.hostId! })
+            .catch((err) => {
+              throw err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
+                ? sbxFailure(err.cause.type as SbxErrorType, `cannot fork into ${request.newSessionId}: ${err.cause.message}`)
+                : err;
+            });
+        }
+        const releaseReserved = () =>
+          fleetId
+            ? getExternalWorkflowHandle(fleetWorkflowId(fleetId)).signal(releaseSignal, { sessionId: request.newSessionId, hostId: s.hostId! })
+            : Promise.resolve();
         const child = await startChild(SessionWorkflow, {
           workflowId: sessionWorkflowId(request.newSessionId),
           args: [
             {
               request: { ...req, sessionId: request.newSessionId, hostId: s.hostId },
-              forkOf: { sessionId, snapshot: source.name, hostId: s.hostId! },
+              forkOf: { sessionId, snapshot: source.name, hostId: s.hostId!, sandboxId: sandboxId(), fleetId },
             },
           ],
           parentClosePolicy: ParentClosePolicy.ABANDON,
@@ -508,14 +555,15 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
             { key: SbxTurn, value: 0 },
           ],
           staticSummary: `sbx session ${request.newSessionId}, forked from ${sessionId}@${source.name}`,
-        }).catch((err: Error) => {
+        }).catch(async (err: Error) => {
+          await releaseReserved();
           throw sbxFailure(SbxErrorType.SessionExists, `cannot fork into ${request.newSessionId}: ${err.message}`);
         });
         try {
           await onHost('fork copy', () =>
             hostActs().createSandbox({
-              sessionId: request.newSessionId,
-              origin: { kind: 'snapshot', sessionId, snapshot: source.name },
+              sandboxId: request.newSessionId,
+              origin: { kind: 'snapshot', sandboxId: sandboxId(), snapshot: source.name },
               quotaBytes: req.quotaBytes,
             }),
           );

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { pino } from 'pino';
+import { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { createPlacementActivities } from '../../src/activities/control/placement.js';
 import { importBusyboxTemplate } from '../../src/dev/busybox-rootfs.js';
@@ -28,7 +29,15 @@ export const testLogger = pino({ level: process.env.SBX_TEST_LOG_LEVEL ?? 'warn'
  * A real sbx stack for one test file on the run's dev server: a host worker on ZFS + gVisor with its
  * own dataset root and runsc root, the busybox template, and a control worker on a unique queue.
  */
-export async function startSbx(testFileUrl: string, overrides: Partial<HostConfig> = {}): Promise<SbxTestStack> {
+export async function startSbx(
+  testFileUrl: string,
+  overrides: Partial<HostConfig> = {},
+  /**
+   * Place through this fleet (and claim from its warm pools) instead of the host directly. The fleet
+   * workflow must already run on `controlTaskQueue`, or the host's first heartbeat starts it elsewhere.
+   */
+  fleet?: { fleetId: string; warmTemplates: string[]; controlTaskQueue: string },
+): Promise<SbxTestStack> {
   const stack = testStack();
   const names = uniqueNames(testFileUrl);
   const hostId = `h-${names.id}`.slice(0, 63).replace(/-+$/, '');
@@ -48,14 +57,23 @@ export async function startSbx(testFileUrl: string, overrides: Partial<HostConfi
   const host = await startHostWorker(hostConfig, testLogger);
   if (!(await host.storage.templateExists('busybox'))) await importBusyboxTemplate(host.storage, 'busybox');
 
-  const controlTaskQueue = names.taskQueue;
+  const controlTaskQueue = fleet?.controlTaskQueue ?? names.taskQueue;
   let control: { worker: Worker; connection: NativeConnection };
   let running: Promise<void>;
+  const placementConnection = fleet ? await Connection.connect({ address: stack.temporalAddress }) : undefined;
+  const placement = createPlacementActivities(
+    placementConnection
+      ? {
+          fleet: {
+            fleetId: fleet!.fleetId,
+            warmTemplates: fleet!.warmTemplates,
+            client: new Client({ connection: placementConnection, namespace: stack.namespace }),
+          },
+        }
+      : { defaultHostId: hostId },
+  );
   const startControl = async () => {
-    control = await createTestWorker({
-      taskQueue: controlTaskQueue,
-      activities: createPlacementActivities({ defaultHostId: hostId }),
-    });
+    control = await createTestWorker({ taskQueue: controlTaskQueue, activities: placement });
     running = control.worker.run();
   };
   const stopControl = async () => {
@@ -82,6 +100,7 @@ export async function startSbx(testFileUrl: string, overrides: Partial<HostConfi
     async stop() {
       await client.close();
       await stopControl();
+      await placementConnection?.close();
       await host.shutdown();
     },
   };

@@ -125,7 +125,7 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
 
     it('forks an independent session from a snapshot, which outlives its source', async () => {
       await write('alpha', 'notes.txt', 'after the fork point\n');
-      const origin = { kind: 'snapshot', sessionId: 'alpha', snapshot: 'turn-000001' } as const;
+      const origin = { kind: 'snapshot', sandboxId: 'alpha', snapshot: 'turn-000001' } as const;
       await storage.createSession('beta', origin);
       await storage.createSession('beta', origin);
       expect(await read('beta', 'notes.txt')).toBe('first turn\n');
@@ -138,7 +138,7 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
 
       expect(await failureType(storage.createSession('beta', { kind: 'template', template }))).toBe(SbxErrorType.AlreadyExists);
       expect(
-        await failureType(storage.createSession('gamma', { kind: 'snapshot', sessionId: 'alpha', snapshot: 'turn-000009' })),
+        await failureType(storage.createSession('gamma', { kind: 'snapshot', sandboxId: 'alpha', snapshot: 'turn-000009' })),
       ).toBe(SbxErrorType.SnapshotNotFound);
 
       await storage.destroySession('alpha');
@@ -186,7 +186,7 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
         expect(await failureType(storage.snapshot('names', snapshot))).toBe(SbxErrorType.InvalidArgument);
         expect(await failureType(storage.rollback('names', snapshot))).toBe(SbxErrorType.InvalidArgument);
       }
-      expect(await failureType(storage.createSession('fork-bad', { kind: 'snapshot', sessionId: 'names', snapshot: 'a@b' }))).toBe(
+      expect(await failureType(storage.createSession('fork-bad', { kind: 'snapshot', sandboxId: 'names', snapshot: 'a@b' }))).toBe(
         SbxErrorType.InvalidArgument,
       );
       expect(await storage.listSnapshots('names')).toEqual([]);

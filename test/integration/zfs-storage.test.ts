@@ -45,7 +45,7 @@ describe('ZfsStorage on real zfs-fuse', () => {
 
   it('makes a fork a full copy with no origin, so the source can roll back and be destroyed', async () => {
     await storage.snapshot('s1', 'turn-000001');
-    await storage.createSession('s2', { kind: 'snapshot', sessionId: 's1', snapshot: 'turn-000001' });
+    await storage.createSession('s2', { kind: 'snapshot', sandboxId: 's1', snapshot: 'turn-000001' });
     expect(await zfs('get', '-H', '-o', 'value', 'origin', `${root}-own/sessions/s2`)).toBe('-');
     await storage.snapshot('s1', 'turn-000002');
     await storage.rollback('s1', 'turn-000001');
@@ -58,7 +58,7 @@ describe('ZfsStorage on real zfs-fuse', () => {
     await zfs('create', `${root}-own/sessions/half`);
     expect(await storage.sessionExists('half')).toBe(false);
     expect(await storage.listSessions()).toContain('half');
-    await storage.createSession('half', { kind: 'snapshot', sessionId: 's2', snapshot: 'turn-000001' });
+    await storage.createSession('half', { kind: 'snapshot', sandboxId: 's2', snapshot: 'turn-000001' });
     expect(await storage.sessionExists('half')).toBe(true);
     expect(await storage.listSnapshots('half')).toEqual([]);
     const path = await storage.sessionPath('half');

@@ -1,11 +1,13 @@
 import { FleetConfig } from '../../src/workflows/fleet-config.js';
 import {
+  busySlots,
   capacity,
   chooseHost,
   hostsLost,
   hostsToDrain,
   hostsToProvision,
   hostsToTerminate,
+  warmCount,
   type FleetHost,
 } from '../../src/workflows/fleet-rules.js';
 
@@ -87,6 +89,75 @@ describe('hostsToDrain', () => {
   it('keeps hosts with sessions and those inside the cooldown', () => {
     const hosts = [host('a', { sessions: ['s'], idleSince: undefined }), host('b', { idleSince: 1500 }), host('c', { idleSince: 1800 })];
     expect(hostsToDrain(hosts, cfg, 2000)).toEqual([]);
+  });
+});
+
+describe('warm sandboxes on a host', () => {
+  /** A host holding the given unclaimed warm sandboxes (as slots and `warm` entries), plus `patch.sessions`. */
+  const warmHost = (hostId: string, warmIds: string[], patch: Partial<FleetHost> = {}) =>
+    host(hostId, {
+      ...patch,
+      sessions: [...warmIds, ...(patch.sessions ?? [])],
+      warm: Object.fromEntries(warmIds.map((id) => [id, 'sbx-warmpool-default-busybox'])),
+    });
+
+  it('warmCount counts unclaimed warm sandboxes, 0 without any', () => {
+    expect(warmCount(host('a'))).toBe(0);
+    expect(warmCount(warmHost('a', ['warm-1', 'warm-2']))).toBe(2);
+    expect(warmCount(host('a', { sessions: ['warm-1'], claimed: { 'warm-1': 's1' } }))).toBe(0);
+  });
+
+  it('busySlots counts slots held by sessions, not by unclaimed warm sandboxes', () => {
+    expect(busySlots(host('a'))).toBe(0);
+    expect(busySlots(host('a', { sessions: ['s1', 's2'] }))).toBe(2);
+    expect(busySlots(warmHost('a', ['warm-1', 'warm-2']))).toBe(0);
+    expect(busySlots(warmHost('a', ['warm-1'], { sessions: ['s1'] }))).toBe(1);
+    // A claimed warm sandbox is a session's now.
+    expect(busySlots(host('a', { sessions: ['warm-1'], claimed: { 'warm-1': 's1' } }))).toBe(1);
+  });
+
+  it('warm sandboxes still take slots for placement and capacity', () => {
+    const hosts = [warmHost('a', ['warm-1', 'warm-2', 'warm-3'])];
+    expect(capacity(hosts)).toBe(1);
+    expect(chooseHost([warmHost('a', ['warm-1', 'warm-2', 'warm-3', 'warm-4'])], 'busybox')).toBeUndefined();
+  });
+
+  describe('hostsToDrain', () => {
+    const cfg = FleetConfig.parse({ minHosts: 1, maxSessionsPerHost: 4, warmSlots: 4, idleCooldownMs: 1000 });
+
+    it('drains a host holding only unclaimed warm sandboxes, as idle', () => {
+      const hosts = [warmHost('a', ['warm-1', 'warm-2'], { idleSince: 0 }), host('b', { idleSince: 5000 }), host('c', { idleSince: 5000 })];
+      expect(hostsToDrain(hosts, cfg, 2000)).toEqual(['a']);
+    });
+
+    it('counts its warm sandboxes against the warm slots it would take away', () => {
+      // capacity 2 (a) + 4 (b) = 6; draining a takes its 2 free slots and 2 more to re-home its warm sandboxes.
+      const hosts = [warmHost('a', ['warm-1', 'warm-2'], { idleSince: 0 }), host('b', { idleSince: 5000 })];
+      expect(hostsToDrain(hosts, cfg, 2000)).toEqual([]);
+      expect(hostsToDrain(hosts, { ...cfg, warmSlots: 2 }, 2000)).toEqual(['a']);
+    });
+
+    it('counts warm sandboxes across several drained hosts', () => {
+      // capacity 3 + 3 + 4 = 10; each of a, b costs 4; warmSlots 2 allows a (→6) and b (→2).
+      const hosts = [warmHost('a', ['warm-1'], { idleSince: 0 }), warmHost('b', ['warm-2'], { idleSince: 10 }), host('c', { idleSince: 5000 })];
+      expect(hostsToDrain(hosts, { ...cfg, warmSlots: 2 }, 2000)).toEqual(['a', 'b']);
+      expect(hostsToDrain(hosts, { ...cfg, warmSlots: 3 }, 2000)).toEqual(['a']);
+    });
+
+    it('keeps a host with a session or a claimed warm sandbox beside its warm ones', () => {
+      const hosts = [
+        warmHost('a', ['warm-1'], { sessions: ['s1'], idleSince: 0 }),
+        host('b', { sessions: ['warm-2', 'warm-3'], warm: { 'warm-3': 'sbx-warmpool-default-busybox' }, claimed: { 'warm-2': 's2' }, idleSince: 0 }),
+        host('c', { idleSince: 5000 }),
+        host('d', { idleSince: 5000 }),
+      ];
+      expect(hostsToDrain(hosts, { ...cfg, warmSlots: 0 }, 2000)).toEqual([]);
+    });
+
+    it('keeps a warm-only host inside the cooldown', () => {
+      const hosts = [warmHost('a', ['warm-1'], { idleSince: 1500 }), host('b', { idleSince: 5000 }), host('c', { idleSince: 5000 })];
+      expect(hostsToDrain(hosts, { ...cfg, warmSlots: 0 }, 2000)).toEqual([]);
+    });
   });
 });
 

@@ -22,61 +22,61 @@ export interface HostActivityDeps {
  * runs and is safe to retry: the goal state already reached counts as success.
  */
 export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes }: HostActivityDeps) {
-  const rootfs = async (sessionId: string) => join(await storage.sessionPath(sessionId), 'rootfs');
+  const rootfs = async (sandboxId: string) => join(await storage.sessionPath(sandboxId), 'rootfs');
 
-  const runScript = async (sessionId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
+  const runScript = async (sandboxId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
     runtime.exec(
-      sessionId,
-      await storage.sessionPath(sessionId),
+      sandboxId,
+      await storage.sessionPath(sandboxId),
       ExecRequest.parse({ toolCallId: 'sbx-process', command: ['/bin/sh', '-c', script], env, cwd, timeoutMs: 30_000 }),
     );
-  const processStatus = async (sessionId: string, processId: string) => {
-    const result = await runScript(sessionId, statusScript(), { SBX_PROCESS_ID: processId });
+  const processStatus = async (sandboxId: string, processId: string) => {
+    const result = await runScript(sandboxId, statusScript(), { SBX_PROCESS_ID: processId });
     return parseProcessStatus(processId, result.stdout, result.exitCode);
   };
 
   return {
     async createSandbox(raw: inputs.CreateSandboxInput): Promise<{ hostId: string; usedBytes: number }> {
       const input = parseInput(inputs.CreateSandboxInput, raw, 'createSandbox input');
-      if (!(await storage.sessionExists(input.sessionId))) {
+      if (!(await storage.sessionExists(input.sandboxId))) {
         const sessions = await storage.listSessions();
         if (sessions.length >= maxSessions) {
           throw sbxFailure(SbxErrorType.MaxSessionsReached, `host ${hostId} already holds its maximum of ${maxSessions} sessions`);
         }
       }
-      await storage.createSession(input.sessionId, input.origin, input.quotaBytes ?? defaultQuotaBytes);
-      return { hostId, usedBytes: await storage.usedBytes(input.sessionId) };
+      await storage.createSession(input.sandboxId, input.origin, input.quotaBytes ?? defaultQuotaBytes);
+      return { hostId, usedBytes: await storage.usedBytes(input.sandboxId) };
     },
 
     async startSandbox(raw: inputs.StartSandboxInput): Promise<void> {
       const input = parseInput(inputs.StartSandboxInput, raw, 'startSandbox input');
-      await runtime.start(input.sessionId, await storage.sessionPath(input.sessionId), input.resources);
+      await runtime.start(input.sandboxId, await storage.sessionPath(input.sandboxId), input.resources);
     },
 
     /** Kills the sandbox's processes and deletes its container; the filesystem stays. */
-    async stopSandbox(raw: inputs.SessionRef): Promise<void> {
-      const input = parseInput(inputs.SessionRef, raw, 'stopSandbox input');
-      await runtime.destroy(input.sessionId);
+    async stopSandbox(raw: inputs.SandboxRef): Promise<void> {
+      const input = parseInput(inputs.SandboxRef, raw, 'stopSandbox input');
+      await runtime.destroy(input.sandboxId);
     },
 
-    async destroySandbox(raw: inputs.SessionRef): Promise<void> {
-      const input = parseInput(inputs.SessionRef, raw, 'destroySandbox input');
-      await runtime.destroy(input.sessionId);
-      await storage.destroySession(input.sessionId);
+    async destroySandbox(raw: inputs.SandboxRef): Promise<void> {
+      const input = parseInput(inputs.SandboxRef, raw, 'destroySandbox input');
+      await runtime.destroy(input.sandboxId);
+      await storage.destroySession(input.sandboxId);
     },
 
     async execCommand(raw: inputs.ExecInput): Promise<ExecResult> {
       const input = parseInput(inputs.ExecInput, raw, 'exec request');
       const ctx = Context.current();
-      const path = await storage.sessionPath(input.sessionId);
+      const path = await storage.sessionPath(input.sandboxId);
       // The workflow only sends tool calls to an active session: a sandbox found dead (OOM kill,
       // host reboot) is started again on its filesystem.
-      const state = await runtime.state(input.sessionId);
+      const state = await runtime.state(input.sandboxId);
       if (state === 'stopped' || state === 'absent') {
-        ctx.log.warn('sandbox was not running; starting it again', { sessionId: input.sessionId, state });
-        await runtime.start(input.sessionId, path, input.resources);
+        ctx.log.warn('sandbox was not running; starting it again', { sandboxId: input.sandboxId, state });
+        await runtime.start(input.sandboxId, path, input.resources);
       }
-      const result = await runtime.exec(input.sessionId, path, input.request, {
+      const result = await runtime.exec(input.sandboxId, path, input.request, {
         signal: ctx.cancellationSignal,
         onProgress: () => ctx.heartbeat(),
       });
@@ -85,22 +85,22 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
 
     async writeFiles(raw: inputs.WriteFilesInput): Promise<void> {
       const input = parseInput(inputs.WriteFilesInput, raw, 'writeFiles request');
-      await writeFiles(await rootfs(input.sessionId), input.files);
+      await writeFiles(await rootfs(input.sandboxId), input.files);
     },
 
     async readFile(raw: inputs.ReadFileInput) {
       const input = parseInput(inputs.ReadFileInput, raw, 'readFile request');
-      return readFile(await rootfs(input.sessionId), input.request);
+      return readFile(await rootfs(input.sandboxId), input.request);
     },
 
     async listDir(raw: inputs.ListDirInput) {
       const input = parseInput(inputs.ListDirInput, raw, 'listDir request');
-      return listDir(await rootfs(input.sessionId), input.request.path);
+      return listDir(await rootfs(input.sandboxId), input.request.path);
     },
 
     async snapshotSandbox(raw: inputs.SnapshotInput): Promise<SnapshotInfo> {
       const input = parseInput(inputs.SnapshotInput, raw, 'snapshot request');
-      return storage.snapshot(input.sessionId, input.name);
+      return storage.snapshot(input.sandboxId, input.name);
     },
 
     /**
@@ -110,52 +110,52 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
      */
     async rollbackSandbox(raw: inputs.RollbackInput): Promise<void> {
       const input = parseInput(inputs.RollbackInput, raw, 'rollback request');
-      await runtime.destroy(input.sessionId);
-      await storage.rollback(input.sessionId, input.name);
-      await runtime.start(input.sessionId, await storage.sessionPath(input.sessionId), input.resources);
+      await runtime.destroy(input.sandboxId);
+      await storage.rollback(input.sandboxId, input.name);
+      await runtime.start(input.sandboxId, await storage.sessionPath(input.sandboxId), input.resources);
     },
 
     async destroySnapshots(raw: inputs.DestroySnapshotsInput): Promise<void> {
       const input = parseInput(inputs.DestroySnapshotsInput, raw, 'destroySnapshots request');
-      for (const name of input.names) await storage.destroySnapshot(input.sessionId, name);
+      for (const name of input.names) await storage.destroySnapshot(input.sandboxId, name);
     },
 
     async pauseSandbox(raw: inputs.PauseInput): Promise<void> {
       const input = parseInput(inputs.PauseInput, raw, 'pause request');
-      if (input.mode === 'freeze') return runtime.pause(input.sessionId);
-      await runtime.checkpoint(input.sessionId, join(await storage.sessionPath(input.sessionId), 'checkpoint'));
+      if (input.mode === 'freeze') return runtime.pause(input.sandboxId);
+      await runtime.checkpoint(input.sandboxId, join(await storage.sessionPath(input.sandboxId), 'checkpoint'));
     },
 
     async resumeSandbox(raw: inputs.ResumeInput): Promise<void> {
       const input = parseInput(inputs.ResumeInput, raw, 'resume request');
-      if (input.mode === 'freeze') return runtime.resume(input.sessionId);
-      const path = await storage.sessionPath(input.sessionId);
-      await runtime.restore(input.sessionId, path, join(path, 'checkpoint'));
+      if (input.mode === 'freeze') return runtime.resume(input.sandboxId);
+      const path = await storage.sessionPath(input.sandboxId);
+      await runtime.restore(input.sandboxId, path, join(path, 'checkpoint'));
     },
 
     /** Starts a long-running program in the sandbox; launching a running processId again is a no-op. */
     async launchProcess(raw: inputs.LaunchProcessInput): Promise<ProcessStatus> {
       const input = parseInput(inputs.LaunchProcessInput, raw, 'launchProcess request');
       const { processId, command, cwd, env } = input.request;
-      await runScript(input.sessionId, launchScript(), { ...env, SBX_PROCESS_ID: processId, SBX_PROCESS_COMMAND: command }, cwd);
-      return processStatus(input.sessionId, processId);
+      await runScript(input.sandboxId, launchScript(), { ...env, SBX_PROCESS_ID: processId, SBX_PROCESS_COMMAND: command }, cwd);
+      return processStatus(input.sandboxId, processId);
     },
 
     async processStatus(raw: inputs.ProcessInput): Promise<ProcessStatus> {
       const input = parseInput(inputs.ProcessInput, raw, 'processStatus request');
-      return processStatus(input.sessionId, input.processId);
+      return processStatus(input.sandboxId, input.processId);
     },
 
     async killProcess(raw: inputs.ProcessInput): Promise<ProcessStatus> {
       const input = parseInput(inputs.ProcessInput, raw, 'killProcess request');
-      const result = await runScript(input.sessionId, killScript(), { SBX_PROCESS_ID: input.processId });
+      const result = await runScript(input.sandboxId, killScript(), { SBX_PROCESS_ID: input.processId });
       if (result.exitCode === 3) return parseProcessStatus(input.processId, result.stdout, result.exitCode);
-      return processStatus(input.sessionId, input.processId);
+      return processStatus(input.sandboxId, input.processId);
     },
 
-    async sandboxUsedBytes(raw: inputs.SessionRef): Promise<number> {
-      const input = parseInput(inputs.SessionRef, raw, 'usedBytes request');
-      return storage.usedBytes(input.sessionId);
+    async sandboxUsedBytes(raw: inputs.SandboxRef): Promise<number> {
+      const input = parseInput(inputs.SandboxRef, raw, 'usedBytes request');
+      return storage.usedBytes(input.sandboxId);
     },
 
     async hostHealth(): Promise<PoolHealth & { hostId: string; sessions: number }> {

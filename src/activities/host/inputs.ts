@@ -1,27 +1,27 @@
 import { z } from 'zod';
-import { SessionId, SnapshotName } from '../../common/names.js';
+import { SandboxId, SnapshotName } from '../../common/names.js';
 import { LaunchProcessRequest, ProcessId } from '../../common/processes.js';
 import { ExecRequest, ListDirRequest, ReadFileRequest, Resources, SandboxOrigin, WriteFilesRequest } from '../../common/sandbox.js';
 
 /** Inputs of the host activities; each is parsed again on the host before anything runs. */
-export const SessionRef = z.object({ sessionId: SessionId });
+export const SandboxRef = z.object({ sandboxId: SandboxId });
 
 export const CreateSandboxInput = z.object({
-  sessionId: SessionId,
+  sandboxId: SandboxId,
   origin: SandboxOrigin,
   quotaBytes: z.number().int().positive().optional(),
 });
-export const StartSandboxInput = z.object({ sessionId: SessionId, resources: Resources });
-export const ExecInput = z.object({ sessionId: SessionId, request: ExecRequest, resources: Resources });
-export const WriteFilesInput = SessionRef.extend(WriteFilesRequest.shape);
-export const ReadFileInput = SessionRef.extend({ request: ReadFileRequest });
-export const ListDirInput = SessionRef.extend({ request: ListDirRequest });
-export const SnapshotInput = z.object({ sessionId: SessionId, name: SnapshotName });
-export const RollbackInput = z.object({ sessionId: SessionId, name: SnapshotName, resources: Resources });
-export const DestroySnapshotsInput = z.object({ sessionId: SessionId, names: z.array(SnapshotName) });
-export const LaunchProcessInput = z.object({ sessionId: SessionId, request: LaunchProcessRequest });
-export const ProcessInput = z.object({ sessionId: SessionId, processId: ProcessId });
-export const PauseInput = z.object({ sessionId: SessionId, mode: z.enum(['freeze', 'hibernate']) });
+export const StartSandboxInput = z.object({ sandboxId: SandboxId, resources: Resources });
+export const ExecInput = z.object({ sandboxId: SandboxId, request: ExecRequest, resources: Resources });
+export const WriteFilesInput = SandboxRef.extend(WriteFilesRequest.shape);
+export const ReadFileInput = SandboxRef.extend({ request: ReadFileRequest });
+export const ListDirInput = SandboxRef.extend({ request: ListDirRequest });
+export const SnapshotInput = z.object({ sandboxId: SandboxId, name: SnapshotName });
+export const RollbackInput = z.object({ sandboxId: SandboxId, name: SnapshotName, resources: Resources });
+export const DestroySnapshotsInput = z.object({ sandboxId: SandboxId, names: z.array(SnapshotName) });
+export const LaunchProcessInput = z.object({ sandboxId: SandboxId, request: LaunchProcessRequest });
+export const ProcessInput = z.object({ sandboxId: SandboxId, processId: ProcessId });
+export const PauseInput = z.object({ sandboxId: SandboxId, mode: z.enum(['freeze', 'hibernate']) });
 export const ResumeInput = PauseInput.extend({ resources: Resources });
 
 export type CreateSandboxInput = z.input<typeof CreateSandboxInput>;
@@ -35,6 +35,6 @@ export type RollbackInput = z.input<typeof RollbackInput>;
 export type DestroySnapshotsInput = z.input<typeof DestroySnapshotsInput>;
 export type PauseInput = z.input<typeof PauseInput>;
 export type ResumeInput = z.input<typeof ResumeInput>;
-export type SessionRef = z.input<typeof SessionRef>;
+export type SandboxRef = z.input<typeof SandboxRef>;
 export type LaunchProcessInput = z.input<typeof LaunchProcessInput>;
 export type ProcessInput = z.input<typeof ProcessInput>;

@@ -66,14 +66,14 @@ export class LocalDiskStorage implements Storage {
         throw sbxFailure(SbxErrorType.TemplateNotFound, `Template ${origin.template} does not exist on this host: import it first ('sbx template import').`);
       }
     } else {
-      assertName('sessionId', origin.sessionId);
+      assertName('sandboxId', origin.sandboxId);
       assertName('snapshot name', origin.snapshot);
-      source = this.snapshotDir(origin.sessionId, origin.snapshot);
-      const recorded = (await this.readState(origin.sessionId))?.snapshots.some((s) => s.name === origin.snapshot);
+      source = this.snapshotDir(origin.sandboxId, origin.snapshot);
+      const recorded = (await this.readState(origin.sandboxId))?.snapshots.some((s) => s.name === origin.snapshot);
       if (!recorded || !(await isDir(source))) {
         throw sbxFailure(
           SbxErrorType.SnapshotNotFound,
-          `Cannot fork ${sessionId} from snapshot ${origin.snapshot} of session ${origin.sessionId}: that snapshot does not exist.`,
+          `Cannot fork ${sessionId} from snapshot ${origin.snapshot} of sandbox ${origin.sandboxId}: that snapshot does not exist.`,
         );
       }
     }

@@ -7,7 +7,7 @@ import type { SandboxOrigin } from '../../common/sandbox.js';
  * dataset name or a path. Callers validate too; storage checks again because zfs itself accepts
  * names such as `a@b c` and `x..y`.
  */
-export function assertName(kind: 'sessionId' | 'template' | 'snapshot name', value: string): void {
+export function assertName(kind: 'sessionId' | 'sandboxId' | 'template' | 'snapshot name', value: string): void {
   if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
     const shown = typeof value === 'string' ? JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value) : String(value);
     throw sbxFailure(
@@ -25,5 +25,5 @@ export function assertQuota(quotaBytes: number): void {
 
 /** How a session records where it came from, to tell a repeated create from a conflicting one. */
 export function originLabel(origin: SandboxOrigin): string {
-  return origin.kind === 'template' ? `template:${origin.template}` : `snapshot:${origin.sessionId}@${origin.snapshot}`;
+  return origin.kind === 'template' ? `template:${origin.template}` : `snapshot:${origin.sandboxId}@${origin.snapshot}`;
 }

@@ -88,13 +88,13 @@ export class ZfsStorage implements Storage {
       });
       return;
     }
-    assertName('sessionId', origin.sessionId);
+    assertName('sandboxId', origin.sandboxId);
     assertName('snapshot name', origin.snapshot);
-    const source = `${this.sessionDataset(origin.sessionId)}@${origin.snapshot}`;
+    const source = `${this.sessionDataset(origin.sandboxId)}@${origin.snapshot}`;
     if (!(await this.exists(source))) {
       throw sbxFailure(
         SbxErrorType.SnapshotNotFound,
-        `Cannot fork ${sessionId} from snapshot ${origin.snapshot} of session ${origin.sessionId}: that snapshot does not exist.`,
+        `Cannot fork ${sessionId} from snapshot ${origin.snapshot} of sandbox ${origin.sandboxId}: that snapshot does not exist.`,
       );
     }
     // A dataset without the origin property is a receive that did not finish: start again.

@@ -1,0 +1,59 @@
+import type { Resources } from '../common/sandbox.js';
+import type { WarmSandboxState } from './messages.js';
+import type { WarmPoolConfig } from './warm-pool-config.js';
+
+/** Pure decisions of the warm-pool workflow. */
+
+export interface WarmSandbox {
+  sandboxId: string;
+  state: WarmSandboxState;
+  /** What the sandbox was made with (see `specOf`); only a matching request may claim it. */
+  spec: string;
+  hostId?: string;
+  /** Workflow time (ms) it became ready. */
+  readyAt?: number;
+  sessionId?: string;
+}
+
+/** A stable key for what a sandbox was made with. */
+export function specOf(resources: Resources, quotaBytes: number | undefined): string {
+  return JSON.stringify([resources.cpus, resources.memoryMb, resources.maxPids, quotaBytes ?? null]);
+}
+
+const counts = (sandboxes: WarmSandbox[], spec: string, state: WarmSandboxState) =>
+  sandboxes.filter((s) => s.state === state && s.spec === spec).length;
+
+/** How many sandboxes to start making now: up to the size, within the concurrency limit. */
+export function sandboxesToWarm(sandboxes: WarmSandbox[], config: WarmPoolConfig): number {
+  const spec = specOf(config.resources, config.quotaBytes);
+  const have = counts(sandboxes, spec, 'ready') + counts(sandboxes, spec, 'warming');
+  const warming = sandboxes.filter((s) => s.state === 'warming').length;
+  return Math.max(0, Math.min(config.size - have, config.maxConcurrentWarming - warming));
+}
+
+/**
+ * Ready sandboxes to remove: those made with settings the pool no longer has, and those beyond the
+ * size (the newest go first, so the oldest keep serving claims).
+ */
+export function sandboxesToTrim(sandboxes: WarmSandbox[], config: WarmPoolConfig): string[] {
+  const spec = specOf(config.resources, config.quotaBytes);
+  const ready = sandboxes.filter((s) => s.state === 'ready');
+  const stale = ready.filter((s) => s.spec !== spec);
+  const current = ready.filter((s) => s.spec === spec).sort((a, b) => a.readyAt! - b.readyAt! || a.sandboxId.localeCompare(b.sandboxId));
+  const warming = counts(sandboxes, spec, 'warming');
+  const excess = Math.max(0, current.length + warming - config.size);
+  const extra = excess > 0 ? current.slice(-Math.min(excess, current.length)) : [];
+  return [...stale, ...extra].map((s) => s.sandboxId);
+}
+
+/** The sandbox a claim gets: ready, made as the session asks, the longest ready first. */
+export function chooseForClaim(sandboxes: WarmSandbox[], spec: string, unusableHosts: ReadonlySet<string>): WarmSandbox | undefined {
+  return sandboxes
+    .filter((s) => s.state === 'ready' && s.spec === spec && !unusableHosts.has(s.hostId!))
+    .sort((a, b) => a.readyAt! - b.readyAt! || a.sandboxId.localeCompare(b.sandboxId))[0];
+}
+
+/** Pause before the next refill after consecutive failures: 1 s doubling to 1 min. */
+export function refillBackoffMs(consecutiveFailures: number): number {
+  return consecutiveFailures === 0 ? 0 : Math.min(60_000, 1000 * 2 ** (consecutiveFailures - 1));
+}

@@ -1,0 +1,250 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { HostActivities } from '../activities/host/activities.js';
+import type { PlacementActivities } from '../activities/control/placement.js';
+import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, WARM_PREFIX } from '../common/names.js';
+import { parseInput } from '../common/validate.js';
+import {
+  ClaimRequest,
+  claimUpdate,
+  configureWarmPoolSignal,
+  evictHostSignal,
+  HostRef,
+  hostLostSignal,
+  releaseSignal,
+  SandboxRelease,
+  warmClaimedSignal,
+  warmPoolStatusQuery,
+  warmReleasedSignal,
+  type WarmClaim,
+  type WarmPoolStatus,
+} from './messages.js';
+import { WarmPoolConfig } from './warm-pool-config.js';
+import { chooseForClaim, refillBackoffMs, sandboxesToTrim, sandboxesToWarm, specOf, type WarmSandbox } from './warm-pool-rules.js';
+
+export interface WarmPoolWorkflowInput {
+  fleetId: string;
+  template: string;
+  /** Set by the control worker (configure signal); until then the pool is empty. */
+  config?: WarmPoolConfig;
+  carried?: { sandboxes: WarmSandbox[]; counters: Record<string, number>; evictedHosts: string[] };
+}
+
+/**
+ * One per fleet and template (id `sbx-warmpool-<fleetId>-<template>`): keeps `size` sandboxes made,
+ * started and unassigned, each in a fleet slot; a session's create claims one in a single update and
+ * the pool refills in the background.
+ */
+export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<void> {
+  const { fleetId, template } = input;
+  let config: WarmPoolConfig = input.config ?? WarmPoolConfig.parse({ fleetId, template });
+  const sandboxes: WarmSandbox[] = input.carried?.sandboxes ?? [];
+  const counters: Record<string, number> = input.carried?.counters ?? {};
+  // Draining or lost hosts: nothing there is handed out, and ready sandboxes there are removed.
+  const evicted = new Set<string>(input.carried?.evictedHosts ?? []);
+  const lost = new Set<string>();
+  const poolId = workflowInfo().workflowId;
+  let dirty = true;
+  let operations = 0;
+  let failures = 0;
+  let retryAt = 0;
+  const now = () => new Date().getTime();
+  const count = (name: string) => {
+    counters[name] = (counters[name] ?? 0) + 1;
+  };
+
+  const placement = proxyActivities<PlacementActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '20 seconds' });
+  const hostActs = (hostId: string) =>
+    proxyActivities<HostActivities>({
+      taskQueue: hostTaskQueue(hostId),
+      scheduleToStartTimeout: config.hostTimeoutMs,
+      startToCloseTimeout: '5 minutes',
+      retry: { initialInterval: '500 ms', maximumInterval: '5 seconds', maximumAttempts: 3 },
+    });
+  const fleet = () => getExternalWorkflowHandle(fleetWorkflowId(fleetId));
+
+  /** Runs `fn` in the background, counted so continue-as-new waits for it. */
+  const background = (what: string, fn: () => Promise<void>) => {
+    operations++;
+    void fn()
+      .catch((err) => log.warn(`${what} failed`, { pool: poolId, error: err instanceof Error ? err.message : String(err) }))
+      .finally(() => {
+        operations--;
+        dirty = true;
+      });
+  };
+  const forget = (sandbox: WarmSandbox) => {
+    const at = sandboxes.indexOf(sandbox);
+    if (at >= 0) sandboxes.splice(at, 1);
+    dirty = true;
+  };
+
+  /** Destroys a sandbox the pool still owns and gives its fleet slot back. */
+  async function remove(sandbox: WarmSandbox): Promise<void> {
+    sandbox.state = 'removing';
+    const { sandboxId, hostId } = sandbox;
+    try {
+      if (hostId && !lost.has(hostId)) await hostActs(hostId).destroySandbox({ sandboxId });
+      if (hostId) await fleet().signal(releaseSignal, { sessionId: sandboxId, hostId });
+      count('removed');
+    } finally {
+      forget(sandbox);
+    }
+  }
+
+  async function warmOne(): Promise<void> {
+    const { resources, quotaBytes } = config;
+    const sandbox: WarmSandbox = {
+      sandboxId: `${WARM_PREFIX}${uuid4().replace(/-/g, '').slice(0, 20)}`,
+      state: 'warming',
+      spec: specOf(resources, quotaBytes),
+    };
+    sandboxes.push(sandbox);
+    const { sandboxId } = sandbox;
+    try {
+      const placed = await placement.placeWarmSandbox({ sandboxId, template, warmPool: poolId });
+      sandbox.hostId = placed.hostId;
+      const acts = hostActs(placed.hostId);
+      await acts.createSandbox({ sandboxId, origin: { kind: 'template', template }, quotaBytes });
+      await acts.startSandbox({ sandboxId, resources });
+      failures = 0;
+      count('warmed');
+      if (evicted.has(placed.hostId) || lost.has(placed.hostId)) return await remove(sandbox);
+      sandbox.state = 'ready';
+      sandbox.readyAt = now();
+      dirty = true;
+    } catch (err) {
+      failures++;
+      retryAt = now() + refillBackoffMs(failures);
+      count('warmFailures');
+      log.warn('could not make a warm sandbox', { pool: poolId, sandboxId, error: err instanceof Error ? err.message : String(err) });
+      await remove(sandbox);
+    }
+  }
+
+  const toClaim = (sandbox: WarmSandbox): WarmClaim => ({
+    sandboxId: sandbox.sandboxId,
+    hostId: sandbox.hostId!,
+    readyAt: new Date(sandbox.readyAt!).toISOString(),
+  });
+
+  setHandler(
+    claimUpdate,
+    (raw) => {
+      const request = ClaimRequest.parse(raw);
+      const mine = sandboxes.find((s) => s.sessionId === request.sessionId);
+      if (mine) return toClaim(mine);
+      const chosen = chooseForClaim(sandboxes, specOf(request.resources, request.quotaBytes), new Set([...evicted, ...lost]));
+      if (!chosen) {
+        count('claimsMissed');
+        return null;
+      }
+      chosen.state = 'claimed';
+      chosen.sessionId = request.sessionId;
+      count('claims');
+      dirty = true;
+      // The slot now belongs to the session: it keeps its host busy and is told if the host is lost.
+      background(`tell the fleet ${chosen.sandboxId} was claimed`, () =>
+        fleet().signal(warmClaimedSignal, { sandboxId: chosen.sandboxId, hostId: chosen.hostId!, sessionId: request.sessionId }),
+      );
+      return toClaim(chosen);
+    },
+    { validator: (raw) => void parseInput(ClaimRequest, raw, 'claim request') },
+  );
+
+  setHandler(warmReleasedSignal, (raw) => {
+    const parsed = SandboxRelease.safeParse(raw);
+    const sandbox = parsed.success ? sandboxes.find((s) => s.sandboxId === parsed.data.sandboxId && s.state === 'claimed') : undefined;
+    if (sandbox) forget(sandbox);
+  });
+
+  setHandler(hostLostSignal, (raw) => {
+    const parsed = HostRef.safeParse(raw);
+    if (!parsed.success) return;
+    const { hostId } = parsed.data;
+    lost.add(hostId);
+    for (const sandbox of sandboxes.filter((s) => s.hostId === hostId)) {
+      if (sandbox.state === 'claimed') {
+        // The fleet may have learnt of the claim too late to tell the session itself.
+        background(`tell ${sandbox.sessionId} its host is lost`, () =>
+          getExternalWorkflowHandle(sessionWorkflowId(sandbox.sessionId!)).signal(hostLostSignal, { hostId }),
+        );
+      } else if (sandbox.state === 'ready') {
+        count('lost');
+        forget(sandbox);
+      }
+    }
+  });
+
+  setHandler(evictHostSignal, (raw) => {
+    const parsed = HostRef.safeParse(raw);
+    if (!parsed.success) return;
+    evicted.add(parsed.data.hostId);
+    for (const sandbox of sandboxes.filter((s) => s.hostId === parsed.data.hostId && s.state === 'ready')) {
+      background(`evict ${sandbox.sandboxId}`, () => remove(sandbox));
+    }
+  });
+
+  setHandler(configureWarmPoolSignal, (raw) => {
+    const parsed = WarmPoolConfig.safeParse({ ...raw, fleetId, template });
+    if (!parsed.success) return log.warn('ignoring an invalid warm-pool configuration', { pool: poolId, error: parsed.error.message });
+    config = parsed.data;
+    failures = 0;
+    retryAt = 0;
+    dirty = true;
+  });
+
+  setHandler(warmPoolStatusQuery, (): WarmPoolStatus => {
+    const inState = (state: string) => sandboxes.filter((s) => s.state === state).length;
+    return {
+      fleetId,
+      template,
+      size: config.size,
+      ready: inState('ready'),
+      warming: inState('warming'),
+      claimed: inState('claimed'),
+      sandboxes: sandboxes.map((s) => ({
+        sandboxId: s.sandboxId,
+        state: s.state,
+        hostId: s.hostId,
+        sessionId: s.sessionId,
+        readyAt: s.readyAt === undefined ? undefined : new Date(s.readyAt).toISOString(),
+      })),
+      counters,
+    };
+  });
+
+  for (;;) {
+    dirty = false;
+    for (const sandboxId of sandboxesToTrim(sandboxes, config)) {
+      const sandbox = sandboxes.find((s) => s.sandboxId === sandboxId)!;
+      background(`trim ${sandboxId}`, () => remove(sandbox));
+    }
+    const backoff = retryAt - now();
+    if (backoff <= 0) {
+      for (let i = sandboxesToWarm(sandboxes, config); i > 0; i--) background('warm a sandbox', warmOne);
+    }
+    const wake = () => dirty || workflowInfo().continueAsNewSuggested;
+    if (backoff > 0) await condition(wake, backoff);
+    else await condition(wake);
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(() => allHandlersFinished() && operations === 0);
+      const hosts = new Set(sandboxes.map((s) => s.hostId));
+      await continueAsNew<typeof WarmPoolWorkflow>({
+        fleetId,
+        template,
+        config,
+        carried: { sandboxes, counters, evictedHosts: [...evicted].filter((h) => hosts.has(h)) },
+      });
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import { Client, Connection } from '@temporalio/client';
+import { fleetWorkflowId, warmPoolWorkflowId } from '../../src/common/names.js';
+import {
+  configureWarmPoolSignal,
+  fleetStatusQuery,
+  warmPoolStatusQuery,
+  type FleetStatus,
+  type WarmPoolStatus,
+} from '../../src/workflows/messages.js';
+import { startHostWorker } from '../../src/workers/host.js';
+import { recordWorkflowHistory } from '../harness/histories.js';
+import { startSbx, testLogger, type SbxTestStack } from '../harness/sbx.js';
+import { testStack, uniqueNames } from '../harness/stack.js';
+
+/**
+ * A warm pool on a one-host fleet, with a real host worker (zfs-fuse + runsc) and the fleet and
+ * pool workflows on the run's dev server.
+ */
+describe('warm pool', () => {
+  const stack = testStack();
+  const names = uniqueNames(import.meta.url);
+  const fleetId = `w${names.id.slice(-10)}`;
+  const poolId = warmPoolWorkflowId(fleetId, 'busybox');
+  let connection: Connection;
+  let temporal: Client;
+  let sbx: SbxTestStack;
+
+  const poolStatus = () => temporal.workflow.getHandle(poolId).query(warmPoolStatusQuery);
+  const fleetStatus = () => temporal.workflow.getHandle(fleetWorkflowId(fleetId)).query(fleetStatusQuery);
+  async function until<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 90_000): Promise<T> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const value = await read();
+      if (check(value)) return value;
+      if (performance.now() > deadline) throw new Error(`never reached: ${what}\n${JSON.stringify(value, null, 1)}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  const configurePool = (size: number) =>
+    temporal.workflow.signalWithStart('WarmPoolWorkflow', {
+      workflowId: poolId,
+      taskQueue: names.taskQueue,
+      args: [{ fleetId, template: 'busybox' }],
+      signal: configureWarmPoolSignal,
+      signalArgs: [{ fleetId, template: 'busybox', size }],
+    });
+  const ready = (p: WarmPoolStatus) => p.sandboxes.filter((s) => s.state === 'ready');
+  const hostOf = (f: FleetStatus) => f.hosts.find((h) => h.hostId === sbx.hostId)!;
+
+  beforeAll(async () => {
+    connection = await Connection.connect({ address: stack.temporalAddress });
+    temporal = new Client({ connection, namespace: stack.namespace });
+    // The fleet runs on this file's control queue before the host's first heartbeat would start it elsewhere.
+    await temporal.workflow.start('FleetWorkflow', { workflowId: fleetWorkflowId(fleetId), taskQueue: names.taskQueue, args: [{ fleetId }] });
+    sbx = await startSbx(import.meta.url, { fleetId, heartbeatMs: 1000, maxSessions: 8 }, { fleetId, warmTemplates: ['busybox'], controlTaskQueue: names.taskQueue });
+  });
+
+  afterAll(async () => {
+    for (const id of [poolId, fleetWorkflowId(fleetId)]) {
+      await temporal.workflow.getHandle(id).terminate('test over').catch(() => undefined);
+    }
+    await sbx?.stop();
+    await connection?.close();
+  });
+
+  it('hands out a sandbox made before the request, refills, and keeps cold creates for other shapes', async () => {
+    await configurePool(2);
+    const filled = await until('2 warm sandboxes ready', poolStatus, (p) => p.ready === 2);
+    const warmIds = ready(filled).map((s) => s.sandboxId);
+    for (const id of warmIds) expect(await sbx.host.storage.sessionExists(id)).toBe(true);
+    expect(hostOf(await fleetStatus()).warm.sort()).toEqual([...warmIds].sort());
+
+    const asked = Date.now();
+    const { session, info } = await sbx.client.createSession({ sessionId: `${fleetId}-a`, template: 'busybox' });
+    expect(info.state).toBe('active');
+    expect(warmIds).toContain(info.sandboxId);
+    expect(info.warmClaim?.pool).toBe(poolId);
+    expect(Date.parse(info.warmClaim!.readyAt)).toBeLessThan(asked);
+
+    // The claimed sandbox is a full session: tools, turns, rollback and fork.
+    await session.writeFiles([{ path: '/workspace/note.txt', content: 'turn 1' }]);
+    expect((await session.turnComplete()).turn).toBe(1);
+    await session.exec({ toolCallId: 'change', command: 'echo turn 2 > /workspace/note.txt' });
+    await session.rollback({ turn: 1 });
+    expect((await session.exec({ toolCallId: 'read', command: 'cat /workspace/note.txt' })).stdout).toBe('turn 1');
+    const fork = await session.fork({ turn: 1, newSessionId: `${fleetId}-fork` });
+    expect((await fork.exec({ toolCallId: 'read', command: 'cat /workspace/note.txt' })).stdout).toBe('turn 1');
+
+    // The pool refills in the background; the claimed slot and the fork's are sessions' now.
+    const refilled = await until('pool refilled', poolStatus, (p) => p.ready === 2);
+    expect(ready(refilled).map((s) => s.sandboxId)).not.toContain(info.sandboxId);
+    const host = hostOf(await until('fleet learnt of the claim', fleetStatus, (f) => !hostOf(f).warm.includes(info.sandboxId)));
+    expect(host.sessions).toEqual(expect.arrayContaining([info.sandboxId, `${fleetId}-fork`]));
+
+    // A session made with other resources than the pool's is created cold, under its own id.
+    const cold = await sbx.client.createSession({ sessionId: `${fleetId}-cold`, template: 'busybox', resources: { memoryMb: 256 } });
+    expect(cold.info.warmClaim).toBeUndefined();
+    expect(cold.info.sandboxId).toBe(`${fleetId}-cold`);
+    expect((await poolStatus()).ready).toBe(2);
+
+    // Destroying the claimed session removes its sandbox and frees its slot and pool entry.
+    await session.destroy();
+    expect(await sbx.host.storage.sessionExists(info.sandboxId)).toBe(false);
+    await until('pool forgot the claimed sandbox', poolStatus, (p) => !p.sandboxes.some((s) => s.sandboxId === info.sandboxId));
+    await until('slot released', fleetStatus, (f) => !hostOf(f).sessions.includes(info.sandboxId));
+    await fork.destroy();
+    await cold.session.destroy();
+  });
+
+  it('keeps the pool\'s sandboxes across a host restart and removes warm sandboxes no pool knows', async () => {
+    const before = ready(await until('pool full', poolStatus, (p) => p.ready === 2)).map((s) => s.sandboxId);
+    await sbx.host.shutdown();
+    await sbx.host.storage.createSession('warm-stray', { kind: 'template', template: 'busybox' });
+    const restarted = await startHostWorker(sbx.hostConfig, testLogger);
+    try {
+      expect(restarted.report.keep).toEqual(expect.arrayContaining(before));
+      expect(restarted.report.removeSessions).toContain('warm-stray');
+      expect(await restarted.storage.sessionExists('warm-stray')).toBe(false);
+      // The restarted host's warm sandboxes still serve claims.
+      const { session, info } = await sbx.client.createSession({ sessionId: `${fleetId}-after`, template: 'busybox' });
+      expect(before).toContain(info.sandboxId);
+      expect((await session.exec({ toolCallId: 'hi', command: 'echo hi' })).stdout).toBe('hi\n');
+      await session.destroy();
+
+      // Size 0 empties the pool: its sandboxes are destroyed and their fleet slots freed.
+      await configurePool(0);
+      const empty = await until('pool empty', poolStatus, (p) => p.sandboxes.length === 0);
+      expect(empty.counters.claims).toBe(2);
+      for (const id of before) expect(await restarted.storage.sessionExists(id)).toBe(false);
+      await until('no warm slots left', fleetStatus, (f) => hostOf(f).warm.length === 0 && hostOf(f).sessions.length === 0);
+      await recordWorkflowHistory(poolId, 'warm-pool');
+    } finally {
+      await restarted.shutdown();
+    }
+  });
+});
