@@ -8,7 +8,7 @@ import {
   type WarmPoolStatus,
 } from '../../src/workflows/messages.js';
 import { startHostWorker } from '../../src/workers/host.js';
-import { recordWorkflowHistory } from '../harness/histories.js';
+import { recordHistory, recordWorkflowHistory } from '../harness/histories.js';
 import { startSbx, testLogger, type SbxTestStack } from '../harness/sbx.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 
@@ -105,6 +105,7 @@ describe('warm pool', () => {
     await until('slot released', fleetStatus, (f) => !hostOf(f).sessions.includes(info.sandboxId));
     await fork.destroy();
     await cold.session.destroy();
+    await recordHistory(`${fleetId}-a`, 'session-warm-claim');
   });
 
   it('keeps the pool\'s sandboxes across a host restart and removes warm sandboxes no pool knows', async () => {

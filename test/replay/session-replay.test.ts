@@ -7,15 +7,15 @@ import { testStack } from '../harness/stack.js';
 const replayer = fileURLToPath(new URL('./replay-histories.ts', import.meta.url));
 
 /**
- * Replays recorded histories of the main session scenarios against the current workflow code:
+ * Replays recorded histories of the main session, fleet and warm-pool scenarios against the current workflow code:
  * a change that would break running sessions (non-determinism) fails here.
  * Record anew with `SBX_RECORD_HISTORIES=1 npm test -- test/e2e` when a change is meant to break them.
  */
-describe('session workflow replay', () => {
+describe('workflow replay', () => {
   const files = readdirSync(historiesDir).filter((file) => file.endsWith('.json')).sort();
 
   it('replays every recorded history deterministically', async () => {
-    expect(files).toEqual(expect.arrayContaining(['session-lifecycle.json', 'session-fork.json', 'session-create-failed.json']));
+    expect(files).toEqual(expect.arrayContaining(['session-lifecycle.json', 'session-fork.json', 'session-create-failed.json', 'session-warm-claim.json', 'warm-pool.json']));
     const { stdout } = await execa('node', ['--import', 'tsx', replayer, testStack().workflowBundlePath, ...files.map((f) => historiesDir + f)]);
     const results = stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
     expect(results).toEqual(files.map((file) => ({ file, ok: true })));
