@@ -63,6 +63,9 @@ export interface BenchStack {
   client: SandboxClient;
   hostId: string;
   taskQueue: string;
+  /** The warm phase's fleet and its control queue; the host heartbeats to it from the start. */
+  fleetId: string;
+  fleetTaskQueue: string;
   zfsRoot: string;
   dataRoot: string;
   runscRoot: string;
@@ -82,6 +85,8 @@ export async function startStack(
   cleanup.add('stop the Temporal dev server', () => server.stop());
   cleanup.add('remove containers and datasets', removeLeftovers);
   const hostId = `bench-${opts.tag}`;
+  const fleetId = `bench-${opts.tag}`;
+  const fleetTaskQueue = `sbx-control-bench-fleet-${opts.tag}`;
   const zfsRoot = `${opts.pool}/bench-${opts.tag}`;
   const dataRoot = join(opts.tmp, 'host');
   await mkdir(dataRoot, { recursive: true });
@@ -95,6 +100,9 @@ export async function startStack(
     dataRoot,
     maxSessions: opts.maxSessions,
     shutdownGraceMs: 2000,
+    fleetId,
+    controlTaskQueue: fleetTaskQueue,
+    heartbeatMs: 2000,
   });
   const host = await startHostWorker(hostConfig, logger);
   cleanup.add('stop the host worker', () => host.shutdown());
@@ -106,7 +114,7 @@ export async function startStack(
   await importBusyboxTemplate(host.storage, 'busybox');
   const client = await SandboxClient.connect({ address: server.address, taskQueue });
   cleanup.add('close the client', () => client.close());
-  return { server, host, control, client, hostId, taskQueue, zfsRoot, dataRoot, runscRoot: join(dataRoot, 'runsc'), logger };
+  return { server, host, control, client, hostId, taskQueue, fleetId, fleetTaskQueue, zfsRoot, dataRoot, runscRoot: join(dataRoot, 'runsc'), logger };
 }
 
 export interface ChildWorker {

@@ -25,6 +25,7 @@ function describe(info: SessionInfo): string {
     `tools     ${info.toolCalls} call(s)`,
   ];
   if (info.forkedFrom) lines.push(`forked    from ${info.forkedFrom.sessionId}@${info.forkedFrom.snapshot}`);
+  if (info.warmClaim) lines.push(`sandbox   ${info.sandboxId} (warm, ready since ${info.warmClaim.readyAt})`);
   return lines.join('\n');
 }
 

@@ -109,6 +109,7 @@ export function hostCommand(): Command {
     .addOption(new Option('--zfs-parent <dataset>', 'parent of the default ZFS root').env('SBX_ZFS_PARENT').default('sbx'))
     .addOption(new Option('--fleet <fleetId>', 'register with this fleet and heartbeat to it').env('SBX_FLEET'))
     .addOption(new Option('--heartbeat-ms <n>', 'heartbeat interval').argParser(int).env('SBX_HEARTBEAT_MS').default(15_000))
+    .addOption(new Option('--control-task-queue <name>', 'the control workers\' task queue (where a first heartbeat starts the fleet)').env('SBX_CONTROL_TASK_QUEUE').default('sbx-control'))
     .addOption(new Option('--ensure-busybox', 'import the busybox template at start if missing').env('SBX_ENSURE_BUSYBOX'))
     .addOption(new Option('--data-root <dir>', 'host directory for state').env('SBX_DATA_ROOT').default('/var/lib/sbx'))
     .addOption(new Option('--runtime <kind>', 'what runs sandboxes').choices(['gvisor', 'none']).env('SBX_RUNTIME').default('gvisor'))
@@ -131,6 +132,7 @@ export function hostCommand(): Command {
             zfsParent: o.zfsParent,
             fleetId: o.fleet,
             heartbeatMs: Number(o.heartbeatMs),
+            controlTaskQueue: o.controlTaskQueue,
             ensureBusybox: Boolean(o.ensureBusybox),
             dataRoot: o.dataRoot,
             runtime: o.runtime,

@@ -30,7 +30,7 @@ export const ControlConfig = z.object({
         .array(WarmPoolSpec)
         .default([])
         .refine((pools) => new Set(pools.map((p) => p.template)).size === pools.length, 'give each template one warm pool'),
-      ec2: Ec2ProvisionerFields.omit({ temporalAddress: true, temporalNamespace: true }).optional(),
+      ec2: Ec2ProvisionerFields.omit({ temporalAddress: true, temporalNamespace: true, controlTaskQueue: true }).optional(),
     })
     .optional(),
   /** Prometheus metrics on this port (0: none). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FleetId, HostId } from '../common/names.js';
+import { CONTROL_TASK_QUEUE, FleetId, HostId } from '../common/names.js';
 
 /** Everything `sbx host` takes from flags and environment, validated in one place. */
 export const HostConfig = z.object({
@@ -28,6 +28,8 @@ export const HostConfig = z.object({
   /** The fleet this host registers with and heartbeats to; none for a standalone host. */
   fleetId: FleetId.optional(),
   heartbeatMs: z.number().int().min(100).default(15_000),
+  /** The control workers' task queue: the fleet workflow starts there if this host's heartbeat is the first. */
+  controlTaskQueue: z.string().min(1).default(CONTROL_TASK_QUEUE),
   /** Import the busybox template at start when it is missing (development and test fleets). */
   ensureBusybox: z.boolean().default(false),
 });

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
 import { createHostActivities } from '../activities/host/activities.js';
 import { warmPoolStatuses } from '../client/warm-pools.js';
-import { CONTROL_TASK_QUEUE, fleetWorkflowId, hostTaskQueue, sessionWorkflowId, WARM_PREFIX } from '../common/names.js';
+import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, WARM_PREFIX } from '../common/names.js';
 import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
 import { hostHeartbeatSignal } from '../workflows/messages.js';
 import { createRuntime, createStorage } from './backends.js';
@@ -137,7 +137,7 @@ function startHeartbeats(config: HostConfig, storage: Storage, logger: Logger): 
     const [health, sessions] = await Promise.all([storage.health(), storage.listSessions()]);
     await client.workflow.signalWithStart('FleetWorkflow', {
       workflowId: fleetWorkflowId(fleetId),
-      taskQueue: CONTROL_TASK_QUEUE,
+      taskQueue: config.controlTaskQueue,
       args: [{ fleetId }],
       signal: hostHeartbeatSignal,
       signalArgs: [

@@ -17,10 +17,16 @@ export function createProvisioner(config: ControlConfig, fleet: NonNullable<Cont
         temporalAddress: config.temporalAddress,
         namespace: config.namespace,
         terminateGraceMs: fleet.terminateGraceMs,
+        env: { SBX_CONTROL_TASK_QUEUE: config.taskQueue },
       });
     case 'static':
       return new StaticProvisioner({ hosts: fleet.staticHosts.map((hostId) => ({ hostId })) });
     case 'ec2':
-      return new Ec2Provisioner({ ...fleet.ec2!, temporalAddress: config.temporalAddress, temporalNamespace: config.namespace });
+      return new Ec2Provisioner({
+        ...fleet.ec2!,
+        temporalAddress: config.temporalAddress,
+        temporalNamespace: config.namespace,
+        controlTaskQueue: config.taskQueue,
+      });
   }
 }

@@ -80,6 +80,8 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
 
   const acts = proxyActivities<FleetActivities>({
     startToCloseTimeout: config.provisionTimeoutMs,
+    // A control worker that dies mid-launch is noticed in seconds; the launch is retried elsewhere.
+    heartbeatTimeout: '10 seconds',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 5 },
   });
 

@@ -76,9 +76,9 @@ describe("EC2 provisioner against moto's EC2 server", () => {
     );
     const userData = Buffer.from(attribute.UserData!.Value!, 'base64').toString('utf8');
     expect(userData).toBe(
-      hostUserData({ hostId: 'h1', temporalAddress: 'temporal.internal:7233', namespace: 'sbx', extra: 'apt-get install -y sbx' }),
+      hostUserData({ hostId: 'h1', fleetId, temporalAddress: 'temporal.internal:7233', namespace: 'sbx', extra: 'apt-get install -y sbx' }),
     );
-    expect(userData).toContain('sbx host --host-id h1 --temporal-address temporal.internal:7233 --namespace sbx');
+    expect(userData).toContain(`sbx host --host-id h1 --fleet ${fleetId} --control-task-queue sbx-control --temporal-address temporal.internal:7233`);
   });
 
   it('returns the terminated instance from describe, and leaves it out of list', async () => {

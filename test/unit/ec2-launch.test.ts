@@ -32,11 +32,13 @@ describe('launch client token', () => {
 });
 
 describe('host user data', () => {
-  const script = hostUserData({ hostId: 'host-7', temporalAddress: 'temporal.prod:7233', namespace: 'sbx', extra: 'echo prepared' });
+  const script = hostUserData({ hostId: 'host-7', fleetId: 'prod', temporalAddress: 'temporal.prod:7233', namespace: 'sbx', extra: 'echo prepared' });
 
-  it('installs and starts sbx host as a service with its host id, server and namespace', () => {
+  it('installs and starts sbx host as a service that registers with its fleet', () => {
     expect(script.startsWith('#!/bin/sh\n')).toBe(true);
-    expect(script).toContain('ExecStart=/usr/bin/env sbx host --host-id host-7 --temporal-address temporal.prod:7233 --namespace sbx\n');
+    expect(script).toContain(
+      'ExecStart=/usr/bin/env sbx host --host-id host-7 --fleet prod --control-task-queue sbx-control --temporal-address temporal.prod:7233 --namespace sbx\n',
+    );
     expect(script).toContain('systemctl enable --now sbx-host.service');
     expect(script).toContain('Restart=always');
   });
@@ -47,9 +49,9 @@ describe('host user data', () => {
   });
 
   it('refuses values that would break out of the script', () => {
-    expect(() => hostUserData({ hostId: 'h', temporalAddress: 'x:1; reboot', namespace: 'd' })).toThrow(/temporalAddress/);
-    expect(() => hostUserData({ hostId: 'h', temporalAddress: 'x:1', namespace: 'd$(id)' })).toThrow(/namespace/);
-    expect(() => hostUserData({ hostId: 'H 1', temporalAddress: 'x:1', namespace: 'd' })).toThrow(/hostId/);
+    expect(() => hostUserData({ hostId: 'h', fleetId: 'f', temporalAddress: 'x:1; reboot', namespace: 'd' })).toThrow(/temporalAddress/);
+    expect(() => hostUserData({ hostId: 'h', fleetId: 'f', temporalAddress: 'x:1', namespace: 'd$(id)' })).toThrow(/namespace/);
+    expect(() => hostUserData({ hostId: 'H 1', fleetId: 'f', temporalAddress: 'x:1', namespace: 'd' })).toThrow(/hostId/);
   });
 });
 

@@ -52,6 +52,8 @@ export const Ec2ProvisionerFields = z
     keyName: z.string().optional(),
     temporalAddress: z.string().min(1),
     temporalNamespace: z.string().min(1),
+    /** The control workers' task queue, where a host's first heartbeat starts the fleet. */
+    controlTaskQueue: z.string().min(1).default('sbx-control'),
     /** An instance profile ARN (`arn:…`) or name. */
     iamInstanceProfile: z.string().optional(),
     userDataExtra: z.string().optional(),
@@ -184,8 +186,10 @@ export class Ec2Provisioner implements Provisioner {
     const o = this.options;
     const userData = hostUserData({
       hostId,
+      fleetId,
       temporalAddress: o.temporalAddress,
       namespace: o.temporalNamespace,
+      controlTaskQueue: o.controlTaskQueue,
       extra: o.userDataExtra,
     });
     const profile = o.iamInstanceProfile;

@@ -1,10 +1,12 @@
 import { z } from 'zod';
-import { HostId } from '../../common/names.js';
+import { FleetId, HostId } from '../../common/names.js';
 import { parseInput } from '../../common/validate.js';
 
 /** Values that go into a shell script and a systemd unit unquoted, so they are held to safe characters. */
 export const HostUserDataInput = z.object({
   hostId: HostId,
+  fleetId: FleetId,
+  controlTaskQueue: z.string().regex(/^[A-Za-z0-9._-]{1,255}$/, 'controlTaskQueue must be letters, digits, ".", "_" or "-"').default('sbx-control'),
   temporalAddress: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'temporalAddress must be host:port'),
   namespace: z.string().regex(/^[A-Za-z0-9._-]{1,255}$/, 'namespace must be letters, digits, ".", "_" or "-"'),
   /** Shell commands run first, as root: install sbx, mount storage, fetch certificates. */
@@ -18,8 +20,10 @@ export type HostUserDataInput = z.input<typeof HostUserDataInput>;
  * and a host that reboots or whose worker crashes comes back by itself.
  */
 export function hostUserData(input: HostUserDataInput): string {
-  const { hostId, temporalAddress, namespace, extra } = parseInput(HostUserDataInput, input, 'host user data');
-  const command = `sbx host --host-id ${hostId} --temporal-address ${temporalAddress} --namespace ${namespace}`;
+  const { hostId, fleetId, controlTaskQueue, temporalAddress, namespace, extra } = parseInput(HostUserDataInput, input, 'host user data');
+  const command =
+    `sbx host --host-id ${hostId} --fleet ${fleetId} --control-task-queue ${controlTaskQueue} ` +
+    `--temporal-address ${temporalAddress} --namespace ${namespace}`;
   return [
     '#!/bin/sh',
     'set -eu',
