@@ -2,12 +2,13 @@ import { Client, Connection } from '@temporalio/client';
 import { fleetWorkflowId, warmPoolWorkflowId } from '../../src/common/names.js';
 import {
   configureWarmPoolSignal,
+  drainUpdate,
   fleetStatusQuery,
   warmPoolStatusQuery,
   type FleetStatus,
   type WarmPoolStatus,
 } from '../../src/workflows/messages.js';
-import { startHostWorker } from '../../src/workers/host.js';
+import { startHostWorker, type RunningHost } from '../../src/workers/host.js';
 import { recordHistory, recordWorkflowHistory } from '../harness/histories.js';
 import { startSbx, testLogger, type SbxTestStack } from '../harness/sbx.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
@@ -24,6 +25,8 @@ describe('warm pool', () => {
   let connection: Connection;
   let temporal: Client;
   let sbx: SbxTestStack;
+  /** The host worker now serving: the first, or the one restarted in its place. */
+  let host: RunningHost;
 
   const poolStatus = () => temporal.workflow.getHandle(poolId).query(warmPoolStatusQuery);
   const fleetStatus = () => temporal.workflow.getHandle(fleetWorkflowId(fleetId)).query(fleetStatusQuery);
@@ -53,12 +56,14 @@ describe('warm pool', () => {
     // The fleet runs on this file's control queue before the host's first heartbeat would start it elsewhere.
     await temporal.workflow.start('FleetWorkflow', { workflowId: fleetWorkflowId(fleetId), taskQueue: names.taskQueue, args: [{ fleetId }] });
     sbx = await startSbx(import.meta.url, { fleetId, heartbeatMs: 1000, maxSessions: 8 }, { fleetId, warmTemplates: ['busybox'], controlTaskQueue: names.taskQueue });
+    host = sbx.host;
   });
 
   afterAll(async () => {
     for (const id of [poolId, fleetWorkflowId(fleetId)]) {
       await temporal.workflow.getHandle(id).terminate('test over').catch(() => undefined);
     }
+    await host?.shutdown();
     await sbx?.stop();
     await connection?.close();
   });
@@ -112,26 +117,33 @@ describe('warm pool', () => {
     const before = ready(await until('pool full', poolStatus, (p) => p.ready === 2)).map((s) => s.sandboxId);
     await sbx.host.shutdown();
     await sbx.host.storage.createSession('warm-stray', { kind: 'template', template: 'busybox' });
-    const restarted = await startHostWorker(sbx.hostConfig, testLogger);
-    try {
-      expect(restarted.report.keep).toEqual(expect.arrayContaining(before));
-      expect(restarted.report.removeSessions).toContain('warm-stray');
-      expect(await restarted.storage.sessionExists('warm-stray')).toBe(false);
-      // The restarted host's warm sandboxes still serve claims.
-      const { session, info } = await sbx.client.createSession({ sessionId: `${fleetId}-after`, template: 'busybox' });
-      expect(before).toContain(info.sandboxId);
-      expect((await session.exec({ toolCallId: 'hi', command: 'echo hi' })).stdout).toBe('hi\n');
-      await session.destroy();
+    host = await startHostWorker(sbx.hostConfig, testLogger);
+    expect(host.report.keep).toEqual(expect.arrayContaining(before));
+    expect(host.report.removeSessions).toContain('warm-stray');
+    expect(await host.storage.sessionExists('warm-stray')).toBe(false);
+    // The restarted host's warm sandboxes still serve claims.
+    const { session, info } = await sbx.client.createSession({ sessionId: `${fleetId}-after`, template: 'busybox' });
+    expect(before).toContain(info.sandboxId);
+    expect((await session.exec({ toolCallId: 'hi', command: 'echo hi' })).stdout).toBe('hi\n');
+    await session.destroy();
 
-      // Size 0 empties the pool: its sandboxes are destroyed and their fleet slots freed.
-      await configurePool(0);
-      const empty = await until('pool empty', poolStatus, (p) => p.sandboxes.length === 0);
-      expect(empty.counters.claims).toBe(2);
-      for (const id of before) expect(await restarted.storage.sessionExists(id)).toBe(false);
-      await until('no warm slots left', fleetStatus, (f) => hostOf(f).warm.length === 0 && hostOf(f).sessions.length === 0);
-      await recordWorkflowHistory(poolId, 'warm-pool');
-    } finally {
-      await restarted.shutdown();
-    }
+    // Size 0 empties the pool: its sandboxes are destroyed and their fleet slots freed.
+    await configurePool(0);
+    const empty = await until('pool empty', poolStatus, (p) => p.sandboxes.length === 0);
+    expect(empty.counters.claims).toBe(2);
+    for (const id of before) expect(await host.storage.sessionExists(id)).toBe(false);
+    await until('no warm slots left', fleetStatus, (f) => hostOf(f).warm.length === 0 && hostOf(f).sessions.length === 0);
+  });
+
+  it('moves warm sandboxes off a draining host, so they never keep it alive', async () => {
+    await configurePool(2);
+    const warmIds = ready(await until('pool refilled', poolStatus, (p) => p.ready === 2)).map((s) => s.sandboxId);
+    await temporal.workflow.getHandle(fleetWorkflowId(fleetId)).executeUpdate(drainUpdate, { args: [{ hostId: sbx.hostId }] });
+    // The host held only warm sandboxes: the pool removes them and the emptied host leaves the fleet.
+    await until('warm sandboxes evicted', poolStatus, (p) => p.ready === 0 && !p.sandboxes.some((s) => warmIds.includes(s.sandboxId)));
+    for (const id of warmIds) expect(await host.storage.sessionExists(id)).toBe(false);
+    // No provisioner manages this host, so after its termination its heartbeats register it afresh.
+    await until('drained host terminated', fleetStatus, (f) => (f.counters['terminations.drained'] ?? 0) === 1);
+    await recordWorkflowHistory(poolId, 'warm-pool');
   });
 });

@@ -4,6 +4,7 @@ import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { fleetWorkflowId, warmPoolWorkflowId } from '../../common/names.js';
 import type { Resources } from '../../common/sandbox.js';
 import { claimUpdate, placeUpdate, type PlaceRequest, type WarmClaim } from '../../workflows/messages.js';
+import { heartbeating } from './heartbeating.js';
 
 export type PlacementKind = 'warm' | 'fleet' | 'pinned' | 'explicit' | 'default';
 
@@ -54,13 +55,7 @@ export function createPlacementActivities(config: PlacementConfig) {
    */
   async function withHeartbeats<T>(call: (client: Client) => Promise<T>): Promise<T> {
     const { client } = requireFleet('placement');
-    const ctx = Context.current();
-    const beat = setInterval(() => ctx.heartbeat(), 2000);
-    try {
-      return await client.withAbortSignal(ctx.cancellationSignal, () => call(client));
-    } finally {
-      clearInterval(beat);
-    }
+    return heartbeating(() => client.withAbortSignal(Context.current().cancellationSignal, () => call(client)));
   }
 
   async function fleetPlace(request: PlaceRequest): Promise<Placement> {
