@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { SbxError } from '../client/errors.js';
 
 export interface OutputOptions {
@@ -16,7 +17,8 @@ export function progress(message: string): void {
 
 /** One clear sentence and a non-zero exit: 2 for bad input, 1 for everything else. */
 export function fail(err: unknown, json = false): never {
-  const type = err instanceof SbxError ? err.type : 'Error';
+  // Config parsed in this process fails as an ApplicationFailure (parseInput), not through the client.
+  const type = err instanceof SbxError ? err.type : err instanceof ApplicationFailure && err.type ? err.type : 'Error';
   const message = err instanceof Error ? err.message : String(err);
   if (json) process.stdout.write(`${JSON.stringify({ error: { type, message } })}\n`);
   else process.stderr.write(`sbx: ${type}: ${message}\n`);
