@@ -8,7 +8,9 @@ import {
   type FleetStatus,
   type WarmPoolStatus,
 } from '../../src/workflows/messages.js';
+import { freePort } from '../../src/dev/net.js';
 import { startHostWorker, type RunningHost } from '../../src/workers/host.js';
+import { startMetrics, type MetricsServer } from '../../src/workers/metrics.js';
 import { recordHistory, recordWorkflowHistory } from '../harness/histories.js';
 import { startSbx, testLogger, type SbxTestStack } from '../harness/sbx.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
@@ -27,6 +29,8 @@ describe('warm pool', () => {
   let sbx: SbxTestStack;
   /** The host worker now serving: the first, or the one restarted in its place. */
   let host: RunningHost;
+  let metrics: MetricsServer;
+  let metricsPort: number;
 
   const poolStatus = () => temporal.workflow.getHandle(poolId).query(warmPoolStatusQuery);
   const fleetStatus = () => temporal.workflow.getHandle(fleetWorkflowId(fleetId)).query(fleetStatusQuery);
@@ -55,7 +59,13 @@ describe('warm pool', () => {
     temporal = new Client({ connection, namespace: stack.namespace });
     // The fleet runs on this file's control queue before the host's first heartbeat would start it elsewhere.
     await temporal.workflow.start('FleetWorkflow', { workflowId: fleetWorkflowId(fleetId), taskQueue: names.taskQueue, args: [{ fleetId }] });
-    sbx = await startSbx(import.meta.url, { fleetId, heartbeatMs: 1000, maxSessions: 8 }, { fleetId, warmTemplates: ['busybox'], controlTaskQueue: names.taskQueue });
+    metricsPort = await freePort();
+    metrics = await startMetrics(metricsPort, temporal, { fleetId, warmTemplates: ['busybox'] }, testLogger);
+    sbx = await startSbx(
+      import.meta.url,
+      { fleetId, heartbeatMs: 1000, maxSessions: 8 },
+      { fleetId, warmTemplates: ['busybox'], controlTaskQueue: names.taskQueue, onPlaced: metrics.observePlacement },
+    );
     host = sbx.host;
   });
 
@@ -65,6 +75,7 @@ describe('warm pool', () => {
     }
     await host?.shutdown();
     await sbx?.stop();
+    await metrics?.close();
     await connection?.close();
   });
 
@@ -102,6 +113,15 @@ describe('warm pool', () => {
     expect(cold.info.warmClaim).toBeUndefined();
     expect(cold.info.sandboxId).toBe(`${fleetId}-cold`);
     expect((await poolStatus()).ready).toBe(2);
+
+    // Prometheus sees the pool, the host and how each placement went.
+    const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(scraped).toContain('sbx_warm_pool_sandboxes{template="busybox",state="ready"} 2');
+    expect(scraped).toContain('sbx_warm_pool_size{template="busybox"} 2');
+    expect(scraped).toContain('sbx_fleet_hosts{state="ready"} 1');
+    expect(scraped).toContain('sbx_placement_seconds_count{kind="warm"} 1');
+    expect(scraped).toMatch(/sbx_placement_seconds_count\{kind="fleet"\} [1-9]/);
+    expect(scraped).toContain('sbx_placement_seconds_count{kind="pinned"} 1');
 
     // Destroying the claimed session removes its sandbox and frees its slot and pool entry.
     await session.destroy();

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { pino } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
-import { createPlacementActivities } from '../../src/activities/control/placement.js';
+import { createPlacementActivities, type PlacementConfig } from '../../src/activities/control/placement.js';
 import { importBusyboxTemplate } from '../../src/dev/busybox-rootfs.js';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import { HostConfig } from '../../src/workers/host-config.js';
@@ -36,7 +36,7 @@ export async function startSbx(
    * Place through this fleet (and claim from its warm pools) instead of the host directly. The fleet
    * workflow must already run on `controlTaskQueue`, or the host's first heartbeat starts it elsewhere.
    */
-  fleet?: { fleetId: string; warmTemplates: string[]; controlTaskQueue: string },
+  fleet?: { fleetId: string; warmTemplates: string[]; controlTaskQueue: string; onPlaced?: PlacementConfig['onPlaced'] },
 ): Promise<SbxTestStack> {
   const stack = testStack();
   const names = uniqueNames(testFileUrl);
@@ -69,6 +69,7 @@ export async function startSbx(
             warmTemplates: fleet!.warmTemplates,
             client: new Client({ connection: placementConnection, namespace: stack.namespace }),
           },
+          onPlaced: fleet!.onPlaced,
         }
       : { defaultHostId: hostId },
   );
