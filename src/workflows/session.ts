@@ -8,6 +8,7 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   startChild,
@@ -164,6 +165,8 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
 
   // A fleet's place waits for capacity while hosts boot.
   const placement = proxyActivities<PlacementActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '20 seconds' });
+  // A warm claim is one quick update: as a local activity it completes within the create's first task.
+  const claimer = proxyLocalActivities<PlacementActivities>({ startToCloseTimeout: '30 seconds' });
 
   /** Gives the fleet slot (and a claimed warm sandbox) back; either may already be gone, which is fine. */
   async function releaseSlot(): Promise<void> {
@@ -258,13 +261,9 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         s.hostId = input.forkOf.hostId;
         s.fleetId = input.forkOf.fleetId;
       } else {
-        const placed = await placement.placeSession({
-          sessionId,
-          template: req.template,
-          hostId: req.hostId,
-          resources: req.resources,
-          quotaBytes: req.quotaBytes,
-        });
+        const ask = { sessionId, template: req.template, hostId: req.hostId, resources: req.resources, quotaBytes: req.quotaBytes };
+        const claimedHere = !req.hostId && patched('warm-claim-local-activity');
+        const placed = (claimedHere ? await claimer.claimWarmSandbox(ask) : null) ?? (await placement.placeSession({ ...ask, claim: !claimedHere }));
         s.hostId = placed.hostId;
         s.fleetId = placed.fleetId;
         if (placed.warm) {

@@ -1,8 +1,10 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
-import { fleetWorkflowId, warmPoolWorkflowId } from '../../common/names.js';
-import type { Resources } from '../../common/sandbox.js';
+import { z } from 'zod';
+import { fleetWorkflowId, HostId, SandboxId, SessionId, TemplateName, warmPoolWorkflowId } from '../../common/names.js';
+import { Resources } from '../../common/sandbox.js';
+import { parseInput } from '../../common/validate.js';
 import { claimUpdate, placeUpdate, type PlaceRequest, type WarmClaim } from '../../workflows/messages.js';
 import { heartbeating } from './heartbeating.js';
 
@@ -24,13 +26,18 @@ export interface Placement {
   warm?: WarmClaim & { pool: string };
 }
 
-export interface PlaceSessionInput {
-  sessionId: string;
-  template: string;
-  hostId?: string;
-  resources: Resources;
-  quotaBytes?: number;
-}
+export const PlaceSessionInput = z.object({
+  sessionId: SessionId,
+  template: TemplateName,
+  hostId: HostId.optional(),
+  resources: Resources,
+  quotaBytes: z.number().int().positive().optional(),
+  /** Try the template's warm pool first; off when the workflow already tried it. */
+  claim: z.boolean().default(true),
+});
+export type PlaceSessionInput = z.input<typeof PlaceSessionInput>;
+const ReserveSlotInput = z.object({ sessionId: SessionId, template: TemplateName, hostId: HostId });
+const PlaceWarmSandboxInput = z.object({ sandboxId: SandboxId, template: TemplateName, warmPool: z.string().min(1) });
 
 /** The placement steps of session creates, forks and warm pools, run on the control worker. */
 export function createPlacementActivities(config: PlacementConfig) {
@@ -68,13 +75,14 @@ export function createPlacementActivities(config: PlacementConfig) {
     return { hostId: placed.hostId, fleetId };
   }
 
-  async function claimWarm(input: PlaceSessionInput): Promise<Placement | undefined> {
+  /** A ready sandbox from the template's warm pool, if it has one that fits; one quick update. */
+  async function claimWarm(input: z.output<typeof PlaceSessionInput>): Promise<Placement | undefined> {
     const fleet = config.fleet;
     if (!fleet?.warmTemplates?.includes(input.template)) return undefined;
     const pool = warmPoolWorkflowId(fleet.fleetId, input.template);
     try {
-      const claim = await withHeartbeats((client) =>
-        client.workflow.getHandle(pool).executeUpdate(claimUpdate, {
+      const claim = await fleet.client.withAbortSignal(Context.current().cancellationSignal, () =>
+        fleet.client.workflow.getHandle(pool).executeUpdate(claimUpdate, {
           args: [{ sessionId: input.sessionId, resources: input.resources, quotaBytes: input.quotaBytes }],
           updateId: `claim-${input.sessionId}`,
         }),
@@ -88,10 +96,11 @@ export function createPlacementActivities(config: PlacementConfig) {
 
   return {
     /** A new session's host: the one asked for, a warm sandbox, a fleet slot, or the default host. */
-    async placeSession(input: PlaceSessionInput): Promise<Placement> {
+    async placeSession(raw: PlaceSessionInput): Promise<Placement> {
+      const input = parseInput(PlaceSessionInput, raw, 'placeSession input');
       if (input.hostId) return timed('explicit', async () => ({ hostId: input.hostId! }));
       if (config.fleet) {
-        return timed('fleet', async () => (await claimWarm(input)) ?? fleetPlace({ sessionId: input.sessionId, template: input.template }));
+        return timed('fleet', async () => (input.claim ? await claimWarm(input) : undefined) ?? fleetPlace({ sessionId: input.sessionId, template: input.template }));
       }
       if (config.defaultHostId) return timed('default', async () => ({ hostId: config.defaultHostId! }));
       throw sbxFailure(
@@ -100,13 +109,28 @@ export function createPlacementActivities(config: PlacementConfig) {
       );
     },
 
+    /**
+     * Only the warm claim, run by the session workflow as a local activity so a claimed create
+     * finishes in its first workflow task. Null when there is no pool or nothing in it fits.
+     */
+    async claimWarmSandbox(raw: PlaceSessionInput): Promise<Placement | null> {
+      const input = parseInput(PlaceSessionInput, raw, 'claimWarmSandbox input');
+      if (input.hostId) return null;
+      const started = performance.now();
+      const claimed = await claimWarm(input);
+      if (claimed) config.onPlaced?.('warm', (performance.now() - started) / 1000);
+      return claimed ?? null;
+    },
+
     /** A fleet slot on one given host, for a fork that must live beside its source. */
-    async reserveSlot(input: { sessionId: string; template: string; hostId: string }): Promise<Placement> {
+    async reserveSlot(raw: z.input<typeof ReserveSlotInput>): Promise<Placement> {
+      const input = parseInput(ReserveSlotInput, raw, 'reserveSlot input');
       return timed('pinned', () => fleetPlace(input));
     },
 
     /** A fleet slot for a warm pool's sandbox; it yields to sessions waiting for capacity. */
-    async placeWarmSandbox(input: { sandboxId: string; template: string; warmPool: string }): Promise<Placement> {
+    async placeWarmSandbox(raw: z.input<typeof PlaceWarmSandboxInput>): Promise<Placement> {
+      const input = parseInput(PlaceWarmSandboxInput, raw, 'placeWarmSandbox input');
       return fleetPlace({ sessionId: input.sandboxId, template: input.template, warmPool: input.warmPool });
     },
   };
