@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { ExecRequest, MAX_COMBINED_OUTPUT_BYTES, type ExecResult, type PoolHealth, type SnapshotInfo } from '../../common/sandbox.js';
 import { parseInput } from '../../common/validate.js';
@@ -69,17 +70,22 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
       const input = parseInput(inputs.ExecInput, raw, 'exec request');
       const ctx = Context.current();
       const path = await storage.sessionPath(input.sandboxId);
-      // The workflow only sends tool calls to an active session: a sandbox found dead (OOM kill,
-      // host reboot) is started again on its filesystem.
-      const state = await runtime.state(input.sandboxId);
-      if (state === 'stopped' || state === 'absent') {
+      const run = () => runtime.exec(input.sandboxId, path, input.request, { signal: ctx.cancellationSignal, onProgress: () => ctx.heartbeat() });
+      let result: ExecResult;
+      try {
+        result = await run();
+      } catch (err) {
+        // The workflow only sends tool calls to an active session: a sandbox found dead (OOM kill,
+        // host reboot) refuses the exec without running anything, so it is started again on its
+        // filesystem and the command run once. Checking first would cost every exec a `runsc state`.
+        const type = err instanceof ApplicationFailure ? err.type : undefined;
+        if (type !== SbxErrorType.InvalidState && type !== SbxErrorType.NotFound) throw err;
+        const state = await runtime.state(input.sandboxId);
+        if (state !== 'stopped' && state !== 'absent') throw err;
         ctx.log.warn('sandbox was not running; starting it again', { sandboxId: input.sandboxId, state });
         await runtime.start(input.sandboxId, path, input.resources);
+        result = await run();
       }
-      const result = await runtime.exec(input.sandboxId, path, input.request, {
-        signal: ctx.cancellationSignal,
-        onProgress: () => ctx.heartbeat(),
-      });
       return capCombinedOutput(result, MAX_COMBINED_OUTPUT_BYTES);
     },
 
