@@ -20,7 +20,7 @@ import {
 } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { HostActivities } from '../activities/host/activities.js';
-import type { PlacementActivities } from '../activities/control/placement.js';
+import type { Placement, PlacementActivities } from '../activities/control/placement.js';
 import { SbxErrorType, sbxFailure } from '../common/errors.js';
 import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, turnSnapshotName, TURN_PREFIX } from '../common/names.js';
 import type { ExecResult, SandboxOrigin } from '../common/sandbox.js';
@@ -166,7 +166,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   // A fleet's place waits for capacity while hosts boot.
   const placement = proxyActivities<PlacementActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '20 seconds' });
   // A warm claim is one quick update: as a local activity it completes within the create's first task.
-  const claimer = proxyLocalActivities<PlacementActivities>({ startToCloseTimeout: '30 seconds' });
+  const claimer = proxyLocalActivities<PlacementActivities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 3 } });
 
   /** Gives the fleet slot (and a claimed warm sandbox) back; either may already be gone, which is fine. */
   async function releaseSlot(): Promise<void> {
@@ -262,8 +262,19 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         s.fleetId = input.forkOf.fleetId;
       } else {
         const ask = { sessionId, template: req.template, hostId: req.hostId, resources: req.resources, quotaBytes: req.quotaBytes };
-        const claimedHere = !req.hostId && patched('warm-claim-local-activity');
-        const placed = (claimedHere ? await claimer.claimWarmSandbox(ask) : null) ?? (await placement.placeSession({ ...ask, claim: !claimedHere }));
+        let placed: Placement | null = null;
+        let claimAgain = true;
+        if (!req.hostId && patched('warm-claim-local-activity')) {
+          try {
+            placed = await claimer.claimWarmSandbox(ask);
+            claimAgain = false;
+          } catch (err) {
+            // The claim may have landed before its answer was lost: the placement activity asks the
+            // pool again, which returns the same sandbox to the same session.
+            log.warn('warm claim failed; placing through the placement activity', { sessionId, error: String(err) });
+          }
+        }
+        placed ??= await placement.placeSession({ ...ask, claim: claimAgain });
         s.hostId = placed.hostId;
         s.fleetId = placed.fleetId;
         if (placed.warm) {

@@ -18,7 +18,22 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
 
   const exec = (input: Omit<ExecRequestInput, 'toolCallId'>, hooks?: Parameters<NoneRuntime['exec']>[3]) =>
     runtime.exec(sessionId, bundle, ExecRequest.parse({ toolCallId: 't', ...input }), hooks);
-  const running = async (pattern: string) => (await execa('pgrep', ['-f', pattern], { reject: false })).stdout.trim();
+  /**
+   * Live processes whose command line matches, within a grace of 2 s for SIGKILL to land. Zombies
+   * do not count: killed orphans wait for PID 1 to reap them, which on this VM takes up to ~2 s.
+   */
+  const running = async (pattern: RegExp): Promise<string> => {
+    const deadline = performance.now() + 2000;
+    for (;;) {
+      const { stdout } = await execa('ps', ['-eo', 'pid=,stat=,args=']);
+      const live = stdout.split('\n').filter((line) => {
+        const [, stat = '', ...args] = line.trim().split(/\s+/);
+        return !stat.startsWith('Z') && pattern.test(args.join(' '));
+      });
+      if (live.length === 0 || performance.now() > deadline) return live.join('\n');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
 
   beforeAll(async () => {
     await execa('zfs', ['create', '-p', dataset]);
@@ -73,7 +88,7 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
     const result = await exec({ command: 'sleep 41 & sleep 42; echo never', timeoutMs: 1000 });
     expect(result.status).toBe('timed_out');
     expect(result.stdout).toBe('');
-    expect(await running('sleep 4[12]')).toBe('');
+    expect(await running(/sleep 4[12]/)).toBe('');
   });
 
   it('kills the whole process group on cancel', async () => {
@@ -81,7 +96,7 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
     setTimeout(() => abort.abort(), 500);
     const result = await exec({ command: 'sleep 43 & sleep 44' }, { signal: abort.signal });
     expect(result.status).toBe('killed');
-    expect(await running('sleep 4[34]')).toBe('');
+    expect(await running(/sleep 4[34]/)).toBe('');
   });
 
   it('records pause, resume and hibernation, surviving a new runtime instance', async () => {

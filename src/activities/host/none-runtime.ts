@@ -1,16 +1,12 @@
 import { mkdir, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../common/sandbox.js';
 import type { ExecHooks, Runtime } from './backends.js';
 import { SANDBOX_PATH } from './oci-spec.js';
 import { supervise, supervisedStdio } from './supervise.js';
-
-/** Longest wait for a killed process group to be gone. */
-const KILL_WAIT_MS = 2000;
 
 export interface NoneRuntimeOptions {
   /** Where each session's state marker is kept, so it survives a worker restart. One per host. */
@@ -60,7 +56,7 @@ export class NoneRuntime implements Runtime {
       detached: true,
       ...supervisedStdio(request),
     });
-    const run = await supervise(child, request, hooks, () => killGroup(child.pid)).catch((err: NodeJS.ErrnoException) => {
+    const run = await supervise(child, request, hooks, async () => killGroup(child.pid)).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
       throw err;
     });
@@ -158,21 +154,11 @@ function escape(sandboxPath: string): Error {
   return sbxFailure(SbxErrorType.PathEscape, `Working directory ${sandboxPath} leads outside the sandbox's root: use a path inside it.`);
 }
 
-/**
- * SIGKILLs the command's whole process group, then waits (briefly) until the kernel has removed every
- * member, so a timed-out or cancelled command leaves nothing running once exec returns.
- */
-async function killGroup(pid: number | undefined): Promise<void> {
+function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
-  const signalGroup = (signal: NodeJS.Signals | 0) => {
-    try {
-      process.kill(-pid, signal);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-      throw err;
-    }
-  };
-  signalGroup('SIGKILL');
-  for (let waited = 0; waited < KILL_WAIT_MS && signalGroup(0); waited += 10) await sleep(10);
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
 }
