@@ -106,11 +106,23 @@ export function hostsToDrain(hosts: FleetHost[], config: FleetConfig, now: numbe
   return drain;
 }
 
-/** Ready or draining hosts whose heartbeats stopped for `interval × missLimit`. */
-export function hostsLost(hosts: FleetHost[], config: FleetConfig, now: number): string[] {
-  const limit = config.heartbeatIntervalMs * config.heartbeatMissLimit;
+export function heartbeatLimitMs(config: FleetConfig): number {
+  return config.heartbeatIntervalMs * config.heartbeatMissLimit;
+}
+
+/**
+ * Ready or draining hosts whose heartbeats stopped for `interval × missLimit`. Silence before
+ * `watchingSince` (when the fleet itself came back after being away) does not count: hosts that
+ * restarted with it get a full miss limit to heartbeat again.
+ */
+export function hostsLost(hosts: FleetHost[], config: FleetConfig, now: number, watchingSince = 0): string[] {
   return hosts
-    .filter((h) => (h.state === 'ready' || h.state === 'draining') && h.lastHeartbeat !== undefined && now - h.lastHeartbeat > limit)
+    .filter(
+      (h) =>
+        (h.state === 'ready' || h.state === 'draining') &&
+        h.lastHeartbeat !== undefined &&
+        now - Math.max(h.lastHeartbeat, watchingSince) > heartbeatLimitMs(config),
+    )
     .map((h) => h.hostId);
 }
 

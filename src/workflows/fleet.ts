@@ -18,6 +18,7 @@ import {
   capacity,
   chooseHost,
   freeSlots,
+  heartbeatLimitMs,
   hostsLost,
   hostsToDrain,
   hostsToProvision,
@@ -60,6 +61,8 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
   let waitingSessions = 0;
   let dirty = true;
   let operations = 0;
+  let lastReconcile: number | undefined;
+  let watchingSince = 0;
   const pendingPlacements = new Map<string, Promise<{ hostId: string }>>();
   const now = () => new Date().getTime();
   const count = (name: string) => {
@@ -270,7 +273,14 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
 
   function reconcile(): void {
     const t = now();
-    for (const hostId of hostsLost(hosts, config, t)) {
+    // A gap longer than the miss limit means the fleet itself was away (control workers or the
+    // server down): hosts restarting with it must not be declared lost for silence it caused.
+    if (lastReconcile !== undefined && t - lastReconcile > heartbeatLimitMs(config)) {
+      log.warn('the fleet was not running for a while; giving hosts a fresh miss limit', { awayMs: t - lastReconcile });
+      watchingSince = t;
+    }
+    lastReconcile = t;
+    for (const hostId of hostsLost(hosts, config, t, watchingSince)) {
       const host = find(hostId)!;
       log.warn('host stopped heartbeating; marking it lost', { hostId, sessions: host.sessions.length });
       host.state = 'lost';

@@ -168,6 +168,17 @@ describe('host loss and termination', () => {
     expect(hostsLost(hosts, cfg, 10_000)).toEqual(['stale']);
   });
 
+  it('gives hosts a fresh miss limit when the fleet itself was away, then loses the silent ones', () => {
+    const cfg = FleetConfig.parse({ heartbeatIntervalMs: 1000, heartbeatMissLimit: 3 });
+    // Everyone went quiet at 1000 while the control plane was down until 60_000.
+    const hosts = [host('a', { lastHeartbeat: 1000 }), host('b', { lastHeartbeat: 1000 })];
+    expect(hostsLost(hosts, cfg, 60_000)).toEqual(['a', 'b']);
+    expect(hostsLost(hosts, cfg, 60_000, 60_000)).toEqual([]);
+    expect(hostsLost(hosts, cfg, 62_500, 60_000)).toEqual([]);
+    hosts[0]!.lastHeartbeat = 62_000;
+    expect(hostsLost(hosts, cfg, 63_500, 60_000)).toEqual(['b']);
+  });
+
   it('terminates drained-empty hosts, drain timeouts and provisions that never heartbeat', () => {
     const cfg = FleetConfig.parse({ drainTimeoutMs: 1000, provisionTimeoutMs: 500 });
     const hosts = [
