@@ -1,15 +1,11 @@
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Command } from 'commander';
 import { SbxError, SbxErrorType, toSbxError } from '../client/errors.js';
 import { fleetWorkflowId } from '../common/names.js';
 import { warmPoolStatuses } from '../client/warm-pools.js';
 import { drainUpdate, fleetStatusQuery, type FleetStatus, type WarmPoolStatus } from '../workflows/messages.js';
-import { fail, print, progress, type OutputOptions } from './output.js';
-
-interface GlobalOptions extends OutputOptions {
-  address: string;
-  namespace: string;
-}
+import { runWithClient, type GlobalOptions } from './connect.js';
+import { print, progress } from './output.js';
 
 function statusTable({ warmPools, ...status }: FleetStatus & { warmPools: WarmPoolStatus[] }): string {
   const now = Date.now();
@@ -42,23 +38,15 @@ function statusTable({ warmPools, ...status }: FleetStatus & { warmPools: WarmPo
 /** `sbx fleet status|drain`: the fleet workflow's table and its drain update. */
 export function fleetCommands(globals: () => GlobalOptions): Command {
   const cmd = new Command('fleet').description('inspect and steer a fleet of sandbox hosts');
-  const withFleet = async (fleetId: string, fn: (handle: ReturnType<Client['workflow']['getHandle']>, client: Client) => Promise<void>) => {
-    const g = globals();
-    const connection = await Connection.connect({ address: g.address }).catch((err: Error) =>
-      fail(new Error(`cannot reach Temporal at ${g.address}: ${err.message}`), g.json),
+  const withFleet = (fleetId: string, fn: (handle: ReturnType<Client['workflow']['getHandle']>, client: Client) => Promise<void>) =>
+    runWithClient(
+      globals(),
+      ({ temporal }) => fn(temporal.workflow.getHandle(fleetWorkflowId(fleetId)), temporal),
+      (err) =>
+        err instanceof WorkflowNotFoundError
+          ? new SbxError(SbxErrorType.NotFound, `fleet ${fleetId} is not running: start a control worker with --fleet ${fleetId}`)
+          : toSbxError(err, fleetId),
     );
-    try {
-      const client = new Client({ connection, namespace: g.namespace });
-      await fn(client.workflow.getHandle(fleetWorkflowId(fleetId)), client);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) {
-        fail(new SbxError(SbxErrorType.NotFound, `fleet ${fleetId} is not running: start a control worker with --fleet ${fleetId}`), g.json);
-      }
-      fail(toSbxError(err, fleetId), g.json);
-    } finally {
-      await connection.close();
-    }
-  };
   cmd
     .command('status')
     .description('hosts, their states, sessions and warm slots, and the warm pools')

@@ -2,12 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { SandboxClient } from '../client/sandbox-client.js';
 import type { SessionInfo, SnapshotRecord } from '../workflows/messages.js';
-import { bytes, fail, print, progress, type OutputOptions } from './output.js';
-
-interface GlobalOptions extends OutputOptions {
-  address: string;
-  namespace: string;
-}
+import { runWithClient, type GlobalOptions } from './connect.js';
+import { bytes, print, progress } from './output.js';
 
 export function int(value: string): number {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
@@ -37,19 +33,7 @@ function snapshotTable(snapshots: SnapshotRecord[]): string {
 /** `sbx session …`: every session operation over the client library. */
 export function sessionCommands(globals: () => GlobalOptions): Command {
   const cmd = new Command('session').description('create and drive sandbox sessions');
-  const withClient = async <T>(fn: (client: SandboxClient) => Promise<T>): Promise<T> => {
-    const g = globals();
-    const client = await SandboxClient.connect({ address: g.address, namespace: g.namespace }).catch((err) =>
-      fail(new Error(`cannot reach Temporal at ${g.address}: ${err.message}`), g.json),
-    );
-    try {
-      return await fn(client);
-    } catch (err) {
-      return fail(err, g.json);
-    } finally {
-      await client.close();
-    }
-  };
+  const withClient = <T>(fn: (client: SandboxClient) => Promise<T>): Promise<T> => runWithClient(globals(), fn);
 
   cmd
     .command('create <sessionId>')

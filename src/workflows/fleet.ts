@@ -12,6 +12,7 @@ import type { FleetActivities } from '../activities/control/fleet-activities.js'
 import { SbxErrorType, sbxFailure } from '../common/errors.js';
 import { sessionWorkflowId } from '../common/names.js';
 import { parseInput } from '../common/validate.js';
+import { BackgroundWork } from './background-work.js';
 import { FleetConfig } from './fleet-config.js';
 import {
   busySlots,
@@ -60,7 +61,6 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
   let waiting = 0;
   let waitingSessions = 0;
   let dirty = true;
-  let operations = 0;
   let lastReconcile: number | undefined;
   let watchingSince = 0;
   const pendingPlacements = new Map<string, Promise<{ hostId: string }>>();
@@ -70,16 +70,9 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
   };
   const find = (hostId: string) => hosts.find((h) => h.hostId === hostId);
 
-  /** Runs `fn` in the background, counted so continue-as-new waits for it. */
-  const background = (what: string, fn: () => Promise<void>) => {
-    operations++;
-    void fn()
-      .catch((err) => log.warn(`${what} failed`, { error: err instanceof Error ? err.message : String(err) }))
-      .finally(() => {
-        operations--;
-        dirty = true;
-      });
-  };
+  const background = new BackgroundWork(() => {
+    dirty = true;
+  });
 
   const acts = proxyActivities<FleetActivities>({
     startToCloseTimeout: config.provisionTimeoutMs,
@@ -238,7 +231,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     host.since = now();
     dirty = true;
     for (const pool of new Set(Object.values(host.warm ?? {}))) {
-      background(`evict warm sandboxes of ${pool} from ${host.hostId}`, () =>
+      background.run(`evict warm sandboxes of ${pool} from ${host.hostId}`, () =>
         getExternalWorkflowHandle(pool).signal(evictHostSignal, { hostId: host.hostId }),
       );
     }
@@ -264,7 +257,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
   const terminate = (host: FleetHost, outcome: string) => {
     const lost = host.state === 'lost';
     if (!lost) host.state = 'terminating';
-    background(`terminate ${host.hostId}`, async () => {
+    background.run(`terminate ${host.hostId}`, async () => {
       if (host.instanceId) await acts.terminateHost({ instanceId: host.instanceId });
       count(`terminations.${outcome}`);
       hosts.splice(hosts.indexOf(host), 1);
@@ -290,7 +283,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
         host.sessions.map((key) => host.warm?.[key] ?? sessionWorkflowId(host.claimed?.[key] ?? key)),
       );
       for (const owner of owners) {
-        background(`tell ${owner} its host is lost`, () =>
+        background.run(`tell ${owner} its host is lost`, () =>
           getExternalWorkflowHandle(owner).signal(hostLostSignal, { hostId }),
         );
       }
@@ -318,7 +311,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
       };
       hosts.push(host);
       count('provisionsStarted');
-      background(`launch ${host.hostId}`, async () => {
+      background.run(`launch ${host.hostId}`, async () => {
         try {
           const instance = await acts.launchHost({ fleetId: config.fleetId, hostId: host.hostId });
           host.instanceId = instance.instanceId;
@@ -336,7 +329,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     reconcile();
     await condition(() => dirty || workflowInfo().continueAsNewSuggested, config.reconcileIntervalMs);
     if (workflowInfo().continueAsNewSuggested) {
-      await condition(() => allHandlersFinished() && operations === 0);
+      await condition(() => allHandlersFinished() && background.idle);
       await continueAsNew<typeof FleetWorkflow>({
         fleetId: input.fleetId,
         config: autoscale ? config : undefined,

@@ -18,7 +18,8 @@ import {
   WorkflowIdReusePolicy,
   allHandlersFinished,
 } from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
+import { TimeoutType, type UpdateDefinition } from '@temporalio/common';
+import type { z } from 'zod';
 import type { HostActivities } from '../activities/host/activities.js';
 import type { Placement, PlacementActivities } from '../activities/control/placement.js';
 import { SbxErrorType, sbxFailure } from '../common/errors.js';
@@ -176,10 +177,15 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         .catch((err) => log.warn('could not tell the warm pool', { sessionId, error: String(err) }));
     }
     if (!s.fleetId || !s.hostId) return;
-    await getExternalWorkflowHandle(fleetWorkflowId(s.fleetId))
-      .signal(releaseSignal, { sessionId: sandboxId(), hostId: s.hostId })
-      .catch((err) => log.warn('could not release the fleet slot', { sessionId, error: String(err) }));
+    await releaseFleetSlot(s.fleetId, sandboxId(), s.hostId);
     s.fleetId = undefined;
+  }
+
+  /** Tells a fleet that the slot `key` on `hostId` is free again; the fleet may already be gone. */
+  async function releaseFleetSlot(fleetId: string, key: string, hostId: string): Promise<void> {
+    await getExternalWorkflowHandle(fleetWorkflowId(fleetId))
+      .signal(releaseSignal, { sessionId: key, hostId })
+      .catch((err) => log.warn('could not release the fleet slot', { sessionId, slot: key, error: String(err) }));
   }
   const hostOptions = (hostId: string) => ({
     taskQueue: hostTaskQueue(hostId),
@@ -278,15 +284,16 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         s.hostId = placed.hostId;
         s.fleetId = placed.fleetId;
         if (placed.warm) {
-          // A claimed warm sandbox is already made and started: the session is ready now.
           s.sandboxId = placed.warm.sandboxId;
           s.warmClaim = { pool: placed.warm.pool, readyAt: placed.warm.readyAt };
-          upsertSearchAttributes([{ key: SbxHost, value: s.hostId }]);
-          setState('active');
-          return;
         }
       }
       upsertSearchAttributes([{ key: SbxHost, value: s.hostId }]);
+      if (s.warmClaim) {
+        // A claimed warm sandbox is already made and started: the session is ready now.
+        setState('active');
+        return;
+      }
       let origin: SandboxOrigin = { kind: 'template', template: req.template };
       if (input.forkOf) {
         if (!(await condition(() => forkReady !== undefined, FORK_COPY_TIMEOUT))) {
@@ -396,59 +403,27 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     },
   );
 
-  setHandler(
-    writeFilesUpdate,
-    async (raw) => {
-      const request = WriteFilesRequest.parse(raw);
-      await runTool(() => onHost('writeFiles', () => hostActs().writeFiles({ sandboxId: sandboxId(), ...request })));
-    },
-    { validator: (raw) => (parseInput(WriteFilesRequest, raw, 'writeFiles request'), allowed('files')) },
-  );
+  /**
+   * A tool-call update: validated (input and session state) before it is accepted, then run on the
+   * host under the shared lock. Its name labels errors.
+   */
+  function toolUpdate<S extends z.ZodType, R>(
+    update: UpdateDefinition<R, [z.input<S>]>,
+    schema: S,
+    operation: Operation,
+    call: (request: z.output<S>) => Promise<R>,
+  ): void {
+    setHandler(update, (raw) => runTool(() => onHost(update.name, () => call(schema.parse(raw)))), {
+      validator: (raw) => (parseInput(schema, raw, `${update.name} request`), allowed(operation)),
+    });
+  }
 
-  setHandler(
-    readFileUpdate,
-    async (raw) => {
-      const request = ReadFileRequest.parse(raw);
-      return runTool(() => onHost('readFile', () => hostActs().readFile({ sandboxId: sandboxId(), request })));
-    },
-    { validator: (raw) => (parseInput(ReadFileRequest, raw, 'readFile request'), allowed('files')) },
-  );
-
-  setHandler(
-    listDirUpdate,
-    async (raw) => {
-      const request = ListDirRequest.parse(raw);
-      return runTool(() => onHost('listDir', () => hostActs().listDir({ sandboxId: sandboxId(), request })));
-    },
-    { validator: (raw) => (parseInput(ListDirRequest, raw, 'listDir request'), allowed('files')) },
-  );
-
-  setHandler(
-    launchProcessUpdate,
-    async (raw) => {
-      const request = LaunchProcessRequest.parse(raw);
-      return runTool(() => onHost('launchProcess', () => hostActs().launchProcess({ sandboxId: sandboxId(), request })));
-    },
-    { validator: (raw) => (parseInput(LaunchProcessRequest, raw, 'launchProcess request'), allowed('exec')) },
-  );
-
-  setHandler(
-    processStatusUpdate,
-    async (raw) => {
-      const { processId } = ProcessRef.parse(raw);
-      return runTool(() => onHost('processStatus', () => hostActs().processStatus({ sandboxId: sandboxId(), processId })));
-    },
-    { validator: (raw) => (parseInput(ProcessRef, raw, 'processStatus request'), allowed('files')) },
-  );
-
-  setHandler(
-    killProcessUpdate,
-    async (raw) => {
-      const { processId } = ProcessRef.parse(raw);
-      return runTool(() => onHost('killProcess', () => hostActs().killProcess({ sandboxId: sandboxId(), processId })));
-    },
-    { validator: (raw) => (parseInput(ProcessRef, raw, 'killProcess request'), allowed('files')) },
-  );
+  toolUpdate(writeFilesUpdate, WriteFilesRequest, 'files', (request) => hostActs().writeFiles({ sandboxId: sandboxId(), ...request }));
+  toolUpdate(readFileUpdate, ReadFileRequest, 'files', (request) => hostActs().readFile({ sandboxId: sandboxId(), request }));
+  toolUpdate(listDirUpdate, ListDirRequest, 'files', (request) => hostActs().listDir({ sandboxId: sandboxId(), request }));
+  toolUpdate(launchProcessUpdate, LaunchProcessRequest, 'exec', (request) => hostActs().launchProcess({ sandboxId: sandboxId(), request }));
+  toolUpdate(processStatusUpdate, ProcessRef, 'files', ({ processId }) => hostActs().processStatus({ sandboxId: sandboxId(), processId }));
+  toolUpdate(killProcessUpdate, ProcessRef, 'files', ({ processId }) => hostActs().killProcess({ sandboxId: sandboxId(), processId }));
 
   setHandler(
     turnCompleteUpdate,
@@ -544,10 +519,6 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
                 : err;
             });
         }
-        const releaseReserved = () =>
-          fleetId
-            ? getExternalWorkflowHandle(fleetWorkflowId(fleetId)).signal(releaseSignal, { sessionId: request.newSessionId, hostId: s.hostId! })
-            : Promise.resolve();
         const child = await startChild(SessionWorkflow, {
           workflowId: sessionWorkflowId(request.newSessionId),
           args: [
@@ -566,7 +537,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
           ],
           staticSummary: `sbx session ${request.newSessionId}, forked from ${sessionId}@${source.name}`,
         }).catch(async (err: Error) => {
-          await releaseReserved();
+          if (fleetId) await releaseFleetSlot(fleetId, request.newSessionId, s.hostId!);
           throw sbxFailure(SbxErrorType.SessionExists, `cannot fork into ${request.newSessionId}: ${err.message}`);
         });
         try {

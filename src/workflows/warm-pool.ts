@@ -28,6 +28,7 @@ import {
   type WarmClaim,
   type WarmPoolStatus,
 } from './messages.js';
+import { BackgroundWork } from './background-work.js';
 import { WarmPoolConfig } from './warm-pool-config.js';
 import { chooseForClaim, refillBackoffMs, sandboxesToTrim, sandboxesToWarm, specOf, type WarmSandbox } from './warm-pool-rules.js';
 
@@ -54,7 +55,6 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
   const lost = new Set<string>();
   const poolId = workflowInfo().workflowId;
   let dirty = true;
-  let operations = 0;
   let failures = 0;
   let retryAt = 0;
   const now = () => new Date().getTime();
@@ -72,16 +72,9 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     });
   const fleet = () => getExternalWorkflowHandle(fleetWorkflowId(fleetId));
 
-  /** Runs `fn` in the background, counted so continue-as-new waits for it. */
-  const background = (what: string, fn: () => Promise<void>) => {
-    operations++;
-    void fn()
-      .catch((err) => log.warn(`${what} failed`, { pool: poolId, error: err instanceof Error ? err.message : String(err) }))
-      .finally(() => {
-        operations--;
-        dirty = true;
-      });
-  };
+  const background = new BackgroundWork(() => {
+    dirty = true;
+  }, { pool: poolId });
   const forget = (sandbox: WarmSandbox) => {
     const at = sandboxes.indexOf(sandbox);
     if (at >= 0) sandboxes.splice(at, 1);
@@ -153,7 +146,7 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
       count('claims');
       dirty = true;
       // The slot now belongs to the session: it keeps its host busy and is told if the host is lost.
-      background(`tell the fleet ${chosen.sandboxId} was claimed`, () =>
+      background.run(`tell the fleet ${chosen.sandboxId} was claimed`, () =>
         fleet().signal(warmClaimedSignal, { sandboxId: chosen.sandboxId, hostId: chosen.hostId!, sessionId: request.sessionId }),
       );
       return toClaim(chosen);
@@ -175,7 +168,7 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     for (const sandbox of sandboxes.filter((s) => s.hostId === hostId)) {
       if (sandbox.state === 'claimed') {
         // The fleet may have learnt of the claim too late to tell the session itself.
-        background(`tell ${sandbox.sessionId} its host is lost`, () =>
+        background.run(`tell ${sandbox.sessionId} its host is lost`, () =>
           getExternalWorkflowHandle(sessionWorkflowId(sandbox.sessionId!)).signal(hostLostSignal, { hostId }),
         );
       } else if (sandbox.state === 'ready') {
@@ -190,7 +183,7 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     if (!parsed.success) return;
     evicted.add(parsed.data.hostId);
     for (const sandbox of sandboxes.filter((s) => s.hostId === parsed.data.hostId && s.state === 'ready')) {
-      background(`evict ${sandbox.sandboxId}`, () => remove(sandbox));
+      background.run(`evict ${sandbox.sandboxId}`, () => remove(sandbox));
     }
   });
 
@@ -227,17 +220,17 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     dirty = false;
     for (const sandboxId of sandboxesToTrim(sandboxes, config)) {
       const sandbox = sandboxes.find((s) => s.sandboxId === sandboxId)!;
-      background(`trim ${sandboxId}`, () => remove(sandbox));
+      background.run(`trim ${sandboxId}`, () => remove(sandbox));
     }
     const backoff = retryAt - now();
     if (backoff <= 0) {
-      for (let i = sandboxesToWarm(sandboxes, config); i > 0; i--) background('warm a sandbox', warmOne);
+      for (let i = sandboxesToWarm(sandboxes, config); i > 0; i--) background.run('warm a sandbox', warmOne);
     }
     const wake = () => dirty || workflowInfo().continueAsNewSuggested;
     if (backoff > 0) await condition(wake, backoff);
     else await condition(wake);
     if (workflowInfo().continueAsNewSuggested) {
-      await condition(() => allHandlersFinished() && operations === 0);
+      await condition(() => allHandlersFinished() && background.idle);
       const hosts = new Set(sandboxes.map((s) => s.hostId));
       await continueAsNew<typeof WarmPoolWorkflow>({
         fleetId,

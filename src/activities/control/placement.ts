@@ -41,10 +41,11 @@ const PlaceWarmSandboxInput = z.object({ sandboxId: SandboxId, template: Templat
 
 /** The placement steps of session creates, forks and warm pools, run on the control worker. */
 export function createPlacementActivities(config: PlacementConfig) {
-  const timed = async <T extends Placement>(kind: PlacementKind, place: () => Promise<T>): Promise<T> => {
+  /** Runs a placement and reports how long it took; a step that placed nothing reports nothing. */
+  const timed = async <T extends Placement | undefined>(kind: PlacementKind, place: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     const placed = await place();
-    config.onPlaced?.(placed.warm ? 'warm' : kind, (performance.now() - started) / 1000);
+    if (placed) config.onPlaced?.(placed.warm ? 'warm' : kind, (performance.now() - started) / 1000);
     return placed;
   };
 
@@ -116,10 +117,7 @@ export function createPlacementActivities(config: PlacementConfig) {
     async claimWarmSandbox(raw: PlaceSessionInput): Promise<Placement | null> {
       const input = parseInput(PlaceSessionInput, raw, 'claimWarmSandbox input');
       if (input.hostId) return null;
-      const started = performance.now();
-      const claimed = await claimWarm(input);
-      if (claimed) config.onPlaced?.('warm', (performance.now() - started) / 1000);
-      return claimed ?? null;
+      return (await timed('warm', () => claimWarm(input))) ?? null;
     },
 
     /** A fleet slot on one given host, for a fork that must live beside its source. */
