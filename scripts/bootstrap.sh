@@ -105,3 +105,15 @@ if [ -z "$(find dist/.build-stamp -newer package-lock.json 2>/dev/null)" ] \
   npx tsc -p tsconfig.build.json || die "TypeScript compilation failed"
   touch dist/.build-stamp
 fi
+
+# 6. The sbx-files helper, mounted read-only into every sandbox: a static Go binary, so it runs
+#    whatever the template's libc.
+helper=dist/sandbox-bin/sbx-files
+if [ ! -x "$helper" ] || [ -n "$(find helpers/sbx-files -newer "$helper" 2>/dev/null | head -1)" ]; then
+  command -v go >/dev/null || die "the Go toolchain is needed to build the sbx-files helper; install Go >= 1.25"
+  step "building the sbx-files helper"
+  mkdir -p "$(dirname "$helper")"
+  (cd helpers/sbx-files && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$repo/$helper.tmp" .) \
+    || die "building helpers/sbx-files failed"
+  mv "$helper.tmp" "$helper"
+fi

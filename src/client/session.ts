@@ -1,7 +1,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { z } from 'zod';
 import type { ProcessStatus } from '../common/processes.js';
-import type { DirEntry, ExecRequestInput, ExecResult, ReadFileResult } from '../common/sandbox.js';
+import type { ExecRequestInput, ExecResult, ListDirResult, ReadFileResult } from '../common/sandbox.js';
 import { parseInput } from '../common/validate.js';
 import {
   destroyUpdate,
@@ -91,8 +91,9 @@ export class Session {
     return this.call(() => this.handle.executeUpdate(readFileUpdate, { args: [parsed] }));
   }
 
-  async listDir(path = '/workspace'): Promise<DirEntry[]> {
-    const parsed = this.valid(ListDirRequest, { path }, 'listDir request');
+  /** One page of entries sorted by name; pass `nextCursor` back as `cursor` for the next. */
+  async listDir(path = '/workspace', options: Omit<z.input<typeof ListDirRequest>, 'path'> = {}): Promise<ListDirResult> {
+    const parsed = this.valid(ListDirRequest, { ...options, path }, 'listDir request');
     return this.call(() => this.handle.executeUpdate(listDirUpdate, { args: [parsed] }));
   }
 

@@ -18,7 +18,6 @@ export const DEFAULT_MAX_OUTPUT_BYTES = MiB;
 export const MAX_OUTPUT_BYTES = MiB;
 /** stdout + stderr together stay under this, so a result fits in one history event (2 MB limit). */
 export const MAX_COMBINED_OUTPUT_BYTES = 1.5 * MiB;
-export const MAX_FILE_BYTES = 4 * MiB;
 
 /** A path inside the sandbox: absolute (from its root) or relative to /workspace. */
 export const SandboxPath = z
@@ -33,7 +32,7 @@ export const ExecRequest = z.object({
   command: z.union([z.string().min(1, 'command must not be empty'), z.array(z.string()).min(1, 'command must not be empty')]),
   cwd: SandboxPath.default('/workspace'),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must be shell identifiers'), z.string()).default({}),
-  stdin: z.string().max(MAX_FILE_BYTES).optional(),
+  stdin: z.string().max(MiB).optional(),
   timeoutMs: z
     .number()
     .int('timeoutMs must be a whole number of milliseconds')
@@ -57,21 +56,43 @@ export interface ExecResult {
   durationMs: number;
 }
 
+/** Bytes of one readFile page: a large file is read in pages with `offset`. */
+export const MAX_READ_BYTES = MiB;
+/**
+ * A writeFiles batch, as it travels (JSON of paths and contents), stays under this, so the update
+ * carrying it stays far below Temporal's 2 MB payload limit. Files are written as one batch.
+ */
+export const MAX_WRITE_BATCH_BYTES = 1.5 * MiB;
+/** Entries of one listDir page: a larger directory is listed in pages with `cursor`. */
+export const MAX_LIST_ENTRIES = 1000;
+
+/** Permission bits only: setuid, setgid and sticky bits are refused (no privilege from the file API). */
+const FileMode = z
+  .number()
+  .int('mode must be a whole number such as 0o644')
+  .min(0)
+  .max(0o777, 'mode may hold permission bits only (at most 0o777): setuid, setgid and sticky bits are refused');
+
 export const FileWrite = z.object({
   path: SandboxPath,
   content: z.string(),
   encoding: z.enum(['utf8', 'base64']).default('utf8'),
-  mode: z.number().int().min(0).max(0o7777).optional(),
+  mode: FileMode.optional(),
 });
 export type FileWrite = z.infer<typeof FileWrite>;
 
-export const WriteFilesRequest = z.object({
-  files: z.array(FileWrite).min(1, 'files must not be empty').max(1000),
-});
+export const FileWrites = z.array(FileWrite).min(1, 'files must not be empty').max(1000, 'at most 1000 files per writeFiles call');
+export const batchRule = `a writeFiles batch may be at most ${MAX_WRITE_BATCH_BYTES} bytes as JSON (paths and contents): split it into several calls`;
+
+export const WriteFilesRequest = z
+  .object({ files: FileWrites })
+  .refine((request) => serializedBytes(request.files) <= MAX_WRITE_BATCH_BYTES, { message: batchRule, path: ['files'] });
 
 export const ReadFileRequest = z.object({
   path: SandboxPath,
-  maxBytes: z.number().int().positive().max(MAX_FILE_BYTES).default(MiB),
+  /** Where the page starts, in bytes; the result's `nextOffset` is where the next one does. */
+  offset: z.number().int('offset must be a whole number of bytes').min(0, 'offset must not be negative').default(0),
+  maxBytes: z.number().int().positive().max(MAX_READ_BYTES, `maxBytes may be at most ${MAX_READ_BYTES} (read larger files in pages with offset)`).default(MAX_READ_BYTES),
   encoding: z.enum(['utf8', 'base64']).default('utf8'),
 });
 export type ReadFileRequest = z.infer<typeof ReadFileRequest>;
@@ -79,16 +100,39 @@ export type ReadFileRequest = z.infer<typeof ReadFileRequest>;
 export interface ReadFileResult {
   content: string;
   encoding: 'utf8' | 'base64';
+  /** The whole file's size in bytes. */
   size: number;
+  /** Where this page started. */
+  offset: number;
+  /** Set when the file goes on past this page: pass it as `offset` to read the next one. */
+  nextOffset?: number;
+  /** The file goes on past this page. */
   truncated: boolean;
 }
 
-export const ListDirRequest = z.object({ path: SandboxPath.default('/workspace') });
+export const ListDirRequest = z.object({
+  path: SandboxPath.default('/workspace'),
+  /** The `nextCursor` of the previous page. */
+  cursor: z.string().min(1).max(255).optional(),
+  limit: z.number().int().positive().max(MAX_LIST_ENTRIES).default(MAX_LIST_ENTRIES),
+});
+export type ListDirRequest = z.infer<typeof ListDirRequest>;
 
 export interface DirEntry {
   name: string;
   type: 'file' | 'dir' | 'symlink' | 'other';
   size: number;
+}
+
+export interface ListDirResult {
+  entries: DirEntry[];
+  /** Set when there are more entries: pass it as `cursor` for the next page. */
+  nextCursor?: string;
+}
+
+/** Size of `value` as JSON in UTF-8, which is how it travels through Temporal. */
+export function serializedBytes(value: unknown): number {
+  return new TextEncoder().encode(JSON.stringify(value)).length;
 }
 
 export interface SnapshotInfo {

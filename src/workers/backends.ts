@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
 import { LocalDiskStorage } from '../activities/host/local-disk-storage.js';
+import { requireFilesHelper } from '../activities/host/files-helper.js';
 import { NoneRuntime } from '../activities/host/none-runtime.js';
 import { GvisorRuntime } from '../activities/host/runsc.js';
 import { ZfsStorage } from '../activities/host/zfs-storage.js';
@@ -19,7 +20,8 @@ export async function createStorage(config: HostConfig, logger: Logger): Promise
 }
 
 export function createRuntime(config: HostConfig, logger: Logger): Runtime {
+  const helperDir = requireFilesHelper(config.helperDir);
   return config.runtime === 'gvisor'
-    ? new GvisorRuntime({ runscRoot: join(config.dataRoot, 'runsc'), platform: config.runscPlatform })
-    : new NoneRuntime({ stateDir: join(config.dataRoot, 'none'), warn: (message) => logger.warn(message) });
+    ? new GvisorRuntime({ runscRoot: join(config.dataRoot, 'runsc'), platform: config.runscPlatform, helperDir })
+    : new NoneRuntime({ stateDir: join(config.dataRoot, 'none'), warn: (message) => logger.warn(message), helperDir });
 }

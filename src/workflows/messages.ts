@@ -11,7 +11,7 @@ import {
   ReadFileRequest,
   Resources,
   WriteFilesRequest,
-  type DirEntry,
+  type ListDirResult,
   type ExecResult,
   type ReadFileResult,
 } from '../common/sandbox.js';
@@ -109,7 +109,7 @@ export const createUpdate = defineUpdate<SessionInfo, [CreateSessionInput]>('cre
 export const execUpdate = defineUpdate<ExecResult, [z.input<typeof ExecRequest>]>('exec');
 export const writeFilesUpdate = defineUpdate<void, [z.input<typeof WriteFilesRequest>]>('writeFiles');
 export const readFileUpdate = defineUpdate<ReadFileResult, [z.input<typeof ReadFileRequest>]>('readFile');
-export const listDirUpdate = defineUpdate<DirEntry[], [z.input<typeof ListDirRequest>]>('listDir');
+export const listDirUpdate = defineUpdate<ListDirResult, [z.input<typeof ListDirRequest>]>('listDir');
 export const turnCompleteUpdate = defineUpdate<TurnResult, []>('turnComplete');
 export const snapshotUpdate = defineUpdate<SnapshotRecord, [z.input<typeof NamedSnapshotRequest>]>('snapshot');
 export const rollbackUpdate = defineUpdate<RollbackResult, [SnapshotTarget]>('rollback');

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_HELPER_DIR } from '../../src/activities/host/files-helper.js';
 import { GvisorRuntime } from '../../src/activities/host/runsc.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -13,7 +14,7 @@ export default async function globalTeardown(): Promise<void> {
   if (!started) return;
   const { stack, temporal, moto } = started;
   for (const runscRoot of runscRoots(stack.scratch)) {
-    const runtime = new GvisorRuntime({ runscRoot });
+    const runtime = new GvisorRuntime({ runscRoot, helperDir: DEFAULT_HELPER_DIR });
     for (const id of await runtime.list().catch(() => [])) await runtime.destroy(id).catch(() => undefined);
   }
   try {

@@ -1,10 +1,12 @@
 import { readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { requireFilesHelper } from '../../src/activities/host/files-helper.js';
 import { NoneRuntime } from '../../src/activities/host/none-runtime.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
-import { ExecRequest, Resources, type ExecRequestInput } from '../../src/common/sandbox.js';
+import { ExecRequest, FileWrite, ListDirRequest, ReadFileRequest, Resources, type ExecRequestInput } from '../../src/common/sandbox.js';
+import { sandboxFiles } from '../../src/activities/host/sandbox-files.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 
 describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
@@ -13,7 +15,7 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
   const dataset = `${stack.zfsRoot}/${sessionId}`;
   const stateDir = join(stack.scratch, `${sessionId}-state`);
   const warnings: string[] = [];
-  const runtime = new NoneRuntime({ stateDir, warn: (m) => warnings.push(m) });
+  const runtime = new NoneRuntime({ stateDir, warn: (m) => warnings.push(m), helperDir: requireFilesHelper() });
   let bundle = '';
 
   const exec = (input: Omit<ExecRequestInput, 'toolCallId'>, hooks?: Parameters<NoneRuntime['exec']>[3]) =>
@@ -78,6 +80,19 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
     await expect(exec({ command: 'pwd', cwd: '/missing' })).rejects.toMatchObject({ type: 'InvalidArgument' });
   });
 
+  it('confines the file API to the rootfs with os.Root: links out are refused, links inside work', async () => {
+    const files = sandboxFiles(runtime, sessionId, bundle);
+    await symlink('/etc', join(bundle, 'rootfs', 'workspace', 'etc-out'));
+    await symlink('../tmp', join(bundle, 'rootfs', 'workspace', 'tmp-in'));
+    await expect(files.readFile(ReadFileRequest.parse({ path: 'etc-out/hostname' }))).rejects.toMatchObject({ type: 'PathEscape' });
+    await expect(files.writeFiles([FileWrite.parse({ path: 'etc-out/pwned', content: 'x' })])).rejects.toMatchObject({ type: 'PathEscape' });
+    await expect(files.readFile(ReadFileRequest.parse({ path: '/workspace/../../../etc/hostname' }))).rejects.toMatchObject({ type: 'PathEscape' });
+    await files.writeFiles([FileWrite.parse({ path: 'tmp-in/note', content: 'inside' })]);
+    expect(await readFile(join(bundle, 'rootfs', 'tmp', 'note'), 'utf8')).toBe('inside');
+    expect((await files.readFile(ReadFileRequest.parse({ path: '/tmp/note' }))).content).toBe('inside');
+    expect((await files.listDir(ListDirRequest.parse({ path: '/tmp' }))).entries.map((e) => e.name)).toContain('note');
+  });
+
   it('caps large output', async () => {
     const result = await exec({ command: 'yes | head -c 52428800', maxOutputBytes: 65536 });
     expect(result).toMatchObject({ status: 'exited', truncated: true, exitCode: 0 });
@@ -103,7 +118,7 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
     await runtime.pause(sessionId);
     await runtime.pause(sessionId);
     await expect(exec({ command: 'true' })).rejects.toMatchObject({ type: 'SessionPaused' });
-    const restarted = new NoneRuntime({ stateDir, warn: () => undefined });
+    const restarted = new NoneRuntime({ stateDir, warn: () => undefined, helperDir: requireFilesHelper() });
     expect(await restarted.state(sessionId)).toBe('paused');
     await restarted.resume(sessionId);
     await restarted.checkpoint(sessionId, join(bundle, 'checkpoint'));
@@ -112,6 +127,6 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
     expect(await restarted.list()).toContain(sessionId);
     await restarted.destroy(sessionId);
     await restarted.destroy(sessionId);
-    expect(await new NoneRuntime({ stateDir, warn: () => undefined }).state(sessionId)).toBe('absent');
+    expect(await new NoneRuntime({ stateDir, warn: () => undefined, helperDir: requireFilesHelper() }).state(sessionId)).toBe('absent');
   });
 });

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { requireFilesHelper } from '../../src/activities/host/files-helper.js';
 import { GvisorRuntime } from '../../src/activities/host/runsc.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
@@ -11,7 +12,7 @@ describe('GvisorRuntime (real runsc on a ZFS dataset)', () => {
   const stack = testStack();
   const { id: sessionId } = uniqueNames(import.meta.url);
   const dataset = `${stack.zfsRoot}/${sessionId}`;
-  const runtime = new GvisorRuntime({ runscRoot: stack.runscRoot });
+  const runtime = new GvisorRuntime({ runscRoot: stack.runscRoot, helperDir: requireFilesHelper() });
   const resources = Resources.parse({ cpus: 1, memoryMb: 256, maxPids: 64 });
   let bundle = '';
 

@@ -8,7 +8,7 @@ import type { Runtime, Storage } from './backends.js';
 import * as inputs from './inputs.js';
 import type { ProcessStatus } from '../../common/processes.js';
 import { killScript, launchScript, parseProcessStatus, statusScript } from './process-scripts.js';
-import { listDir, readFile, writeFiles } from './sandbox-files.js';
+import { sandboxFiles } from './sandbox-files.js';
 
 export interface HostActivityDeps {
   hostId: string;
@@ -23,7 +23,7 @@ export interface HostActivityDeps {
  * runs and is safe to retry: the goal state already reached counts as success.
  */
 export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes }: HostActivityDeps) {
-  const rootfs = async (sandboxId: string) => join(await storage.sessionPath(sandboxId), 'rootfs');
+  const files = async (sandboxId: string) => sandboxFiles(runtime, sandboxId, await storage.sessionPath(sandboxId));
 
   const runScript = async (sandboxId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
     runtime.exec(
@@ -91,17 +91,17 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
 
     async writeFiles(raw: inputs.WriteFilesInput): Promise<void> {
       const input = parseInput(inputs.WriteFilesInput, raw, 'writeFiles request');
-      await writeFiles(await rootfs(input.sandboxId), input.files);
+      await (await files(input.sandboxId)).writeFiles(input.files);
     },
 
     async readFile(raw: inputs.ReadFileInput) {
       const input = parseInput(inputs.ReadFileInput, raw, 'readFile request');
-      return readFile(await rootfs(input.sandboxId), input.request);
+      return (await files(input.sandboxId)).readFile(input.request);
     },
 
     async listDir(raw: inputs.ListDirInput) {
       const input = parseInput(inputs.ListDirInput, raw, 'listDir request');
-      return listDir(await rootfs(input.sandboxId), input.request.path);
+      return (await files(input.sandboxId)).listDir(input.request);
     },
 
     async snapshotSandbox(raw: inputs.SnapshotInput): Promise<SnapshotInfo> {

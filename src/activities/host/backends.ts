@@ -40,6 +40,8 @@ export interface Runtime {
   /** Writes the bundle's config.json and starts the sandbox's init process; running already = success. */
   start(sessionId: string, bundlePath: string, resources: Resources): Promise<void>;
   exec(sessionId: string, bundlePath: string, request: ExecRequest, hooks?: ExecHooks): Promise<ExecResult>;
+  /** The argv that runs the `sbx-files` helper through `exec`, confined to the sandbox's root. */
+  filesCommand(bundlePath: string): string[];
   pause(sessionId: string): Promise<void>;
   resume(sessionId: string): Promise<void>;
   /** Saves memory to `imagePath` and stops the sandbox (hibernate). */

@@ -1,7 +1,17 @@
 import { z } from 'zod';
 import { SandboxId, SnapshotName } from '../../common/names.js';
 import { LaunchProcessRequest, ProcessId } from '../../common/processes.js';
-import { ExecRequest, ListDirRequest, ReadFileRequest, Resources, SandboxOrigin, WriteFilesRequest } from '../../common/sandbox.js';
+import {
+  batchRule,
+  ExecRequest,
+  FileWrites,
+  ListDirRequest,
+  MAX_WRITE_BATCH_BYTES,
+  ReadFileRequest,
+  Resources,
+  SandboxOrigin,
+  serializedBytes,
+} from '../../common/sandbox.js';
 
 /** Inputs of the host activities; each is parsed again on the host before anything runs. */
 export const SandboxRef = z.object({ sandboxId: SandboxId });
@@ -13,7 +23,10 @@ export const CreateSandboxInput = z.object({
 });
 export const StartSandboxInput = z.object({ sandboxId: SandboxId, resources: Resources });
 export const ExecInput = z.object({ sandboxId: SandboxId, request: ExecRequest, resources: Resources });
-export const WriteFilesInput = SandboxRef.extend(WriteFilesRequest.shape);
+export const WriteFilesInput = SandboxRef.extend({ files: FileWrites }).refine(
+  (input) => serializedBytes(input.files) <= MAX_WRITE_BATCH_BYTES,
+  { message: batchRule, path: ['files'] },
+);
 export const ReadFileInput = SandboxRef.extend({ request: ReadFileRequest });
 export const ListDirInput = SandboxRef.extend({ request: ListDirRequest });
 export const SnapshotInput = z.object({ sandboxId: SandboxId, name: SnapshotName });

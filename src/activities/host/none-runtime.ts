@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../common/sandbox.js';
 import type { ExecHooks, Runtime } from './backends.js';
+import { FILES_HELPER } from './files-helper.js';
 import { SANDBOX_PATH } from './oci-spec.js';
 import { supervise, supervisedStdio } from './supervise.js';
 
@@ -12,6 +13,8 @@ export interface NoneRuntimeOptions {
   /** Where each session's state marker is kept, so it survives a worker restart. One per host. */
   stateDir?: string;
   warn?: (message: string) => void;
+  /** Host directory holding the `sbx-files` helper. */
+  helperDir: string;
 }
 
 type NoneState = Exclude<ContainerState, 'absent'>;
@@ -24,8 +27,10 @@ export class NoneRuntime implements Runtime {
   readonly kind = 'none' as const;
   private readonly stateDir: string;
   private readonly states = new Map<string, NoneState>();
+  private readonly helperDir: string;
 
-  constructor(options: NoneRuntimeOptions = {}) {
+  constructor(options: NoneRuntimeOptions) {
+    this.helperDir = options.helperDir;
     this.stateDir = options.stateDir ?? join(tmpdir(), 'sbx-none-runtime');
     (options.warn ?? console.warn)(
       'runtime "none": commands run as plain processes of this worker with its user and privileges, ' +
@@ -65,6 +70,11 @@ export class NoneRuntime implements Runtime {
     }
     const status = run.ending === 'timed_out' ? 'timed_out' : run.ending === 'aborted' || run.exitCode === 137 ? 'killed' : 'exited';
     return { exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr, truncated: run.truncated, status, durationMs: run.durationMs };
+  }
+
+  /** No sandbox to run it in: the helper runs on the host, confined to the rootfs by os.Root. */
+  filesCommand(bundlePath: string): string[] {
+    return [join(this.helperDir, FILES_HELPER), '--root', join(bundlePath, 'rootfs')];
   }
 
   async pause(sessionId: string): Promise<void> {

@@ -29,6 +29,8 @@ export interface OciSpec {
 
 export const SANDBOX_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 export const SANDBOX_WORKDIR = '/workspace';
+/** Where the host's helper directory (the `sbx-files` binary) is mounted, read-only, in every sandbox. */
+export const SANDBOX_HELPER_DIR = '/.sbx';
 /** Every sandbox starts from this environment and nothing of the host's. */
 export const SANDBOX_ENV: Readonly<Record<string, string>> = { PATH: SANDBOX_PATH, HOME: '/root', LANG: 'C.UTF-8' };
 
@@ -61,10 +63,12 @@ export interface OciSpecOptions {
   resources: Resources;
   /** Parent of the per-session cgroup (absolute, so it does not depend on the worker's own cgroup). */
   cgroupParent?: string;
+  /** Host directory mounted read-only at SANDBOX_HELPER_DIR. */
+  helperDir?: string;
 }
 
 /** The bundle's config.json for one session: a waiting init under the session's resource limits. */
-export function buildOciSpec({ sessionId, resources, cgroupParent = '/sbx' }: OciSpecOptions): OciSpec {
+export function buildOciSpec({ sessionId, resources, cgroupParent = '/sbx', helperDir }: OciSpecOptions): OciSpec {
   return {
     ociVersion: '1.0.0',
     process: {
@@ -92,6 +96,7 @@ export function buildOciSpec({ sessionId, resources, cgroupParent = '/sbx' }: Oc
       { destination: '/proc', type: 'proc', source: 'proc' },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs' },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+      ...(helperDir ? [{ destination: SANDBOX_HELPER_DIR, type: 'bind', source: helperDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] }] : []),
     ],
     linux: {
       cgroupsPath: `${cgroupParent.replace(/\/+$/, '')}/${sessionId}`,

@@ -9,7 +9,8 @@ import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../common/sandbox.js';
 import type { ExecHooks, Runtime } from './backends.js';
 import { hostDirInside } from './none-runtime.js';
-import { buildOciSpec, SANDBOX_WORKDIR } from './oci-spec.js';
+import { FILES_HELPER } from './files-helper.js';
+import { buildOciSpec, SANDBOX_HELPER_DIR, SANDBOX_WORKDIR } from './oci-spec.js';
 import { supervise, supervisedStdio } from './supervise.js';
 
 export interface GvisorRuntimeOptions {
@@ -20,6 +21,8 @@ export interface GvisorRuntimeOptions {
   extraFlags?: string[];
   /** Parent cgroup of every sandbox; default `/sbx`. */
   cgroupParent?: string;
+  /** Host directory holding the `sbx-files` helper, mounted read-only into every sandbox. */
+  helperDir: string;
 }
 
 /** What `runsc state` reports; `created` means create ran but start did not. */
@@ -46,8 +49,10 @@ export class GvisorRuntime implements Runtime {
   readonly kind = 'gvisor' as const;
   private readonly globalFlags: string[];
   private readonly cgroupParent: string;
+  private readonly helperDir: string;
 
   constructor(options: GvisorRuntimeOptions) {
+    this.helperDir = options.helperDir;
     this.globalFlags = [
       '--root',
       options.runscRoot,
@@ -68,7 +73,7 @@ export class GvisorRuntime implements Runtime {
       status = undefined;
     }
     if (status === undefined) {
-      const spec = buildOciSpec({ sessionId, resources, cgroupParent: this.cgroupParent });
+      const spec = buildOciSpec({ sessionId, resources, cgroupParent: this.cgroupParent, helperDir: this.helperDir });
       await writeFile(join(bundlePath, 'config.json'), JSON.stringify(spec, null, 2));
       await this.runscDetached(['create', '--bundle', bundlePath, containerId(sessionId)]);
     }
@@ -120,6 +125,10 @@ export class GvisorRuntime implements Runtime {
     } finally {
       await rm(pidDir, { recursive: true, force: true });
     }
+  }
+
+  filesCommand(): string[] {
+    return [posix.join(SANDBOX_HELPER_DIR, FILES_HELPER)];
   }
 
   async pause(sessionId: string): Promise<void> {

@@ -1,183 +1,177 @@
-import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, rename, rm } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { z } from 'zod';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
-import { MAX_FILE_BYTES, type DirEntry, type FileWrite, type ReadFileResult } from '../../common/sandbox.js';
-
-const MAX_SYMLINKS = 40;
+import {
+  MAX_LIST_ENTRIES,
+  MAX_READ_BYTES,
+  MiB,
+  serializedBytes,
+  type FileWrite,
+  type ListDirRequest,
+  type ListDirResult,
+  type ReadFileRequest,
+  type ReadFileResult,
+} from '../../common/sandbox.js';
+import type { Runtime } from './backends.js';
+import { utf8SafeEnd } from './output-cap.js';
 
 /**
- * The host path of `sandboxPath` inside `rootfs`, resolved the way the sandbox would see it: absolute
- * paths from the sandbox root, relative ones from `/workspace`, symlinks followed component by
- * component with absolute targets taken from the sandbox root. Any `..` that would climb above the
- * root, directly or through a symlink, is refused with PathEscape. Components that do not exist are
- * kept as written. Set `followFinal` false to get the link itself rather than its target.
- *
- * This checks the tree as it is now; a process inside the sandbox changing it concurrently could
- * race the check, so callers run file operations while no tool is running or accept that risk.
+ * The file API runs inside the sandbox: the runtime executes the `sbx-files` helper (mounted
+ * read-only into every sandbox), so the sandbox's own kernel resolves each path. A symlink the
+ * agent planted cannot lead the host anywhere, there is no check-then-use window on the host, and
+ * what writeFiles wrote is what the next exec reads. The helper's answers are untrusted input:
+ * every field is parsed and bounded here.
  */
-export async function resolveInside(rootfs: string, sandboxPath: string, followFinal = true): Promise<string> {
-  if (sandboxPath.includes('\0')) throw invalid(`path ${JSON.stringify(sandboxPath)} contains a NUL byte.`);
-  const absolute = sandboxPath.startsWith('/') ? sandboxPath : `/workspace/${sandboxPath}`;
-  const pending = absolute.split('/');
-  const resolved: string[] = [];
-  let links = 0;
-  let missing = false;
-  while (pending.length > 0) {
-    const part = pending.shift()!;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (resolved.length === 0) throw escape(sandboxPath);
-      resolved.pop();
-      continue;
-    }
-    resolved.push(part);
-    if (missing) continue;
-    const host = join(rootfs, ...resolved);
-    const info = await lstat(host).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
-      throw err;
-    });
-    if (!info) {
-      missing = true;
-      continue;
-    }
-    if (!info.isSymbolicLink() || (pending.every((p) => p === '' || p === '.') && !followFinal)) continue;
-    if (++links > MAX_SYMLINKS) throw invalid(`path ${sandboxPath} has too many levels of symbolic links.`);
-    const target = await readlink(host);
-    resolved.pop();
-    if (target.startsWith('/')) resolved.length = 0;
-    pending.unshift(...target.split('/'));
-  }
-  return join(rootfs, ...resolved);
+export interface SandboxFiles {
+  readFile(request: ReadFileRequest): Promise<ReadFileResult>;
+  writeFiles(files: FileWrite[]): Promise<void>;
+  listDir(request: ListDirRequest): Promise<ListDirResult>;
 }
 
-/** Writes each file through a temporary file and a rename, creating parent directories. */
-export async function writeFiles(rootfs: string, files: FileWrite[]): Promise<void> {
-  const decoded = files.map((file) => {
-    const data = Buffer.from(file.content, file.encoding ?? 'utf8');
-    if (data.length > MAX_FILE_BYTES) {
-      throw invalid(`file ${file.path} is ${data.length} bytes; the limit is ${MAX_FILE_BYTES} bytes per file.`);
-    }
-    return { file, data };
-  });
-  for (const { file, data } of decoded) {
-    const target = await resolveInside(rootfs, file.path);
-    if (target === rootfs) throw invalid(`path ${file.path} is the sandbox root, not a file.`);
-    const existing = await lstat(target).catch(() => undefined);
-    if (existing?.isDirectory()) throw invalid(`path ${file.path} is a directory; give the path of a file.`);
-    const dir = posix.dirname(target);
-    await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
-      throw fileError(err, file.path);
+/** A readFile result stays under this as JSON, whatever the bytes decode to. */
+const MAX_RESULT_BYTES = 1.5 * MiB;
+const HELPER_TIMEOUT_MS = 60_000;
+/** Base64 of a full page, plus the JSON around it. */
+const HELPER_OUTPUT_BYTES = 2 * MiB;
+
+const HelperAnswer = z.union([
+  z.object({ ok: z.literal(true), result: z.unknown() }),
+  z.object({
+    ok: z.literal(false),
+    error: z.object({ code: z.string().max(32), detail: z.string().max(4096), index: z.number().int().min(0).optional() }),
+  }),
+]);
+const ReadAnswer = z.object({
+  size: z.number().int().min(0),
+  data: z.base64().max(Math.ceil(MAX_READ_BYTES / 3) * 4),
+});
+const ListAnswer = z.object({
+  entries: z
+    .array(z.object({ name: z.string().min(1).max(255), type: z.enum(['file', 'dir', 'symlink', 'other']), size: z.number().int().min(0) }))
+    .max(MAX_LIST_ENTRIES),
+  more: z.boolean(),
+});
+const WriteAnswer = z.object({ written: z.number().int().min(0) });
+
+type Op = 'read' | 'write' | 'list';
+
+export function sandboxFiles(runtime: Runtime, sandboxId: string, bundlePath: string): SandboxFiles {
+  /** Runs one helper operation; `pathOf` names the path a failure is about. */
+  async function run<S extends z.ZodType>(op: Op, request: unknown, answer: S, pathOf: (index?: number) => string): Promise<z.output<S>> {
+    const result = await runtime.exec(sandboxId, bundlePath, {
+      toolCallId: 'sbx-files',
+      command: [...runtime.filesCommand(bundlePath), op],
+      cwd: '/',
+      env: {},
+      stdin: JSON.stringify(request),
+      timeoutMs: HELPER_TIMEOUT_MS,
+      maxOutputBytes: HELPER_OUTPUT_BYTES,
     });
-    const temp = join(dir, `.sbx-write-${randomBytes(6).toString('hex')}`);
-    const mode = file.mode ?? (existing ? existing.mode & 0o7777 : 0o644);
+    if (result.status !== 'exited' || result.exitCode !== 0) throw helperFailed(sandboxId, result);
+    let parsed: z.infer<typeof HelperAnswer>;
     try {
-      const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-      try {
-        await handle.writeFile(data);
-        await handle.chmod(mode);
-      } finally {
-        await handle.close();
+      parsed = HelperAnswer.parse(JSON.parse(result.stdout));
+    } catch {
+      throw sbxFailure(SbxErrorType.CommandFailed, `The file helper in sandbox ${sandboxId} gave an answer sbx could not read; try again.`);
+    }
+    if (!parsed.ok) throw fileError(parsed.error.code, pathOf(parsed.error.index));
+    const checked = answer.safeParse(parsed.result);
+    if (!checked.success) throw sbxFailure(SbxErrorType.CommandFailed, `The file helper in sandbox ${sandboxId} gave an answer out of bounds; try again.`);
+    return checked.data;
+  }
+
+  return {
+    async readFile(request) {
+      const page = await run('read', { path: request.path, offset: request.offset, maxBytes: request.maxBytes }, ReadAnswer, () => request.path);
+      let data = Buffer.from(page.data, 'base64').subarray(0, request.maxBytes);
+      let text = encode(data, request.encoding, request.offset + data.length < page.size);
+      // Bytes that are not text grow when escaped as JSON: shrink the page until it fits.
+      while (serializedBytes(text.content) > MAX_RESULT_BYTES) {
+        data = data.subarray(0, Math.floor(data.length / 2));
+        text = encode(data, request.encoding, true);
       }
-      await rename(temp, target);
-    } catch (err) {
-      // On a full ZFS quota even an unlink can fail (copy-on-write needs space): report the write's error.
-      await rm(temp, { force: true }).catch(() => undefined);
-      throw fileError(err as NodeJS.ErrnoException, file.path);
-    }
-  }
+      const end = request.offset + text.consumed;
+      const truncated = end < page.size;
+      return { content: text.content, encoding: request.encoding, size: page.size, offset: request.offset, truncated, ...(truncated ? { nextOffset: end } : {}) };
+    },
+
+    async writeFiles(files) {
+      const request = {
+        files: files.map((file) => ({
+          path: file.path,
+          data: Buffer.from(file.content, file.encoding).toString('base64'),
+          ...(file.mode === undefined ? {} : { mode: file.mode }),
+        })),
+      };
+      await run('write', request, WriteAnswer, (index) => files[index ?? 0]?.path ?? files[0]!.path);
+    },
+
+    async listDir(request) {
+      const page = await run('list', { path: request.path, after: request.cursor ?? '', limit: request.limit }, ListAnswer, () => request.path);
+      const entries = page.entries.slice(0, request.limit);
+      return { entries, ...(page.more && entries.length ? { nextCursor: entries[entries.length - 1]!.name } : {}) };
+    },
+  };
 }
 
-/** Reads at most `maxBytes`; `truncated` says there was more, `size` is the whole file's size. */
-export async function readFile(
-  rootfs: string,
-  request: { path: string; maxBytes?: number; encoding?: 'utf8' | 'base64' },
-): Promise<ReadFileResult> {
-  const maxBytes = Math.min(request.maxBytes ?? MAX_FILE_BYTES, MAX_FILE_BYTES);
-  const encoding = request.encoding ?? 'utf8';
-  const target = await resolveInside(rootfs, request.path);
-  // O_NONBLOCK so a FIFO planted at the path cannot hang the host; O_NOFOLLOW as the path is resolved.
-  const handle = await open(target, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
-    throw fileError(err, request.path);
-  });
-  try {
-    const info = await handle.stat();
-    if (info.isDirectory()) throw invalid(`path ${request.path} is a directory; list it instead of reading it.`);
-    if (!info.isFile()) throw invalid(`path ${request.path} is not a regular file.`);
-    const buffer = Buffer.alloc(Math.min(info.size, maxBytes));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    const truncated = info.size > bytesRead;
-    let data = buffer.subarray(0, bytesRead);
-    if (truncated && encoding === 'utf8') data = data.subarray(0, completeUtf8Length(data));
-    return { content: data.toString(encoding), encoding, size: info.size, truncated };
-  } finally {
-    await handle.close();
-  }
+/** The page as text or base64; a UTF-8 page that the file continues past ends on a whole character. */
+function encode(data: Buffer, encoding: 'utf8' | 'base64', continues: boolean): { content: string; consumed: number } {
+  if (encoding === 'base64') return { content: data.toString('base64'), consumed: data.length };
+  const consumed = continues ? utf8SafeEnd(data, data.length) : data.length;
+  return { content: data.toString('utf8', 0, consumed), consumed };
 }
 
-/** The directory's entries sorted by name; symlinks are reported as links, not followed. */
-export async function listDir(rootfs: string, path: string): Promise<DirEntry[]> {
-  const target = await resolveInside(rootfs, path);
-  const info = await lstat(target).catch((err: NodeJS.ErrnoException) => {
-    throw fileError(err, path);
-  });
-  if (!info.isDirectory()) throw invalid(`path ${path} is not a directory.`);
-  const names = (await readdir(target)).sort();
-  const entries: DirEntry[] = [];
-  for (const name of names) {
-    const entry = await lstat(join(target, name)).catch(() => undefined);
-    if (!entry) continue;
-    const type = entry.isFile() ? 'file' : entry.isDirectory() ? 'dir' : entry.isSymbolicLink() ? 'symlink' : 'other';
-    entries.push({ name, type, size: entry.size });
-  }
-  return entries;
+/** A path as it appears in a message: quoted, with control characters escaped. */
+export function shownPath(path: string): string {
+  return JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path);
 }
 
-/** Bytes of `data` up to the last complete UTF-8 character, so a cut never ends mid-character. */
-export function completeUtf8Length(data: Uint8Array): number {
-  let start = data.length;
-  // Walk back over at most 3 continuation bytes to the lead byte of the last character.
-  for (let i = data.length - 1; i >= 0 && i >= data.length - 4; i--) {
-    if ((data[i]! & 0xc0) !== 0x80) {
-      start = i;
-      break;
-    }
+function fileError(code: string, path: string): Error {
+  const shown = shownPath(path);
+  switch (code) {
+    case 'ENOENT':
+      return sbxFailure(SbxErrorType.NotFound, `No such file or directory in the sandbox: ${shown}.`);
+    case 'ENOTDIR':
+      return invalid(`${shown} is not a directory, or a component of it is a file.`);
+    case 'EISDIR':
+      return invalid(`${shown} is a directory; give the path of a file (list a directory with listDir).`);
+    case 'ENOTREG':
+      return invalid(`${shown} is not a regular file (a FIFO, socket or device): the file API reads and writes regular files only.`);
+    case 'ELOOP':
+      return invalid(`${shown} has too many levels of symbolic links.`);
+    case 'ENAMETOOLONG':
+      return invalid(`${shown} is too long a path.`);
+    case 'EEXIST':
+    case 'ENOTEMPTY':
+      return invalid(`${shown} is in the way: something else already exists there.`);
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+    case 'ETXTBSY':
+    case 'EBUSY':
+      return invalid(`${shown} cannot be changed: it is read-only or in use in the sandbox.`);
+    case 'EINVAL':
+      return invalid(`the request for ${shown} was refused by the sandbox as invalid.`);
+    case 'EESCAPE':
+      return sbxFailure(SbxErrorType.PathEscape, `Path ${shown} leads outside the sandbox; use a path inside it.`);
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return sbxFailure(SbxErrorType.NoSpace, `No space left to write ${shown}: the sandbox's quota or disk is full; free space or raise the quota.`);
+    default:
+      return sbxFailure(SbxErrorType.CommandFailed, `File operation on ${shown} failed in the sandbox (${code.replace(/[^A-Z]/g, '')}).`);
   }
-  if (start === data.length) return data.length;
-  const lead = data[start]!;
-  const needed = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  return data.length - start >= needed ? data.length : start;
 }
 
 function invalid(message: string): Error {
   return sbxFailure(SbxErrorType.InvalidArgument, message.charAt(0).toUpperCase() + message.slice(1));
 }
 
-function escape(path: string): Error {
-  return sbxFailure(SbxErrorType.PathEscape, `Path ${path} leads outside the sandbox; use a path inside it.`);
-}
-
-/** libuv has no name for EDQUOT (errno 122 on Linux) and reports it as an unknown error. */
-const EDQUOT_ERRNO = -122;
-
-function fileError(err: NodeJS.ErrnoException, path: string): Error {
-  if ((err as { type?: string }).type) return err;
-  switch (err.errno === EDQUOT_ERRNO ? 'EDQUOT' : err.code) {
-    case 'ENOENT':
-      return sbxFailure(SbxErrorType.NotFound, `No such file or directory in the sandbox: ${path}.`);
-    case 'ENOTDIR':
-    case 'EEXIST':
-      return invalid(`a parent of ${path} is a file, not a directory.`);
-    case 'EISDIR':
-      return invalid(`path ${path} is a directory; give the path of a file.`);
-    case 'ELOOP':
-      return invalid(`path ${path} ends in a symbolic link that could not be followed safely.`);
-    case 'ENOSPC':
-    case 'EDQUOT':
-      return sbxFailure(SbxErrorType.NoSpace, `No space left to write ${path}: the sandbox's quota or disk is full; free space or raise the quota.`);
-    default:
-      return sbxFailure(SbxErrorType.CommandFailed, `File operation on ${path} failed: ${err.message}`);
+function helperFailed(sandboxId: string, result: { status: string; exitCode: number; stderr: string }): Error {
+  if (result.status === 'exited' && result.exitCode === 127) {
+    return sbxFailure(
+      SbxErrorType.InvalidState,
+      `Sandbox ${sandboxId} has no file helper: it was started by an older sbx. Roll it back to its latest turn (or destroy and recreate it) to restart it with one.`,
+    );
   }
+  const why = result.status === 'exited' ? `exit code ${result.exitCode}` : result.status.replace('_', ' ');
+  return sbxFailure(SbxErrorType.CommandFailed, `The file operation in sandbox ${sandboxId} did not complete (${why}); try again.`);
 }

@@ -1,0 +1,3 @@
+module sbx/helpers/sbx-files
+
+go 1.25
