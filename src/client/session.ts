@@ -1,9 +1,11 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { z } from 'zod';
 import type { ProcessStatus } from '../common/processes.js';
-import type { ExecRequestInput, ExecResult, ListDirResult, ReadFileResult } from '../common/sandbox.js';
+import type { ExecRequestInput, ExecResult, ListDirResult, PathStat, ReadFileResult } from '../common/sandbox.js';
 import { parseInput } from '../common/validate.js';
 import {
+  DeletePathRequest,
+  deletePathUpdate,
   destroyUpdate,
   ExecRequest,
   execUpdate,
@@ -26,6 +28,8 @@ import {
   resumeSignal,
   rollbackUpdate,
   snapshotUpdate,
+  StatPathRequest,
+  statPathUpdate,
   SnapshotTarget,
   turnCompleteUpdate,
   WriteFilesRequest,
@@ -95,6 +99,18 @@ export class Session {
   async listDir(path = '/workspace', options: Omit<z.input<typeof ListDirRequest>, 'path'> = {}): Promise<ListDirResult> {
     const parsed = this.valid(ListDirRequest, { ...options, path }, 'listDir request');
     return this.call(() => this.handle.executeUpdate(listDirUpdate, { args: [parsed] }));
+  }
+
+  /** What is at `path` (a symlink is described, not followed). */
+  async statPath(path: string): Promise<PathStat> {
+    const parsed = this.valid(StatPathRequest, { path }, 'statPath request');
+    return this.call(() => this.handle.executeUpdate(statPathUpdate, { args: [parsed] }));
+  }
+
+  /** Deletes a file, a symlink (not its target) or an empty directory; `recursive` for a whole tree. */
+  async deletePath(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    const parsed = this.valid(DeletePathRequest, { ...options, path }, 'deletePath request');
+    return this.call(() => this.handle.executeUpdate(deletePathUpdate, { args: [parsed] }));
   }
 
   /** Starts a long-running program (a dev server, a watcher); it is lost on rollback, which restarts the sandbox. */

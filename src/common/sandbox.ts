@@ -130,6 +130,26 @@ export interface ListDirResult {
   nextCursor?: string;
 }
 
+export const StatPathRequest = z.object({ path: SandboxPath });
+export type StatPathRequest = z.infer<typeof StatPathRequest>;
+
+export const DeletePathRequest = z.object({
+  path: SandboxPath,
+  /** Delete a directory with everything in it; without it only files, links and empty directories. */
+  recursive: z.boolean().default(false),
+});
+export type DeletePathRequest = z.infer<typeof DeletePathRequest>;
+
+/** What is at a path; a symlink is described itself (with its target), not followed. */
+export interface PathStat {
+  type: DirEntry['type'];
+  size: number;
+  /** Permission bits. */
+  mode: number;
+  mtimeMs: number;
+  target?: string;
+}
+
 /** Size of `value` as JSON in UTF-8, which is how it travels through Temporal. */
 export function serializedBytes(value: unknown): number {
   return new TextEncoder().encode(JSON.stringify(value)).length;

@@ -6,12 +6,15 @@ import type { WarmPoolConfigInput } from './warm-pool-config.js';
 import { LaunchProcessRequest, ProcessId, type ProcessStatus } from '../common/processes.js';
 import {
   DEFAULT_RESOURCES,
+  DeletePathRequest,
   ExecRequest,
   ListDirRequest,
   ReadFileRequest,
   Resources,
+  StatPathRequest,
   WriteFilesRequest,
   type ListDirResult,
+  type PathStat,
   type ExecResult,
   type ReadFileResult,
 } from '../common/sandbox.js';
@@ -110,6 +113,8 @@ export const execUpdate = defineUpdate<ExecResult, [z.input<typeof ExecRequest>]
 export const writeFilesUpdate = defineUpdate<void, [z.input<typeof WriteFilesRequest>]>('writeFiles');
 export const readFileUpdate = defineUpdate<ReadFileResult, [z.input<typeof ReadFileRequest>]>('readFile');
 export const listDirUpdate = defineUpdate<ListDirResult, [z.input<typeof ListDirRequest>]>('listDir');
+export const statPathUpdate = defineUpdate<PathStat, [z.input<typeof StatPathRequest>]>('statPath');
+export const deletePathUpdate = defineUpdate<void, [z.input<typeof DeletePathRequest>]>('deletePath');
 export const turnCompleteUpdate = defineUpdate<TurnResult, []>('turnComplete');
 export const snapshotUpdate = defineUpdate<SnapshotRecord, [z.input<typeof NamedSnapshotRequest>]>('snapshot');
 export const rollbackUpdate = defineUpdate<RollbackResult, [SnapshotTarget]>('rollback');
@@ -127,7 +132,7 @@ export const forkReadySignal = defineSignal<[{ ok: boolean; message?: string }]>
 export const infoQuery = defineQuery<SessionInfo>('info');
 export const listSnapshotsQuery = defineQuery<SnapshotRecord[]>('listSnapshots');
 
-export { ExecRequest, LaunchProcessRequest, ListDirRequest, ReadFileRequest, WriteFilesRequest };
+export { DeletePathRequest, ExecRequest, LaunchProcessRequest, ListDirRequest, ReadFileRequest, StatPathRequest, WriteFilesRequest };
 
 /** Fleet messages: host workers heartbeat, session creates place and destroys release. */
 export const HostHeartbeat = z.object({

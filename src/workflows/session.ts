@@ -42,6 +42,8 @@ import {
   killProcessUpdate,
   LaunchProcessRequest,
   launchProcessUpdate,
+  DeletePathRequest,
+  deletePathUpdate,
   ListDirRequest,
   listDirUpdate,
   listSnapshotsQuery,
@@ -56,6 +58,8 @@ import {
   rollbackUpdate,
   snapshotUpdate,
   SnapshotTarget,
+  StatPathRequest,
+  statPathUpdate,
   turnCompleteUpdate,
   WriteFilesRequest,
   writeFilesUpdate,
@@ -421,6 +425,8 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   toolUpdate(writeFilesUpdate, WriteFilesRequest, 'files', (request) => hostActs().writeFiles({ sandboxId: sandboxId(), ...request }));
   toolUpdate(readFileUpdate, ReadFileRequest, 'files', (request) => hostActs().readFile({ sandboxId: sandboxId(), request }));
   toolUpdate(listDirUpdate, ListDirRequest, 'files', (request) => hostActs().listDir({ sandboxId: sandboxId(), request }));
+  toolUpdate(statPathUpdate, StatPathRequest, 'files', (request) => hostActs().statPath({ sandboxId: sandboxId(), request }));
+  toolUpdate(deletePathUpdate, DeletePathRequest, 'files', (request) => hostActs().deletePath({ sandboxId: sandboxId(), request }));
   toolUpdate(launchProcessUpdate, LaunchProcessRequest, 'exec', (request) => hostActs().launchProcess({ sandboxId: sandboxId(), request }));
   toolUpdate(processStatusUpdate, ProcessRef, 'files', ({ processId }) => hostActs().processStatus({ sandboxId: sandboxId(), processId }));
   toolUpdate(killProcessUpdate, ProcessRef, 'files', ({ processId }) => hostActs().killProcess({ sandboxId: sandboxId(), processId }));

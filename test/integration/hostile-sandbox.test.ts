@@ -70,11 +70,28 @@ describe('a hostile sandbox and the file API (real runsc on ZFS)', () => {
     expect(await outcome(session.readFile('/workspace/x/../d/hostname'))).toBe(SbxErrorType.NotFound);
     expect(await outcome(session.writeFiles([{ path: 'x/../d/pwned', content: 'pwned' }]))).toBe(SbxErrorType.NotFound);
     expect(await outcome(session.listDir('x/../d'))).toBe(SbxErrorType.NotFound);
+    expect(await outcome(session.deletePath('x/../d/hostname'))).toBe(SbxErrorType.NotFound);
+    expect(await outcome(session.statPath('x/../d/hostname'))).toBe(SbxErrorType.NotFound);
     // Through the link itself the sandbox's own /etc is what is seen and written.
     await session.writeFiles([{ path: 'd/hostname', content: 'sandbox\n' }]);
     expect((await session.readFile('d/hostname')).content).toBe('sandbox\n');
     expect(readFileSync('/etc/hostname', 'utf8')).toBe(hostHostname);
     expect((await sh('cat /etc/hostname')).stdout).toBe('sandbox\n');
+  });
+
+  it('stats and deletes links themselves, never what they name on the host', async () => {
+    await sh(`ln -s ${canary} /workspace/del-link && ln -s ${canary}/secret /workspace/del-final && mkdir -p /workspace/tree/a && echo x > /workspace/tree/a/f`);
+    expect(await session.statPath('del-link')).toMatchObject({ type: 'symlink', target: canary });
+    expect(await outcome(session.deletePath('del-link/secret'))).toBe(SbxErrorType.NotFound);
+    expect(await outcome(session.deletePath(`del-link/sub`, { recursive: true }))).toBe(SbxErrorType.NotFound);
+    await session.deletePath('del-final');
+    await session.deletePath('del-link');
+    expect(await outcome(session.statPath('del-link'))).toBe(SbxErrorType.NotFound);
+    expect(await outcome(session.deletePath('tree'))).toBe(SbxErrorType.InvalidArgument);
+    await session.deletePath('tree', { recursive: true });
+    expect(await outcome(session.statPath('tree'))).toBe(SbxErrorType.NotFound);
+    expect(await outcome(session.deletePath('/'))).toBe(SbxErrorType.InvalidArgument);
+    expect(await session.statPath('/workspace')).toMatchObject({ type: 'dir' });
   });
 
   it('follows absolute and relative links to host paths at every depth only inside the sandbox', async () => {

@@ -104,6 +104,16 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
       return (await files(input.sandboxId)).listDir(input.request);
     },
 
+    async statPath(raw: inputs.StatPathInput) {
+      const input = parseInput(inputs.StatPathInput, raw, 'statPath request');
+      return (await files(input.sandboxId)).statPath(input.request);
+    },
+
+    async deletePath(raw: inputs.DeletePathInput): Promise<void> {
+      const input = parseInput(inputs.DeletePathInput, raw, 'deletePath request');
+      await (await files(input.sandboxId)).deletePath(input.request);
+    },
+
     async snapshotSandbox(raw: inputs.SnapshotInput): Promise<SnapshotInfo> {
       const input = parseInput(inputs.SnapshotInput, raw, 'snapshot request');
       return storage.snapshot(input.sandboxId, input.name);

@@ -3,6 +3,7 @@ import { SandboxId, SnapshotName } from '../../common/names.js';
 import { LaunchProcessRequest, ProcessId } from '../../common/processes.js';
 import {
   batchRule,
+  DeletePathRequest,
   ExecRequest,
   FileWrites,
   ListDirRequest,
@@ -11,6 +12,7 @@ import {
   Resources,
   SandboxOrigin,
   serializedBytes,
+  StatPathRequest,
 } from '../../common/sandbox.js';
 
 /** Inputs of the host activities; each is parsed again on the host before anything runs. */
@@ -29,6 +31,8 @@ export const WriteFilesInput = SandboxRef.extend({ files: FileWrites }).refine(
 );
 export const ReadFileInput = SandboxRef.extend({ request: ReadFileRequest });
 export const ListDirInput = SandboxRef.extend({ request: ListDirRequest });
+export const StatPathInput = SandboxRef.extend({ request: StatPathRequest });
+export const DeletePathInput = SandboxRef.extend({ request: DeletePathRequest });
 export const SnapshotInput = z.object({ sandboxId: SandboxId, name: SnapshotName });
 export const RollbackInput = z.object({ sandboxId: SandboxId, name: SnapshotName, resources: Resources });
 export const DestroySnapshotsInput = z.object({ sandboxId: SandboxId, names: z.array(SnapshotName) });
@@ -43,6 +47,8 @@ export type ExecInput = z.input<typeof ExecInput>;
 export type WriteFilesInput = z.input<typeof WriteFilesInput>;
 export type ReadFileInput = z.input<typeof ReadFileInput>;
 export type ListDirInput = z.input<typeof ListDirInput>;
+export type StatPathInput = z.input<typeof StatPathInput>;
+export type DeletePathInput = z.input<typeof DeletePathInput>;
 export type SnapshotInput = z.input<typeof SnapshotInput>;
 export type RollbackInput = z.input<typeof RollbackInput>;
 export type DestroySnapshotsInput = z.input<typeof DestroySnapshotsInput>;

@@ -6,10 +6,13 @@ import {
   MiB,
   serializedBytes,
   type FileWrite,
+  type DeletePathRequest,
   type ListDirRequest,
   type ListDirResult,
   type ReadFileRequest,
+  type PathStat,
   type ReadFileResult,
+  type StatPathRequest,
 } from '../../common/sandbox.js';
 import type { Runtime } from './backends.js';
 import { utf8SafeEnd } from './output-cap.js';
@@ -25,6 +28,8 @@ export interface SandboxFiles {
   readFile(request: ReadFileRequest): Promise<ReadFileResult>;
   writeFiles(files: FileWrite[]): Promise<void>;
   listDir(request: ListDirRequest): Promise<ListDirResult>;
+  statPath(request: StatPathRequest): Promise<PathStat>;
+  deletePath(request: DeletePathRequest): Promise<void>;
 }
 
 /** A readFile result stays under this as JSON, whatever the bytes decode to. */
@@ -51,8 +56,16 @@ const ListAnswer = z.object({
   more: z.boolean(),
 });
 const WriteAnswer = z.object({ written: z.number().int().min(0) });
+const StatAnswer = z.object({
+  type: z.enum(['file', 'dir', 'symlink', 'other']),
+  size: z.number().int().min(0),
+  mode: z.number().int().min(0).max(0o777),
+  mtimeMs: z.number().int(),
+  target: z.string().max(4096).optional(),
+});
+const DeleteAnswer = z.object({ deleted: z.literal(true) });
 
-type Op = 'read' | 'write' | 'list';
+type Op = 'read' | 'write' | 'list' | 'stat' | 'delete';
 
 export function sandboxFiles(runtime: Runtime, sandboxId: string, bundlePath: string): SandboxFiles {
   /** Runs one helper operation; `pathOf` names the path a failure is about. */
@@ -109,6 +122,14 @@ export function sandboxFiles(runtime: Runtime, sandboxId: string, bundlePath: st
       const page = await run('list', { path: request.path, after: request.cursor ?? '', limit: request.limit }, ListAnswer, () => request.path);
       const entries = page.entries.slice(0, request.limit);
       return { entries, ...(page.more && entries.length ? { nextCursor: entries[entries.length - 1]!.name } : {}) };
+    },
+
+    async statPath(request) {
+      return run('stat', { path: request.path }, StatAnswer, () => request.path);
+    },
+
+    async deletePath(request) {
+      await run('delete', { path: request.path, recursive: request.recursive }, DeleteAnswer, () => request.path);
     },
   };
 }
