@@ -53,6 +53,21 @@ fi
 
 # 3. zfs-fuse daemon and a file-backed pool.
 if [ "${SBX_SKIP_ZFS:-0}" != 1 ]; then
+  zfs_mounts() { awk '$3 == "fuse.zfs" { print $2 }' /proc/mounts; }
+  # A daemon can answer zpool yet leave requests on its mounts unanswered, with every process that
+  # touches them stuck in D state: probe each mount too (SIGKILL: such a wait is only killable).
+  zfs_answers() {
+    timeout -s KILL 10 zpool list >/dev/null 2>&1 || return 1
+    local mp
+    for mp in $(zfs_mounts); do timeout -s KILL 5 stat -t "$mp" >/dev/null 2>&1 || return 1; done
+  }
+  if pgrep -x zfs-fuse >/dev/null && ! zfs_answers; then
+    is_root || die "the zfs-fuse daemon is hung and restarting it needs root"
+    step "zfs-fuse is not answering: killing it and lazily unmounting its datasets"
+    pkill -9 -x zfs-fuse || true
+    sleep 1
+    for mp in $(zfs_mounts | sort -r); do umount -l "$mp" 2>/dev/null || true; done
+  fi
   # Reachability, not pgrep: a killed daemon can linger as a zombie.
   if ! zpool list >/dev/null 2>&1; then
     is_root || die "the zfs-fuse daemon is not running and starting it needs root"
