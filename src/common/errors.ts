@@ -22,6 +22,7 @@ export const SbxErrorType = {
   PoolFaulted: 'PoolFaulted',
   CommandMissing: 'CommandMissing',
   HostLost: 'HostLost',
+  OutcomeUnknown: 'OutcomeUnknown',
   CreateFailed: 'CreateFailed',
   MaxSessionsReached: 'MaxSessionsReached',
   NoCapacity: 'NoCapacity',

@@ -2,7 +2,9 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
+import { join } from 'node:path';
 import { createHostActivities } from '../activities/host/activities.js';
+import { ToolCallJournal } from '../activities/host/tool-call-journal.js';
 import { warmPoolStatuses } from '../client/warm-pools.js';
 import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, WARM_PREFIX } from '../common/names.js';
 import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
@@ -50,6 +52,7 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
       runtime,
       maxSessions: config.maxSessions,
       defaultQuotaBytes: config.defaultQuotaBytes,
+      journal: new ToolCallJournal(join(config.dataRoot, 'tool-calls')),
     }),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     shutdownGraceTime: config.shutdownGraceMs,

@@ -113,6 +113,7 @@ export interface CarriedSession {
 const MAX_CACHED_TOOL_CALLS = 1000;
 const CARRIED_OUTPUT_BUDGET_CHARS = 256 * 1024;
 const FORK_COPY_TIMEOUT = '30 minutes';
+const EXEC_RETRY = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 };
 
 type PendingSignal = { kind: 'pause'; mode: PauseMode; reason: string } | { kind: 'resume' };
 
@@ -384,8 +385,10 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
           ...hostOptions(s.hostId!),
           startToCloseTimeout: request.timeoutMs + 60_000,
           heartbeatTimeout: '30 seconds',
-          // A command may have run on a host that died mid-way: never run it twice silently.
-          retry: { maximumAttempts: 1 },
+          // A command may have run on a host that died mid-way. The host's tool-call journal makes a
+          // retry safe (it returns the recorded result, or OutcomeUnknown, and never runs it twice),
+          // so a host that comes back answers what really happened instead of a bare HostLost.
+          retry: patched('exec-retry-through-journal') ? EXEC_RETRY : { maximumAttempts: 1 },
         });
         const result = await onHost('exec', () => acts.execCommand({ sandboxId: sandboxId(), request, resources: req.resources }));
         s.toolCalls++;

@@ -9,6 +9,7 @@ import * as inputs from './inputs.js';
 import type { ProcessStatus } from '../../common/processes.js';
 import { killScript, launchScript, parseProcessStatus, statusScript } from './process-scripts.js';
 import { sandboxFiles } from './sandbox-files.js';
+import type { ToolCallJournal } from './tool-call-journal.js';
 
 export interface HostActivityDeps {
   hostId: string;
@@ -16,13 +17,14 @@ export interface HostActivityDeps {
   runtime: Runtime;
   maxSessions: number;
   defaultQuotaBytes?: number;
+  journal: ToolCallJournal;
 }
 
 /**
  * The activities a host worker serves on `sbx-host-<hostId>`. Each parses its input before anything
  * runs and is safe to retry: the goal state already reached counts as success.
  */
-export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes }: HostActivityDeps) {
+export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes, journal }: HostActivityDeps) {
   const files = async (sandboxId: string) => sandboxFiles(runtime, sandboxId, await storage.sessionPath(sandboxId));
 
   const runScript = async (sandboxId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
@@ -64,6 +66,7 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
       const input = parseInput(inputs.SandboxRef, raw, 'destroySandbox input');
       await runtime.destroy(input.sandboxId);
       await storage.destroySession(input.sandboxId);
+      await journal.forget(input.sandboxId);
     },
 
     async execCommand(raw: inputs.ExecInput): Promise<ExecResult> {
@@ -71,21 +74,22 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
       const ctx = Context.current();
       const path = await storage.sessionPath(input.sandboxId);
       const run = () => runtime.exec(input.sandboxId, path, input.request, { signal: ctx.cancellationSignal, onProgress: () => ctx.heartbeat() });
-      let result: ExecResult;
-      try {
-        result = await run();
-      } catch (err) {
-        // The workflow only sends tool calls to an active session: a sandbox found dead (OOM kill,
-        // host reboot) refuses the exec without running anything, so it is started again on its
-        // filesystem and the command run once. Checking first would cost every exec a `runsc state`.
-        const type = err instanceof ApplicationFailure ? err.type : undefined;
-        if (type !== SbxErrorType.InvalidState && type !== SbxErrorType.NotFound) throw err;
-        const state = await runtime.state(input.sandboxId);
-        if (state !== 'stopped' && state !== 'absent') throw err;
-        ctx.log.warn('sandbox was not running; starting it again', { sandboxId: input.sandboxId, state });
-        await runtime.start(input.sandboxId, path, input.resources);
-        result = await run();
-      }
+      const result = await journal.once(input.sandboxId, input.request.toolCallId, async () => {
+        try {
+          return await run();
+        } catch (err) {
+          // The workflow only sends tool calls to an active session: a sandbox found dead (OOM kill,
+          // host reboot) refuses the exec without running anything, so it is started again on its
+          // filesystem and the command run once. Checking first would cost every exec a `runsc state`.
+          const type = err instanceof ApplicationFailure ? err.type : undefined;
+          if (type !== SbxErrorType.InvalidState && type !== SbxErrorType.NotFound) throw err;
+          const state = await runtime.state(input.sandboxId);
+          if (state !== 'stopped' && state !== 'absent') throw err;
+          ctx.log.warn('sandbox was not running; starting it again', { sandboxId: input.sandboxId, state });
+          await runtime.start(input.sandboxId, path, input.resources);
+          return run();
+        }
+      });
       return capCombinedOutput(result, MAX_COMBINED_OUTPUT_BYTES);
     },
 

@@ -1,0 +1,91 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SbxErrorType, sbxFailure } from '../../common/errors.js';
+import { serializedBytes, type ExecResult } from '../../common/sandbox.js';
+
+/** Entries kept per sandbox; the session's own cache covers the same recent calls. */
+const MAX_ENTRIES = 1000;
+/** A recorded result larger than this keeps only the head of its output (marked truncated). */
+const MAX_RECORD_BYTES = 256 * 1024;
+
+type Entry = { state: 'started'; toolCallId: string; at: string } | { state: 'done'; toolCallId: string; result: ExecResult };
+
+/**
+ * What happened to each tool call on this host, kept in the host's data root (outside the sandbox
+ * and its snapshots, so neither the agent nor a rollback can change it). A command is marked
+ * started before it is spawned and done with its result after; a retry after the worker died
+ * finds one of the two and never runs the command again: the result is returned, or, when the
+ * worker died while it ran, a typed OutcomeUnknown says so. This holds across the session's
+ * continue-as-new, which the workflow's own cache does not.
+ */
+export class ToolCallJournal {
+  constructor(private readonly dir: string) {}
+
+  /** Runs `command` once per toolCallId: a recorded result is returned instead of running again. */
+  async once(sandboxId: string, toolCallId: string, command: () => Promise<ExecResult>): Promise<ExecResult> {
+    const file = this.path(sandboxId, toolCallId);
+    const entry = await this.read(file);
+    if (entry?.state === 'done' && entry.toolCallId === toolCallId) return entry.result;
+    if (entry?.state === 'started' && entry.toolCallId === toolCallId) {
+      throw sbxFailure(
+        SbxErrorType.OutcomeUnknown,
+        `Tool call ${toolCallId} was running when its host worker stopped (${entry.at}); it may or may not have completed, so it is not run again. Check the sandbox, then use a new toolCallId.`,
+      );
+    }
+    await this.write(file, { state: 'started', toolCallId, at: new Date().toISOString() });
+    let result: ExecResult;
+    try {
+      result = await command();
+    } catch (err) {
+      // Thrown means refused before it ran (dead sandbox, bad cwd): the call may be made again.
+      await rm(file, { force: true });
+      throw err;
+    }
+    await this.write(file, { state: 'done', toolCallId, result: fitRecord(result) });
+    await this.prune(sandboxId);
+    return result;
+  }
+
+  /** Forgets a destroyed sandbox's calls. */
+  async forget(sandboxId: string): Promise<void> {
+    await rm(join(this.dir, sandboxId), { recursive: true, force: true });
+  }
+
+  private path(sandboxId: string, toolCallId: string): string {
+    return join(this.dir, sandboxId, `${createHash('sha256').update(toolCallId).digest('hex').slice(0, 40)}.json`);
+  }
+
+  private async read(file: string): Promise<Entry | undefined> {
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as Entry;
+    } catch {
+      return undefined; // torn by a crash mid-write: written through a rename, so never, but harmless
+    }
+  }
+
+  private async write(file: string, entry: Entry): Promise<void> {
+    await mkdir(join(file, '..'), { recursive: true, mode: 0o700 });
+    const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(temp, JSON.stringify(entry), { mode: 0o600 });
+    await rename(temp, file);
+  }
+
+  private async prune(sandboxId: string): Promise<void> {
+    const dir = join(this.dir, sandboxId);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    if (names.length <= MAX_ENTRIES * 1.1) return;
+    const aged = await Promise.all(names.map(async (name) => ({ name, mtime: (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0 })));
+    aged.sort((a, b) => a.mtime - b.mtime);
+    await Promise.all(aged.slice(0, names.length - MAX_ENTRIES).map(({ name }) => rm(join(dir, name), { force: true })));
+  }
+}
+
+/** The result as recorded: its output cut so one entry stays small. */
+function fitRecord(result: ExecResult): ExecResult {
+  if (serializedBytes(result) <= MAX_RECORD_BYTES) return result;
+  const half = MAX_RECORD_BYTES / 16; // characters: escaped as JSON one may take six bytes
+  return { ...result, stdout: result.stdout.slice(0, half), stderr: result.stderr.slice(0, half), truncated: true };
+}
