@@ -1,9 +1,13 @@
-import { condition } from '@temporalio/workflow';
+import { condition, patched } from '@temporalio/workflow';
 
 /**
  * Serialises a session's operations inside its workflow: tool calls share the lock, lifecycle
  * operations (rollback, snapshot, pause, destroy, …) hold it alone. A waiting lifecycle operation
  * bars new tool calls, so a rollback waits only for the tools already in flight.
+ *
+ * Waiters whose conditions come true together are all woken before any of them runs, so each
+ * checks again once it runs: without that, two turnCompletes both took the lock and both took
+ * turn 2, and two rollbacks ran on one sandbox at once.
  */
 export class LifecycleLock {
   private shared = 0;
@@ -11,7 +15,9 @@ export class LifecycleLock {
   private exclusiveWaiting = 0;
 
   async runShared<T>(fn: () => Promise<T>): Promise<T> {
-    await condition(() => !this.exclusive && this.exclusiveWaiting === 0);
+    const free = () => !this.exclusive && this.exclusiveWaiting === 0;
+    do await condition(free);
+    while (!free() && patched('lifecycle-lock-recheck'));
     this.shared++;
     try {
       return await fn();
@@ -21,8 +27,10 @@ export class LifecycleLock {
   }
 
   async runExclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const free = () => !this.exclusive && this.shared === 0;
     this.exclusiveWaiting++;
-    await condition(() => !this.exclusive && this.shared === 0);
+    do await condition(free);
+    while (!free() && patched('lifecycle-lock-recheck'));
     this.exclusiveWaiting--;
     this.exclusive = true;
     try {
