@@ -26,6 +26,7 @@ export function devCommand(): Command {
     .addOption(new Option('--storage <kind>', 'session storage').choices(['auto', 'zfs', 'local-disk']).default('auto'))
     .addOption(new Option('--runtime <kind>', 'sandbox runtime').choices(['auto', 'gvisor', 'none']).default('auto'))
     .option('--pool <name>', 'ZFS pool (made by the bootstrap script)', 'sbx')
+    .option('--zfs-root <dataset>', 'dataset under which the dev host keeps sessions and templates (default <pool>/dev)')
     .option('--no-demo', 'skip the demo session')
     .action(async (o) => {
       const logger = createLogger('sbx-dev');
@@ -38,7 +39,7 @@ export function devCommand(): Command {
 }
 
 async function runDev(
-  o: { dataDir: string; port: number; uiPort: number; storage: string; runtime: string; pool: string; demo: boolean },
+  o: { dataDir: string; port: number; uiPort: number; storage: string; runtime: string; pool: string; zfsRoot?: string; demo: boolean },
   logger: Logger,
 ): Promise<void> {
   const dataDir = resolve(o.dataDir);
@@ -57,7 +58,7 @@ async function runDev(
     temporalAddress: server.address,
     storage,
     runtime,
-    zfsRoot: `${o.pool}/dev`,
+    zfsRoot: o.zfsRoot ?? `${o.pool}/dev`,
     dataRoot: resolve(dataDir, 'host'),
     shutdownGraceMs: 5000,
   });
@@ -69,6 +70,7 @@ async function runDev(
   }
 
   const stop = async () => {
+    await hibernateSessions(server.address, logger);
     await Promise.allSettled([control.shutdown(), host.shutdown()]);
     await server.stop();
   };
@@ -85,8 +87,32 @@ async function runDev(
     ].join('\n'),
   );
   if (o.demo) await runDemo(server.address, server.uiUrl);
-  process.stdout.write('Ctrl-C stops everything sbx dev started.\n');
+  process.stdout.write('Ctrl-C hibernates the active sessions (`sbx session resume` brings one back) and stops everything sbx dev started.\n');
   await Promise.all([host.done, control.done]);
+}
+
+/**
+ * Sandboxes are processes of their own and would outlive sbx dev: each active session of the dev
+ * host is hibernated (memory to its dataset, sandbox stopped) while the workers still run. Under the
+ * next `sbx dev`, `sbx session resume` (or a tool call, for sessions made with autoResume) restores it.
+ */
+async function hibernateSessions(address: string, logger: Logger): Promise<void> {
+  const client = await SandboxClient.connect({ address });
+  try {
+    const active = await client.listSessions({ state: 'active', host: DEV_HOST, limit: 1000 });
+    if (active.length === 0) return;
+    logger.info({ sessions: active.map((s) => s.sessionId) }, `hibernating ${active.length} active session(s)`);
+    const waits = active.map(({ sessionId }) =>
+      client
+        .session(sessionId)
+        .pause('hibernate')
+        .catch((err: Error) => logger.warn({ sessionId, error: err.message }, 'could not hibernate; its sandbox keeps running')),
+    );
+    const deadline = new Promise((resolve) => setTimeout(resolve, 60_000).unref());
+    await Promise.race([Promise.all(waits), deadline]);
+  } finally {
+    await client.close();
+  }
 }
 
 async function runDemo(address: string, uiUrl: string): Promise<void> {

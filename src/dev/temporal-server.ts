@@ -56,7 +56,11 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     ...searchAttributeArgs(),
     ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
   ];
-  const child = execa(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], reject: false, buffer: { stderr: true } });
+  // Its own process group: a terminal's Ctrl-C reaches only sbx dev, which still needs the server
+  // to hibernate its sessions before it stops it; an exit of ours takes it down all the same.
+  const child = execa(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], reject: false, buffer: { stderr: true }, detached: true });
+  const orphanGuard = () => child.kill('SIGKILL');
+  process.once('exit', orphanGuard);
   let stderrTail = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderrTail = (stderrTail + chunk.toString()).slice(-2000);
@@ -71,6 +75,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     uiUrl: `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${options.uiPort}`,
     process: child,
     async stop() {
+      process.off('exit', orphanGuard);
       child.kill('SIGTERM');
       await child;
     },

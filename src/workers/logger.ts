@@ -21,6 +21,9 @@ export function installTemporalLogging(logger: Logger): void {
   // The SDK's runtime is process-wide and can be installed once; a test harness may have done it.
   if (Runtime._instance) return;
   Runtime.install({
+    // The sbx commands stop their own workers on SIGINT/SIGTERM (onStopSignal), after work that
+    // needs them running (sbx dev hibernates its sessions first); the SDK must not stop them earlier.
+    shutdownSignals: [],
     logger: new DefaultLogger(level, ({ level: lvl, message, meta }) => {
       const method = lvl === 'ERROR' ? 'error' : lvl === 'WARN' ? 'warn' : lvl === 'INFO' ? 'info' : 'debug';
       logger[method](meta ?? {}, message);
