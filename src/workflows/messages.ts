@@ -8,6 +8,7 @@ import {
   DEFAULT_RESOURCES,
   ExecRequest,
   ListDirRequest,
+  QuotaBytes,
   ReadFileRequest,
   Resources,
   WriteFilesRequest,
@@ -32,7 +33,7 @@ export const CreateSessionRequest = z.object({
   template: TemplateName.default('busybox'),
   hostId: HostId.optional(),
   resources: Resources.default(DEFAULT_RESOURCES),
-  quotaBytes: z.number().int().positive('quotaBytes must be positive').optional(),
+  quotaBytes: QuotaBytes.optional(),
   /** Auto-pause after this long without a tool call; 0 disables. */
   idleTimeoutMs: durationMs('idleTimeoutMs').default(30 * 60_000),
   idlePauseMode: PauseMode.default('freeze'),
@@ -133,7 +134,8 @@ export { ExecRequest, LaunchProcessRequest, ListDirRequest, ReadFileRequest, Wri
 export const HostHeartbeat = z.object({
   hostId: HostId,
   instanceId: z.string().optional(),
-  maxSessions: z.number().int().positive(),
+  /** Slots for sessions: the host's maximum less those its quarantined sandboxes hold (0 when all do). */
+  maxSessions: z.number().int().min(0),
   sessions: z.number().int().min(0),
   healthy: z.boolean(),
   templates: z.array(TemplateName),
@@ -194,7 +196,7 @@ export const hostLostSignal = defineSignal<[{ hostId: string }]>('hostLost');
 export const ClaimRequest = z.object({
   sessionId: SessionId,
   resources: Resources,
-  quotaBytes: z.number().int().positive().optional(),
+  quotaBytes: QuotaBytes.optional(),
 });
 export type ClaimRequest = z.input<typeof ClaimRequest>;
 

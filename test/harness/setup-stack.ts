@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { DEFAULT_ZFS_CLI } from '../../src/activities/host/zfs-cli.js';
 import { requireBuilt, temporalCliPath } from '../../src/dev/paths.js';
 import { startMoto } from '../../src/dev/moto.js';
 import { sbxSearchAttributes } from '../../src/workflows/search-attributes.js';
@@ -16,6 +17,9 @@ import { workflowsPaths } from './workflows.js';
  */
 export default async function globalSetup(): Promise<void> {
   const runId = `t${process.pid}-${Date.now().toString(36)}`;
+  // Every host and zfs call of the run, in this process, its workers and the hosts they spawn, takes
+  // the same machine-wide lock on zfs changes as any other run on this machine.
+  process.env.SBX_ZFS_LOCK = DEFAULT_ZFS_CLI.lockPath;
   const scratch = mkdtempSync(join(tmpdir(), 'sbx-test-'));
   const pool = process.env.SBX_POOL ?? 'sbx';
 

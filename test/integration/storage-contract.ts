@@ -153,10 +153,10 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
       async () => {
         const MiB = 1024 * 1024;
         await storage.createSession('quota', { kind: 'template', template }, 64 * MiB);
-        await storage.setQuota('quota', (await storage.usedBytes('quota')) + 6 * MiB);
+        await storage.setQuota('quota', (await storage.usedBytes('quota')) + 16 * MiB);
         const chunk = (i: number) => ({ path: `blob-${i}`, content: randomBase64(3 * MiB), encoding: 'base64' as const });
         const writeAll = async () => {
-          for (let i = 0; i < 4; i++) await writeFiles(await rootfsOf('quota'), [chunk(i)]);
+          for (let i = 0; i < 7; i++) await writeFiles(await rootfsOf('quota'), [chunk(i)]);
         };
         if (name === 'zfs') expect(await failureType(writeAll())).toBe(SbxErrorType.NoSpace);
         else await writeAll();
@@ -164,6 +164,17 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
         await storage.destroySession('quota');
       },
     );
+
+    it('marks a session quarantined, lists it with its time, and clears the mark', async () => {
+      await storage.createSession('held', { kind: 'template', template });
+      expect(await storage.quarantined()).toEqual(new Map());
+      await storage.setQuarantine('held', 1_700_000_000_000);
+      expect(await storage.quarantined()).toEqual(new Map([['held', 1_700_000_000_000]]));
+      expect(await storage.sessionExists('held')).toBe(true);
+      await storage.setQuarantine('held', undefined);
+      expect(await storage.quarantined()).toEqual(new Map());
+      await storage.destroySession('held');
+    });
 
     it('destroys a session twice without complaint', async () => {
       await storage.destroySession('beta');

@@ -15,14 +15,17 @@ export interface HostActivityDeps {
   storage: Storage;
   runtime: Runtime;
   maxSessions: number;
-  defaultQuotaBytes?: number;
+  /** Quota of a session whose create sets none. */
+  defaultQuotaBytes: number;
+  /** Largest quota a create may ask for. */
+  maxQuotaBytes: number;
 }
 
 /**
  * The activities a host worker serves on `sbx-host-<hostId>`. Each parses its input before anything
  * runs and is safe to retry: the goal state already reached counts as success.
  */
-export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes }: HostActivityDeps) {
+export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes, maxQuotaBytes }: HostActivityDeps) {
   const rootfs = async (sandboxId: string) => join(await storage.sessionPath(sandboxId), 'rootfs');
 
   const runScript = async (sandboxId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
@@ -39,13 +42,20 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
   return {
     async createSandbox(raw: inputs.CreateSandboxInput): Promise<{ hostId: string; usedBytes: number }> {
       const input = parseInput(inputs.CreateSandboxInput, raw, 'createSandbox input');
+      const quotaBytes = input.quotaBytes ?? defaultQuotaBytes;
+      if (quotaBytes > maxQuotaBytes) {
+        throw sbxFailure(
+          SbxErrorType.InvalidArgument,
+          `quotaBytes ${quotaBytes} is more than host ${hostId} allows (at most ${maxQuotaBytes}); ask for less.`,
+        );
+      }
       if (!(await storage.sessionExists(input.sandboxId))) {
         const sessions = await storage.listSessions();
         if (sessions.length >= maxSessions) {
           throw sbxFailure(SbxErrorType.MaxSessionsReached, `host ${hostId} already holds its maximum of ${maxSessions} sessions`);
         }
       }
-      await storage.createSession(input.sandboxId, input.origin, input.quotaBytes ?? defaultQuotaBytes);
+      await storage.createSession(input.sandboxId, input.origin, quotaBytes);
       return { hostId, usedBytes: await storage.usedBytes(input.sandboxId) };
     },
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SandboxId, SnapshotName } from '../../common/names.js';
 import { LaunchProcessRequest, ProcessId } from '../../common/processes.js';
-import { ExecRequest, ListDirRequest, ReadFileRequest, Resources, SandboxOrigin, WriteFilesRequest } from '../../common/sandbox.js';
+import { ExecRequest, ListDirRequest, QuotaBytes, ReadFileRequest, Resources, SandboxOrigin, WriteFilesRequest } from '../../common/sandbox.js';
 
 /** Inputs of the host activities; each is parsed again on the host before anything runs. */
 export const SandboxRef = z.object({ sandboxId: SandboxId });
@@ -9,7 +9,7 @@ export const SandboxRef = z.object({ sandboxId: SandboxId });
 export const CreateSandboxInput = z.object({
   sandboxId: SandboxId,
   origin: SandboxOrigin,
-  quotaBytes: z.number().int().positive().optional(),
+  quotaBytes: QuotaBytes.optional(),
 });
 export const StartSandboxInput = z.object({ sandboxId: SandboxId, resources: Resources });
 export const ExecInput = z.object({ sandboxId: SandboxId, request: ExecRequest, resources: Resources });
