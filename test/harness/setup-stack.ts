@@ -20,6 +20,8 @@ export default async function globalSetup(): Promise<void> {
   // Every host and zfs call of the run, in this process, its workers and the hosts they spawn, takes
   // the same machine-wide lock on zfs changes as any other run on this machine.
   process.env.SBX_ZFS_LOCK = DEFAULT_ZFS_CLI.lockPath;
+  // Hosts the tests spawn (sbx host, the local provisioner's) share one small pool: a token reserve each.
+  process.env.SBX_RESERVE_MB ??= '16';
   const scratch = mkdtempSync(join(tmpdir(), 'sbx-test-'));
   const pool = process.env.SBX_POOL ?? 'sbx';
 
