@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { DEFAULT_ZFS_CLI } from '../../src/activities/host/zfs-cli.js';
+import { DEFAULT_ZFS_CLI, runZfs } from '../../src/activities/host/zfs-cli.js';
 import { requireBuilt, temporalCliPath } from '../../src/dev/paths.js';
 import { startMoto } from '../../src/dev/moto.js';
 import { sbxSearchAttributes } from '../../src/workflows/search-attributes.js';
@@ -30,7 +30,8 @@ export default async function globalSetup(): Promise<void> {
     throw new Error(`ZFS pool '${pool}' is not available (${health.stderr.trim() || health.stdout.trim()}): run 'npm run bootstrap'`);
   }
   const zfsRoot = `${pool}/${runId}`;
-  await execa('zfs', ['create', '-p', '-o', `mountpoint=${join(scratch, 'zfs')}`, zfsRoot]);
+  const created = await runZfs('zfs', ['create', '-p', '-o', `mountpoint=${join(scratch, 'zfs')}`, zfsRoot]);
+  if (created.exitCode !== 0) throw new Error(`zfs create ${zfsRoot} failed: ${created.stderr.trim()}`);
 
   const temporal = await TestWorkflowEnvironment.createLocal({
     server: {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { NoneRuntime } from '../../src/activities/host/none-runtime.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
+import { zfs } from '../harness/zfs.js';
 import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
 import { ExecRequest, Resources, type ExecRequestInput } from '../../src/common/sandbox.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
@@ -36,7 +37,7 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
   };
 
   beforeAll(async () => {
-    await execa('zfs', ['create', '-p', dataset]);
+    await zfs('create', '-p', dataset);
     bundle = (await execa('zfs', ['get', '-H', '-o', 'value', 'mountpoint', dataset])).stdout.trim();
     await makeBusyboxRootfs(join(bundle, 'rootfs'));
     await runtime.start(sessionId, bundle, Resources.parse({}));

@@ -1,8 +1,10 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { runZfs } from '../../src/activities/host/zfs-cli.js';
 import { ZfsStorage } from '../../src/activities/host/zfs-storage.js';
 import { testStack } from '../harness/stack.js';
+import { zfs } from '../harness/zfs.js';
 
 /**
  * A pool filled by one session, on a small pool of its own (filling the shared test pool would fail
@@ -14,14 +16,17 @@ const pool = `sbxr${process.pid}`;
 const image = join(stack.scratch, `${pool}.img`);
 const MiB = 1024 * 1024;
 const RESERVE = 24 * MiB;
-const zfs = async (...args: string[]) => (await execa('zfs', args)).stdout.trim();
+const zpool = async (...args: string[]) => {
+  const result = await runZfs('zpool', args);
+  if (result.exitCode !== 0) throw new Error(`zpool ${args.join(' ')} failed: ${result.stderr.trim()}`);
+};
 
 describe('a full pool with a reserve', () => {
   const storage = new ZfsStorage({ root: `${pool}/host`, mountpoint: join(stack.scratch, pool), reserveBytes: RESERVE });
 
   beforeAll(async () => {
     await execa('truncate', ['-s', '128M', image]);
-    await execa('zpool', ['create', '-f', '-m', 'none', pool, image]);
+    await zpool('create', '-f', '-m', 'none', pool, image);
     await storage.init();
     const source = join(stack.scratch, `${pool}-src`);
     await mkdir(join(source, 'workspace'), { recursive: true });
@@ -29,7 +34,7 @@ describe('a full pool with a reserve', () => {
   });
 
   afterAll(async () => {
-    await execa('zpool', ['destroy', '-f', pool], { reject: false });
+    await zpool('destroy', '-f', pool).catch(() => undefined);
     await rm(image, { force: true });
   });
 

@@ -6,12 +6,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_ZFS_CLI, destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { ZfsStorage } from '../../src/activities/host/zfs-storage.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
+import { zfs } from '../harness/zfs.js';
 import { describeStorageContract } from './storage-contract.js';
 
 const stack = testStack();
 const id = uniqueNames(import.meta.url).id;
 const root = `${stack.zfsRoot}/${id}`;
-const zfs = async (...args: string[]) => (await execa('zfs', args)).stdout.trim();
 
 describeStorageContract('zfs', async () => {
   const storage = new ZfsStorage({ root });

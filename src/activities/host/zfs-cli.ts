@@ -75,6 +75,8 @@ export interface ZfsResult {
 
 /** `zfs` subcommands that mount, unmount or change datasets. */
 const MUTATING = new Set(['create', 'clone', 'destroy', 'rollback', 'snapshot', 'receive', 'recv', 'set', 'inherit', 'mount', 'unmount', 'umount', 'promote']);
+/** `zpool` subcommands that mount or unmount a pool's datasets. */
+const POOL_MUTATING = new Set(['create', 'destroy', 'import', 'export']);
 
 const checkedLocks = new Map<string, Promise<void>>();
 
@@ -105,7 +107,7 @@ export function ensureLockFile(path: string): Promise<void> {
 /** The command line for one bounded call: `[flock -w … -E 75 <lock>] timeout -k 5 <s> <zfs|zpool> …`. */
 export function zfsCommandLine(command: 'zfs' | 'zpool', args: string[], cli: ZfsCliOptions, timeoutMs = cli.timeoutMs): string[] {
   const bounded = ['timeout', '-k', '5', seconds(timeoutMs), command, ...args];
-  const locked = command === 'zfs' && MUTATING.has(args[0] ?? '');
+  const locked = (command === 'zfs' ? MUTATING : POOL_MUTATING).has(args[0] ?? '');
   return locked ? ['flock', '-w', seconds(cli.lockWaitMs), '-E', String(LOCK_TIMEOUT_EXIT), cli.lockPath, ...bounded] : bounded;
 }
 
