@@ -211,8 +211,8 @@ export class LocalProvisioner implements Provisioner {
   }
 }
 
-/** What a host needs from the control worker's environment: a search path, locale, and sbx's own settings. */
-const INHERITED = new Set(['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR']);
+/** What a host needs from the control worker's environment: a search path, locale, trusted CAs, and sbx's own settings. */
+const INHERITED = new Set(['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR']);
 
 /**
  * The part of `parent` a host inherits. The control worker's environment can hold credentials (AWS
