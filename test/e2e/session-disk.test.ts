@@ -3,7 +3,10 @@ import { startSbx, type SbxTestStack } from '../harness/sbx.js';
 
 const MiB = 1024 * 1024;
 
-/** Every session has a quota within the host's maximum; one that writes until full hurts nobody else. */
+/**
+ * Every session has a quota within the host's maximum; one that writes until full hurts nobody else.
+ * Writes stop at 100 MiB, so that without quotas this fails instead of filling the shared test pool.
+ */
 describe('session disk quotas', () => {
   let sbx: SbxTestStack;
 
@@ -30,7 +33,7 @@ describe('session disk quotas', () => {
 
   it('gives a session that asks for none the host default', async () => {
     const { session, info } = await sbx.client.createSession({ sessionId: 'defaulted' });
-    const out = await session.exec({ toolCallId: 'fill', command: 'dd if=/dev/zero of=/workspace/big bs=1M 2>/dev/null; wc -c < /workspace/big' });
+    const out = await session.exec({ toolCallId: 'fill', command: 'dd if=/dev/zero of=/workspace/big bs=1M count=100 2>/dev/null; wc -c < /workspace/big' });
     const size = Number(out.stdout.trim());
     expect(size).toBeGreaterThan(48 * MiB);
     expect(size).toBeLessThanOrEqual(64 * MiB);
@@ -42,9 +45,9 @@ describe('session disk quotas', () => {
     const { session: filler } = await sbx.client.createSession({ sessionId: 'filler', quotaBytes: 32 * MiB });
     const { session: neighbour } = await sbx.client.createSession({ sessionId: 'neighbour' });
 
-    const fill = await filler.exec({ toolCallId: 'fill', command: 'dd if=/dev/zero of=/workspace/big bs=1M; echo "dd exit $?"' });
+    const fill = await filler.exec({ toolCallId: 'fill', command: 'dd if=/dev/zero of=/workspace/big bs=1M count=100; echo "dd exit $?"' });
     expect(fill.stdout).toMatch(/dd exit [1-9]/);
-    expect(fill.stdout).toMatch(/quota|No space/i);
+    expect(fill.stderr).toMatch(/quota|No space/i);
     expect(await sbx.host.storage.usedBytes('filler')).toBeGreaterThan(30 * MiB);
 
     // The neighbour writes while the filler is full.
