@@ -1,4 +1,7 @@
-import { outcome, zfsCommandLine, type ZfsCliOptions } from '../../src/activities/host/zfs-cli.js';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { outcome, runZfs, zfsCommandLine, type ZfsCliOptions } from '../../src/activities/host/zfs-cli.js';
 import { classifyZfsError, zfsFailure } from '../../src/activities/host/zfs-errors.js';
 import { mountOptionsIn } from '../../src/activities/host/mount-flags.js';
 
@@ -32,6 +35,25 @@ describe('outcome of a bounded call', () => {
     expect(failure.nonRetryable).toBe(false);
     expect(failure.message).toBe("Could not snapshot sbx/a@t1: another zfs change held this host's zfs lock past the wait limit; retry shortly.");
     expect(classifyZfsError({ exitCode: 124, stderr: '', timedOut: 'command' })).toBe('Busy');
+  });
+});
+
+describe('runZfs', () => {
+  it('stops a zfs that does not answer and says so, instead of waiting for ever', async () => {
+    // A stand-in for a wedged zfs-fuse: a `zfs` on PATH that never returns.
+    const dir = await mkdtemp(join(tmpdir(), 'sbx-fake-zfs-'));
+    const path = process.env.PATH;
+    try {
+      await writeFile(join(dir, 'zfs'), '#!/bin/sh\nexec sleep 600\n');
+      await chmod(join(dir, 'zfs'), 0o755);
+      process.env.PATH = `${dir}:${path}`;
+      const result = await runZfs('zfs', ['list'], { ...cli, timeoutMs: 1000 });
+      expect(result.timedOut).toBe('command');
+      expect(zfsFailure(result, { operation: 'list', dataset: 'sbx' }).type).toBe('Busy');
+    } finally {
+      process.env.PATH = path;
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
