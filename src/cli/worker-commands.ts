@@ -152,7 +152,7 @@ function hostReconcileCommand(): Command {
     .description('compare the sandboxes on this host with Temporal: remove, quarantine or release them (takes the host\'s flags before "reconcile")')
     .option('--dry-run', 'list what a pass would do and change nothing', false)
     .action(async (o: { dryRun: boolean }, cmd: Command) => {
-      const logger = createLogger('sbx-host');
+      const logger = createLogger('sbx-host', { toStderr: true });
       const { json } = cmd.optsWithGlobals<{ json: boolean }>();
       try {
         const config = hostConfigFrom(cmd.parent!.opts(), cmd.parent!);
