@@ -8,8 +8,9 @@ import { zfs } from '../harness/zfs.js';
 
 /**
  * A pool filled by one session, on a small pool of its own (filling the shared test pool would fail
- * every other test on the machine). The host's reserve keeps snapshots and creates working for the
- * others, and the full session can still be snapshotted and destroyed.
+ * every other test on the machine). The host's reserve keeps snapshots working for every session,
+ * the full one included, which can then be destroyed; a new session waits for space instead of
+ * spending the reserve.
  */
 const stack = testStack();
 const pool = `sbxr${process.pid}`;
@@ -38,7 +39,7 @@ describe('a full pool with a reserve', () => {
     await rm(image, { force: true });
   });
 
-  it('still snapshots, creates and destroys when one session has filled the pool', async () => {
+  it('still snapshots and destroys when one session has filled the pool, and refuses new sessions until it has room', async () => {
     const template = { kind: 'template', template: 'tiny' } as const;
     await storage.createSession('filler', template, 1024 * MiB);
     await storage.createSession('other', template, 64 * MiB);
@@ -51,9 +52,13 @@ describe('a full pool with a reserve', () => {
     expect(await unreserved.snapshot('other', 'refused').catch((err) => err)).toMatchObject({ type: 'NoSpace' });
 
     await storage.snapshot('other', 'turn-000001');
-    await storage.createSession('late', template, 64 * MiB);
     await storage.snapshot('filler', 'turn-000001');
+    expect(await storage.createSession('late', template, 64 * MiB).catch((err) => err)).toMatchObject({
+      type: 'NoSpace',
+      message: expect.stringContaining('out of space'),
+    });
     await storage.destroySession('filler');
+    await storage.createSession('late', template, 64 * MiB);
 
     // With the space back, the reserve is held again and the others write.
     expect((await storage.health()).status).toBe('healthy');

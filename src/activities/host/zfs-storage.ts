@@ -19,8 +19,8 @@ export interface ZfsStorageOptions {
   /** Lock, wait and time limits of every zfs call. */
   cli?: ZfsCliOptions;
   /**
-   * Pool space held by `<root>/reserve` that sessions cannot fill; lent for a moment to a snapshot,
-   * clone or rollback that finds the pool full. 0 keeps none; undefined leaves the reserve as it is
+   * Pool space held by `<root>/reserve` that sessions cannot fill; lent for a moment to a snapshot
+   * or rollback of an existing session that finds the pool full (never to a new session or a fork). 0 keeps none; undefined leaves the reserve as it is
    * (a tool beside the host, such as a template import).
    */
   reserveBytes?: number;
@@ -141,13 +141,11 @@ export class ZfsStorage implements Storage {
       const version = await this.newestVersion(origin.template);
       const source = `${this.templateDataset(origin.template)}@${version}`;
       const properties = SESSION_PROPERTIES.flatMap((p) => ['-o', p]);
-      await this.withReserve(() =>
-        this.zfs(['clone', ...properties, '-o', `${ORIGIN_PROPERTY}=${label}`, ...quota, source, dataset], {
-          operation: `clone ${source} into`,
-          dataset,
-          notFound: SbxErrorType.TemplateNotFound,
-        }),
-      );
+      await this.zfs(['clone', ...properties, '-o', `${ORIGIN_PROPERTY}=${label}`, ...quota, source, dataset], {
+        operation: `clone ${source} into`,
+        dataset,
+        notFound: SbxErrorType.TemplateNotFound,
+      });
       await this.sessionPath(sessionId);
       return;
     }
@@ -171,7 +169,7 @@ export class ZfsStorage implements Storage {
     }
     // A dataset without the origin property is a receive that did not finish: start again.
     if (recorded === null) await this.destroyDataset(dataset);
-    await this.withReserve(() => this.sendReceive(source, dataset));
+    await this.sendReceive(source, dataset);
     // The copy starts with no snapshots of its own, like a session made from a template.
     await this.zfs(['destroy', `${dataset}@${origin.snapshot}`], { operation: 'destroy the received snapshot of', dataset }, true);
     if (quotaBytes !== undefined) await this.setQuota(sessionId, quotaBytes);
@@ -318,8 +316,9 @@ export class ZfsStorage implements Storage {
   }
 
   /**
-   * Runs a change that needs a little pool space (snapshot, clone, copy, rollback). When the pool is
-   * full for sessions, the reserve is lent (its reservation dropped) for one more try, then taken back.
+   * Runs a change to an existing session that needs a little pool space (snapshot, rollback). When
+   * the pool is full for sessions, the reserve is lent (its reservation dropped) for one more try,
+   * then taken back. New sessions and forks never get it: they would spend it on data.
    */
   private async withReserve<T>(run: () => Promise<T>): Promise<T> {
     try {
@@ -336,10 +335,19 @@ export class ZfsStorage implements Storage {
     }
   }
 
-  /** Takes the reserve back; false when the pool has no room for it yet (a session filled it). */
+  /**
+   * Takes the reserve back. Without room for all of it (the change that borrowed it used some), it
+   * holds what is free, so the rest cannot go to sessions either, and reports false until it is whole.
+   */
   private async holdReserve(): Promise<boolean> {
-    const result = await runZfs('zfs', ['set', `reservation=${this.reserveBytes}`, this.reserveDataset], this.cli);
+    const dataset = this.reserveDataset;
+    const result = await runZfs('zfs', ['set', `reservation=${this.reserveBytes}`, dataset], this.cli);
     this.reserveHeld = result.exitCode === 0;
+    if (!this.reserveHeld) {
+      const available = await runZfs('zfs', ['get', '-Hp', '-o', 'value', 'available', dataset], this.cli);
+      const bytes = Number(available.stdout.trim());
+      if (available.exitCode === 0 && bytes > 0) await runZfs('zfs', ['set', `reservation=${bytes}`, dataset], this.cli);
+    }
     return this.reserveHeld;
   }
 
