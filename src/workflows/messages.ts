@@ -166,6 +166,8 @@ export interface FleetHostStatus {
   instanceId?: string;
   maxSessions: number;
   sessions: string[];
+  /** Sandboxes the host holds beyond `sessions` (see FleetHost.untracked). */
+  untracked?: number;
   /** Of `sessions`, the warm sandboxes no session has claimed yet. */
   warm: string[];
   healthy: boolean;
