@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, rmdir, writeFile } from 'n
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildOciSpec } from '../../src/activities/host/oci-spec.js';
-import { runZfs, runZfsRetryingBusy, ZFS_LOCK } from '../../src/activities/host/zfs-cli.js';
+import { DEFAULT_ZFS_CLI, ensureLockFile, runZfs, runZfsRetryingBusy } from '../../src/activities/host/zfs-cli.js';
 import { Resources } from '../../src/common/sandbox.js';
 
 const DEFAULT_RESOURCES = Resources.parse({});
@@ -112,7 +112,8 @@ export class RawSandboxes {
   async fork(name: string, snap: string, into: string): Promise<void> {
     const send = execa('zfs', ['send', `${this.dataset(name)}@${snap}`], { reject: false });
     // Through the product's machine-wide lock on zfs changes (zfs-fuse deadlocks on concurrent mounts).
-    const recv = await send.pipe(execa('flock', [ZFS_LOCK, 'zfs', 'recv', this.dataset(into)], { reject: false }));
+    await ensureLockFile(DEFAULT_ZFS_CLI.lockPath);
+    const recv = await send.pipe(execa('flock', [DEFAULT_ZFS_CLI.lockPath, 'zfs', 'recv', this.dataset(into)], { reject: false }));
     const sent = await send;
     if (sent.exitCode !== 0 || recv.exitCode !== 0) throw new Error(`zfs send|recv failed: ${String(sent.stderr)} ${String(recv.stderr)}`);
     await this.createStart(into, await this.writeSpec(into));

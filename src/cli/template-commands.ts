@@ -34,16 +34,17 @@ export function templateCommands(json: () => boolean): Command {
     .addOption(new Option('--storage <kind>').choices(['zfs', 'local-disk']).env('SBX_STORAGE').default('zfs'))
     .addOption(new Option('--zfs-root <dataset>').env('SBX_ZFS_ROOT'))
     .addOption(new Option('--data-root <dir>').env('SBX_DATA_ROOT').default('/var/lib/sbx'))
+    .addOption(new Option('--zfs-lock <path>', 'the host\'s lock on zfs changes (default <data-root>/zfs.lock)').env('SBX_ZFS_LOCK'))
     .action(async (name: string, o) => {
       try {
         const sources = [o.fromDir, o.fromTar, o.busybox].filter(Boolean).length;
         if (sources !== 1) throw new Error('give exactly one of --from-dir, --from-tar or --busybox');
         const config = parseInput(
           HostConfig,
-          { hostId: o.hostId, storage: o.storage, zfsRoot: o.zfsRoot, dataRoot: o.dataRoot, runtime: 'none' },
+          { hostId: o.hostId, storage: o.storage, zfsRoot: o.zfsRoot, dataRoot: o.dataRoot, zfsLockPath: o.zfsLock, runtime: 'none' },
           'template options',
         );
-        const storage = await createStorage(config, createLogger('sbx-template'));
+        const storage = await createStorage(config, createLogger('sbx-template'), { reserve: false });
         progress(`importing template ${name} into ${storage.kind} storage`);
         await importTemplate(storage, name, { dir: o.fromDir, tar: o.fromTar, busybox: o.busybox });
         print({ json: json() }, { template: name, storage: storage.kind }, () => `template ${name} imported`);

@@ -1,11 +1,15 @@
 import { Command, Option } from 'commander';
 import { parseInput } from '../common/validate.js';
+import { Connection } from '@temporalio/client';
+import { createRuntime, createStorage } from '../workers/backends.js';
 import { HostConfig } from '../workers/host-config.js';
 import { startHostWorker } from '../workers/host.js';
+import type { ReconcilePlan } from '../workers/reconcile-plan.js';
+import { createReconciler } from '../workers/reconcile.js';
 import { ControlConfig, startControlWorker } from '../workers/control.js';
 import { createLogger } from '../workers/logger.js';
 import { SbxError, SbxErrorType } from '../client/errors.js';
-import { fail } from './output.js';
+import { fail, print } from './output.js';
 import { int } from './session-commands.js';
 
 /** Stops `shutdown` on the first SIGINT/SIGTERM; a second one exits at once. */
@@ -102,11 +106,13 @@ export function controlCommand(): Command {
 }
 
 export function hostCommand(): Command {
-  return temporalOptions(new Command('host').description('run a host worker: sandboxes on this machine, on queue sbx-host-<hostId>'))
+  const host = temporalOptions(new Command('host').description('run a host worker: sandboxes on this machine, on queue sbx-host-<hostId>'))
     .addOption(new Option('--host-id <id>', 'this host\'s id').env('SBX_HOST_ID').makeOptionMandatory())
     .addOption(new Option('--storage <kind>', 'where session filesystems live').choices(['zfs', 'local-disk']).env('SBX_STORAGE').default('zfs'))
     .addOption(new Option('--zfs-root <dataset>', 'ZFS dataset for sessions and templates (default <zfs-parent>/<hostId>)').env('SBX_ZFS_ROOT'))
     .addOption(new Option('--zfs-parent <dataset>', 'parent of the default ZFS root').env('SBX_ZFS_PARENT').default('sbx'))
+    .addOption(new Option('--zfs-lock <path>', 'lock file serialising zfs changes on this machine (default <data-root>/zfs.lock)').env('SBX_ZFS_LOCK'))
+    .addOption(new Option('--zfs-timeout-ms <n>', 'longest run of one zfs command').argParser(int).env('SBX_ZFS_TIMEOUT_MS').default(120_000))
     .addOption(new Option('--fleet <fleetId>', 'register with this fleet and heartbeat to it').env('SBX_FLEET'))
     .addOption(new Option('--heartbeat-ms <n>', 'heartbeat interval').argParser(int).env('SBX_HEARTBEAT_MS').default(15_000))
     .addOption(new Option('--control-task-queue <name>', 'the control workers\' task queue (where a first heartbeat starts the fleet)').env('SBX_CONTROL_TASK_QUEUE').default('sbx-control'))
@@ -115,40 +121,102 @@ export function hostCommand(): Command {
     .addOption(new Option('--runtime <kind>', 'what runs sandboxes').choices(['gvisor', 'none']).env('SBX_RUNTIME').default('gvisor'))
     .addOption(new Option('--runsc-platform <name>', 'gVisor platform (ptrace, kvm, …)').env('SBX_RUNSC_PLATFORM'))
     .addOption(new Option('--max-sessions <n>', 'sessions this host accepts').argParser(int).env('SBX_MAX_SESSIONS').default(50))
-    .addOption(new Option('--default-quota-mb <n>', 'disk quota for sessions that set none').argParser(int).env('SBX_DEFAULT_QUOTA_MB'))
+    .addOption(new Option('--default-quota-mb <n>', 'disk quota for sessions that set none (default 10240)').argParser(int).env('SBX_DEFAULT_QUOTA_MB'))
+    .addOption(new Option('--max-quota-mb <n>', 'largest disk quota a session may ask for (default 102400)').argParser(int).env('SBX_MAX_QUOTA_MB'))
+    .addOption(new Option('--reserve-mb <n>', 'pool space kept from sessions for snapshots and clones (default 256)').argParser(int).env('SBX_RESERVE_MB'))
+    .addOption(new Option('--reconcile-ms <n>', 'interval between reconcile passes, 0 for start only').argParser(int).env('SBX_RECONCILE_MS').default(300_000))
+    .addOption(
+      new Option('--quarantine-grace-ms <n>', 'how long a sandbox no workflow claims is kept before deletion').argParser(int).env('SBX_QUARANTINE_GRACE_MS').default(86_400_000),
+    )
     .addOption(new Option('--max-concurrent <n>', 'activities run at once').argParser(int).default(32))
     .addOption(new Option('--shutdown-grace-ms <n>', 'time activities get to finish on SIGTERM').argParser(int).default(30_000))
-    .action(async (o) => {
+    // `sbx host reconcile …` hands everything after the subcommand's name to it.
+    .enablePositionalOptions()
+    .action(async (o, cmd: Command) => {
       const logger = createLogger('sbx-host');
       try {
-        const config = parseInput(
-          HostConfig,
-          {
-            hostId: o.hostId,
-            temporalAddress: o.temporalAddress,
-            namespace: o.namespace,
-            storage: o.storage,
-            zfsRoot: o.zfsRoot,
-            zfsParent: o.zfsParent,
-            fleetId: o.fleet,
-            heartbeatMs: Number(o.heartbeatMs),
-            controlTaskQueue: o.controlTaskQueue,
-            ensureBusybox: Boolean(o.ensureBusybox),
-            dataRoot: o.dataRoot,
-            runtime: o.runtime,
-            runscPlatform: o.runscPlatform,
-            maxSessions: Number(o.maxSessions),
-            defaultQuotaBytes: o.defaultQuotaMb === undefined ? undefined : Number(o.defaultQuotaMb) * 1024 * 1024,
-            maxConcurrentActivities: o.maxConcurrent,
-            shutdownGraceMs: o.shutdownGraceMs,
-          },
-          'host config',
-        );
-        const host = await startHostWorker(config, logger);
+        const host = await startHostWorker(hostConfigFrom(o, cmd), logger);
         onStopSignal(() => host.shutdown());
         await host.done;
       } catch (err) {
         fail(err);
       }
     });
+  host.addCommand(hostReconcileCommand());
+  return host;
+}
+
+/** `sbx host [flags] reconcile --dry-run`: what a reconcile pass would do on this host, or one pass now. */
+function hostReconcileCommand(): Command {
+  return new Command('reconcile')
+    .description('compare the sandboxes on this host with Temporal: remove, quarantine or release them (takes the host\'s flags before "reconcile")')
+    .option('--dry-run', 'list what a pass would do and change nothing', false)
+    .action(async (o: { dryRun: boolean }, cmd: Command) => {
+      const logger = createLogger('sbx-host', { toStderr: true });
+      const { json } = cmd.optsWithGlobals<{ json: boolean }>();
+      try {
+        const config = hostConfigFrom(cmd.parent!.opts(), cmd.parent!);
+        const storage = await createStorage(config, logger, { init: !o.dryRun });
+        const connection = await Connection.connect({ address: config.temporalAddress });
+        try {
+          const reconciler = createReconciler(config, connection, storage, createRuntime(config, logger), logger);
+          const plan = o.dryRun ? await reconciler.plan() : await reconciler.run();
+          print({ json }, plan, (p) => describePlan(p, o.dryRun));
+        } finally {
+          await connection.close();
+        }
+      } catch (err) {
+        fail(err, json);
+      }
+    });
+}
+
+function describePlan(plan: ReconcilePlan, dryRun: boolean): string {
+  const verb = (would: string, did: string) => (dryRun ? would : did);
+  const line = (label: string, ids: string[]) => `${label}: ${ids.length ? ids.join(', ') : '-'}`;
+  return [
+    line('keep', plan.keep),
+    line(verb('would delete', 'deleted'), plan.removeSessions),
+    line(verb('would quarantine', 'quarantined'), plan.quarantine),
+    line(verb('would release from quarantine', 'released from quarantine'), plan.release),
+    `held in quarantine: ${plan.held.length ? plan.held.map((h) => `${h.sandboxId} (deleted after ${new Date(h.deleteAfter).toISOString()})`).join(', ') : '-'}`,
+    line(verb('would remove stray containers', 'removed stray containers'), plan.removeContainers),
+  ].join('\n');
+}
+
+const mb = (n: number | undefined) => (n === undefined ? undefined : Number(n) * 1024 * 1024);
+
+function hostConfigFrom(o: Record<string, any>, host: Command): HostConfig {
+  // Commander reads the program's own --namespace anywhere on the line, so `sbx host --namespace x`
+  // lands there; the host's copy then holds only its default.
+  const namespace = host.getOptionValueSource('namespace') === 'default' ? host.parent?.opts().namespace : o.namespace;
+  return parseInput(
+    HostConfig,
+    {
+      hostId: o.hostId,
+      temporalAddress: o.temporalAddress,
+      namespace,
+      storage: o.storage,
+      zfsRoot: o.zfsRoot,
+      zfsParent: o.zfsParent,
+      zfsLockPath: o.zfsLock,
+      zfsTimeoutMs: o.zfsTimeoutMs,
+      fleetId: o.fleet,
+      heartbeatMs: Number(o.heartbeatMs),
+      controlTaskQueue: o.controlTaskQueue,
+      ensureBusybox: Boolean(o.ensureBusybox),
+      dataRoot: o.dataRoot,
+      runtime: o.runtime,
+      runscPlatform: o.runscPlatform,
+      maxSessions: Number(o.maxSessions),
+      defaultQuotaBytes: mb(o.defaultQuotaMb),
+      maxQuotaBytes: mb(o.maxQuotaMb),
+      reserveBytes: mb(o.reserveMb),
+      reconcileIntervalMs: o.reconcileMs,
+      quarantineGraceMs: o.quarantineGraceMs,
+      maxConcurrentActivities: o.maxConcurrent,
+      shutdownGraceMs: o.shutdownGraceMs,
+    },
+    'host config',
+  );
 }

@@ -18,6 +18,16 @@ export const DEFAULT_MAX_OUTPUT_BYTES = MiB;
 export const MAX_OUTPUT_BYTES = MiB;
 /** stdout + stderr together stay under this, so a result fits in one history event (2 MB limit). */
 export const MAX_COMBINED_OUTPUT_BYTES = 1.5 * MiB;
+/**
+ * Smallest disk quota a session may ask for: below it the sandbox cannot even hold its bundle and
+ * first writes (ZFS takes `quota=1`, then every write fails with EDQUOT).
+ */
+export const MIN_QUOTA_BYTES = 16 * MiB;
+export const QuotaBytes = z
+  .number()
+  .int('quotaBytes must be a whole number of bytes')
+  .min(MIN_QUOTA_BYTES, `quotaBytes must be at least ${MIN_QUOTA_BYTES} (16 MiB)`)
+  .max(Number.MAX_SAFE_INTEGER, 'quotaBytes is too large');
 
 /** A path inside the sandbox: absolute (from its root) or relative to /workspace. */
 export const SandboxPath = z

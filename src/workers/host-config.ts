@@ -1,5 +1,9 @@
+import { join } from 'node:path';
 import { z } from 'zod';
 import { CONTROL_TASK_QUEUE, FleetId, HostId } from '../common/names.js';
+import { MiB, QuotaBytes } from '../common/sandbox.js';
+
+const GiB = 1024 * MiB;
 
 /** Everything `sbx host` takes from flags and environment, validated in one place. */
 export const HostConfig = z.object({
@@ -22,8 +26,22 @@ export const HostConfig = z.object({
   helperDir: z.string().startsWith('/', 'helperDir must be an absolute path').optional(),
   /** Creates beyond this many sessions on the host are refused. */
   maxSessions: z.number().int().positive().default(50),
-  /** Quota for sessions whose create request sets none. */
-  defaultQuotaBytes: z.number().int().positive().optional(),
+  /** Quota for sessions whose create request sets none: every session has one. */
+  defaultQuotaBytes: QuotaBytes.default(10 * GiB),
+  /** Largest quota a create may ask for; larger requests are refused before anything is made. */
+  maxQuotaBytes: QuotaBytes.default(100 * GiB),
+  /** Pool space sessions cannot fill, kept for snapshots, clones and rollbacks (0: none). */
+  reserveBytes: z.number().int().min(0).default(256 * MiB),
+  /** The machine-wide lock on zfs changes; default `<dataRoot>/zfs.lock`. Hosts sharing a zfs-fuse daemon share it. */
+  zfsLockPath: z.string().startsWith('/', 'zfsLockPath must be an absolute path').optional(),
+  /** Longest wait for the zfs lock before a change fails with Busy. */
+  zfsLockWaitMs: z.number().int().min(1000).default(60_000),
+  /** Longest run of one zfs or zpool command. */
+  zfsTimeoutMs: z.number().int().min(1000).default(120_000),
+  /** How often reconcile runs after the one at start (0: only at start). */
+  reconcileIntervalMs: z.number().int().min(0).default(5 * 60_000),
+  /** How long a session no workflow claims is kept, quarantined, before it is deleted. */
+  quarantineGraceMs: z.number().int().min(0).default(24 * 3600_000),
   maxConcurrentActivities: z.number().int().positive().max(1000).default(32),
   /** How long a stopping worker lets activities in flight finish before cancelling them. */
   shutdownGraceMs: z.number().int().min(0).default(30_000),
@@ -34,9 +52,16 @@ export const HostConfig = z.object({
   controlTaskQueue: z.string().min(1).default(CONTROL_TASK_QUEUE),
   /** Import the busybox template at start when it is missing (development and test fleets). */
   ensureBusybox: z.boolean().default(false),
+}).refine((c) => c.defaultQuotaBytes <= c.maxQuotaBytes, {
+  message: 'defaultQuotaBytes must not exceed maxQuotaBytes',
+  path: ['defaultQuotaBytes'],
 });
 export type HostConfig = z.output<typeof HostConfig>;
 
 export function zfsRootOf(config: HostConfig): string {
   return config.zfsRoot ?? `${config.zfsParent}/${config.hostId}`;
+}
+
+export function zfsLockPathOf(config: HostConfig): string {
+  return config.zfsLockPath ?? join(config.dataRoot, 'zfs.lock');
 }

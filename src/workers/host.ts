@@ -1,20 +1,18 @@
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
 import { join } from 'node:path';
 import { createHostActivities } from '../activities/host/activities.js';
 import { ToolCallJournal } from '../activities/host/tool-call-journal.js';
-import { warmPoolStatuses } from '../client/warm-pools.js';
-import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, WARM_PREFIX } from '../common/names.js';
+import { fleetWorkflowId, hostTaskQueue } from '../common/names.js';
 import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
 import { hostHeartbeatSignal } from '../workflows/messages.js';
 import { createRuntime, createStorage } from './backends.js';
 import type { HostConfig } from './host-config.js';
 import { installTemporalLogging } from './logger.js';
-import { planReconcile, sandboxOwner, type ReconcilePlan } from './reconcile-plan.js';
-
-const POOL_QUERY_DEADLINE_MS = 10_000;
+import type { ReconcilePlan } from './reconcile-plan.js';
+import { createReconciler, reconcilePeriodically } from './reconcile.js';
 
 export interface RunningHost {
   worker: Worker;
@@ -27,15 +25,20 @@ export interface RunningHost {
 }
 
 /**
- * Starts a host worker: reconciles what the host holds against Temporal (sandboxes whose session
- * workflow is closed or unknown, or that no warm pool knows, are removed; the rest kept), then serves
- * host activities on `sbx-host-<hostId>`.
+ * Starts a host worker: reconciles what the host holds against Temporal (see createReconciler: closed
+ * sessions removed, unknown ones quarantined), then serves host activities on `sbx-host-<hostId>` and
+ * reconciles again every `reconcileIntervalMs`.
  */
 export async function startHostWorker(config: HostConfig, logger: Logger): Promise<RunningHost> {
   installTemporalLogging(logger);
   const storage = await createStorage(config, logger);
   const runtime = createRuntime(config, logger);
-  const report = await reconcile(config, storage, runtime, logger);
+  const reconcileConnection = await Connection.connect({ address: config.temporalAddress });
+  const reconciler = createReconciler(config, reconcileConnection, storage, runtime, logger);
+  const report = await reconciler.run().catch(async (err: unknown) => {
+    await reconcileConnection.close();
+    throw err;
+  });
   if (config.ensureBusybox && !(await storage.templateExists('busybox'))) {
     logger.info('importing the busybox template');
     await importBusyboxTemplate(storage, 'busybox');
@@ -52,14 +55,18 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
       runtime,
       maxSessions: config.maxSessions,
       defaultQuotaBytes: config.defaultQuotaBytes,
+      maxQuotaBytes: config.maxQuotaBytes,
       journal: new ToolCallJournal(join(config.dataRoot, 'tool-calls')),
     }),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     shutdownGraceTime: config.shutdownGraceMs,
   });
   const heartbeats = config.fleetId ? startHeartbeats(config, storage, logger) : undefined;
+  const reconciling = reconcilePeriodically(reconciler, config.reconcileIntervalMs, logger);
   const done = worker.run().finally(async () => {
     await heartbeats?.stop();
+    await reconciling.stop();
+    await reconcileConnection.close();
     await connection.close();
   });
   logger.info(
@@ -79,51 +86,6 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   };
 }
 
-async function reconcile(config: HostConfig, storage: Storage, runtime: Runtime, logger: Logger): Promise<ReconcilePlan> {
-  const [datasets, containers] = await Promise.all([storage.listSessions(), runtime.list()]);
-  const connection = await Connection.connect({ address: config.temporalAddress });
-  try {
-    const client = new Client({ connection, namespace: config.namespace });
-    const sessionRunning = async (sessionId: string) => {
-      try {
-        return (await client.workflow.getHandle(sessionWorkflowId(sessionId)).describe()).status.name === 'RUNNING';
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) return false;
-        throw err;
-      }
-    };
-    const pools = datasets.some((id) => id.startsWith(WARM_PREFIX))
-      ? await connection
-          .withDeadline(Date.now() + POOL_QUERY_DEADLINE_MS, () => warmPoolStatuses(client))
-          .then((statuses) => statuses.flatMap((p) => p.sandboxes))
-          .catch((err: Error) => {
-            logger.warn({ error: err.message }, 'could not ask the warm pools; keeping every warm sandbox');
-            return undefined;
-          })
-      : [];
-    const running = new Set<string>();
-    for (const id of datasets) {
-      const owner = sandboxOwner(id, WARM_PREFIX, pools);
-      if (owner.kind === 'keep' || owner.kind === 'pool' || (owner.kind === 'session' && (await sessionRunning(owner.sessionId)))) {
-        running.add(id);
-      }
-    }
-    const plan = planReconcile(datasets, containers, running);
-    for (const id of plan.removeSessions) {
-      await runtime.destroy(id);
-      await storage.destroySession(id);
-    }
-    for (const id of plan.removeContainers) await runtime.destroy(id);
-    logger.info(
-      { kept: plan.keep, removedSessions: plan.removeSessions, removedContainers: plan.removeContainers },
-      `reconciled: ${plan.keep.length} session(s) kept, ${plan.removeSessions.length} removed, ${plan.removeContainers.length} stray container(s) removed`,
-    );
-    return plan;
-  } finally {
-    await connection.close();
-  }
-}
-
 /**
  * Registers with the fleet and heartbeats on an interval (signal-with-start: the first host may
  * arrive before any control worker). A failed heartbeat is logged and retried at the next tick.
@@ -137,7 +99,7 @@ function startHeartbeats(config: HostConfig, storage: Storage, logger: Logger): 
   const beat = async () => {
     const connection = await connecting;
     const client = new Client({ connection, namespace: config.namespace });
-    const [health, sessions] = await Promise.all([storage.health(), storage.listSessions()]);
+    const [health, sessions, quarantined] = await Promise.all([storage.health(), storage.listSessions(), storage.quarantined()]);
     await client.workflow.signalWithStart('FleetWorkflow', {
       workflowId: fleetWorkflowId(fleetId),
       taskQueue: config.controlTaskQueue,
@@ -146,8 +108,9 @@ function startHeartbeats(config: HostConfig, storage: Storage, logger: Logger): 
       signalArgs: [
         {
           hostId: config.hostId,
-          maxSessions: config.maxSessions,
-          sessions: sessions.length,
+          // Quarantined sandboxes hold slots no session can use until reconcile deletes them.
+          maxSessions: Math.max(0, config.maxSessions - quarantined.size),
+          sessions: sessions.length - quarantined.size,
           healthy: health.status !== 'unhealthy',
           templates: [],
         },

@@ -1,14 +1,19 @@
 import { pino, type Logger } from 'pino';
 import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 
-/** Logs a person can read on a terminal (pino-pretty), JSON lines elsewhere or with SBX_LOG_FORMAT=json. */
-export function createLogger(name: string): Logger {
-  const pretty = process.stdout.isTTY && process.env.SBX_LOG_FORMAT !== 'json';
-  return pino({
+/**
+ * Logs a person can read on a terminal (pino-pretty), JSON lines elsewhere or with SBX_LOG_FORMAT=json.
+ * Commands whose stdout is their answer log to stderr (`toStderr`).
+ */
+export function createLogger(name: string, { toStderr = false } = {}): Logger {
+  const fd = toStderr ? 2 : 1;
+  const pretty = (toStderr ? process.stderr : process.stdout).isTTY && process.env.SBX_LOG_FORMAT !== 'json';
+  const options = {
     name,
     level: process.env.SBX_LOG_LEVEL ?? 'info',
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } } } : {}),
-  });
+    ...(pretty ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', destination: fd } } } : {}),
+  };
+  return pretty ? pino(options) : pino(options, pino.destination(fd));
 }
 
 let installed = false;

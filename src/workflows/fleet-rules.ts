@@ -14,6 +14,11 @@ export interface FleetHost {
   maxSessions: number;
   /** Slots taken here, by sandbox id (reserved at placement, released at destroy). */
   sessions: string[];
+  /**
+   * Sandboxes the host reports holding beyond `sessions`: ones the fleet forgot (the host was lost and
+   * came back, its sessions' workflows still running). They take slots until the host lets them go.
+   */
+  untracked?: number;
   /** Of those, warm sandboxes no session has claimed yet, each with its pool's workflow id. */
   warm?: Record<string, string>;
   /** Claimed warm sandboxes: sandbox id → the session that claimed it. */
@@ -29,16 +34,16 @@ export interface FleetHost {
 }
 
 export function freeSlots(host: FleetHost): number {
-  return host.state === 'ready' && host.healthy ? Math.max(0, host.maxSessions - host.sessions.length) : 0;
+  return host.state === 'ready' && host.healthy ? Math.max(0, host.maxSessions - host.sessions.length - (host.untracked ?? 0)) : 0;
 }
 
 export function warmCount(host: FleetHost): number {
   return Object.keys(host.warm ?? {}).length;
 }
 
-/** Slots held by sessions: a host holding only warm sandboxes is idle. */
+/** Slots held by sessions (the untracked ones too): a host holding only warm sandboxes is idle. */
 export function busySlots(host: FleetHost): number {
-  return host.sessions.length - warmCount(host);
+  return host.sessions.length - warmCount(host) + (host.untracked ?? 0);
 }
 
 export function expectedSlots(host: FleetHost): number {
@@ -131,7 +136,7 @@ export function hostsToTerminate(hosts: FleetHost[], config: FleetConfig, now: n
   return hosts
     .filter(
       (h) =>
-        (h.state === 'draining' && (h.sessions.length === 0 || now - h.since >= config.drainTimeoutMs)) ||
+        (h.state === 'draining' && ((h.sessions.length === 0 && !h.untracked) || now - h.since >= config.drainTimeoutMs)) ||
         (h.state === 'provisioning' && now - h.since >= config.provisionTimeoutMs),
     )
     .map((h) => h.hostId);

@@ -4,6 +4,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -87,6 +88,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     instanceId: h.instanceId,
     maxSessions: h.maxSessions,
     sessions: [...h.sessions],
+    untracked: h.untracked,
     warm: Object.keys(h.warm ?? {}),
     healthy: h.healthy,
     lastHeartbeat: h.lastHeartbeat,
@@ -130,6 +132,8 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     host.lastHeartbeat = now();
     host.healthy = beat.healthy;
     host.maxSessions = beat.maxSessions;
+    // What the host really holds (its reconcile keeps sandboxes whose workflows run) counts, not only what was placed here.
+    if (patched('fleet-counts-host-held-sandboxes')) host.untracked = Math.max(0, beat.sessions - host.sessions.length);
     host.templates = beat.templates;
     host.instanceId ??= beat.instanceId;
     dirty = true;

@@ -9,6 +9,7 @@ import {
   DeletePathRequest,
   ExecRequest,
   ListDirRequest,
+  QuotaBytes,
   ReadFileRequest,
   Resources,
   StatPathRequest,
@@ -35,7 +36,7 @@ export const CreateSessionRequest = z.object({
   template: TemplateName.default('busybox'),
   hostId: HostId.optional(),
   resources: Resources.default(DEFAULT_RESOURCES),
-  quotaBytes: z.number().int().positive('quotaBytes must be positive').optional(),
+  quotaBytes: QuotaBytes.optional(),
   /** Auto-pause after this long without a tool call; 0 disables. */
   idleTimeoutMs: durationMs('idleTimeoutMs').default(30 * 60_000),
   idlePauseMode: PauseMode.default('freeze'),
@@ -138,7 +139,8 @@ export { DeletePathRequest, ExecRequest, LaunchProcessRequest, ListDirRequest, R
 export const HostHeartbeat = z.object({
   hostId: HostId,
   instanceId: z.string().optional(),
-  maxSessions: z.number().int().positive(),
+  /** Slots for sessions: the host's maximum less those its quarantined sandboxes hold (0 when all do). */
+  maxSessions: z.number().int().min(0),
   sessions: z.number().int().min(0),
   healthy: z.boolean(),
   templates: z.array(TemplateName),
@@ -169,6 +171,8 @@ export interface FleetHostStatus {
   instanceId?: string;
   maxSessions: number;
   sessions: string[];
+  /** Sandboxes the host holds beyond `sessions` (see FleetHost.untracked). */
+  untracked?: number;
   /** Of `sessions`, the warm sandboxes no session has claimed yet. */
   warm: string[];
   healthy: boolean;
@@ -199,7 +203,7 @@ export const hostLostSignal = defineSignal<[{ hostId: string }]>('hostLost');
 export const ClaimRequest = z.object({
   sessionId: SessionId,
   resources: Resources,
-  quotaBytes: z.number().int().positive().optional(),
+  quotaBytes: QuotaBytes.optional(),
 });
 export type ClaimRequest = z.input<typeof ClaimRequest>;
 

@@ -322,8 +322,10 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
           await step().catch((undoErr) => log.warn('undo of a failed create step failed', { sessionId, error: String(undoErr) }));
         }
       }
+      // A request the host refuses as invalid (a quota over its maximum) keeps its type: the caller must change it.
+      const type = hostLost ? SbxErrorType.HostLost : failure.type === SbxErrorType.InvalidArgument ? SbxErrorType.InvalidArgument : SbxErrorType.CreateFailed;
       createError = sbxFailure(
-        hostLost ? SbxErrorType.HostLost : SbxErrorType.CreateFailed,
+        type,
         `session ${sessionId} could not be created: ${failure.message}`,
       );
       setState('failed', hostLost ? 'host-lost' : 'create-failed');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FleetId, TemplateName } from '../common/names.js';
-import { DEFAULT_RESOURCES, Resources } from '../common/sandbox.js';
+import { DEFAULT_RESOURCES, QuotaBytes, Resources } from '../common/sandbox.js';
 
 /**
  * A warm pool's settings. Its sandboxes are made with these resources and quota; a session asking
@@ -12,7 +12,7 @@ export const WarmPoolConfig = z.object({
   /** Sandboxes kept created, started and unassigned; 0 empties the pool. */
   size: z.number().int().min(0, 'size must not be negative').max(1000, 'size must be at most 1000').default(0),
   resources: Resources.default(DEFAULT_RESOURCES),
-  quotaBytes: z.number().int().positive('quotaBytes must be positive').optional(),
+  quotaBytes: QuotaBytes.optional(),
   /** Sandboxes being made at once, so a refill does not crowd out sessions' own creates. */
   maxConcurrentWarming: z.number().int().min(1).max(100).default(2),
   /** How long a host may take to pick up a task before the pool counts it as gone. */

@@ -133,14 +133,16 @@ describe('warm pool', () => {
     await recordHistory(`${fleetId}-a`, 'session-warm-claim');
   });
 
-  it('keeps the pool\'s sandboxes across a host restart and removes warm sandboxes no pool knows', async () => {
+  it('keeps the pool\'s sandboxes across a host restart and quarantines warm sandboxes no pool knows', async () => {
     const before = ready(await until('pool full', poolStatus, (p) => p.ready === 2)).map((s) => s.sandboxId);
     await sbx.host.shutdown();
     await sbx.host.storage.createSession('warm-stray', { kind: 'template', template: 'busybox' });
     host = await startHostWorker(sbx.hostConfig, testLogger);
     expect(host.report.keep).toEqual(expect.arrayContaining(before));
-    expect(host.report.removeSessions).toContain('warm-stray');
-    expect(await host.storage.sessionExists('warm-stray')).toBe(false);
+    expect(host.report.quarantine).toContain('warm-stray');
+    expect(host.report.removeSessions).not.toContain('warm-stray');
+    expect([...(await host.storage.quarantined()).keys()]).toEqual(['warm-stray']);
+    await host.storage.destroySession('warm-stray');
     // The restarted host's warm sandboxes still serve claims.
     const { session, info } = await sbx.client.createSession({ sessionId: `${fleetId}-after`, template: 'busybox' });
     expect(before).toContain(info.sandboxId);

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { createPlacementActivities, type PlacementConfig } from '../../src/activities/control/placement.js';
+import { DEFAULT_ZFS_CLI } from '../../src/activities/host/zfs-cli.js';
 import { importBusyboxTemplate } from '../../src/dev/busybox-rootfs.js';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import { HostConfig } from '../../src/workers/host-config.js';
@@ -52,6 +53,9 @@ export async function startSbx(
     dataRoot,
     runtime: 'gvisor',
     shutdownGraceMs: 2000,
+    zfsLockPath: DEFAULT_ZFS_CLI.lockPath,
+    // Test hosts share one small pool: each keeps a token reserve.
+    reserveBytes: 16 * 1024 * 1024,
     ...overrides,
   });
   const host = await startHostWorker(hostConfig, testLogger);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { DEFAULT_ZFS_CLI, runZfs } from '../../src/activities/host/zfs-cli.js';
 import { requireBuilt, temporalCliPath } from '../../src/dev/paths.js';
 import { startMoto } from '../../src/dev/moto.js';
 import { sbxSearchAttributes } from '../../src/workflows/search-attributes.js';
@@ -16,6 +17,11 @@ import { workflowsPaths } from './workflows.js';
  */
 export default async function globalSetup(): Promise<void> {
   const runId = `t${process.pid}-${Date.now().toString(36)}`;
+  // Every host and zfs call of the run, in this process, its workers and the hosts they spawn, takes
+  // the same machine-wide lock on zfs changes as any other run on this machine.
+  process.env.SBX_ZFS_LOCK = DEFAULT_ZFS_CLI.lockPath;
+  // Hosts the tests spawn (sbx host, the local provisioner's) share one small pool: a token reserve each.
+  process.env.SBX_RESERVE_MB ??= '16';
   const scratch = mkdtempSync(join(tmpdir(), 'sbx-test-'));
   const pool = process.env.SBX_POOL ?? 'sbx';
 
@@ -24,7 +30,8 @@ export default async function globalSetup(): Promise<void> {
     throw new Error(`ZFS pool '${pool}' is not available (${health.stderr.trim() || health.stdout.trim()}): run 'npm run bootstrap'`);
   }
   const zfsRoot = `${pool}/${runId}`;
-  await execa('zfs', ['create', '-p', '-o', `mountpoint=${join(scratch, 'zfs')}`, zfsRoot]);
+  const created = await runZfs('zfs', ['create', '-p', '-o', `mountpoint=${join(scratch, 'zfs')}`, zfsRoot]);
+  if (created.exitCode !== 0) throw new Error(`zfs create ${zfsRoot} failed: ${created.stderr.trim()}`);
 
   const temporal = await TestWorkflowEnvironment.createLocal({
     server: {

@@ -80,6 +80,22 @@ describe('local provisioner', () => {
     expect(printed.mark).toBe('from-provisioner');
   });
 
+  it("passes a host only the environment it needs, never the control worker's credentials", async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { AWS_SECRET_ACCESS_KEY: 'parent-secret', TEMPORAL_API_KEY: 'parent-key', SBX_LOG_LEVEL: 'warn' });
+    try {
+      const instance = await launch(new LocalProvisioner(options()), 'env', 'env-host');
+      const environ = readFileSync(`/proc/${parseLocalInstanceId(instance.instanceId).pid}/environ`, 'utf8');
+      const names = environ.split('\0').filter(Boolean).map((entry) => entry.slice(0, entry.indexOf('=')));
+      expect(names).toEqual(expect.arrayContaining(['PATH', 'SBX_LOG_LEVEL', 'SBX_TEST_MARK']));
+      expect(names).not.toContain('AWS_SECRET_ACCESS_KEY');
+      expect(names).not.toContain('TEMPORAL_API_KEY');
+      expect(environ).not.toContain('parent-secret');
+    } finally {
+      process.env = saved;
+    }
+  });
+
   it('finds the hosts it started after a restart of the control worker', async () => {
     const before = new LocalProvisioner(options());
     const instance = await launch(before, 'restart', 'survivor');

@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { requireFilesHelper } from '../../src/activities/host/files-helper.js';
 import { NoneRuntime } from '../../src/activities/host/none-runtime.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
+import { zfs } from '../harness/zfs.js';
 import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
 import { ExecRequest, FileWrite, ListDirRequest, ReadFileRequest, Resources, type ExecRequestInput } from '../../src/common/sandbox.js';
 import { sandboxFiles } from '../../src/activities/host/sandbox-files.js';
@@ -38,7 +39,7 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
   };
 
   beforeAll(async () => {
-    await execa('zfs', ['create', '-p', dataset]);
+    await zfs('create', '-p', dataset);
     bundle = (await execa('zfs', ['get', '-H', '-o', 'value', 'mountpoint', dataset])).stdout.trim();
     await makeBusyboxRootfs(join(bundle, 'rootfs'));
     await runtime.start(sessionId, bundle, Resources.parse({}));

@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { requireFilesHelper } from '../../src/activities/host/files-helper.js';
 import { GvisorRuntime } from '../../src/activities/host/runsc.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
+import { zfs } from '../harness/zfs.js';
 import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
 import { ExecRequest, Resources, type ExecRequestInput } from '../../src/common/sandbox.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
@@ -21,7 +22,7 @@ describe('GvisorRuntime (real runsc on a ZFS dataset)', () => {
   const processes = async () => (await exec({ command: 'ps -o pid,args' })).stdout;
 
   beforeAll(async () => {
-    await execa('zfs', ['create', '-p', dataset]);
+    await zfs('create', '-p', dataset);
     bundle = (await execa('zfs', ['get', '-H', '-o', 'value', 'mountpoint', dataset])).stdout.trim();
     await makeBusyboxRootfs(join(bundle, 'rootfs'));
   });

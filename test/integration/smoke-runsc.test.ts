@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
+import { zfs } from '../harness/zfs.js';
 import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 
@@ -16,7 +17,7 @@ describe('gVisor (real runsc) on a ZFS dataset', () => {
   });
 
   it('runs a command in a busybox rootfs and the file it wrote is on the dataset', async () => {
-    await execa('zfs', ['create', '-p', dataset]);
+    await zfs('create', '-p', dataset);
     const bundle = (await execa('zfs', ['get', '-H', '-o', 'value', 'mountpoint', dataset])).stdout.trim();
     const rootfs = join(bundle, 'rootfs');
     await makeBusyboxRootfs(rootfs);

@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
-
-const zfs = async (...args: string[]) => (await execa('zfs', args)).stdout.trim();
+import { zfs } from '../harness/zfs.js';
 
 describe('ZFS (real zfs-fuse, file-backed pool)', () => {
   const stack = testStack();

@@ -157,9 +157,9 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
       async () => {
         const MiB = 1024 * 1024;
         await storage.createSession('quota', { kind: 'template', template }, 64 * MiB);
-        await storage.setQuota('quota', (await storage.usedBytes('quota')) + 6 * MiB);
+        await storage.setQuota('quota', (await storage.usedBytes('quota')) + 16 * MiB);
         const writeAll = async () => {
-          for (let i = 0; i < 4; i++) await writeFile(await hostPath('quota', `blob-${i}`), randomBytes(3 * MiB));
+          for (let i = 0; i < 7; i++) await writeFile(await hostPath('quota', `blob-${i}`), randomBytes(3 * MiB));
         };
         // libuv has no name for EDQUOT (errno 122) and reports it as errno -122.
         if (name === 'zfs') expect([-122, -28]).toContain(await writeAll().then(() => 0, (err: NodeJS.ErrnoException) => err.errno));
@@ -168,6 +168,17 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
         await storage.destroySession('quota');
       },
     );
+
+    it('marks a session quarantined, lists it with its time, and clears the mark', async () => {
+      await storage.createSession('held', { kind: 'template', template });
+      expect(await storage.quarantined()).toEqual(new Map());
+      await storage.setQuarantine('held', 1_700_000_000_000);
+      expect(await storage.quarantined()).toEqual(new Map([['held', 1_700_000_000_000]]));
+      expect(await storage.sessionExists('held')).toBe(true);
+      await storage.setQuarantine('held', undefined);
+      expect(await storage.quarantined()).toEqual(new Map());
+      await storage.destroySession('held');
+    });
 
     it('destroys a session twice without complaint', async () => {
       await storage.destroySession('beta');

@@ -1,15 +1,17 @@
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
+import { chmod, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_ZFS_CLI, destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { ZfsStorage } from '../../src/activities/host/zfs-storage.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
+import { zfs } from '../harness/zfs.js';
 import { describeStorageContract } from './storage-contract.js';
 
 const stack = testStack();
 const id = uniqueNames(import.meta.url).id;
 const root = `${stack.zfsRoot}/${id}`;
-const zfs = async (...args: string[]) => (await execa('zfs', args)).stdout.trim();
 
 describeStorageContract('zfs', async () => {
   const storage = new ZfsStorage({ root });
@@ -66,9 +68,79 @@ describe('ZfsStorage on real zfs-fuse', () => {
     expect(listing.stdout.split('\n')).toContain('workspace');
   });
 
+  it('makes session datasets setuid=off, devices=off, exec=on, and their mounts honour it', async () => {
+    await storage.createSession('priv', { kind: 'template', template: 'tiny' });
+    await storage.snapshot('priv', 'turn-000001');
+    await storage.createSession('priv-fork', { kind: 'snapshot', sandboxId: 'priv', snapshot: 'turn-000001' });
+    await storage.rollback('priv', 'turn-000001');
+    for (const id of ['priv', 'priv-fork']) {
+      const dataset = `${root}-own/sessions/${id}`;
+      expect(await zfs('get', '-H', '-o', 'value', 'setuid,devices,exec', dataset)).toBe('off\noff\non');
+      // A setuid-root program written into the session (as a sandbox's root could) runs as its caller on the host.
+      const dir = join(await storage.sessionPath(id), 'rootfs');
+      await execa('cp', ['/usr/bin/id', join(dir, 'id')]);
+      await execa('chmod', ['4755', join(dir, 'id')]);
+      // nobody must reach it: traverse-only on each directory from the run's scratch down.
+      for (let d = dir; d.startsWith(stack.scratch); d = dirname(d)) await chmod(d, 0o711);
+      const asNobody = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', join(dir, 'id'), '-u']);
+      expect(asNobody.stdout).toBe('65534');
+      // A device node made there opens nothing.
+      await execa('mknod', [join(dir, 'null'), 'c', '1', '3']);
+      expect((await execa('sh', ['-c', `echo x > ${join(dir, 'null')}`], { reject: false })).exitCode).not.toBe(0);
+    }
+    await storage.destroySession('priv-fork');
+    await storage.destroySession('priv');
+  });
+
+  it('refuses a fork whose quota cannot hold what it copies, before copying anything', async () => {
+    await storage.createSession('big', { kind: 'template', template: 'tiny' });
+    await execa('dd', ['if=/dev/urandom', `of=${join(await storage.sessionPath('big'), 'rootfs', 'blob')}`, 'bs=1M', 'count=20']);
+    await storage.snapshot('big', 'turn-000001');
+    const refused = await storage.createSession('small', { kind: 'snapshot', sandboxId: 'big', snapshot: 'turn-000001' }, 16 * 1024 * 1024).catch((err) => err);
+    expect(refused).toMatchObject({ type: 'InvalidArgument', message: expect.stringMatching(/too small for a fork.*give at least \d+/) });
+    expect(await storage.listSessions()).not.toContain('small');
+    await storage.destroySession('big');
+  });
+
+  it('keeps its reserve in a dataset sessions cannot write', async () => {
+    const reserved = new ZfsStorage({ root: `${root}-reserve`, reserveBytes: 16 * 1024 * 1024 });
+    try {
+      await reserved.init();
+      await reserved.init();
+      expect(await zfs('get', '-Hp', '-o', 'value', 'reservation,mountpoint', `${root}-reserve/reserve`)).toBe(`${16 * 1024 * 1024}\nnone`);
+      expect((await reserved.health()).status).toBe('healthy');
+    } finally {
+      await destroyRecursive(`${root}-reserve`);
+    }
+  });
+
+  it('fails with Busy when the zfs lock stays taken past its wait, and keeps the lock file root-only', async () => {
+    const lockPath = join(stack.scratch, `${id}-zfs.lock`);
+    const locked = new ZfsStorage({ root: `${root}-own`, cli: { ...DEFAULT_ZFS_CLI, lockPath, lockWaitMs: 1000 } });
+    await locked.snapshot('s2', 'before-lock');
+    expect((await stat(lockPath)).mode & 0o777).toBe(0o600);
+    const holder = execa('flock', [lockPath, 'sleep', '60'], { reject: false });
+    try {
+      await until('the holder to take the lock', async () => (await execa('flock', ['-n', lockPath, 'true'], { reject: false })).exitCode !== 0);
+      const refused = await locked.snapshot('s2', 'under-lock').catch((err) => err);
+      expect(refused).toMatchObject({ type: 'Busy', message: expect.stringContaining("held this host's zfs lock") });
+    } finally {
+      holder.kill();
+      await holder;
+    }
+  });
+
   it('reports the pool health from zpool', async () => {
     const health = await storage.health();
     expect(health).toMatchObject({ state: 'ONLINE', status: 'healthy' });
     expect(health.sizeBytes).toBeGreaterThan(1024 * 1024);
   });
 });
+
+async function until(what: string, probe: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await probe()) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

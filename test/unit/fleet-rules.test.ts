@@ -3,6 +3,7 @@ import {
   busySlots,
   capacity,
   chooseHost,
+  freeSlots,
   hostsLost,
   hostsToDrain,
   hostsToProvision,
@@ -27,6 +28,20 @@ describe('capacity: one notion for placement, scale-up and scale-down', () => {
       host('e', { state: 'lost' }),
     ];
     expect(capacity(hosts)).toBe(3 + 4);
+  });
+});
+
+describe('freeSlots', () => {
+  it('counts the sandboxes a host reports holding beyond those placed there', () => {
+    expect(freeSlots(host('a', { sessions: ['s1'], untracked: 2 }))).toBe(1);
+    expect(freeSlots(host('a', { sessions: ['s1', 's2'], untracked: 5 }))).toBe(0);
+    expect(capacity([host('a', { untracked: 4 })])).toBe(0);
+  });
+
+  it('never drains or terminates a host for empty while it holds sandboxes the fleet forgot', () => {
+    expect(busySlots(host('a', { untracked: 1 }))).toBe(1);
+    expect(hostsToDrain([host('a', { untracked: 1 }), host('b')], config, 10 * config.idleCooldownMs)).not.toContain('a');
+    expect(hostsToTerminate([host('a', { state: 'draining', since: 0, untracked: 1 })], config, 1)).toEqual([]);
   });
 });
 

@@ -2,9 +2,40 @@ import { WARM_PREFIX } from '../../src/common/names.js';
 import { planReconcile, sandboxOwner } from '../../src/workers/reconcile-plan.js';
 
 describe('planReconcile', () => {
-  it('keeps sessions whose workflow runs, removes the rest and stray containers', () => {
-    const plan = planReconcile(['s1', 's2', 's3'], ['s1', 's3', 'ghost'], new Set(['s1']));
-    expect(plan).toEqual({ keep: ['s1'], removeSessions: ['s2', 's3'], removeContainers: ['ghost'] });
+  const HOUR = 3600_000;
+  const base = { containers: [] as string[], quarantined: new Map<string, number>(), now: 10 * HOUR, graceMs: 24 * HOUR };
+
+  it('keeps sessions whose workflow runs, removes closed ones and stray containers', () => {
+    const claims = new Map([['s1', 'claimed'], ['s2', 'closed'], ['s3', 'closed']] as const);
+    const plan = planReconcile({ ...base, datasets: ['s1', 's2', 's3'], containers: ['s1', 's3', 'ghost'], claims });
+    expect(plan).toEqual({ keep: ['s1'], release: [], quarantine: [], held: [], removeSessions: ['s2', 's3'], removeContainers: ['ghost'] });
+  });
+
+  it('never deletes a session nobody knows at first sight: it is quarantined', () => {
+    // What a host sees for every session when it starts against the wrong namespace or a reset server.
+    const claims = new Map([['a', 'unknown'], ['b', 'unknown']] as const);
+    const plan = planReconcile({ ...base, datasets: ['a', 'b'], containers: ['a', 'b'], claims });
+    expect(plan.quarantine).toEqual(['a', 'b']);
+    expect(plan.removeSessions).toEqual([]);
+    expect(plan.removeContainers).toEqual([]);
+  });
+
+  it('holds a quarantined session through the grace period and deletes it after', () => {
+    const claims = new Map([['a', 'unknown']] as const);
+    const quarantined = new Map([['a', 9 * HOUR]]);
+    const within = planReconcile({ ...base, datasets: ['a'], claims, quarantined, now: 9 * HOUR + 24 * HOUR - 1 });
+    expect(within).toMatchObject({ quarantine: [], removeSessions: [], held: [{ sandboxId: 'a', deleteAfter: 33 * HOUR }] });
+    const after = planReconcile({ ...base, datasets: ['a'], claims, quarantined, now: 33 * HOUR });
+    expect(after).toMatchObject({ removeSessions: ['a'], held: [] });
+  });
+
+  it('releases a quarantined session whose workflow is found again', () => {
+    const plan = planReconcile({ ...base, datasets: ['a'], claims: new Map([['a', 'claimed']] as const), quarantined: new Map([['a', 0]]) });
+    expect(plan).toMatchObject({ keep: ['a'], release: ['a'], removeSessions: [] });
+  });
+
+  it('leaves a dataset it has no answer for alone', () => {
+    expect(planReconcile({ ...base, datasets: ['a'], claims: new Map() })).toMatchObject({ keep: ['a'], removeSessions: [], quarantine: [] });
   });
 });
 

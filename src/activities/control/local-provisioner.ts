@@ -20,6 +20,7 @@ export const LocalProvisionerOptions = z.object({
   command: z.array(z.string().min(1)).min(1, 'command must not be empty'),
   /** Per host: `<hostId>.json` (the record), `<hostId>.log` (its output), `<hostId>/` (its data root). */
   stateDir: z.string().min(1),
+  /** Set in each host's environment, beside the few it inherits (see hostEnvironment). */
   env: z.record(z.string(), z.string()).optional(),
   temporalAddress: z.string().min(1),
   namespace: z.string().min(1),
@@ -121,7 +122,8 @@ export class LocalProvisioner implements Provisioner {
       const child = spawn(command[0]!, args, {
         detached: true,
         stdio: ['ignore', log, log],
-        env: { ...process.env, ...env },
+        // Hosts on one machine share one zfs-fuse daemon, so they share the lock on zfs changes.
+        env: { ...hostEnvironment(process.env), SBX_ZFS_LOCK: process.env.SBX_ZFS_LOCK ?? join(this.stateDir, 'zfs.lock'), ...env },
       });
       await new Promise<void>((ok, fail) => {
         child.once('spawn', ok);
@@ -207,6 +209,20 @@ export class LocalProvisioner implements Provisioner {
       if (this.locks.get(hostId) === next) this.locks.delete(hostId);
     }
   }
+}
+
+/** What a host needs from the control worker's environment: a search path, locale, trusted CAs, and sbx's own settings. */
+const INHERITED = new Set(['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR']);
+
+/**
+ * The part of `parent` a host inherits. The control worker's environment can hold credentials (AWS
+ * keys for the ec2 provisioner, a Temporal API key) that a host, which runs hostile code beside it,
+ * has no use for.
+ */
+export function hostEnvironment(parent: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(parent).filter((entry): entry is [string, string] => entry[1] !== undefined && (INHERITED.has(entry[0]) || entry[0].startsWith('SBX_'))),
+  );
 }
 
 function toInstance(record: HostRecord, state: 'running' | 'terminated'): Instance {

@@ -3,7 +3,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { z } from 'zod';
 import { fleetWorkflowId, HostId, SandboxId, SessionId, TemplateName, warmPoolWorkflowId } from '../../common/names.js';
-import { Resources } from '../../common/sandbox.js';
+import { QuotaBytes, Resources } from '../../common/sandbox.js';
 import { parseInput } from '../../common/validate.js';
 import { claimUpdate, placeUpdate, type PlaceRequest, type WarmClaim } from '../../workflows/messages.js';
 import { heartbeating } from './heartbeating.js';
@@ -31,7 +31,7 @@ export const PlaceSessionInput = z.object({
   template: TemplateName,
   hostId: HostId.optional(),
   resources: Resources,
-  quotaBytes: z.number().int().positive().optional(),
+  quotaBytes: QuotaBytes.optional(),
   /** Try the template's warm pool first; off when the workflow already tried it. */
   claim: z.boolean().default(true),
 });

@@ -16,7 +16,10 @@ export interface HostActivityDeps {
   storage: Storage;
   runtime: Runtime;
   maxSessions: number;
-  defaultQuotaBytes?: number;
+  /** Quota of a session whose create sets none. */
+  defaultQuotaBytes: number;
+  /** Largest quota a create may ask for. */
+  maxQuotaBytes: number;
   journal: ToolCallJournal;
 }
 
@@ -24,7 +27,7 @@ export interface HostActivityDeps {
  * The activities a host worker serves on `sbx-host-<hostId>`. Each parses its input before anything
  * runs and is safe to retry: the goal state already reached counts as success.
  */
-export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes, journal }: HostActivityDeps) {
+export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes, maxQuotaBytes, journal }: HostActivityDeps) {
   const files = async (sandboxId: string) => sandboxFiles(runtime, sandboxId, await storage.sessionPath(sandboxId));
 
   const runScript = async (sandboxId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
@@ -41,13 +44,20 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
   return {
     async createSandbox(raw: inputs.CreateSandboxInput): Promise<{ hostId: string; usedBytes: number }> {
       const input = parseInput(inputs.CreateSandboxInput, raw, 'createSandbox input');
+      const quotaBytes = input.quotaBytes ?? defaultQuotaBytes;
+      if (quotaBytes > maxQuotaBytes) {
+        throw sbxFailure(
+          SbxErrorType.InvalidArgument,
+          `quotaBytes ${quotaBytes} is more than host ${hostId} allows (at most ${maxQuotaBytes}); ask for less.`,
+        );
+      }
       if (!(await storage.sessionExists(input.sandboxId))) {
         const sessions = await storage.listSessions();
         if (sessions.length >= maxSessions) {
           throw sbxFailure(SbxErrorType.MaxSessionsReached, `host ${hostId} already holds its maximum of ${maxSessions} sessions`);
         }
       }
-      await storage.createSession(input.sandboxId, input.origin, input.quotaBytes ?? defaultQuotaBytes);
+      await storage.createSession(input.sandboxId, input.origin, quotaBytes);
       return { hostId, usedBytes: await storage.usedBytes(input.sandboxId) };
     },
 

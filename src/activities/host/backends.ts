@@ -23,6 +23,10 @@ export interface Storage {
   /** Oldest first (by creation txg on ZFS). */
   listSnapshots(sessionId: string): Promise<SnapshotInfo[]>;
   listSessions(): Promise<string[]>;
+  /** Marks a session quarantined since `sinceMs` (epoch ms): kept but claimed by no workflow. `undefined` clears the mark. */
+  setQuarantine(sessionId: string, sinceMs: number | undefined): Promise<void>;
+  /** Quarantined sessions and when each was marked. */
+  quarantined(): Promise<Map<string, number>>;
   importTemplate(name: string, source: { dir: string } | { tar: string }): Promise<void>;
   templateExists(name: string): Promise<boolean>;
   health(): Promise<PoolHealth>;

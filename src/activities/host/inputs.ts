@@ -8,6 +8,7 @@ import {
   FileWrites,
   ListDirRequest,
   MAX_WRITE_BATCH_BYTES,
+  QuotaBytes,
   ReadFileRequest,
   Resources,
   SandboxOrigin,
@@ -21,7 +22,7 @@ export const SandboxRef = z.object({ sandboxId: SandboxId });
 export const CreateSandboxInput = z.object({
   sandboxId: SandboxId,
   origin: SandboxOrigin,
-  quotaBytes: z.number().int().positive().optional(),
+  quotaBytes: QuotaBytes.optional(),
 });
 export const StartSandboxInput = z.object({ sandboxId: SandboxId, resources: Resources });
 export const ExecInput = z.object({ sandboxId: SandboxId, request: ExecRequest, resources: Resources });

@@ -17,6 +17,8 @@ export interface LocalDiskStorageOptions {
 interface SessionState {
   origin: string;
   quotaBytes?: number;
+  /** Set by reconcile while no workflow claims the session (epoch ms). */
+  quarantinedSince?: number;
   nextSeq: number;
   snapshots: Array<{ name: string; seq: number }>;
 }
@@ -162,6 +164,20 @@ export class LocalDiskStorage implements Storage {
   async listSessions(): Promise<string[]> {
     const entries = await readdir(join(this.options.root, 'sessions'), { withFileTypes: true });
     return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  }
+
+  async setQuarantine(sessionId: string, sinceMs: number | undefined): Promise<void> {
+    const { quarantinedSince: _, ...state } = await this.existingState(sessionId);
+    await this.writeState(sessionId, sinceMs === undefined ? state : { ...state, quarantinedSince: sinceMs });
+  }
+
+  async quarantined(): Promise<Map<string, number>> {
+    const marks = new Map<string, number>();
+    for (const id of await this.listSessions()) {
+      const since = (await this.readState(id))?.quarantinedSince;
+      if (since !== undefined) marks.set(id, since);
+    }
+    return marks;
   }
 
   /** Builds the new rootfs in staging, then swaps it in; sessions already made keep their copy. */

@@ -1,6 +1,6 @@
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { NAME_PATTERN } from '../../common/names.js';
-import type { SandboxOrigin } from '../../common/sandbox.js';
+import { MIN_QUOTA_BYTES, type SandboxOrigin } from '../../common/sandbox.js';
 
 /**
  * Refuses anything but a plain name (no `/`, `..`, `@`, spaces; 1-63 characters) before it reaches a
@@ -18,8 +18,8 @@ export function assertName(kind: 'sessionId' | 'sandboxId' | 'template' | 'snaps
 }
 
 export function assertQuota(quotaBytes: number): void {
-  if (!Number.isSafeInteger(quotaBytes) || quotaBytes <= 0) {
-    throw sbxFailure(SbxErrorType.InvalidArgument, `quota ${quotaBytes} is not valid: give a positive whole number of bytes.`);
+  if (!Number.isSafeInteger(quotaBytes) || quotaBytes < MIN_QUOTA_BYTES) {
+    throw sbxFailure(SbxErrorType.InvalidArgument, `quota ${quotaBytes} is not valid: give a whole number of bytes, at least ${MIN_QUOTA_BYTES} (16 MiB).`);
   }
 }
 

@@ -1,16 +1,50 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+
+/**
+ * How `zfs` and `zpool` are run on a host. zfs-fuse has deadlocked here under concurrent mounts and
+ * unmounts (parallel clones and destroys from several host workers), so changes go one at a time per
+ * machine through `flock` on `lockPath`; every call is bounded, so a wedged daemon ends in a typed
+ * `Busy` failure instead of an activity that never returns.
+ */
+export interface ZfsCliOptions {
+  /** The lock file; a root-only file in the host's data root (never a world-writable directory). */
+  lockPath: string;
+  /** Longest wait for the lock before giving up. */
+  lockWaitMs: number;
+  /** Longest run of one `zfs`/`zpool` command (a send or receive gets `copyTimeoutMs`). */
+  timeoutMs: number;
+  /** Longest `zfs send | zfs recv` (a fork's copy). */
+  copyTimeoutMs: number;
+}
+
+/**
+ * Callers without a host config (tests, benchmarks, teardown) share the lock of a host on the default
+ * data root, or the one named by SBX_ZFS_LOCK (as `sbx host --zfs-lock`).
+ */
+export const DEFAULT_ZFS_CLI: ZfsCliOptions = {
+  lockPath: process.env.SBX_ZFS_LOCK ?? '/var/lib/sbx/zfs.lock',
+  lockWaitMs: 60_000,
+  timeoutMs: 120_000,
+  copyTimeoutMs: 3_600_000,
+};
+
+/** `flock -E`: the exit status that means "lock not taken in time". */
+const LOCK_TIMEOUT_EXIT = 75;
+/** coreutils `timeout`: the command ran out of time (124) or needed SIGKILL after it (137). */
+const COMMAND_TIMEOUT_EXITS = new Set([124, 137]);
 
 /**
  * Destroys a dataset tree one filesystem at a time, children first, retrying: zfs-fuse reports a
  * dataset busy for a while after its children were unmounted or its files touched, and a template
  * cannot go before the clones made from it. A dataset already gone counts as destroyed.
  */
-export async function destroyRecursive(dataset: string, passes = 30): Promise<void> {
+export async function destroyRecursive(dataset: string, passes = 30, cli: ZfsCliOptions = DEFAULT_ZFS_CLI): Promise<void> {
   for (let pass = 1; ; pass++) {
-    const listed = await runZfs('zfs', ['list', '-H', '-o', 'name', '-r', '-t', 'filesystem', dataset]);
+    const listed = await runZfs('zfs', ['list', '-H', '-o', 'name', '-r', '-t', 'filesystem', dataset], cli);
     if (listed.exitCode !== 0) {
       if (/does not exist/.test(listed.stderr)) return;
       throw new Error(`zfs list ${dataset} failed: ${listed.stderr.trim()}`);
@@ -18,7 +52,7 @@ export async function destroyRecursive(dataset: string, passes = 30): Promise<vo
     const remaining = listed.stdout.split('\n').filter(Boolean).reverse();
     let lastError = '';
     for (const name of remaining) {
-      const result = await runZfs('zfs', ['destroy', '-r', '-f', name]);
+      const result = await runZfs('zfs', ['destroy', '-r', '-f', name], cli);
       if (result.exitCode !== 0 && !/does not exist/.test(result.stderr)) lastError = result.stderr.trim();
     }
     if (!lastError) return;
@@ -35,38 +69,88 @@ export interface ZfsResult {
   stderr: string;
   /** Set when `zfs` could not be spawned (e.g. `ENOENT`: not installed). */
   spawnCode?: string;
+  /** Set when the lock was not taken in time, or the command ran past its timeout and was killed. */
+  timedOut?: 'lock' | 'command';
 }
 
 /** `zfs` subcommands that mount, unmount or change datasets. */
-const MUTATING = new Set(['create', 'clone', 'destroy', 'rollback', 'snapshot', 'receive', 'recv', 'set', 'mount', 'unmount', 'umount', 'promote']);
+const MUTATING = new Set(['create', 'clone', 'destroy', 'rollback', 'snapshot', 'receive', 'recv', 'set', 'inherit', 'mount', 'unmount', 'umount', 'promote']);
+/** `zpool` subcommands that mount or unmount a pool's datasets. */
+const POOL_MUTATING = new Set(['create', 'destroy', 'import', 'export']);
+
+const checkedLocks = new Map<string, Promise<void>>();
 
 /**
- * zfs-fuse has deadlocked here under concurrent mounts and unmounts (parallel clones and
- * destroys from several host workers): changes go one at a time per machine, through flock.
+ * Makes the lock file a regular file, mode 0600, in a directory made root-only if missing. A symlink
+ * or other file type in its place is refused: `flock` would follow it.
  */
-export const ZFS_LOCK = join(tmpdir(), 'sbx-zfs.lock');
+export function ensureLockFile(path: string): Promise<void> {
+  let checked = checkedLocks.get(path);
+  if (!checked) {
+    checked = (async () => {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      const handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+      try {
+        await handle.chmod(0o600);
+      } finally {
+        await handle.close();
+      }
+      const info = await lstat(path);
+      if (!info.isFile()) throw new Error(`zfs lock ${path} is not a regular file`);
+    })();
+    checkedLocks.set(path, checked);
+    checked.catch(() => checkedLocks.delete(path));
+  }
+  return checked;
+}
+
+/** The command line for one bounded call: `[flock -w … -E 75 <lock>] timeout -k 5 <s> <zfs|zpool> …`. */
+export function zfsCommandLine(command: 'zfs' | 'zpool', args: string[], cli: ZfsCliOptions, timeoutMs = cli.timeoutMs): string[] {
+  const bounded = ['timeout', '-k', '5', seconds(timeoutMs), command, ...args];
+  const locked = (command === 'zfs' ? MUTATING : POOL_MUTATING).has(args[0] ?? '');
+  return locked ? ['flock', '-w', seconds(cli.lockWaitMs), '-E', String(LOCK_TIMEOUT_EXIT), cli.lockPath, ...bounded] : bounded;
+}
 
 /** Runs `zfs` or `zpool` and reports the outcome instead of throwing, for the caller to classify. */
-export async function runZfs(command: 'zfs' | 'zpool', args: string[]): Promise<ZfsResult> {
-  const locked = command === 'zfs' && MUTATING.has(args[0] ?? '');
-  const result = await execa(locked ? 'flock' : command, locked ? [ZFS_LOCK, command, ...args] : args, {
+export async function runZfs(command: 'zfs' | 'zpool', args: string[], cli: ZfsCliOptions = DEFAULT_ZFS_CLI): Promise<ZfsResult> {
+  const line = zfsCommandLine(command, args, cli);
+  if (line[0] === 'flock') await ensureLockFile(cli.lockPath);
+  const result = await execa(line[0]!, line.slice(1), {
     reject: false,
     stripFinalNewline: true,
+    // A backstop for `timeout` itself: lock wait, command time and its kill grace, then some.
+    timeout: cli.lockWaitMs + cli.timeoutMs + 15_000,
   });
+  return outcome(result, line[0] === 'flock');
+}
+
+/** Classifies an execa result of a zfsCommandLine (for callers that pipe, such as send | recv). */
+export function outcome(
+  result: { exitCode?: number; stdout?: unknown; stderr?: unknown; message?: string; timedOut?: boolean },
+  locked: boolean,
+): ZfsResult {
   const spawned = result.exitCode !== undefined;
+  const exitCode = result.exitCode ?? -1;
+  const timedOut =
+    locked && exitCode === LOCK_TIMEOUT_EXIT ? 'lock' : COMMAND_TIMEOUT_EXITS.has(exitCode) || result.timedOut ? 'command' : undefined;
   return {
-    exitCode: result.exitCode ?? -1,
+    exitCode,
     stdout: String(result.stdout ?? ''),
     stderr: String(result.stderr ?? '') || (spawned ? '' : (result.message ?? '')),
     spawnCode: spawned ? undefined : (result as { code?: string }).code,
+    timedOut,
   };
 }
 
 /** As runZfs, retrying while zfs-fuse reports the dataset busy (see destroyRecursive). */
-export async function runZfsRetryingBusy(args: string[], attempts = 20): Promise<ZfsResult> {
+export async function runZfsRetryingBusy(args: string[], attempts = 20, cli: ZfsCliOptions = DEFAULT_ZFS_CLI): Promise<ZfsResult> {
   for (let attempt = 1; ; attempt++) {
-    const result = await runZfs('zfs', args);
-    if (result.exitCode === 0 || !/busy/.test(result.stderr) || attempt >= attempts) return result;
+    const result = await runZfs('zfs', args, cli);
+    if (result.exitCode === 0 || result.timedOut || !/busy/.test(result.stderr) || attempt >= attempts) return result;
     await sleep(100 * Math.min(attempt, 5));
   }
+}
+
+function seconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
 }

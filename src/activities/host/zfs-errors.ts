@@ -7,6 +7,8 @@ export interface ZfsOutcome {
   exitCode?: number;
   /** Set when the command could not be spawned at all (e.g. `ENOENT`). */
   spawnCode?: string;
+  /** Set when the host's zfs lock was not taken in time, or the command ran past its time limit. */
+  timedOut?: 'lock' | 'command';
 }
 
 export interface ZfsOperation {
@@ -31,6 +33,7 @@ const rules: Array<[RegExp, SbxErrorType]> = [
 
 export function classifyZfsError(outcome: ZfsOutcome, notFound: SbxErrorType = SbxErrorType.NotFound): SbxErrorType {
   if (outcome.spawnCode === 'ENOENT') return SbxErrorType.CommandMissing;
+  if (outcome.timedOut) return SbxErrorType.Busy;
   for (const [pattern, type] of rules) {
     if (pattern.test(outcome.stderr)) return type === SbxErrorType.NotFound ? notFound : type;
   }
@@ -67,6 +70,13 @@ function advice(type: SbxErrorType): string {
 /** A typed failure whose message names the operation and dataset and says what to do. */
 export function zfsFailure(outcome: ZfsOutcome, op: ZfsOperation): ApplicationFailure {
   const type = classifyZfsError(outcome, op.notFound);
+  if (outcome.timedOut) {
+    const why =
+      outcome.timedOut === 'lock'
+        ? "another zfs change held this host's zfs lock past the wait limit"
+        : 'zfs did not finish within its time limit and was stopped (zfs-fuse may be overloaded or stuck)';
+    return sbxFailure(type, `Could not ${op.operation} ${op.dataset}: ${why}; retry shortly.`, { dataset: op.dataset, timedOut: outcome.timedOut });
+  }
   const said = outcome.stderr.trim().split('\n').filter(Boolean).join('; ');
   const message = `Could not ${op.operation} ${op.dataset}: ${advice(type)}.${said ? ` (zfs: ${said})` : ''}`;
   return sbxFailure(type, message, { dataset: op.dataset, exitCode: outcome.exitCode, stderr: outcome.stderr });

@@ -5,7 +5,8 @@ import { execa } from 'execa';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { PoolHealth, SandboxOrigin, SnapshotInfo } from '../../common/sandbox.js';
 import type { Storage } from './backends.js';
-import { runZfs, runZfsRetryingBusy, ZFS_LOCK, type ZfsResult } from './zfs-cli.js';
+import { ensureNosuidNodev } from './mount-flags.js';
+import { DEFAULT_ZFS_CLI, ensureLockFile, outcome, runZfs, runZfsRetryingBusy, zfsCommandLine, type ZfsCliOptions, type ZfsResult } from './zfs-cli.js';
 import { zfsFailure, type ZfsOperation } from './zfs-errors.js';
 import { parsePoolList, parseSnapshotList } from './zfs-parse.js';
 import { assertName, assertQuota, originLabel } from './storage-names.js';
@@ -15,10 +16,22 @@ export interface ZfsStorageOptions {
   root: string;
   /** Set on `root` when init() creates it; children inherit it. */
   mountpoint?: string;
+  /** Lock, wait and time limits of every zfs call. */
+  cli?: ZfsCliOptions;
+  /**
+   * Pool space held by `<root>/reserve` that sessions cannot fill; lent for a moment to a snapshot
+   * or rollback of an existing session that finds the pool full (never to a new session or a fork). 0 keeps none; undefined leaves the reserve as it is
+   * (a tool beside the host, such as a template import).
+   */
+  reserveBytes?: number;
 }
 
 /** User property recording where a session came from; set last, so its presence means "complete". */
 const ORIGIN_PROPERTY = 'sbx:origin';
+/** User property set by reconcile on a session no workflow claims: when it was quarantined (epoch ms). */
+const QUARANTINE_PROPERTY = 'sbx:quarantined';
+/** Session datasets hold what sandboxes write: no setuid programs, no device nodes, but programs run. */
+const SESSION_PROPERTIES = ['setuid=off', 'devices=off', 'exec=on'];
 const VERSION = /^v(\d+)$/;
 const SNAPSHOT_PROPS = ['createtxg', 'used', 'referenced'].join(',');
 
@@ -35,6 +48,10 @@ export class ZfsStorage implements Storage {
   readonly kind = 'zfs' as const;
   readonly root: string;
   private readonly mountpoint: string | undefined;
+  private readonly cli: ZfsCliOptions;
+  private readonly reserveBytes: number | undefined;
+  /** False while the reserve is lent out or could not be taken back; health() tries again. */
+  private reserveHeld = true;
   /** Mountpoints of session datasets: asked once (a `zfs get` costs ~25 ms), forgotten on destroy. */
   private readonly paths = new Map<string, string>();
 
@@ -44,9 +61,14 @@ export class ZfsStorage implements Storage {
     }
     this.root = options.root;
     this.mountpoint = options.mountpoint;
+    this.cli = options.cli ?? DEFAULT_ZFS_CLI;
+    this.reserveBytes = options.reserveBytes;
   }
 
-  /** Creates `<root>`, `<root>/sessions` and `<root>/templates` when absent. */
+  /**
+   * Creates `<root>`, `<root>/sessions` and `<root>/templates` when absent, sets the session
+   * properties on `<root>/sessions` (children inherit them) and holds the reserve.
+   */
   async init(): Promise<void> {
     if (!(await this.exists(this.root))) {
       const args = ['create', '-p', ...(this.mountpoint ? ['-o', `mountpoint=${this.mountpoint}`] : []), this.root];
@@ -58,6 +80,36 @@ export class ZfsStorage implements Storage {
         await this.zfsAllowing(['create', '-p', dataset], { operation: 'create', dataset }, SbxErrorType.AlreadyExists);
       }
     }
+    const sessions = `${this.root}/sessions`;
+    for (const property of SESSION_PROPERTIES) await this.zfs(['set', property, sessions], { operation: `set ${property} on`, dataset: sessions });
+    if (this.reserveBytes !== undefined) await this.initReserve();
+  }
+
+  /** `<root>/reserve`: an empty, unmounted dataset whose `reservation` keeps pool space from sessions. */
+  private async initReserve(): Promise<void> {
+    const dataset = this.reserveDataset;
+    if (!this.reserveBytes) {
+      if (await this.exists(dataset)) await this.zfs(['set', 'reservation=none', dataset], { operation: 'release the reserve', dataset });
+      return;
+    }
+    if (!(await this.exists(dataset))) {
+      await this.zfsAllowing(['create', '-o', 'mountpoint=none', dataset], { operation: 'create', dataset }, SbxErrorType.AlreadyExists);
+    }
+    const result = await runZfs('zfs', ['set', `reservation=${this.reserveBytes}`, dataset], this.cli);
+    if (result.exitCode !== 0) {
+      if (/greater than available|out of space/.test(result.stderr)) {
+        throw sbxFailure(
+          SbxErrorType.NoSpace,
+          `Pool ${this.root.split('/')[0]} has less than the ${this.reserveBytes} bytes this host keeps in reserve free: free space in the pool or lower the reserve (sbx host --reserve-mb).`,
+        );
+      }
+      throw zfsFailure(result, { operation: 'hold the reserve', dataset });
+    }
+    this.reserveHeld = true;
+  }
+
+  private get reserveDataset(): string {
+    return `${this.root}/reserve`;
   }
 
   async sessionPath(sessionId: string): Promise<string> {
@@ -65,6 +117,7 @@ export class ZfsStorage implements Storage {
     if (known) return known;
     const dataset = this.sessionDataset(sessionId);
     const path = await this.get(dataset, 'mountpoint', { operation: 'find the directory of', dataset, notFound: SbxErrorType.SessionNotFound });
+    await ensureNosuidNodev(path);
     this.paths.set(sessionId, path);
     return path;
   }
@@ -87,11 +140,13 @@ export class ZfsStorage implements Storage {
       if (recorded === null) await this.destroyDataset(dataset);
       const version = await this.newestVersion(origin.template);
       const source = `${this.templateDataset(origin.template)}@${version}`;
-      await this.zfs(['clone', '-o', `${ORIGIN_PROPERTY}=${label}`, ...quota, source, dataset], {
+      const properties = SESSION_PROPERTIES.flatMap((p) => ['-o', p]);
+      await this.zfs(['clone', ...properties, '-o', `${ORIGIN_PROPERTY}=${label}`, ...quota, source, dataset], {
         operation: `clone ${source} into`,
         dataset,
         notFound: SbxErrorType.TemplateNotFound,
       });
+      await this.sessionPath(sessionId);
       return;
     }
     assertName('sandboxId', origin.sandboxId);
@@ -103,12 +158,22 @@ export class ZfsStorage implements Storage {
         `Cannot fork ${sessionId} from snapshot ${origin.snapshot} of sandbox ${origin.sandboxId}: that snapshot does not exist.`,
       );
     }
+    if (quotaBytes !== undefined) {
+      const referenced = Number(await this.get(source, 'referenced', { operation: 'measure', dataset: source }, true));
+      if (quotaBytes < referenced + QUOTA_HEADROOM_BYTES) {
+        throw sbxFailure(
+          SbxErrorType.InvalidArgument,
+          `quotaBytes ${quotaBytes} is too small for a fork of snapshot ${origin.snapshot}, which holds ${referenced} bytes: give at least ${referenced + QUOTA_HEADROOM_BYTES}.`,
+        );
+      }
+    }
     // A dataset without the origin property is a receive that did not finish: start again.
     if (recorded === null) await this.destroyDataset(dataset);
     await this.sendReceive(source, dataset);
     // The copy starts with no snapshots of its own, like a session made from a template.
     await this.zfs(['destroy', `${dataset}@${origin.snapshot}`], { operation: 'destroy the received snapshot of', dataset }, true);
     if (quotaBytes !== undefined) await this.setQuota(sessionId, quotaBytes);
+    await this.sessionPath(sessionId);
     await this.zfs(['set', `${ORIGIN_PROPERTY}=${label}`, dataset], { operation: 'mark as complete', dataset });
   }
 
@@ -141,10 +206,12 @@ export class ZfsStorage implements Storage {
     const dataset = this.sessionDataset(sessionId);
     assertName('snapshot name', name);
     const snapshot = `${dataset}@${name}`;
-    await this.zfsAllowing(
-      ['snapshot', snapshot],
-      { operation: 'snapshot', dataset: snapshot, notFound: SbxErrorType.SessionNotFound },
-      SbxErrorType.AlreadyExists,
+    await this.withReserve(() =>
+      this.zfsAllowing(
+        ['snapshot', snapshot],
+        { operation: 'snapshot', dataset: snapshot, notFound: SbxErrorType.SessionNotFound },
+        SbxErrorType.AlreadyExists,
+      ),
     );
     const out = await this.zfs(['get', '-Hp', '-o', 'name,property,value', SNAPSHOT_PROPS, snapshot], {
       operation: 'read the properties of',
@@ -158,7 +225,11 @@ export class ZfsStorage implements Storage {
     const dataset = this.sessionDataset(sessionId);
     assertName('snapshot name', name);
     const snapshot = `${dataset}@${name}`;
-    await this.zfs(['rollback', '-r', snapshot], { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound }, true);
+    await this.withReserve(() =>
+      this.zfs(['rollback', '-r', snapshot], { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound }, true),
+    );
+    this.paths.delete(sessionId);
+    await this.sessionPath(sessionId);
   }
 
   async destroySnapshot(sessionId: string, name: string): Promise<void> {
@@ -183,6 +254,27 @@ export class ZfsStorage implements Storage {
       .sort();
   }
 
+  async setQuarantine(sessionId: string, sinceMs: number | undefined): Promise<void> {
+    const dataset = this.sessionDataset(sessionId);
+    const args = sinceMs === undefined ? ['inherit', QUARANTINE_PROPERTY, dataset] : ['set', `${QUARANTINE_PROPERTY}=${sinceMs}`, dataset];
+    await this.zfs(args, { operation: sinceMs === undefined ? 'release from quarantine' : 'quarantine', dataset, notFound: SbxErrorType.SessionNotFound });
+  }
+
+  async quarantined(): Promise<Map<string, number>> {
+    const parent = `${this.root}/sessions`;
+    const out = await this.zfs(['get', '-H', '-r', '-d', '1', '-o', 'name,value', QUARANTINE_PROPERTY, parent], {
+      operation: 'list the quarantined sessions in',
+      dataset: parent,
+    });
+    const marks = new Map<string, number>();
+    for (const line of out.split('\n')) {
+      const [name, value] = line.split('\t');
+      if (!name?.startsWith(`${parent}/`) || !/^\d+$/.test(value ?? '')) continue;
+      marks.set(name.slice(parent.length + 1), Number(value));
+    }
+    return marks;
+  }
+
   /**
    * Replaces the template's `rootfs/` with the directory or tarball and snapshots the next version
    * (`@v1`, `@v2`…). On failure the live dataset is rolled back to its last version, or destroyed if
@@ -205,7 +297,7 @@ export class ZfsStorage implements Storage {
       await this.zfs(['snapshot', `${dataset}@${next}`], { operation: 'snapshot', dataset: `${dataset}@${next}` });
     } catch (err) {
       if (versions.length === 0) await this.destroyDataset(dataset);
-      else await runZfsRetryingBusy(['rollback', '-r', `${dataset}@v${versions.at(-1)}`]);
+      else await runZfsRetryingBusy(['rollback', '-r', `${dataset}@v${versions.at(-1)}`], undefined, this.cli);
       throw importFailure(name, err);
     }
   }
@@ -214,10 +306,49 @@ export class ZfsStorage implements Storage {
     return (await this.versionsOf(name)).length > 0;
   }
 
+  /** The pool's health; `degraded` while the reserve is not held (it is taken back here when it can be). */
   async health(): Promise<PoolHealth> {
     const pool = this.root.split('/')[0]!;
+    if (!this.reserveHeld) await this.holdReserve();
     const out = await this.zpool(['list', '-H', '-o', 'health,size,free,capacity', pool], { operation: 'read the health of pool', dataset: pool });
-    return parsePoolList(out);
+    const health = parsePoolList(out);
+    return this.reserveHeld || health.status === 'unhealthy' ? health : { ...health, status: 'degraded' };
+  }
+
+  /**
+   * Runs a change to an existing session that needs a little pool space (snapshot, rollback). When
+   * the pool is full for sessions, the reserve is lent (its reservation dropped) for one more try,
+   * then taken back. New sessions and forks never get it: they would spend it on data.
+   */
+  private async withReserve<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (!this.reserveBytes || (err as { type?: string }).type !== SbxErrorType.NoSpace) throw err;
+      this.reserveHeld = false;
+      await runZfs('zfs', ['set', 'reservation=none', this.reserveDataset], this.cli);
+      try {
+        return await run();
+      } finally {
+        await this.holdReserve();
+      }
+    }
+  }
+
+  /**
+   * Takes the reserve back. Without room for all of it (the change that borrowed it used some), it
+   * holds what is free, so the rest cannot go to sessions either, and reports false until it is whole.
+   */
+  private async holdReserve(): Promise<boolean> {
+    const dataset = this.reserveDataset;
+    const result = await runZfs('zfs', ['set', `reservation=${this.reserveBytes}`, dataset], this.cli);
+    this.reserveHeld = result.exitCode === 0;
+    if (!this.reserveHeld) {
+      const available = await runZfs('zfs', ['get', '-Hp', '-o', 'value', 'available', dataset], this.cli);
+      const bytes = Number(available.stdout.trim());
+      if (available.exitCode === 0 && bytes > 0) await runZfs('zfs', ['set', `reservation=${bytes}`, dataset], this.cli);
+    }
+    return this.reserveHeld;
   }
 
   private sessionDataset(sessionId: string): string {
@@ -233,7 +364,7 @@ export class ZfsStorage implements Storage {
   /** Version numbers of a template, ascending; none if the template dataset does not exist. */
   private async versionsOf(name: string): Promise<number[]> {
     const dataset = this.templateDataset(name);
-    const result = await runZfs('zfs', ['get', '-Hp', '-r', '-d', '1', '-o', 'name,property,value', SNAPSHOT_PROPS, dataset]);
+    const result = await runZfs('zfs', ['get', '-Hp', '-r', '-d', '1', '-o', 'name,property,value', SNAPSHOT_PROPS, dataset], this.cli);
     if (result.exitCode !== 0) {
       if (/does not exist/.test(result.stderr)) return [];
       throw zfsFailure(result, { operation: 'list the versions of', dataset });
@@ -264,7 +395,7 @@ export class ZfsStorage implements Storage {
 
   /** The origin label; `null` when the dataset exists without one (unfinished), undefined when absent. */
   private async originOf(dataset: string): Promise<string | null | undefined> {
-    const result = await runZfs('zfs', ['get', '-H', '-o', 'value', ORIGIN_PROPERTY, dataset]);
+    const result = await runZfs('zfs', ['get', '-H', '-o', 'value', ORIGIN_PROPERTY, dataset], this.cli);
     if (result.exitCode !== 0) {
       if (/does not exist/.test(result.stderr)) return undefined;
       throw zfsFailure(result, { operation: 'inspect', dataset });
@@ -274,26 +405,26 @@ export class ZfsStorage implements Storage {
   }
 
   private async exists(dataset: string): Promise<boolean> {
-    const result = await runZfs('zfs', ['list', '-H', '-o', 'name', '-t', 'all', dataset]);
+    const result = await runZfs('zfs', ['list', '-H', '-o', 'name', '-t', 'all', dataset], this.cli);
     if (result.exitCode === 0) return true;
     if (/does not exist/.test(result.stderr)) return false;
     throw zfsFailure(result, { operation: 'look up', dataset });
   }
 
-  /** `zfs send <source> | zfs recv <target>`: two processes piped, no shell. */
+  /** `zfs send <source> | zfs recv <target>`: two bounded processes piped, no shell; the receive holds the lock. */
   private async sendReceive(source: string, target: string): Promise<void> {
-    const send = execa('zfs', ['send', source], { reject: false });
-    const received = await send.pipe(execa('flock', [ZFS_LOCK, 'zfs', 'recv', target], { reject: false }));
-    const sent = await send;
+    const sendLine = zfsCommandLine('zfs', ['send', source], this.cli, this.cli.copyTimeoutMs);
+    const recvLine = zfsCommandLine('zfs', ['recv', target], this.cli, this.cli.copyTimeoutMs);
+    await ensureLockFile(this.cli.lockPath);
+    const backstop = this.cli.lockWaitMs + this.cli.copyTimeoutMs + 15_000;
+    const send = execa(sendLine[0]!, sendLine.slice(1), { reject: false, timeout: backstop });
+    const received = outcome(await send.pipe(execa(recvLine[0]!, recvLine.slice(1), { reject: false, timeout: backstop })), true);
+    const sent = outcome(await send, false);
     const failed = [sent, received].find((r) => r.exitCode !== 0);
     if (failed) {
       await this.destroyDataset(target);
       throw zfsFailure(
-        {
-          stderr: [sent.stderr, received.stderr].map((e) => String(e ?? '')).join('\n'),
-          exitCode: failed.exitCode,
-          spawnCode: failed.exitCode === undefined ? (failed as { code?: string }).code : undefined,
-        },
+        { stderr: [sent.stderr, received.stderr].join('\n'), exitCode: failed.exitCode, spawnCode: failed.spawnCode, timedOut: received.timedOut ?? sent.timedOut },
         { operation: `copy ${source} into`, dataset: target, notFound: SbxErrorType.SnapshotNotFound },
       );
     }
@@ -308,12 +439,12 @@ export class ZfsStorage implements Storage {
   }
 
   private async zfs(args: string[], op: ZfsOperation, retryBusy = false): Promise<string> {
-    const result = retryBusy ? await runZfsRetryingBusy(args) : await runZfs('zfs', args);
+    const result = retryBusy ? await runZfsRetryingBusy(args, undefined, this.cli) : await runZfs('zfs', args, this.cli);
     return checked(result, op);
   }
 
   private async zpool(args: string[], op: ZfsOperation): Promise<string> {
-    return checked(await runZfs('zpool', args), op);
+    return checked(await runZfs('zpool', args, this.cli), op);
   }
 
   /** Runs zfs, treating a failure of type `allowed` (e.g. "already exists") as the goal reached. */
@@ -325,6 +456,9 @@ export class ZfsStorage implements Storage {
     }
   }
 }
+
+/** Room a forked session needs beyond the data it copies (its bundle's config.json, a few writes). */
+const QUOTA_HEADROOM_BYTES = 1024 * 1024;
 
 function checked(result: ZfsResult, op: ZfsOperation): string {
   if (result.exitCode !== 0) throw zfsFailure(result, op);
