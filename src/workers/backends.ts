@@ -20,6 +20,6 @@ export async function createStorage(config: HostConfig, logger: Logger): Promise
 
 export function createRuntime(config: HostConfig, logger: Logger): Runtime {
   return config.runtime === 'gvisor'
-    ? new GvisorRuntime({ runscRoot: join(config.dataRoot, 'runsc'), platform: config.runscPlatform })
+    ? new GvisorRuntime({ runscRoot: join(config.dataRoot, 'runsc'), runscPath: config.runscPath, platform: config.runscPlatform })
     : new NoneRuntime({ stateDir: join(config.dataRoot, 'none'), warn: (message) => logger.warn(message) });
 }

@@ -18,6 +18,8 @@ export const HostConfig = z.object({
   dataRoot: z.string().startsWith('/', 'dataRoot must be an absolute path').default('/var/lib/sbx'),
   runtime: z.enum(['gvisor', 'none']).default('gvisor'),
   runscPlatform: z.string().optional(),
+  /** The runsc binary; default the pinned build the bootstrap made, else `runsc` on PATH. */
+  runscPath: z.string().min(1).optional(),
   /** Creates beyond this many sessions on the host are refused. */
   maxSessions: z.number().int().positive().default(50),
   /** Quota for sessions whose create request sets none. */
