@@ -23,6 +23,8 @@ export interface GvisorRuntimeOptions {
   extraFlags?: string[];
   /** Parent cgroup of every sandbox; default `/sbx`. */
   cgroupParent?: string;
+  /** Limits on one runsc call, and on checkpoint and restore; defaults below. */
+  timeoutsMs?: { call: number; image: number };
 }
 
 /** What `runsc state` reports; `created` means create ran but start did not. */
@@ -38,8 +40,7 @@ const CONTAINER_SUFFIX = '.sbx';
  * hold an activity slot until the activity's own timeout. Checkpoint and restore move the whole
  * sandbox memory through the disk, so they get longer (still inside the 10-minute activity).
  */
-export const RUNSC_TIMEOUT_MS = 120_000;
-export const RUNSC_IMAGE_TIMEOUT_MS = 480_000;
+const RUNSC_TIMEOUTS_MS = { call: 120_000, image: 480_000 };
 const KILL_GRACE_MS = 5_000;
 
 /**
@@ -59,6 +60,7 @@ export class GvisorRuntime implements Runtime {
   private readonly binary: string;
   private readonly globalFlags: string[];
   private readonly cgroupParent: string;
+  private readonly timeoutsMs: { call: number; image: number };
 
   constructor(options: GvisorRuntimeOptions) {
     this.binary = options.runscPath ?? runscPath();
@@ -72,6 +74,7 @@ export class GvisorRuntime implements Runtime {
       ...(options.extraFlags ?? []),
     ];
     this.cgroupParent = options.cgroupParent ?? '/sbx';
+    this.timeoutsMs = options.timeoutsMs ?? RUNSC_TIMEOUTS_MS;
   }
 
   async start(sessionId: string, bundlePath: string, resources: Resources): Promise<void> {
@@ -161,7 +164,7 @@ export class GvisorRuntime implements Runtime {
     // runsc writes several files beside checkpoint.img, so the directory starts empty.
     await rm(imagePath, { recursive: true, force: true });
     await mkdir(imagePath, { recursive: true });
-    await this.runsc(['checkpoint', '--image-path', imagePath, containerId(sessionId)], { timeoutMs: RUNSC_IMAGE_TIMEOUT_MS });
+    await this.runsc(['checkpoint', '--image-path', imagePath, containerId(sessionId)], { timeoutMs: this.timeoutsMs.image });
   }
 
   async restore(sessionId: string, bundlePath: string, imagePath: string): Promise<void> {
@@ -175,7 +178,7 @@ export class GvisorRuntime implements Runtime {
     }
     // runsc restore creates the container itself and refuses an id that still exists.
     if (status !== undefined) await this.runsc(['delete', '--force', containerId(sessionId)]);
-    await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sessionId)], RUNSC_IMAGE_TIMEOUT_MS);
+    await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sessionId)], this.timeoutsMs.image);
   }
 
   async destroy(sessionId: string): Promise<void> {
@@ -289,7 +292,7 @@ export class GvisorRuntime implements Runtime {
    * would never close. The sandbox gets /dev/null and a scratch file that only runsc itself writes
    * to. (node's spawn, not execa: execa refuses a raw file descriptor for stderr.)
    */
-  private async runscDetached(args: string[], timeoutMs = RUNSC_TIMEOUT_MS): Promise<void> {
+  private async runscDetached(args: string[], timeoutMs = this.timeoutsMs.call): Promise<void> {
     const dir = await mkdtemp(join(tmpdir(), 'sbx-runsc-'));
     const log = await open(join(dir, 'stderr'), 'w+');
     try {
@@ -312,7 +315,7 @@ export class GvisorRuntime implements Runtime {
   }
 
   private async runsc(args: string[], options: { reject?: boolean; timeoutMs?: number } = {}): Promise<Result<{ reject: false }>> {
-    const timeout = options.timeoutMs ?? RUNSC_TIMEOUT_MS;
+    const timeout = options.timeoutMs ?? this.timeoutsMs.call;
     const result = await execa(this.binary, [...this.globalFlags, ...args], { reject: false, timeout, forceKillAfterDelay: KILL_GRACE_MS });
     if (result.exitCode === undefined && (result as { code?: string }).code === 'ENOENT') throw runscMissing(this.binary);
     if (result.timedOut) throw runscTimedOut(args, timeout);
