@@ -1,5 +1,11 @@
 # One image for both sbx processes: `control` and `host` (see docker-compose.yml).
 
+# gVisor's runsc at the version pinned in scripts/versions.env, static (CGO_ENABLED=0: a cgo build
+# cannot re-exec itself inside its chroot).
+FROM golang:1.23-bookworm AS gvisor
+COPY scripts/versions.env /tmp/versions.env
+RUN . /tmp/versions.env && CGO_ENABLED=0 GOBIN=/out go install "gvisor.dev/gvisor/runsc@$GVISOR_VERSION"
+
 # The sbx-files helper that every sandbox mounts read-only: a static Go binary.
 FROM golang:1.25-bookworm AS files-helper
 WORKDIR /src
@@ -8,10 +14,11 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/sbx-files .
 
 FROM node:20-bookworm-slim
 
-# runsc (gVisor) and zfs-fuse are what the host worker drives; Debian packages them.
+# zfs-fuse is what the host worker drives beside runsc; Debian packages it.
 RUN apt-get update \
-  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends runsc zfs-fuse ca-certificates \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zfs-fuse ca-certificates \
   && rm -rf /var/lib/apt/lists/*
+COPY --from=gvisor /out/runsc /usr/local/bin/runsc
 
 WORKDIR /app
 COPY package.json package-lock.json ./

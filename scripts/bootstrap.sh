@@ -18,6 +18,7 @@ cache=${SBX_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sbx}
 pool=${SBX_POOL:-sbx}
 pool_size=${SBX_POOL_SIZE:-8G}
 temporal_dir="$cache/temporal-cli-$TEMPORAL_CLI_VERSION"
+gvisor_dir="$cache/runsc-$GVISOR_VERSION"
 moto_dir="$cache/moto-$MOTO_VERSION"
 
 step() { printf '[bootstrap] %s\n' "$*" >&2; }
@@ -48,6 +49,57 @@ if [ ! -x "$temporal_dir/temporal" ]; then
   if ! GOBIN="$temporal_dir" go install "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION" \
       >"$cache/temporal-build.log" 2>&1; then
     die "go install github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION failed; see $cache/temporal-build.log"
+  fi
+fi
+
+# 2b. gVisor's runsc at the pinned version, built from its Go module (CGO_ENABLED=0: a cgo build is
+# dynamically linked and cannot re-exec itself inside its chroot), and kept only if it runs a sandbox
+# here. Otherwise Debian's runsc from step 1 stays in use, and every run says so.
+smoke_runsc() { # <runsc>: runs a busybox echo in a throwaway sandbox; prints runsc's error on failure
+  local dir out rc=0
+  dir=$(mktemp -d)
+  mkdir -p "$dir/bundle/rootfs/bin"
+  cp /bin/busybox "$dir/bundle/rootfs/bin/busybox"
+  cat >"$dir/bundle/config.json" <<'JSON'
+{"ociVersion": "1.0.0",
+ "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["/bin/busybox", "echo", "sbx-runsc-ok"], "cwd": "/"},
+ "root": {"path": "rootfs", "readonly": true},
+ "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+ "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]}}
+JSON
+  out=$(timeout 120 "$1" --root "$dir/state" --network none run --bundle "$dir/bundle" "sbx-bootstrap-$$" 2>&1 </dev/null) || rc=$?
+  # Newer runsc pins an empty network namespace in its root with a bind mount.
+  if [ -e "$dir/state/null-netns" ]; then umount "$dir/state/null-netns" 2>/dev/null || true; fi
+  rm -rf "$dir"
+  case "$out" in *sbx-runsc-ok*) return 0 ;; esac
+  printf '%s' "${out:-exit code $rc}" | tail -n 3
+  return 1
+}
+if [ ! -x "$gvisor_dir/runsc" ]; then
+  failed="$gvisor_dir.failed" # a build that failed or did not run here is not retried until removed
+  reason=$(cat "$failed" 2>/dev/null || true)
+  if [ -z "$reason" ] && ! command -v go >/dev/null; then
+    reason="the Go toolchain is missing (install Go >= 1.23)"
+  elif [ -z "$reason" ] && ! is_root; then
+    reason="checking that it runs a sandbox needs root"
+  elif [ -z "$reason" ]; then
+    step "building gVisor runsc $GVISOR_VERSION from its Go module (first run only, a few minutes)"
+    rm -rf "$gvisor_dir.tmp"
+    if ! CGO_ENABLED=0 GOBIN="$gvisor_dir.tmp" nice -n 10 go install "gvisor.dev/gvisor/runsc@$GVISOR_VERSION" \
+        >"$cache/runsc-build.log" 2>&1; then
+      reason="go install gvisor.dev/gvisor/runsc@$GVISOR_VERSION failed; see $cache/runsc-build.log"
+    elif ! smoke=$(smoke_runsc "$gvisor_dir.tmp/runsc"); then
+      reason="it built but could not run a sandbox here: $smoke"
+    else
+      mv "$gvisor_dir.tmp" "$gvisor_dir"
+    fi
+    rm -rf "$gvisor_dir.tmp"
+    if [ -n "$reason" ]; then printf '%s\n' "$reason" >"$failed"; fi
+  fi
+  if [ -f "$failed" ]; then reason="$reason (remove $failed to try again)"; fi
+  if [ -n "$reason" ]; then
+    debian=$(command -v runsc) || die "no usable runsc: gVisor $GVISOR_VERSION: $reason; and Debian's runsc is missing"
+    step "using Debian's runsc ($debian, $("$debian" --version 2>/dev/null | head -1)) instead of gVisor $GVISOR_VERSION: $reason"
   fi
 fi
 
@@ -110,7 +162,10 @@ fi
 
 # 5. Node dependencies and the compiled CLI.
 cd "$repo"
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ -L node_modules ]; then
+  # A git worktree sharing another checkout's node_modules: npm ci would empty the shared one.
+  [ -f node_modules/.package-lock.json ] || die "node_modules is a link to an incomplete install; run npm ci where it points"
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   step "installing Node dependencies (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error >/dev/null || die "npm ci failed"
 fi

@@ -120,6 +120,7 @@ export function hostCommand(): Command {
     .addOption(new Option('--data-root <dir>', 'host directory for state').env('SBX_DATA_ROOT').default('/var/lib/sbx'))
     .addOption(new Option('--runtime <kind>', 'what runs sandboxes').choices(['gvisor', 'none']).env('SBX_RUNTIME').default('gvisor'))
     .addOption(new Option('--runsc-platform <name>', 'gVisor platform (ptrace, kvm, …)').env('SBX_RUNSC_PLATFORM'))
+    .addOption(new Option('--runsc <path>', 'runsc binary (default: the pinned gVisor the bootstrap built, else runsc on PATH)').env('SBX_RUNSC'))
     .addOption(new Option('--max-sessions <n>', 'sessions this host accepts').argParser(int).env('SBX_MAX_SESSIONS').default(50))
     .addOption(new Option('--default-quota-mb <n>', 'disk quota for sessions that set none (default 10240)').argParser(int).env('SBX_DEFAULT_QUOTA_MB'))
     .addOption(new Option('--max-quota-mb <n>', 'largest disk quota a session may ask for (default 102400)').argParser(int).env('SBX_MAX_QUOTA_MB'))
@@ -208,6 +209,7 @@ function hostConfigFrom(o: Record<string, any>, host: Command): HostConfig {
       dataRoot: o.dataRoot,
       runtime: o.runtime,
       runscPlatform: o.runscPlatform,
+      runscPath: o.runsc,
       maxSessions: Number(o.maxSessions),
       defaultQuotaBytes: mb(o.defaultQuotaMb),
       maxQuotaBytes: mb(o.maxQuotaMb),

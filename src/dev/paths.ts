@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Pinned versions, shared with scripts/bootstrap.sh through scripts/versions.env. */
-export function pinnedVersions(): { temporalCli: string; moto: string } {
+export function pinnedVersions(): { temporalCli: string; moto: string; gvisor: string } {
   const text = readFileSync(join(repoRoot, 'scripts', 'versions.env'), 'utf8');
   const values = Object.fromEntries(
     text
@@ -15,7 +15,7 @@ export function pinnedVersions(): { temporalCli: string; moto: string } {
       .filter((line) => /^[A-Z_]+=/.test(line))
       .map((line) => line.split('=', 2) as [string, string]),
   );
-  return { temporalCli: values.TEMPORAL_CLI_VERSION!, moto: values.MOTO_VERSION! };
+  return { temporalCli: values.TEMPORAL_CLI_VERSION!, moto: values.MOTO_VERSION!, gvisor: values.GVISOR_VERSION! };
 }
 
 export function cacheDir(): string {
@@ -28,6 +28,22 @@ export function temporalCliPath(): string {
 
 export function motoServerPath(): string {
   return join(cacheDir(), `moto-${pinnedVersions().moto}`, 'bin', 'moto_server');
+}
+
+/**
+ * The runsc sbx runs: `SBX_RUNSC` when set, else the pinned gVisor the bootstrap built and checked,
+ * else `runsc` on PATH (Debian's, which the bootstrap names when it falls back to it). A deployment
+ * without this repository's scripts (the container image) gets `runsc` on PATH.
+ */
+export function runscPath(): string {
+  if (process.env.SBX_RUNSC) return process.env.SBX_RUNSC;
+  try {
+    const built = join(cacheDir(), `runsc-${pinnedVersions().gvisor}`, 'runsc');
+    if (existsSync(built)) return built;
+  } catch {
+    // No versions.env beside the code: nothing was built for it.
+  }
+  return 'runsc';
 }
 
 /** Throws a message naming the missing part and the command that provides it. */

@@ -24,6 +24,8 @@ export const HostConfig = z.object({
   runscPlatform: z.string().optional(),
   /** Directory holding the sbx-files helper mounted into every sandbox; default the bootstrap's build. */
   helperDir: z.string().startsWith('/', 'helperDir must be an absolute path').optional(),
+  /** The runsc binary; default the pinned build the bootstrap made, else `runsc` on PATH. */
+  runscPath: z.string().min(1).optional(),
   /** Creates beyond this many sessions on the host are refused. */
   maxSessions: z.number().int().positive().default(50),
   /** Quota for sessions whose create request sets none: every session has one. */

@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import { containerId } from '../../src/activities/host/runsc.js';
 import { SbxError } from '../../src/client/errors.js';
+import { runscPath } from '../../src/dev/paths.js';
 import type { Session } from '../../src/client/session.js';
 import { sessionWorkflowId } from '../../src/common/names.js';
 import { recordHistory } from '../harness/histories.js';
@@ -34,7 +35,7 @@ describe('session lifecycle end to end (real dev server, zfs-fuse, runsc)', () =
   const dataset = (id: string) => `${sbx.hostConfig.zfsRoot}/sessions/${id}`;
   const datasetExists = async (id: string) => (await execa('zfs', ['list', dataset(id)], { reject: false })).exitCode === 0;
   const containerState = async (id: string) => {
-    const state = await execa('runsc', ['--root', `${sbx.hostConfig.dataRoot}/runsc`, 'state', containerId(id)], { reject: false });
+    const state = await execa(runscPath(), ['--root', `${sbx.hostConfig.dataRoot}/runsc`, 'state', containerId(id)], { reject: false });
     return state.exitCode === 0 ? (JSON.parse(state.stdout) as { status: string }).status : 'absent';
   };
 

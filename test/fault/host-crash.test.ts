@@ -5,6 +5,7 @@ import { createPlacementActivities } from '../../src/activities/control/placemen
 import { containerId } from '../../src/activities/host/runsc.js';
 import { SbxError } from '../../src/client/errors.js';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
+import { runscPath } from '../../src/dev/paths.js';
 import { cli, spawnSbx, type SbxProcess } from '../harness/cli.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 import { createTestWorker } from '../harness/temporal.js';
@@ -27,7 +28,7 @@ describe('a host worker killed mid-command', () => {
       .slice(1)
       .map((name) => name.split('/').pop());
   const containers = async () =>
-    JSON.parse((await execa('runsc', ['--root', join(dataRoot, 'runsc'), 'list', '--format', 'json'])).stdout || '[]').map(
+    JSON.parse((await execa(runscPath(), ['--root', join(dataRoot, 'runsc'), 'list', '--format', 'json'])).stdout || '[]').map(
       (c: { id: string }) => c.id,
     );
 

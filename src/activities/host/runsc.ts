@@ -1,5 +1,5 @@
-import { mkdir, mkdtemp, open, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type Result } from 'execa';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../common/sandbox.js';
+import { runscPath } from '../../dev/paths.js';
 import type { ExecHooks, Runtime } from './backends.js';
 import { hostDirInside } from './none-runtime.js';
 import { FILES_HELPER } from './files-helper.js';
@@ -16,6 +17,8 @@ import { supervise, supervisedStdio } from './supervise.js';
 export interface GvisorRuntimeOptions {
   /** runsc's state directory (one per host). */
   runscRoot: string;
+  /** The runsc binary; default the pinned build the bootstrap made, else `runsc` on PATH. */
+  runscPath?: string;
   /** `ptrace` (runsc's default) or `kvm`. */
   platform?: string;
   extraFlags?: string[];
@@ -23,6 +26,8 @@ export interface GvisorRuntimeOptions {
   cgroupParent?: string;
   /** Host directory holding the `sbx-files` helper, mounted read-only into every sandbox. */
   helperDir: string;
+  /** Limits on one runsc call, and on checkpoint and restore; defaults below. */
+  timeoutsMs?: { call: number; image: number };
 }
 
 /** What `runsc state` reports; `created` means create ran but start did not. */
@@ -32,6 +37,14 @@ const CHECKPOINT_FILE = 'checkpoint.img';
 const CGROUP_FS = '/sys/fs/cgroup';
 
 const CONTAINER_SUFFIX = '.sbx';
+
+/**
+ * How long one runsc CLI call may take before it is killed and reported: a wedged sandbox must not
+ * hold an activity slot until the activity's own timeout. Checkpoint and restore move the whole
+ * sandbox memory through the disk, so they get longer (still inside the 10-minute activity).
+ */
+const RUNSC_TIMEOUTS_MS = { call: 120_000, image: 480_000 };
+const KILL_GRACE_MS = 5_000;
 
 /**
  * The session's container id. runsc resolves ids by prefix and calls `s1` ambiguous once `s1-fork`
@@ -47,21 +60,26 @@ export function containerId(sessionId: string): string {
  */
 export class GvisorRuntime implements Runtime {
   readonly kind = 'gvisor' as const;
+  private readonly binary: string;
   private readonly globalFlags: string[];
   private readonly cgroupParent: string;
   private readonly helperDir: string;
+  private readonly timeoutsMs: { call: number; image: number };
 
   constructor(options: GvisorRuntimeOptions) {
     this.helperDir = options.helperDir;
+    this.binary = options.runscPath ?? runscPath();
     this.globalFlags = [
       '--root',
       options.runscRoot,
       '--network',
       'none',
+      ...pinnedFlags(this.binary),
       ...(options.platform ? ['--platform', options.platform] : []),
       ...(options.extraFlags ?? []),
     ];
     this.cgroupParent = options.cgroupParent ?? '/sbx';
+    this.timeoutsMs = options.timeoutsMs ?? RUNSC_TIMEOUTS_MS;
   }
 
   async start(sessionId: string, bundlePath: string, resources: Resources): Promise<void> {
@@ -75,6 +93,7 @@ export class GvisorRuntime implements Runtime {
     if (status === undefined) {
       const spec = buildOciSpec({ sessionId, resources, cgroupParent: this.cgroupParent, helperDir: this.helperDir });
       await writeFile(join(bundlePath, 'config.json'), JSON.stringify(spec, null, 2));
+      await prepareHelperMountpoint(join(bundlePath, 'rootfs'));
       await this.runscDetached(['create', '--bundle', bundlePath, containerId(sessionId)]);
     }
     await this.runsc(['start', containerId(sessionId)]);
@@ -88,12 +107,12 @@ export class GvisorRuntime implements Runtime {
     const env = Object.entries(request.env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
     try {
       const child = execa(
-        'runsc',
+        this.binary,
         [...this.globalFlags, 'exec', '--user', '0:0', '--cwd', posix.resolve(SANDBOX_WORKDIR, request.cwd), ...env, '--internal-pid-file', pidFile, containerId(sessionId), ...argv],
         supervisedStdio(request),
       );
       const run = await supervise(child, request, hooks, () => this.killExec(sessionId, pidFile)).catch((err: NodeJS.ErrnoException) => {
-        throw err.code === 'ENOENT' ? runscMissing() : err;
+        throw err.code === 'ENOENT' ? runscMissing(this.binary) : err;
       });
       const base = { exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr, truncated: run.truncated, durationMs: run.durationMs };
       if (run.ending === 'timed_out') return { ...base, status: 'timed_out' };
@@ -151,10 +170,11 @@ export class GvisorRuntime implements Runtime {
     if ((status === undefined || status === 'stopped') && (await exists(image))) return;
     if (status === undefined) throw notFound(sessionId);
     if (status !== 'running' && status !== 'paused') throw notRunning(sessionId, status, 'checkpointed');
-    // An image left by an earlier hibernation (since restored) would make runsc refuse to write.
-    await rm(image, { force: true });
+    // An image left by an earlier hibernation (since restored) would make runsc refuse to write; newer
+    // runsc writes several files beside checkpoint.img, so the directory starts empty.
+    await rm(imagePath, { recursive: true, force: true });
     await mkdir(imagePath, { recursive: true });
-    await this.runsc(['checkpoint', '--image-path', imagePath, containerId(sessionId)]);
+    await this.runsc(['checkpoint', '--image-path', imagePath, containerId(sessionId)], { timeoutMs: this.timeoutsMs.image });
   }
 
   async restore(sessionId: string, bundlePath: string, imagePath: string): Promise<void> {
@@ -168,7 +188,8 @@ export class GvisorRuntime implements Runtime {
     }
     // runsc restore creates the container itself and refuses an id that still exists.
     if (status !== undefined) await this.runsc(['delete', '--force', containerId(sessionId)]);
-    await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sessionId)]);
+    await prepareHelperMountpoint(join(bundlePath, 'rootfs'));
+    await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sessionId)], this.timeoutsMs.image);
   }
 
   async destroy(sessionId: string): Promise<void> {
@@ -196,7 +217,11 @@ export class GvisorRuntime implements Runtime {
       if (isMissingContainer(result.stderr)) return undefined;
       throw runscFailed(['state', containerId(sessionId)], result);
     }
-    return (JSON.parse(result.stdout) as { status: RunscStatus }).status;
+    const { status, pid } = JSON.parse(result.stdout) as { status: RunscStatus; pid?: number };
+    // runsc tells a live sandbox by signalling its pid, which a sandbox that exited (checkpointed,
+    // OOM-killed) still answers while it waits as a zombie for the host's init to reap it.
+    if ((status === 'running' || status === 'paused') && pid && (await isDead(pid))) return 'stopped';
+    return status;
   }
 
   private async requireStatus(sessionId: string, verb: string): Promise<RunscStatus> {
@@ -278,18 +303,21 @@ export class GvisorRuntime implements Runtime {
    * would never close. The sandbox gets /dev/null and a scratch file that only runsc itself writes
    * to. (node's spawn, not execa: execa refuses a raw file descriptor for stderr.)
    */
-  private async runscDetached(args: string[]): Promise<void> {
+  private async runscDetached(args: string[], timeoutMs = this.timeoutsMs.call): Promise<void> {
     const dir = await mkdtemp(join(tmpdir(), 'sbx-runsc-'));
     const log = await open(join(dir, 'stderr'), 'w+');
     try {
       // Detached: the sandbox outlives the worker and ignores signals sent to its process group (Ctrl-C).
-      const child = spawn('runsc', [...this.globalFlags, ...args], { stdio: ['ignore', 'ignore', log.fd], detached: true });
-      const [exitCode] = (await Promise.race([
+      const child = spawn(this.binary, [...this.globalFlags, ...args], { stdio: ['ignore', 'ignore', log.fd], detached: true });
+      // Only the runsc CLI is killed: the sandbox runs in a session of its own.
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const [exitCode, signal] = (await Promise.race([
         once(child, 'exit'),
         once(child, 'error').then(([err]) => {
-          throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? runscMissing() : err;
+          throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? runscMissing(this.binary) : err;
         }),
-      ])) as [number | null];
+      ]).finally(() => clearTimeout(timer))) as [number | null, NodeJS.Signals | null];
+      if (signal === 'SIGKILL') throw runscTimedOut(args, timeoutMs);
       if (exitCode !== 0) throw runscFailed(args, { exitCode: exitCode ?? undefined, stderr: await readFile(join(dir, 'stderr'), 'utf8') });
     } finally {
       await log.close();
@@ -297,12 +325,28 @@ export class GvisorRuntime implements Runtime {
     }
   }
 
-  private async runsc(args: string[], options: { reject?: boolean } = {}): Promise<Result<{ reject: false }>> {
-    const result = await execa('runsc', [...this.globalFlags, ...args], { reject: false });
-    if (result.exitCode === undefined && (result as { code?: string }).code === 'ENOENT') throw runscMissing();
+  private async runsc(args: string[], options: { reject?: boolean; timeoutMs?: number } = {}): Promise<Result<{ reject: false }>> {
+    const timeout = options.timeoutMs ?? this.timeoutsMs.call;
+    const result = await execa(this.binary, [...this.globalFlags, ...args], { reject: false, timeout, forceKillAfterDelay: KILL_GRACE_MS });
+    if (result.exitCode === undefined && (result as { code?: string }).code === 'ENOENT') throw runscMissing(this.binary);
+    if (result.timedOut) throw runscTimedOut(args, timeout);
     if (result.exitCode !== 0 && options.reject !== false) throw runscFailed(args, result);
     return result;
   }
+}
+
+/**
+ * The helper's mount point is a path the sandbox controls: a link there would carry the mount to
+ * wherever it points inside the sandbox (over its /etc, say), and a file would make runsc refuse to
+ * start it at all. Whatever is there that is not a directory is removed (never followed: lstat and
+ * unlink act on the entry itself, and rootfs is the host's own directory) and a directory made.
+ */
+export async function prepareHelperMountpoint(rootfs: string): Promise<void> {
+  const mountpoint = join(rootfs, SANDBOX_HELPER_DIR);
+  const info = await lstat(mountpoint).catch(() => undefined);
+  if (info?.isDirectory()) return;
+  if (info) await rm(mountpoint, { force: true });
+  await mkdir(mountpoint, { mode: 0o755 });
 }
 
 function isMissingContainer(stderr: string): boolean {
@@ -340,8 +384,35 @@ function notRunning(sessionId: string, status: RunscStatus, goal: string): Error
   return sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sessionId} is ${status}, so it cannot be ${goal}: start or restore it first.`);
 }
 
-function runscMissing(): Error {
-  return sbxFailure(SbxErrorType.CommandMissing, 'runsc (gVisor) is not installed or not on PATH: install it (apt-get install runsc) or run the host with --runtime none.');
+function runscMissing(binary: string): Error {
+  return sbxFailure(
+    SbxErrorType.CommandMissing,
+    `runsc (gVisor) was not found at ${binary}: run 'npm run bootstrap', set --runsc to its path, or run the host with --runtime none.`,
+  );
+}
+
+function runscTimedOut(args: string[], timeoutMs: number): Error {
+  return sbxFailure(
+    SbxErrorType.CommandFailed,
+    `runsc ${args.join(' ')} did not finish within ${timeoutMs / 1000} s and was killed: the sandbox may be wedged; retry, or destroy the session.`,
+  );
+}
+
+/**
+ * Flags sbx pins on every runsc that knows them, so old and new gVisor behave alike:
+ * - `--overlay2=none`: newer runsc keeps rootfs writes in a sandbox-private overlay by default, which
+ *   ZFS snapshots, forks and the host-side file API would never see.
+ * - `--gofer-network-namespace=new`: newer runsc otherwise pins a shared empty network namespace by
+ *   bind-mounting it into the runsc root, a mount that outlives every sandbox and makes the root
+ *   impossible to remove.
+ */
+function pinnedFlags(binary: string): string[] {
+  const known = spawnSync(binary, ['flags'], { encoding: 'utf8', timeout: 10_000 });
+  const help = `${known.stdout ?? ''}${known.stderr ?? ''}`;
+  const flags: string[] = [];
+  if (/^\s+-overlay2\b/m.test(help)) flags.push('--overlay2=none');
+  if (/^\s+-gofer-network-namespace\b/m.test(help)) flags.push('--gofer-network-namespace=new');
+  return flags;
 }
 
 function runscFailed(args: string[], result: { stderr?: unknown; stdout?: unknown; exitCode?: number }): Error {
@@ -359,6 +430,12 @@ async function readPid(file: string): Promise<number | undefined> {
     await sleep(100);
   }
   return undefined;
+}
+
+/** A process that is gone or a zombie. */
+async function isDead(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  return stat === undefined || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
 }
 
 async function exists(path: string): Promise<boolean> {
