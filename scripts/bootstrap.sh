@@ -179,7 +179,7 @@ fi
 # 6. The sbx-files helper, mounted read-only into every sandbox: a static Go binary, so it runs
 #    whatever the template's libc.
 helper=dist/sandbox-bin/sbx-files
-if [ ! -x "$helper" ] || [ -n "$(find helpers/sbx-files -newer "$helper" 2>/dev/null | head -1)" ]; then
+if [ ! -x "$helper" ] || [ ! -s "$helper" ] || [ -n "$(find helpers/sbx-files -newer "$helper" 2>/dev/null | head -1)" ]; then
   command -v go >/dev/null || die "the Go toolchain is needed to build the sbx-files helper; install Go >= 1.25"
   step "building the sbx-files helper"
   mkdir -p "$(dirname "$helper")"

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import { freePort } from '../../src/dev/net.js';
+import { runscPath } from '../../src/dev/paths.js';
 import { spawnSbx, type SbxProcess } from '../harness/cli.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 
@@ -27,7 +28,7 @@ describe('sbx dev on Ctrl-C', () => {
   };
   /** Sandboxes still running (a hibernated one is listed as stopped, its memory on its dataset). */
   const running = async () =>
-    (JSON.parse((await execa('runsc', ['--root', join(dataDir, 'host', 'runsc'), 'list', '--format', 'json'])).stdout || '[]') as { status: string }[]).filter(
+    (JSON.parse((await execa(runscPath(), ['--root', join(dataDir, 'host', 'runsc'), 'list', '--format', 'json'])).stdout || '[]') as { status: string }[]).filter(
       (c) => c.status !== 'stopped',
     );
 

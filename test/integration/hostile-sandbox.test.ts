@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import type { Session } from '../../src/client/session.js';
 import { SbxErrorType } from '../../src/common/errors.js';
+import { DEFAULT_HELPER_DIR } from '../../src/activities/host/files-helper.js';
 import { sandboxFiles, type SandboxFiles } from '../../src/activities/host/sandbox-files.js';
 import { FileWrite, ListDirRequest, ReadFileRequest } from '../../src/common/sandbox.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
@@ -159,13 +160,9 @@ describe('a hostile sandbox and the file API (real runsc on ZFS)', () => {
     for (const result of seen) expect(result).toMatch(/^(ok|inside\n|race \d+|NotFound|InvalidArgument)$/);
   }, 600_000);
 
-  it('reads a hard link as the file it shares, and cannot touch the read-only helper', async () => {
+  it('reads a hard link as the file it shares', async () => {
     await sh('echo shared > /workspace/orig && ln /workspace/orig /workspace/hard');
     expect((await session.readFile('hard')).content).toBe('shared\n');
-    expect((await sh('ln /.sbx/sbx-files /workspace/helper-link 2>&1; echo x > /.sbx/sbx-files 2>&1; echo $?')).stdout).not.toMatch(/^0$/m);
-    expect(await outcome(session.writeFiles([{ path: '/.sbx/sbx-files', content: '#!/bin/sh\necho owned\n' }]))).toBe(
-      SbxErrorType.InvalidArgument,
-    );
     expect((await session.listDir('/workspace')).entries.map((e) => e.name)).toContain('orig');
   });
 
@@ -252,5 +249,18 @@ describe('a hostile sandbox and the file API (real runsc on ZFS)', () => {
     expect(names).toHaveLength(1500);
     expect(new Set(names).size).toBe(1500);
     expect(ListDirRequest.safeParse({ path: 'many', limit: 5000 }).success).toBe(false);
+  });
+
+  // Last: a successful attack here would break this sandbox's own file API.
+  it("cannot change the host's helper through its mount, and a restart gives the sandbox a fresh copy", async () => {
+    const hostHelper = join(DEFAULT_HELPER_DIR, 'sbx-files');
+    const digest = () => createHash('sha256').update(readFileSync(hostHelper)).digest('hex');
+    const before = digest();
+    await sh('ln /.sbx/sbx-files /workspace/helper-link; echo x > /.sbx/sbx-files; rm -rf /.sbx; mkdir -p /.sbx; true');
+    await outcome(session.writeFiles([{ path: '/.sbx/sbx-files', content: '#!/bin/sh\necho owned\n' }]));
+    expect(digest()).toBe(before);
+    await session.turnComplete();
+    await session.rollback({ turn: (await session.info()).turn });
+    expect((await session.readFile('orig')).content).toBe('shared\n');
   });
 });

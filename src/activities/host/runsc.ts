@@ -1,4 +1,4 @@
-import { lstat, mkdir, mkdtemp, open, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,8 @@ const CHECKPOINT_FILE = 'checkpoint.img';
 const CGROUP_FS = '/sys/fs/cgroup';
 
 const CONTAINER_SUFFIX = '.sbx';
+/** The sandbox's copy of the helper, in its bundle (the session's directory, outside rootfs). */
+const BUNDLE_HELPER_DIR = 'helper';
 
 /**
  * How long one runsc CLI call may take before it is killed and reported: a wedged sandbox must not
@@ -91,7 +93,8 @@ export class GvisorRuntime implements Runtime {
       status = undefined;
     }
     if (status === undefined) {
-      const spec = buildOciSpec({ sessionId, resources, cgroupParent: this.cgroupParent, helperDir: this.helperDir });
+      const helperDir = await this.installHelper(bundlePath);
+      const spec = buildOciSpec({ sessionId, resources, cgroupParent: this.cgroupParent, helperDir });
       await writeFile(join(bundlePath, 'config.json'), JSON.stringify(spec, null, 2));
       await prepareHelperMountpoint(join(bundlePath, 'rootfs'));
       await this.runscDetached(['create', '--bundle', bundlePath, containerId(sessionId)]);
@@ -146,6 +149,22 @@ export class GvisorRuntime implements Runtime {
     }
   }
 
+  /**
+   * Each sandbox mounts its own copy of the helper, in its bundle beside (not inside) its rootfs,
+   * put back before every start and restore. The mount is read-only, but that is gVisor's promise
+   * alone: runsc 2024-04 let `echo x > /.sbx/sbx-files` truncate the file behind a read-only bind
+   * mount. A shared host file would have been every sandbox's helper; a copy is only this one's.
+   */
+  private async installHelper(bundlePath: string): Promise<string> {
+    const dir = join(bundlePath, BUNDLE_HELPER_DIR);
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    const temp = join(dir, `.${FILES_HELPER}.tmp`);
+    await copyFile(join(this.helperDir, FILES_HELPER), temp);
+    await chmod(temp, 0o555);
+    await rename(temp, join(dir, FILES_HELPER));
+    return dir;
+  }
+
   filesCommand(): string[] {
     return [posix.join(SANDBOX_HELPER_DIR, FILES_HELPER)];
   }
@@ -188,6 +207,7 @@ export class GvisorRuntime implements Runtime {
     }
     // runsc restore creates the container itself and refuses an id that still exists.
     if (status !== undefined) await this.runsc(['delete', '--force', containerId(sessionId)]);
+    await this.installHelper(bundlePath);
     await prepareHelperMountpoint(join(bundlePath, 'rootfs'));
     await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sessionId)], this.timeoutsMs.image);
   }
