@@ -116,7 +116,9 @@ export function hostCommand(): Command {
     .addOption(new Option('--runsc-platform <name>', 'gVisor platform (ptrace, kvm, …)').env('SBX_RUNSC_PLATFORM'))
     .addOption(new Option('--max-sessions <n>', 'sessions this host accepts').argParser(int).env('SBX_MAX_SESSIONS').default(50))
     .addOption(new Option('--default-quota-mb <n>', 'disk quota for sessions that set none').argParser(int).env('SBX_DEFAULT_QUOTA_MB'))
-    .addOption(new Option('--max-concurrent <n>', 'activities run at once').argParser(int).default(32))
+    .addOption(new Option('--max-concurrent <n>', 'lifecycle activities (create, snapshot, destroy, …) run at once').argParser(int).default(32))
+    .addOption(new Option('--max-concurrent-tools <n>', 'tool calls (exec, files, processes) run at once').argParser(int).default(64))
+    .addOption(new Option('--max-tools-per-session <n>', 'tool calls one session may run at once on this host').argParser(int).default(16))
     .addOption(new Option('--shutdown-grace-ms <n>', 'time activities get to finish on SIGTERM').argParser(int).default(30_000))
     .action(async (o) => {
       const logger = createLogger('sbx-host');
@@ -140,6 +142,8 @@ export function hostCommand(): Command {
             maxSessions: Number(o.maxSessions),
             defaultQuotaBytes: o.defaultQuotaMb === undefined ? undefined : Number(o.defaultQuotaMb) * 1024 * 1024,
             maxConcurrentActivities: o.maxConcurrent,
+            maxConcurrentToolCalls: o.maxConcurrentTools,
+            maxToolCallsPerSession: o.maxToolsPerSession,
             shutdownGraceMs: o.shutdownGraceMs,
           },
           'host config',
