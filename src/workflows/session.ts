@@ -18,17 +18,18 @@ import {
   WorkflowIdReusePolicy,
   allHandlersFinished,
 } from '@temporalio/workflow';
-import { TimeoutType, type UpdateDefinition } from '@temporalio/common';
+import { TimeoutType, type ActivityOptions, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import type { HostActivities } from '../activities/host/activities.js';
 import type { Placement, PlacementActivities } from '../activities/control/placement.js';
 import { SbxErrorType, sbxFailure } from '../common/errors.js';
-import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, turnSnapshotName, TURN_PREFIX } from '../common/names.js';
+import { fleetWorkflowId, hostTaskQueue, hostToolsTaskQueue, sessionWorkflowId, turnSnapshotName, TURN_PREFIX } from '../common/names.js';
 import type { ExecResult, SandboxOrigin } from '../common/sandbox.js';
 import { parseInput } from '../common/validate.js';
 import {
   CreateSessionRequest,
   createUpdate,
+  DEFAULT_MAX_TOOL_CALLS,
   destroyUpdate,
   ExecRequest,
   execUpdate,
@@ -109,6 +110,8 @@ export interface CarriedSession {
 const MAX_CACHED_TOOL_CALLS = 1000;
 const CARRIED_OUTPUT_BUDGET_CHARS = 256 * 1024;
 const FORK_COPY_TIMEOUT = '30 minutes';
+/** Host activities heartbeat every few seconds: a silent one lost its worker and is retried this soon. */
+const HOST_HEARTBEAT_TIMEOUT = '15 seconds';
 
 type PendingSignal = { kind: 'pause'; mode: PauseMode; reason: string } | { kind: 'resume' };
 
@@ -137,6 +140,10 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   let destroyError: ApplicationFailure | undefined;
   let forkReady: { ok: boolean; message?: string } | undefined;
   let activitySeq = 0;
+  let toolsRunning = 0;
+  // Sessions recorded before the limit existed carry no maxToolCalls.
+  const maxToolCalls = req.maxToolCalls ?? DEFAULT_MAX_TOOL_CALLS;
+  let hostProbe: Promise<boolean> | undefined;
   let lifetimeExpired = false;
   const sandboxId = () => s.sandboxId ?? sessionId;
 
@@ -192,10 +199,46 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     // Fires when no worker of that host picks the task up: the host is gone. Never retried.
     scheduleToStartTimeout: req.hostTimeoutMs,
     startToCloseTimeout: '10 minutes',
-    heartbeatTimeout: '1 minute',
+    heartbeatTimeout: HOST_HEARTBEAT_TIMEOUT,
     retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
   });
   const hostActs = () => proxyActivities<HostActivities>(hostOptions(s.hostId!));
+  type HostActs = ReturnType<typeof hostActs>;
+
+  /**
+   * Runs a tool call on the host's tools queue, whose slots lifecycle work never needs. A call no
+   * tool slot took within hostTimeoutMs means the host is busy, not lost, unless the host also fails
+   * to answer a probe on its lifecycle queue: only then is the session marked host-lost.
+   */
+  async function onTool<T>(what: string, call: (acts: HostActs) => Promise<T>, options: Partial<ActivityOptions> = {}): Promise<T> {
+    const ownQueue = patched('tool-calls-on-tools-queue');
+    const queue = ownQueue ? { taskQueue: hostToolsTaskQueue(s.hostId!) } : {};
+    try {
+      return await call(proxyActivities<HostActivities>({ ...hostOptions(s.hostId!), ...options, ...queue }));
+    } catch (err) {
+      if (ownQueue && timedOut(err, TimeoutType.SCHEDULE_TO_START) && (await hostAnswers())) {
+        throw sbxFailure(
+          SbxErrorType.Busy,
+          `host ${s.hostId} is up but had no free tool slot for '${what}' within ${req.hostTimeoutMs} ms; nothing ran, try again`,
+        );
+      }
+      throw hostFailure(what, err);
+    }
+  }
+
+  /** Whether the host picks up a health probe on its lifecycle queue; concurrent callers share one probe. */
+  function hostAnswers(): Promise<boolean> {
+    hostProbe ??= hostActs()
+      .hostHealth()
+      .then(
+        () => true,
+        (err) => !(err instanceof ActivityFailure && err.cause instanceof TimeoutFailure),
+      )
+      .finally(() => {
+        hostProbe = undefined;
+      });
+    return hostProbe;
+  }
 
   /** Runs a host activity, turning its failures into the typed failures the client sees. */
   async function onHost<T>(what: string, call: () => Promise<T>): Promise<T> {
@@ -204,6 +247,10 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     } catch (err) {
       throw hostFailure(what, err);
     }
+  }
+
+  function timedOut(err: unknown, type: TimeoutType): boolean {
+    return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === type;
   }
 
   function hostFailure(what: string, err: unknown): ApplicationFailure {
@@ -232,18 +279,33 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   /** A tool call: resumes a paused session first when autoResume is set, then shares the lock. */
   async function runTool<T>(fn: () => Promise<T>): Promise<T> {
     activitySeq++;
-    if (s.state === 'paused' && req.autoResume) await lock.runExclusive(resume);
-    return lock.runShared(async () => {
-      if (s.state !== 'active') {
-        allowed('exec');
-        throw sbxFailure(SbxErrorType.SessionPaused, `session ${sessionId} was paused while the call waited; resume it`);
-      }
-      try {
-        return await fn();
-      } finally {
-        activitySeq++;
-      }
-    });
+    toolsRunning++;
+    try {
+      if (s.state === 'paused' && req.autoResume) await lock.runExclusive(resume);
+      return await lock.runShared(async () => {
+        if (s.state !== 'active') {
+          allowed('exec');
+          throw sbxFailure(SbxErrorType.SessionPaused, `session ${sessionId} was paused while the call waited; resume it`);
+        }
+        try {
+          return await fn();
+        } finally {
+          activitySeq++;
+        }
+      });
+    } finally {
+      toolsRunning--;
+    }
+  }
+
+  /** In validators: a session runs at most maxToolCalls tool calls at once; more are refused, leaving no trace. */
+  function assertToolSlot(): void {
+    if (toolsRunning >= maxToolCalls) {
+      throw sbxFailure(
+        SbxErrorType.Busy,
+        `session ${sessionId} already runs ${maxToolCalls} tool calls (its maxToolCalls); wait for one to finish, then try again`,
+      );
+    }
   }
 
   async function resume(): Promise<void> {
@@ -376,14 +438,12 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
       const running = inFlight.get(request.toolCallId);
       if (running) return running;
       const call = runTool(async () => {
-        const acts = proxyActivities<HostActivities>({
-          ...hostOptions(s.hostId!),
+        const result = await onTool('exec', (acts) => acts.execCommand({ sandboxId: sandboxId(), request, resources: req.resources }), {
           startToCloseTimeout: request.timeoutMs + 60_000,
           heartbeatTimeout: '30 seconds',
           // A command may have run on a host that died mid-way: never run it twice silently.
           retry: { maximumAttempts: 1 },
         });
-        const result = await onHost('exec', () => acts.execCommand({ sandboxId: sandboxId(), request, resources: req.resources }));
         s.toolCalls++;
         cache.record(request.toolCallId, result);
         return result;
@@ -397,8 +457,10 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     },
     {
       validator: (raw) => {
-        parseInput(ExecRequest, raw, 'exec request');
+        const { toolCallId } = parseInput(ExecRequest, raw, 'exec request');
         allowed('exec');
+        // A repeated toolCallId answers from the record or joins the call in flight: no new slot.
+        if (!cache.get(toolCallId) && !inFlight.has(toolCallId)) assertToolSlot();
       },
     },
   );
@@ -411,19 +473,19 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     update: UpdateDefinition<R, [z.input<S>]>,
     schema: S,
     operation: Operation,
-    call: (request: z.output<S>) => Promise<R>,
+    call: (acts: HostActs, request: z.output<S>) => Promise<R>,
   ): void {
-    setHandler(update, (raw) => runTool(() => onHost(update.name, () => call(schema.parse(raw)))), {
-      validator: (raw) => (parseInput(schema, raw, `${update.name} request`), allowed(operation)),
+    setHandler(update, (raw) => runTool(() => onTool(update.name, (acts) => call(acts, schema.parse(raw)))), {
+      validator: (raw) => (parseInput(schema, raw, `${update.name} request`), allowed(operation), assertToolSlot()),
     });
   }
 
-  toolUpdate(writeFilesUpdate, WriteFilesRequest, 'files', (request) => hostActs().writeFiles({ sandboxId: sandboxId(), ...request }));
-  toolUpdate(readFileUpdate, ReadFileRequest, 'files', (request) => hostActs().readFile({ sandboxId: sandboxId(), request }));
-  toolUpdate(listDirUpdate, ListDirRequest, 'files', (request) => hostActs().listDir({ sandboxId: sandboxId(), request }));
-  toolUpdate(launchProcessUpdate, LaunchProcessRequest, 'exec', (request) => hostActs().launchProcess({ sandboxId: sandboxId(), request }));
-  toolUpdate(processStatusUpdate, ProcessRef, 'files', ({ processId }) => hostActs().processStatus({ sandboxId: sandboxId(), processId }));
-  toolUpdate(killProcessUpdate, ProcessRef, 'files', ({ processId }) => hostActs().killProcess({ sandboxId: sandboxId(), processId }));
+  toolUpdate(writeFilesUpdate, WriteFilesRequest, 'files', (acts, request) => acts.writeFiles({ sandboxId: sandboxId(), ...request }));
+  toolUpdate(readFileUpdate, ReadFileRequest, 'files', (acts, request) => acts.readFile({ sandboxId: sandboxId(), request }));
+  toolUpdate(listDirUpdate, ListDirRequest, 'files', (acts, request) => acts.listDir({ sandboxId: sandboxId(), request }));
+  toolUpdate(launchProcessUpdate, LaunchProcessRequest, 'exec', (acts, request) => acts.launchProcess({ sandboxId: sandboxId(), request }));
+  toolUpdate(processStatusUpdate, ProcessRef, 'files', (acts, { processId }) => acts.processStatus({ sandboxId: sandboxId(), processId }));
+  toolUpdate(killProcessUpdate, ProcessRef, 'files', (acts, { processId }) => acts.killProcess({ sandboxId: sandboxId(), processId }));
 
   setHandler(
     turnCompleteUpdate,
