@@ -280,9 +280,14 @@ export class ZfsStorage implements Storage {
     throw zfsFailure(result, { operation: 'look up', dataset });
   }
 
-  /** `zfs send <source> | zfs recv <target>`: two processes piped, no shell. */
+  /**
+   * `zfs send <source> | zfs recv <target>`: two processes piped through this process, no shell, so
+   * a worker that dies takes its copy with it (recv sees the stream end and keeps nothing) instead of
+   * leaving one running beside the retry. The stream is not buffered: execa would kill a send whose
+   * output passed its 100 MB buffer limit, failing every larger fork.
+   */
   private async sendReceive(source: string, target: string): Promise<void> {
-    const send = execa('zfs', ['send', source], { reject: false });
+    const send = execa('zfs', ['send', source], { reject: false, buffer: { stdout: false } });
     const received = await send.pipe(execa('flock', [ZFS_LOCK, 'zfs', 'recv', target], { reject: false }));
     const sent = await send;
     const failed = [sent, received].find((r) => r.exitCode !== 0);
