@@ -17,6 +17,8 @@ import {
   workflowInfo,
   WorkflowIdReusePolicy,
   allHandlersFinished,
+  CancellationScope,
+  isCancellation,
 } from '@temporalio/workflow';
 import { TimeoutType, type ActivityOptions, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
@@ -144,6 +146,8 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   // Sessions recorded before the limit existed carry no maxToolCalls.
   const maxToolCalls = req.maxToolCalls ?? DEFAULT_MAX_TOOL_CALLS;
   let hostProbe: Promise<boolean> | undefined;
+  /** Tool calls on the host, so a destroy can stop them instead of waiting for them to end. */
+  const toolScopes = new Set<CancellationScope>();
   let lifetimeExpired = false;
   const sandboxId = () => s.sandboxId ?? sessionId;
 
@@ -213,9 +217,14 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   async function onTool<T>(what: string, call: (acts: HostActs) => Promise<T>, options: Partial<ActivityOptions> = {}): Promise<T> {
     const ownQueue = patched('tool-calls-on-tools-queue');
     const queue = ownQueue ? { taskQueue: hostToolsTaskQueue(s.hostId!) } : {};
+    const scope = new CancellationScope();
+    toolScopes.add(scope);
     try {
-      return await call(proxyActivities<HostActivities>({ ...hostOptions(s.hostId!), ...options, ...queue }));
+      return await scope.run(() => call(proxyActivities<HostActivities>({ ...hostOptions(s.hostId!), ...options, ...queue })));
     } catch (err) {
+      if (isCancellation(err) && destroyRequested) {
+        throw sbxFailure(SbxErrorType.SessionDestroyed, `session ${sessionId} is being destroyed: its '${what}' was stopped`);
+      }
       if (ownQueue && timedOut(err, TimeoutType.SCHEDULE_TO_START) && (await hostAnswers())) {
         throw sbxFailure(
           SbxErrorType.Busy,
@@ -223,7 +232,15 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         );
       }
       throw hostFailure(what, err);
+    } finally {
+      toolScopes.delete(scope);
     }
+  }
+
+  /** A destroy stops the tool calls in flight (a `sleep 3600` would hold it for an hour otherwise). */
+  function stopTools(): void {
+    if (toolScopes.size === 0 || !patched('destroy-stops-tool-calls')) return;
+    for (const scope of toolScopes) scope.cancel();
   }
 
   /** Whether the host picks up a health probe on its lifecycle queue; concurrent callers share one probe. */
@@ -634,6 +651,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     async () => {
       destroyError = undefined;
       destroyRequested = true;
+      stopTools();
       await condition(() => s.state === 'destroyed' || destroyError !== undefined);
       if (destroyError) throw destroyError;
       return info();
@@ -685,6 +703,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     if (lifetimeExpired && !destroyRequested && s.state !== 'destroyed') {
       log.info('session reached its max lifetime; destroying', { sessionId });
       destroyRequested = true;
+      stopTools();
     }
     if (destroyRequested) {
       await lock.runExclusive(destroy);
