@@ -3,6 +3,7 @@ import { SbxError } from '../../src/client/errors.js';
 import type { Session } from '../../src/client/session.js';
 import type { ExecResult } from '../../src/common/sandbox.js';
 import { sessionWorkflowId } from '../../src/common/names.js';
+import { recordHistory } from '../harness/histories.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
 import { testStack } from '../harness/stack.js';
 
@@ -95,6 +96,7 @@ describe('fair share of a host (real dev server, zfs-fuse, runsc)', () => {
     expect((await hog.destroy()).state).toBe('destroyed');
     const stopped = (await hogCalls.settled).filter((o) => 'error' in o && o.error.type === 'SessionDestroyed');
     expect(stopped).toHaveLength(4);
+    await recordHistory(id('hog'), 'session-destroy-stops-tools');
   });
 
   it('answers Busy, not host-lost, when every tool slot is taken, and lifecycle work goes on', async () => {
@@ -120,5 +122,6 @@ describe('fair share of a host (real dev server, zfs-fuse, runsc)', () => {
 
     for (const session of [first!, second!]) expect((await session.destroy()).state).toBe('destroyed');
     await Promise.all([firstCalls.settled, secondCalls.settled]);
+    await recordHistory(id('full-2'), 'session-tool-slot-busy');
   });
 });
