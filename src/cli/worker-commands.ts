@@ -129,7 +129,9 @@ export function hostCommand(): Command {
     .addOption(
       new Option('--quarantine-grace-ms <n>', 'how long a sandbox no workflow claims is kept before deletion').argParser(int).env('SBX_QUARANTINE_GRACE_MS').default(86_400_000),
     )
-    .addOption(new Option('--max-concurrent <n>', 'activities run at once').argParser(int).default(32))
+    .addOption(new Option('--max-concurrent <n>', 'lifecycle activities (create, snapshot, destroy, …) run at once').argParser(int).default(32))
+    .addOption(new Option('--max-concurrent-tools <n>', 'tool calls (exec, files, processes) run at once').argParser(int).default(64))
+    .addOption(new Option('--max-tools-per-session <n>', 'tool calls one session may run at once on this host').argParser(int).default(16))
     .addOption(new Option('--shutdown-grace-ms <n>', 'time activities get to finish on SIGTERM').argParser(int).default(30_000))
     // `sbx host reconcile …` hands everything after the subcommand's name to it.
     .enablePositionalOptions()
@@ -217,6 +219,8 @@ function hostConfigFrom(o: Record<string, any>, host: Command): HostConfig {
       reconcileIntervalMs: o.reconcileMs,
       quarantineGraceMs: o.quarantineGraceMs,
       maxConcurrentActivities: o.maxConcurrent,
+      maxConcurrentToolCalls: o.maxConcurrentTools,
+      maxToolCallsPerSession: o.maxToolsPerSession,
       shutdownGraceMs: o.shutdownGraceMs,
     },
     'host config',

@@ -30,4 +30,6 @@ export const sessionWorkflowId = (sessionId: string) => `sbx-session-${sessionId
 export const fleetWorkflowId = (fleetId: string) => `sbx-fleet-${fleetId}`;
 export const warmPoolWorkflowId = (fleetId: string, template: string) => `sbx-warmpool-${fleetId}-${template}`;
 export const hostTaskQueue = (hostId: string) => `sbx-host-${hostId}`;
+/** A host's tool calls get their own queue and slots, so they never take the slots lifecycle work needs. */
+export const hostToolsTaskQueue = (hostId: string) => `sbx-host-${hostId}.tools`;
 export const CONTROL_TASK_QUEUE = 'sbx-control';

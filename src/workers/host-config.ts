@@ -44,7 +44,12 @@ export const HostConfig = z.object({
   reconcileIntervalMs: z.number().int().min(0).default(5 * 60_000),
   /** How long a session no workflow claims is kept, quarantined, before it is deleted. */
   quarantineGraceMs: z.number().int().min(0).default(24 * 3600_000),
+  /** Slots for lifecycle work (create, start, snapshot, rollback, pause, resume, destroy) on `sbx-host-<hostId>`. */
   maxConcurrentActivities: z.number().int().positive().max(1000).default(32),
+  /** Slots for tool calls (exec, files, processes) on `sbx-host-<hostId>.tools`; lifecycle work never waits for them. */
+  maxConcurrentToolCalls: z.number().int().positive().max(1000).default(64),
+  /** The most tool calls one sandbox may run here at once, whatever its session asks for. */
+  maxToolCallsPerSession: z.number().int().positive().max(1000).default(16),
   /** How long a stopping worker lets activities in flight finish before cancelling them. */
   shutdownGraceMs: z.number().int().min(0).default(30_000),
   /** The fleet this host registers with and heartbeats to; none for a standalone host. */

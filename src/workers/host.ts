@@ -5,7 +5,8 @@ import type { Runtime, Storage } from '../activities/host/backends.js';
 import { join } from 'node:path';
 import { createHostActivities } from '../activities/host/activities.js';
 import { ToolCallJournal } from '../activities/host/tool-call-journal.js';
-import { fleetWorkflowId, hostTaskQueue } from '../common/names.js';
+import { lifecycleActivities, toolActivities } from '../activities/host/activity-guards.js';
+import { fleetWorkflowId, hostTaskQueue, hostToolsTaskQueue } from '../common/names.js';
 import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
 import { hostHeartbeatSignal } from '../workflows/messages.js';
 import { createRuntime, createStorage } from './backends.js';
@@ -15,7 +16,10 @@ import type { ReconcilePlan } from './reconcile-plan.js';
 import { createReconciler, reconcilePeriodically } from './reconcile.js';
 
 export interface RunningHost {
+  /** Serves lifecycle work on `sbx-host-<hostId>`. */
   worker: Worker;
+  /** Serves tool calls on `sbx-host-<hostId>.tools`. */
+  toolWorker: Worker;
   storage: Storage;
   runtime: Runtime;
   report: ReconcilePlan;
@@ -26,8 +30,9 @@ export interface RunningHost {
 
 /**
  * Starts a host worker: reconciles what the host holds against Temporal (see createReconciler: closed
- * sessions removed, unknown ones quarantined), then serves host activities on `sbx-host-<hostId>` and
- * reconciles again every `reconcileIntervalMs`.
+ * sessions removed, unknown ones quarantined), then serves host activities on `sbx-host-<hostId>`
+ * (lifecycle) and `sbx-host-<hostId>.tools` (tool calls), and reconciles again every
+ * `reconcileIntervalMs`.
  */
 export async function startHostWorker(config: HostConfig, logger: Logger): Promise<RunningHost> {
   installTemporalLogging(logger);
@@ -45,42 +50,69 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   }
 
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const activities = createHostActivities({
+    hostId: config.hostId,
+    storage,
+    runtime,
+    maxSessions: config.maxSessions,
+    defaultQuotaBytes: config.defaultQuotaBytes,
+    maxQuotaBytes: config.maxQuotaBytes,
+    journal: new ToolCallJournal(join(config.dataRoot, 'tool-calls')),
+  });
+  // Two queues with their own slots: tool calls (which may run for hours) can fill theirs, never the
+  // lifecycle slots that creates, snapshots and destroys need. Both serve every activity, so a session
+  // recorded before the split still finds its tool calls on the lifecycle queue.
   const worker = await Worker.create({
     connection,
     namespace: config.namespace,
     taskQueue: hostTaskQueue(config.hostId),
-    activities: createHostActivities({
-      hostId: config.hostId,
-      storage,
-      runtime,
-      maxSessions: config.maxSessions,
-      defaultQuotaBytes: config.defaultQuotaBytes,
-      maxQuotaBytes: config.maxQuotaBytes,
-      journal: new ToolCallJournal(join(config.dataRoot, 'tool-calls')),
-    }),
+    activities: lifecycleActivities(activities),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
+    shutdownGraceTime: config.shutdownGraceMs,
+  });
+  const toolWorker = await Worker.create({
+    connection,
+    namespace: config.namespace,
+    taskQueue: hostToolsTaskQueue(config.hostId),
+    activities: toolActivities(activities, config.maxToolCallsPerSession),
+    maxConcurrentActivityTaskExecutions: config.maxConcurrentToolCalls,
     shutdownGraceTime: config.shutdownGraceMs,
   });
   const heartbeats = config.fleetId ? startHeartbeats(config, storage, logger) : undefined;
   const reconciling = reconcilePeriodically(reconciler, config.reconcileIntervalMs, logger);
-  const done = worker.run().finally(async () => {
-    await heartbeats?.stop();
-    await reconciling.stop();
-    await reconcileConnection.close();
-    await connection.close();
-  });
+  // Either worker stopping (a fatal error or a shutdown) stops the other: the host serves both or neither.
+  const stopBoth = () => {
+    for (const w of [worker, toolWorker]) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  const done = Promise.allSettled([worker.run().finally(stopBoth), toolWorker.run().finally(stopBoth)])
+    .then(([lifecycle, tools]) => {
+      for (const result of [lifecycle, tools]) if (result.status === 'rejected') throw result.reason;
+    })
+    .finally(async () => {
+      await heartbeats?.stop();
+      await reconciling.stop();
+      await reconcileConnection.close();
+      await connection.close();
+    });
   logger.info(
-    { hostId: config.hostId, taskQueue: hostTaskQueue(config.hostId), storage: storage.kind, runtime: runtime.kind },
+    {
+      hostId: config.hostId,
+      taskQueue: hostTaskQueue(config.hostId),
+      toolsTaskQueue: hostToolsTaskQueue(config.hostId),
+      storage: storage.kind,
+      runtime: runtime.kind,
+    },
     'host worker ready',
   );
   return {
     worker,
+    toolWorker,
     storage,
     runtime,
     report,
     done,
     async shutdown() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      stopBoth();
       await done;
     },
   };

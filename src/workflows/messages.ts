@@ -27,6 +27,9 @@ export type SessionState = z.infer<typeof SessionState>;
 export const PauseMode = z.enum(['freeze', 'hibernate']);
 export type PauseMode = z.infer<typeof PauseMode>;
 
+/** Tool calls a session runs at once unless its create request says otherwise. */
+export const DEFAULT_MAX_TOOL_CALLS = 4;
+
 const durationMs = (what: string) =>
   z.number().int(`${what} must be a whole number of milliseconds`).min(0, `${what} must not be negative`);
 
@@ -46,6 +49,16 @@ export const CreateSessionRequest = z.object({
   autoResume: z.boolean().default(false),
   /** Oldest turn snapshots beyond this are pruned; the newest is always kept. */
   maxSnapshots: z.number().int().min(1, 'maxSnapshots must be at least 1').max(10_000).default(100),
+  /**
+   * Tool calls this session runs at once; more are refused with Busy. The host may allow fewer
+   * (its maxToolCallsPerSession), answering Busy too.
+   */
+  maxToolCalls: z
+    .number()
+    .int('maxToolCalls must be a whole number')
+    .min(1, 'maxToolCalls must be at least 1')
+    .max(64, 'maxToolCalls must be at most 64')
+    .default(DEFAULT_MAX_TOOL_CALLS),
   labels: z.record(z.string().max(63), z.string().max(256)).default({}),
   /** How long a host may take to pick up a task before it counts as lost. */
   hostTimeoutMs: durationMs('hostTimeoutMs').min(1000, 'hostTimeoutMs must be at least 1000').default(60_000),

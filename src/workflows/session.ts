@@ -17,18 +17,21 @@ import {
   workflowInfo,
   WorkflowIdReusePolicy,
   allHandlersFinished,
+  CancellationScope,
+  isCancellation,
 } from '@temporalio/workflow';
-import { TimeoutType, type UpdateDefinition } from '@temporalio/common';
+import { TimeoutType, type ActivityOptions, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import type { HostActivities } from '../activities/host/activities.js';
 import type { Placement, PlacementActivities } from '../activities/control/placement.js';
 import { SbxErrorType, sbxFailure } from '../common/errors.js';
-import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, turnSnapshotName, TURN_PREFIX } from '../common/names.js';
+import { fleetWorkflowId, hostTaskQueue, hostToolsTaskQueue, sessionWorkflowId, turnSnapshotName, TURN_PREFIX } from '../common/names.js';
 import type { ExecResult, SandboxOrigin } from '../common/sandbox.js';
 import { parseInput } from '../common/validate.js';
 import {
   CreateSessionRequest,
   createUpdate,
+  DEFAULT_MAX_TOOL_CALLS,
   destroyUpdate,
   ExecRequest,
   execUpdate,
@@ -114,6 +117,8 @@ const MAX_CACHED_TOOL_CALLS = 1000;
 const CARRIED_OUTPUT_BUDGET_CHARS = 256 * 1024;
 const FORK_COPY_TIMEOUT = '30 minutes';
 const EXEC_RETRY = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 };
+/** Host activities heartbeat every few seconds: a silent one lost its worker and is retried this soon. */
+const HOST_HEARTBEAT_TIMEOUT = '15 seconds';
 
 type PendingSignal = { kind: 'pause'; mode: PauseMode; reason: string } | { kind: 'resume' };
 
@@ -142,6 +147,12 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   let destroyError: ApplicationFailure | undefined;
   let forkReady: { ok: boolean; message?: string } | undefined;
   let activitySeq = 0;
+  let toolsRunning = 0;
+  // Sessions recorded before the limit existed carry no maxToolCalls.
+  const maxToolCalls = req.maxToolCalls ?? DEFAULT_MAX_TOOL_CALLS;
+  let hostProbe: Promise<boolean> | undefined;
+  /** Tool calls on the host, so a destroy can stop them instead of waiting for them to end. */
+  const toolScopes = new Set<CancellationScope>();
   let lifetimeExpired = false;
   const sandboxId = () => s.sandboxId ?? sessionId;
 
@@ -197,10 +208,59 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     // Fires when no worker of that host picks the task up: the host is gone. Never retried.
     scheduleToStartTimeout: req.hostTimeoutMs,
     startToCloseTimeout: '10 minutes',
-    heartbeatTimeout: '1 minute',
+    heartbeatTimeout: HOST_HEARTBEAT_TIMEOUT,
     retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
   });
   const hostActs = () => proxyActivities<HostActivities>(hostOptions(s.hostId!));
+  type HostActs = ReturnType<typeof hostActs>;
+
+  /**
+   * Runs a tool call on the host's tools queue, whose slots lifecycle work never needs. A call no
+   * tool slot took within hostTimeoutMs means the host is busy, not lost, unless the host also fails
+   * to answer a probe on its lifecycle queue: only then is the session marked host-lost.
+   */
+  async function onTool<T>(what: string, call: (acts: HostActs) => Promise<T>, options: Partial<ActivityOptions> = {}): Promise<T> {
+    const ownQueue = patched('tool-calls-on-tools-queue');
+    const queue = ownQueue ? { taskQueue: hostToolsTaskQueue(s.hostId!) } : {};
+    const scope = new CancellationScope();
+    toolScopes.add(scope);
+    try {
+      return await scope.run(() => call(proxyActivities<HostActivities>({ ...hostOptions(s.hostId!), ...options, ...queue })));
+    } catch (err) {
+      if (isCancellation(err) && destroyRequested) {
+        throw sbxFailure(SbxErrorType.SessionDestroyed, `session ${sessionId} is being destroyed: its '${what}' was stopped`);
+      }
+      if (ownQueue && timedOut(err, TimeoutType.SCHEDULE_TO_START) && (await hostAnswers())) {
+        throw sbxFailure(
+          SbxErrorType.Busy,
+          `host ${s.hostId} is up but had no free tool slot for '${what}' within ${req.hostTimeoutMs} ms; nothing ran, try again`,
+        );
+      }
+      throw hostFailure(what, err);
+    } finally {
+      toolScopes.delete(scope);
+    }
+  }
+
+  /** A destroy stops the tool calls in flight (a `sleep 3600` would hold it for an hour otherwise). */
+  function stopTools(): void {
+    if (toolScopes.size === 0 || !patched('destroy-stops-tool-calls')) return;
+    for (const scope of toolScopes) scope.cancel();
+  }
+
+  /** Whether the host picks up a health probe on its lifecycle queue; concurrent callers share one probe. */
+  function hostAnswers(): Promise<boolean> {
+    hostProbe ??= hostActs()
+      .hostHealth()
+      .then(
+        () => true,
+        (err) => !(err instanceof ActivityFailure && err.cause instanceof TimeoutFailure),
+      )
+      .finally(() => {
+        hostProbe = undefined;
+      });
+    return hostProbe;
+  }
 
   /** Runs a host activity, turning its failures into the typed failures the client sees. */
   async function onHost<T>(what: string, call: () => Promise<T>): Promise<T> {
@@ -209,6 +269,10 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     } catch (err) {
       throw hostFailure(what, err);
     }
+  }
+
+  function timedOut(err: unknown, type: TimeoutType): boolean {
+    return err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === type;
   }
 
   function hostFailure(what: string, err: unknown): ApplicationFailure {
@@ -237,18 +301,33 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
   /** A tool call: resumes a paused session first when autoResume is set, then shares the lock. */
   async function runTool<T>(fn: () => Promise<T>): Promise<T> {
     activitySeq++;
-    if (s.state === 'paused' && req.autoResume) await lock.runExclusive(resume);
-    return lock.runShared(async () => {
-      if (s.state !== 'active') {
-        allowed('exec');
-        throw sbxFailure(SbxErrorType.SessionPaused, `session ${sessionId} was paused while the call waited; resume it`);
-      }
-      try {
-        return await fn();
-      } finally {
-        activitySeq++;
-      }
-    });
+    toolsRunning++;
+    try {
+      if (s.state === 'paused' && req.autoResume) await lock.runExclusive(resume);
+      return await lock.runShared(async () => {
+        if (s.state !== 'active') {
+          allowed('exec');
+          throw sbxFailure(SbxErrorType.SessionPaused, `session ${sessionId} was paused while the call waited; resume it`);
+        }
+        try {
+          return await fn();
+        } finally {
+          activitySeq++;
+        }
+      });
+    } finally {
+      toolsRunning--;
+    }
+  }
+
+  /** In validators: a session runs at most maxToolCalls tool calls at once; more are refused, leaving no trace. */
+  function assertToolSlot(): void {
+    if (toolsRunning >= maxToolCalls) {
+      throw sbxFailure(
+        SbxErrorType.Busy,
+        `session ${sessionId} already runs ${maxToolCalls} tool calls (its maxToolCalls); wait for one to finish, then try again`,
+      );
+    }
   }
 
   async function resume(): Promise<void> {
@@ -383,8 +462,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
       const running = inFlight.get(request.toolCallId);
       if (running) return running;
       const call = runTool(async () => {
-        const acts = proxyActivities<HostActivities>({
-          ...hostOptions(s.hostId!),
+        const result = await onTool('exec', (acts) => acts.execCommand({ sandboxId: sandboxId(), request, resources: req.resources }), {
           startToCloseTimeout: request.timeoutMs + 60_000,
           heartbeatTimeout: '30 seconds',
           // A command may have run on a host that died mid-way. The host's tool-call journal makes a
@@ -392,7 +470,6 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
           // so a host that comes back answers what really happened instead of a bare HostLost.
           retry: patched('exec-retry-through-journal') ? EXEC_RETRY : { maximumAttempts: 1 },
         });
-        const result = await onHost('exec', () => acts.execCommand({ sandboxId: sandboxId(), request, resources: req.resources }));
         s.toolCalls++;
         cache.record(request.toolCallId, result);
         return result;
@@ -406,8 +483,10 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     },
     {
       validator: (raw) => {
-        parseInput(ExecRequest, raw, 'exec request');
+        const { toolCallId } = parseInput(ExecRequest, raw, 'exec request');
         allowed('exec');
+        // A repeated toolCallId answers from the record or joins the call in flight: no new slot.
+        if (!cache.get(toolCallId) && !inFlight.has(toolCallId)) assertToolSlot();
       },
     },
   );
@@ -420,21 +499,21 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     update: UpdateDefinition<R, [z.input<S>]>,
     schema: S,
     operation: Operation,
-    call: (request: z.output<S>) => Promise<R>,
+    call: (acts: HostActs, request: z.output<S>) => Promise<R>,
   ): void {
-    setHandler(update, (raw) => runTool(() => onHost(update.name, () => call(schema.parse(raw)))), {
-      validator: (raw) => (parseInput(schema, raw, `${update.name} request`), allowed(operation)),
+    setHandler(update, (raw) => runTool(() => onTool(update.name, (acts) => call(acts, schema.parse(raw)))), {
+      validator: (raw) => (parseInput(schema, raw, `${update.name} request`), allowed(operation), assertToolSlot()),
     });
   }
 
-  toolUpdate(writeFilesUpdate, WriteFilesRequest, 'files', (request) => hostActs().writeFiles({ sandboxId: sandboxId(), ...request }));
-  toolUpdate(readFileUpdate, ReadFileRequest, 'files', (request) => hostActs().readFile({ sandboxId: sandboxId(), request }));
-  toolUpdate(listDirUpdate, ListDirRequest, 'files', (request) => hostActs().listDir({ sandboxId: sandboxId(), request }));
-  toolUpdate(statPathUpdate, StatPathRequest, 'files', (request) => hostActs().statPath({ sandboxId: sandboxId(), request }));
-  toolUpdate(deletePathUpdate, DeletePathRequest, 'files', (request) => hostActs().deletePath({ sandboxId: sandboxId(), request }));
-  toolUpdate(launchProcessUpdate, LaunchProcessRequest, 'exec', (request) => hostActs().launchProcess({ sandboxId: sandboxId(), request }));
-  toolUpdate(processStatusUpdate, ProcessRef, 'files', ({ processId }) => hostActs().processStatus({ sandboxId: sandboxId(), processId }));
-  toolUpdate(killProcessUpdate, ProcessRef, 'files', ({ processId }) => hostActs().killProcess({ sandboxId: sandboxId(), processId }));
+  toolUpdate(writeFilesUpdate, WriteFilesRequest, 'files', (acts, request) => acts.writeFiles({ sandboxId: sandboxId(), ...request }));
+  toolUpdate(readFileUpdate, ReadFileRequest, 'files', (acts, request) => acts.readFile({ sandboxId: sandboxId(), request }));
+  toolUpdate(listDirUpdate, ListDirRequest, 'files', (acts, request) => acts.listDir({ sandboxId: sandboxId(), request }));
+  toolUpdate(statPathUpdate, StatPathRequest, 'files', (acts, request) => acts.statPath({ sandboxId: sandboxId(), request }));
+  toolUpdate(deletePathUpdate, DeletePathRequest, 'files', (acts, request) => acts.deletePath({ sandboxId: sandboxId(), request }));
+  toolUpdate(launchProcessUpdate, LaunchProcessRequest, 'exec', (acts, request) => acts.launchProcess({ sandboxId: sandboxId(), request }));
+  toolUpdate(processStatusUpdate, ProcessRef, 'files', (acts, { processId }) => acts.processStatus({ sandboxId: sandboxId(), processId }));
+  toolUpdate(killProcessUpdate, ProcessRef, 'files', (acts, { processId }) => acts.killProcess({ sandboxId: sandboxId(), processId }));
 
   setHandler(
     turnCompleteUpdate,
@@ -583,6 +662,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     async () => {
       destroyError = undefined;
       destroyRequested = true;
+      stopTools();
       await condition(() => s.state === 'destroyed' || destroyError !== undefined);
       if (destroyError) throw destroyError;
       return info();
@@ -634,6 +714,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     if (lifetimeExpired && !destroyRequested && s.state !== 'destroyed') {
       log.info('session reached its max lifetime; destroying', { sessionId });
       destroyRequested = true;
+      stopTools();
     }
     if (destroyRequested) {
       await lock.runExclusive(destroy);

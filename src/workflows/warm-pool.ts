@@ -68,6 +68,8 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
       taskQueue: hostTaskQueue(hostId),
       scheduleToStartTimeout: config.hostTimeoutMs,
       startToCloseTimeout: '5 minutes',
+      // Host activities heartbeat every few seconds: a silent one lost its worker and is retried this soon.
+      heartbeatTimeout: '15 seconds',
       retry: { initialInterval: '500 ms', maximumInterval: '5 seconds', maximumAttempts: 3 },
     });
   const fleet = () => getExternalWorkflowHandle(fleetWorkflowId(fleetId));

@@ -411,13 +411,18 @@ export class ZfsStorage implements Storage {
     throw zfsFailure(result, { operation: 'look up', dataset });
   }
 
-  /** `zfs send <source> | zfs recv <target>`: two bounded processes piped, no shell; the receive holds the lock. */
+  /**
+   * `zfs send <source> | zfs recv <target>`: two bounded processes piped through this process, no
+   * shell, the receive holding the lock, so a worker that dies takes its copy with it (recv sees the
+   * stream end and keeps nothing) instead of leaving one running beside the retry. The stream is not
+   * buffered: execa would kill a send whose output passed its 100 MB buffer limit.
+   */
   private async sendReceive(source: string, target: string): Promise<void> {
     const sendLine = zfsCommandLine('zfs', ['send', source], this.cli, this.cli.copyTimeoutMs);
     const recvLine = zfsCommandLine('zfs', ['recv', target], this.cli, this.cli.copyTimeoutMs);
     await ensureLockFile(this.cli.lockPath);
     const backstop = this.cli.lockWaitMs + this.cli.copyTimeoutMs + 15_000;
-    const send = execa(sendLine[0]!, sendLine.slice(1), { reject: false, timeout: backstop });
+    const send = execa(sendLine[0]!, sendLine.slice(1), { reject: false, timeout: backstop, buffer: { stdout: false } });
     const received = outcome(await send.pipe(execa(recvLine[0]!, recvLine.slice(1), { reject: false, timeout: backstop })), true);
     const sent = outcome(await send, false);
     const failed = [sent, received].find((r) => r.exitCode !== 0);
