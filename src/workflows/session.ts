@@ -75,6 +75,7 @@ import { LifecycleLock } from './lifecycle-lock.js';
 import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from './search-attributes.js';
 import {
   assertOperationAllowed,
+  namedSnapshotLimit,
   resolveSnapshot,
   snapshotsAfterRollback,
   snapshotsToPrune,
@@ -544,6 +545,8 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         const { name } = NamedSnapshotRequest.parse(raw);
         const existing = s.snapshots.find((snapshot) => snapshot.name === name);
         if (existing) return existing;
+        const full = namedSnapshotLimit(s.snapshots, req.maxNamedSnapshots, sessionId);
+        if (full && patched('named-snapshot-cap')) throw full;
         const snap = await onHost('snapshot', () => hostActs().snapshotSandbox({ sandboxId: sandboxId(), name }));
         const record: SnapshotRecord = {
           name,
@@ -561,6 +564,10 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
           throw sbxFailure(SbxErrorType.InvalidArgument, `snapshot names starting with '${TURN_PREFIX}' are reserved for turns`);
         }
         allowed('snapshot');
+        if (!s.snapshots.some((snapshot) => snapshot.name === name)) {
+          const full = namedSnapshotLimit(s.snapshots, req.maxNamedSnapshots, sessionId);
+          if (full) throw full;
+        }
       },
     },
   );
