@@ -13,6 +13,7 @@ import {
   serializedBytes,
 } from '../../src/common/sandbox.js';
 import { execUpdate, snapshotUpdate } from '../../src/workflows/messages.js';
+import { recordHistory } from '../harness/histories.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 
@@ -152,5 +153,15 @@ describe('request and result sizes (real runsc on ZFS)', () => {
     await session.turnComplete();
     expect((await session.listSnapshots()).map((s) => s.name)).toEqual(['one', 'two', 'turn-000001']);
     await stillUsable();
+  });
+
+  it('holds the named-snapshot cap when two snapshots race for the last place', async () => {
+    const { session: racer } = await sbx.client.createSession({ sessionId: `race-${id}`.slice(0, 63), template: 'busybox', maxNamedSnapshots: 1 });
+    const results = await Promise.allSettled([racer.snapshot('a'), racer.snapshot('b')]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.type)).toEqual([SbxErrorType.InvalidState]);
+    expect(await racer.listSnapshots()).toHaveLength(1);
+    await racer.destroy();
+    await recordHistory(racer.id, 'session-named-snapshot-cap');
   });
 });
