@@ -115,7 +115,7 @@ export interface CarriedSession {
 }
 
 const MAX_CACHED_TOOL_CALLS = 1000;
-const CARRIED_OUTPUT_BUDGET_CHARS = 256 * 1024;
+const CARRIED_OUTPUT_BUDGET_BYTES = 256 * 1024;
 const FORK_COPY_TIMEOUT = '30 minutes';
 const EXEC_RETRY = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 };
 /** Host activities heartbeat every few seconds: a silent one lost its worker and is retried this soon. */
@@ -740,7 +740,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
       await continueAsNew<typeof SessionWorkflow>({
         request: req,
         forkOf: input.forkOf,
-        carried: { ...s, toolCache: cache.carry(CARRIED_OUTPUT_BUDGET_CHARS) },
+        carried: { ...s, toolCache: cache.carry(CARRIED_OUTPUT_BUDGET_BYTES) },
       });
     }
   }
