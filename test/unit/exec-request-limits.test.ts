@@ -1,4 +1,5 @@
 import { LaunchProcessRequest } from '../../src/common/processes.js';
+import { CreateSessionRequest } from '../../src/workflows/messages.js';
 import { ExecRequest, MAX_ARG_BYTES, MAX_ARGV_ENV_BYTES, MAX_EXEC_REQUEST_BYTES, MAX_STDIN_BYTES } from '../../src/common/sandbox.js';
 
 const issue = (value: unknown, schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } } = ExecRequest) => {
@@ -46,5 +47,13 @@ describe('exec request limits (client, update validator and host share them)', (
     expect(issue(launch('x'.repeat(MAX_ARG_BYTES - 63)), LaunchProcessRequest)).toMatch(/command may be at most/);
     const wide = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`V${i}`, 'x'.repeat(MAX_ARG_BYTES - 10)]));
     expect(issue(launch('true', wide), LaunchProcessRequest)).toMatch(/together/);
+  });
+});
+
+describe('create request limits', () => {
+  it('takes at most 64 labels, so a create stays small', () => {
+    const labels = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v'.repeat(256)]));
+    expect(issue({ sessionId: 's1', labels: labels(64) }, CreateSessionRequest)).toBeUndefined();
+    expect(issue({ sessionId: 's1', labels: labels(65) }, CreateSessionRequest)).toMatch(/at most 64 labels/);
   });
 });
