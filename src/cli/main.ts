@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { devCommand } from './dev.js';
 import { fleetCommands } from './fleet-commands.js';
+import { usageErrorsExit2 } from './output.js';
 import { sessionCommands } from './session-commands.js';
 import { templateCommands } from './template-commands.js';
 import { controlCommand, hostCommand } from './worker-commands.js';
@@ -21,5 +22,7 @@ program.addCommand(hostCommand());
 program.addCommand(sessionCommands(globals));
 program.addCommand(templateCommands(() => globals().json));
 program.addCommand(fleetCommands(globals));
+
+usageErrorsExit2(program);
 
 await program.parseAsync();

@@ -16,7 +16,7 @@ export const DEFAULT_EXEC_TIMEOUT_MS = 5 * 60_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = MiB;
 /** Ceiling on output kept per stream: results travel through workflow history. */
 export const MAX_OUTPUT_BYTES = MiB;
-/** stdout + stderr together stay under this, so a result fits in one history event (2 MB limit). */
+/** stdout + stderr together take at most this as JSON, so a result fits in one history event (2 MB limit). */
 export const MAX_COMBINED_OUTPUT_BYTES = 1.5 * MiB;
 /**
  * Smallest disk quota a session may ask for: below it the sandbox cannot even hold its bundle and
@@ -29,6 +29,18 @@ export const QuotaBytes = z
   .min(MIN_QUOTA_BYTES, `quotaBytes must be at least ${MIN_QUOTA_BYTES} (16 MiB)`)
   .max(Number.MAX_SAFE_INTEGER, 'quotaBytes is too large');
 
+/**
+ * Bytes of one argv string or env entry (`NAME=value`), and of all of them together (each also counts
+ * 9 bytes for its terminator and pointer). Linux refuses an exec past 128 KiB per string or 2 MiB in
+ * all (E2BIG), and runsc's own arguments share that: these stay safely below.
+ */
+export const MAX_ARG_BYTES = 64 * 1024;
+export const MAX_ARGV_ENV_BYTES = 256 * 1024;
+/** stdin as JSON; larger input goes in a file written with writeFiles. */
+export const MAX_STDIN_BYTES = MiB;
+/** A whole exec request as JSON: it travels in one update and one activity input (2 MB limit each). */
+export const MAX_EXEC_REQUEST_BYTES = 1.5 * MiB;
+
 /** A path inside the sandbox: absolute (from its root) or relative to /workspace. */
 export const SandboxPath = z
   .string()
@@ -36,13 +48,19 @@ export const SandboxPath = z
   .max(4096, 'path must be at most 4096 characters')
   .refine((p) => !p.includes('\0'), 'path must not contain NUL bytes');
 
+/** An argv string or env value: the kernel ends each at its first NUL byte. */
+const ExecString = z.string().refine((s) => !s.includes('\0'), 'command arguments and env values must not contain NUL bytes');
+
 export const ExecRequest = z.object({
   toolCallId: z.string().min(1).max(200, 'toolCallId must be at most 200 characters'),
   /** A string runs through `/bin/sh -c`; an array runs as argv. */
-  command: z.union([z.string().min(1, 'command must not be empty'), z.array(z.string()).min(1, 'command must not be empty')]),
+  command: z.union([ExecString.min(1, 'command must not be empty'), z.array(ExecString).min(1, 'command must not be empty')]),
   cwd: SandboxPath.default('/workspace'),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must be shell identifiers'), z.string()).default({}),
-  stdin: z.string().max(MiB).optional(),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must be shell identifiers'), ExecString).default({}),
+  stdin: z
+    .string()
+    .refine((s) => serializedBytes(s) <= MAX_STDIN_BYTES, `stdin may be at most ${MAX_STDIN_BYTES} bytes as JSON: write larger input to a file with writeFiles`)
+    .optional(),
   timeoutMs: z
     .number()
     .int('timeoutMs must be a whole number of milliseconds')
@@ -50,8 +68,49 @@ export const ExecRequest = z.object({
     .max(24 * 3600_000)
     .default(DEFAULT_EXEC_TIMEOUT_MS),
   maxOutputBytes: z.number().int().positive().max(MAX_OUTPUT_BYTES).default(DEFAULT_MAX_OUTPUT_BYTES),
+}).superRefine((request, ctx) => {
+  const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command;
+  const problem = execArgsProblem(argv, request.env);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: [problem.field] });
+  else if (serializedBytes(request) > MAX_EXEC_REQUEST_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `an exec request may be at most ${MAX_EXEC_REQUEST_BYTES} bytes as JSON: put large data in a file with writeFiles` });
+  }
 });
 export type ExecRequest = z.infer<typeof ExecRequest>;
+
+/** Why the kernel would refuse to exec `argv` with `env` (see MAX_ARG_BYTES), or undefined. */
+export function execArgsProblem(argv: string[], env: Record<string, string>): { field: 'command' | 'env'; message: string } | undefined {
+  let total = 0;
+  for (const [field, strings] of [['command', argv], ['env', Object.entries(env).map(([name, value]) => `${name}=${value}`)]] as const) {
+    for (const s of strings) {
+      const bytes = utf8Bytes(s);
+      if (bytes > MAX_ARG_BYTES) {
+        const what = field === 'command' ? 'each command argument (a string command counts as one)' : 'each env entry NAME=value';
+        return { field, message: `${what} may be at most ${MAX_ARG_BYTES} bytes: pass large data as stdin or in a file written with writeFiles` };
+      }
+      total += bytes + 9;
+    }
+  }
+  if (total > MAX_ARGV_ENV_BYTES) {
+    return { field: 'command', message: `command arguments and env entries may be at most ${MAX_ARGV_ENV_BYTES} bytes together: pass large data as stdin or in a file written with writeFiles` };
+  }
+  return undefined;
+}
+
+/** UTF-8 length of `s` without encoding it (a lone surrogate becomes 3 bytes, as the encoder writes it). */
+export function utf8Bytes(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
 export type ExecRequestInput = z.input<typeof ExecRequest>;
 
 export const ExecStatus = z.enum(['exited', 'timed_out', 'killed', 'oom']);

@@ -33,6 +33,10 @@ export const DEFAULT_MAX_TOOL_CALLS = 4;
 const durationMs = (what: string) =>
   z.number().int(`${what} must be a whole number of milliseconds`).min(0, `${what} must not be negative`);
 
+export const DEFAULT_MAX_NAMED_SNAPSHOTS = 100;
+/** Labels travel with the create request and the workflow's details: a bounded few. */
+const MAX_LABELS = 64;
+
 /** What a session is made with. `hostId` is optional: placement picks one when absent. */
 export const CreateSessionRequest = z.object({
   sessionId: SessionId,
@@ -59,7 +63,12 @@ export const CreateSessionRequest = z.object({
     .min(1, 'maxToolCalls must be at least 1')
     .max(64, 'maxToolCalls must be at most 64')
     .default(DEFAULT_MAX_TOOL_CALLS),
-  labels: z.record(z.string().max(63), z.string().max(256)).default({}),
+  /** Named snapshots the session may keep; one more is refused (rollback drops later ones). */
+  maxNamedSnapshots: z.number().int().min(0).max(1000, 'maxNamedSnapshots may be at most 1000').default(DEFAULT_MAX_NAMED_SNAPSHOTS),
+  labels: z
+    .record(z.string().max(63), z.string().max(256))
+    .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`)
+    .default({}),
   /** How long a host may take to pick up a task before it counts as lost. */
   hostTimeoutMs: durationMs('hostTimeoutMs').min(1000, 'hostTimeoutMs must be at least 1000').default(60_000),
 });

@@ -1,6 +1,7 @@
+import type { ApplicationFailure } from '@temporalio/common';
 import { SbxErrorType, sbxFailure } from '../common/errors.js';
 import { turnSnapshotName } from '../common/names.js';
-import type { SessionState, SnapshotRecord, SnapshotTarget } from './messages.js';
+import { DEFAULT_MAX_NAMED_SNAPSHOTS, type SessionState, type SnapshotRecord, type SnapshotTarget } from './messages.js';
 
 /** Pure decisions of the session workflow: which operation may run in which state, and snapshot bookkeeping. */
 
@@ -75,4 +76,18 @@ export function snapshotsToPrune(snapshots: SnapshotRecord[], max: number): stri
   const turns = snapshots.filter((s) => s.turn !== undefined);
   const excess = turns.length - Math.max(max, 1);
   return excess > 0 ? turns.slice(0, excess).map((s) => s.name) : [];
+}
+
+/**
+ * The failure for one named snapshot too many, when the session already keeps `max`; turn snapshots
+ * are pruned instead. A session started before the limit existed has no `max` and gets the default.
+ */
+export function namedSnapshotLimit(snapshots: SnapshotRecord[], max: number | undefined, sessionId: string): ApplicationFailure | undefined {
+  max ??= DEFAULT_MAX_NAMED_SNAPSHOTS;
+  const named = snapshots.filter((s) => s.turn === undefined).length;
+  if (named < max) return undefined;
+  return sbxFailure(
+    SbxErrorType.InvalidState,
+    `session ${sessionId} already keeps ${named} named snapshots, its maximum: roll back to an earlier one (later ones go) or fork a new session`,
+  );
 }

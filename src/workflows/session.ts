@@ -75,6 +75,7 @@ import { LifecycleLock } from './lifecycle-lock.js';
 import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from './search-attributes.js';
 import {
   assertOperationAllowed,
+  namedSnapshotLimit,
   resolveSnapshot,
   snapshotsAfterRollback,
   snapshotsToPrune,
@@ -114,7 +115,7 @@ export interface CarriedSession {
 }
 
 const MAX_CACHED_TOOL_CALLS = 1000;
-const CARRIED_OUTPUT_BUDGET_CHARS = 256 * 1024;
+const CARRIED_OUTPUT_BUDGET_BYTES = 256 * 1024;
 const FORK_COPY_TIMEOUT = '30 minutes';
 const EXEC_RETRY = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 };
 /** Host activities heartbeat every few seconds: a silent one lost its worker and is retried this soon. */
@@ -544,6 +545,8 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
         const { name } = NamedSnapshotRequest.parse(raw);
         const existing = s.snapshots.find((snapshot) => snapshot.name === name);
         if (existing) return existing;
+        const full = namedSnapshotLimit(s.snapshots, req.maxNamedSnapshots, sessionId);
+        if (full && patched('named-snapshot-cap')) throw full;
         const snap = await onHost('snapshot', () => hostActs().snapshotSandbox({ sandboxId: sandboxId(), name }));
         const record: SnapshotRecord = {
           name,
@@ -561,6 +564,10 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
           throw sbxFailure(SbxErrorType.InvalidArgument, `snapshot names starting with '${TURN_PREFIX}' are reserved for turns`);
         }
         allowed('snapshot');
+        if (!s.snapshots.some((snapshot) => snapshot.name === name)) {
+          const full = namedSnapshotLimit(s.snapshots, req.maxNamedSnapshots, sessionId);
+          if (full) throw full;
+        }
       },
     },
   );
@@ -733,7 +740,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
       await continueAsNew<typeof SessionWorkflow>({
         request: req,
         forkOf: input.forkOf,
-        carried: { ...s, toolCache: cache.carry(CARRIED_OUTPUT_BUDGET_CHARS) },
+        carried: { ...s, toolCache: cache.carry(CARRIED_OUTPUT_BUDGET_BYTES) },
       });
     }
   }

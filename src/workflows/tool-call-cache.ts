@@ -1,4 +1,4 @@
-import type { ExecResult } from '../common/sandbox.js';
+import { serializedBytes, type ExecResult } from '../common/sandbox.js';
 
 export interface CachedToolCall {
   toolCallId: string;
@@ -33,14 +33,13 @@ export class ToolCallCache {
 
   /**
    * What to carry into the next run: every id (oldest first), with output kept for the newest
-   * entries until `outputBudgetChars` is spent (characters: workflow code has no Buffer; a character is at
-   * most 3 bytes). The continue-as-new input must stay well under the
-   * 2 MB payload limit.
+   * entries until `outputBudgetBytes` is spent, counted as JSON (a control character takes 6 bytes
+   * there). The continue-as-new input must stay well under the 2 MB payload limit.
    */
-  carry(outputBudgetChars: number): CachedToolCall[] {
-    let budget = outputBudgetChars;
+  carry(outputBudgetBytes: number): CachedToolCall[] {
+    let budget = outputBudgetBytes;
     const newestFirst = [...this.entries.values()].reverse().map((entry) => {
-      const size = entry.result.stdout.length + entry.result.stderr.length;
+      const size = serializedBytes(entry.result.stdout) + serializedBytes(entry.result.stderr);
       if (!entry.outputDropped && size <= budget) {
         budget -= size;
         return entry;

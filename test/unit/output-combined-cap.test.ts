@@ -1,5 +1,5 @@
-import { capCombinedOutput } from '../../src/activities/host/activities.js';
-import type { ExecResult } from '../../src/common/sandbox.js';
+import { capCombinedOutput, fitJsonText, jsonTextBytes } from '../../src/activities/host/output-cap.js';
+import { serializedBytes, type ExecResult } from '../../src/common/sandbox.js';
 
 const base: ExecResult = { exitCode: 0, stdout: '', stderr: '', truncated: false, status: 'exited', durationMs: 1 };
 
@@ -19,5 +19,32 @@ describe('capCombinedOutput', () => {
   it('never splits a multi-byte character', () => {
     const capped = capCombinedOutput({ ...base, stdout: 'é'.repeat(100) }, 51);
     expect(capped.stdout).toBe('é'.repeat(25));
+  });
+});
+
+describe('output as it travels (JSON)', () => {
+  it('counts bytes as JSON writes them', () => {
+    for (const text of ['plain', 'a\nb\t"q"\\', '\u0000\u0001\u001f', 'é€😀', '\ufffd\u007f\u0085', '\ud800 lone']) {
+      expect(jsonTextBytes(text)).toBe(serializedBytes(text) - 2);
+    }
+  });
+
+  it('counts a control character as the 6 bytes it takes, not 1', () => {
+    const capped = capCombinedOutput({ ...base, stdout: '\u0001'.repeat(100) }, 60);
+    expect(capped.stdout).toBe('\u0001'.repeat(10));
+    expect(capped.truncated).toBe(true);
+  });
+
+  it('keeps decoded binary output within the limit as JSON, for both streams', () => {
+    const binary = () => Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256)).toString('utf8');
+    const capped = capCombinedOutput({ ...base, stdout: binary(), stderr: binary() }, 200_000);
+    expect(jsonTextBytes(capped.stdout) + jsonTextBytes(capped.stderr)).toBeLessThanOrEqual(200_000);
+    expect(jsonTextBytes(capped.stderr)).toBeGreaterThanOrEqual(99_990);
+    expect(capped.truncated).toBe(true);
+  });
+
+  it('never splits a surrogate pair', () => {
+    expect(fitJsonText('a😀', 4)).toBe('a');
+    expect(fitJsonText('a😀', 5)).toBe('a😀');
   });
 });

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { SnapshotRecord } from '../../src/workflows/messages.js';
 import {
   assertOperationAllowed,
+  namedSnapshotLimit,
   resolveSnapshot,
   snapshotsAfterRollback,
   snapshotsToPrune,
@@ -81,5 +82,23 @@ describe('snapshot bookkeeping', () => {
     expect(snapshotsToPrune(snapshots, 1)).toEqual(['turn-000001', 'turn-000002']);
     expect(snapshotsToPrune(snapshots, 0)).toEqual(['turn-000001', 'turn-000002']);
     expect(snapshotsToPrune(snapshots, 5)).toEqual([]);
+  });
+});
+
+describe('namedSnapshotLimit', () => {
+  it('allows named snapshots up to the maximum, not counting turn snapshots', () => {
+    expect(namedSnapshotLimit([snap('a'), snap('turn-000001', 1), snap('turn-000002', 2)], 2, 's1')).toBeUndefined();
+  });
+
+  it('refuses one more with InvalidState and says what to do', () => {
+    const failure = namedSnapshotLimit([snap('a'), snap('b')], 2, 's1');
+    expect(failure?.type).toBe('InvalidState');
+    expect(failure?.message).toMatch(/already keeps 2 named snapshots.*roll back/);
+  });
+
+  it('gives a session made before the limit the default of 100', () => {
+    const many = Array.from({ length: 100 }, (_, i) => snap(`n${i}`));
+    expect(namedSnapshotLimit(many.slice(1), undefined, 's1')).toBeUndefined();
+    expect(namedSnapshotLimit(many, undefined, 's1')?.type).toBe('InvalidState');
   });
 });

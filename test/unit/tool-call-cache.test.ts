@@ -29,4 +29,11 @@ describe('ToolCallCache', () => {
     expect(next.get('old')!.outputDropped).toBe(true);
     expect(next.get('new')!.result.stdout).toHaveLength(600);
   });
+
+  it('counts carried output as it travels: a control character is 6 bytes of JSON', () => {
+    const cache = new ToolCallCache(10);
+    cache.record('binary', result('\u0001'.repeat(200)));
+    expect(cache.carry(1000)[0]!.outputDropped).toBe(true);
+    expect(cache.carry(1300)[0]!.result.stdout).toHaveLength(200);
+  });
 });

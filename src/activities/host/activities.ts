@@ -10,6 +10,7 @@ import type { ProcessStatus } from '../../common/processes.js';
 import { killScript, launchScript, parseProcessStatus, statusScript } from './process-scripts.js';
 import { sandboxFiles } from './sandbox-files.js';
 import type { ToolCallJournal } from './tool-call-journal.js';
+import { capCombinedOutput } from './output-cap.js';
 
 export interface HostActivityDeps {
   hostId: string;
@@ -196,25 +197,3 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
 }
 
 export type HostActivities = ReturnType<typeof createHostActivities>;
-
-/** Trims the longer stream first so stdout + stderr fit `limit` bytes; marks the result truncated. */
-export function capCombinedOutput(result: ExecResult, limit: number): ExecResult {
-  const outBytes = Buffer.byteLength(result.stdout);
-  const errBytes = Buffer.byteLength(result.stderr);
-  if (outBytes + errBytes <= limit) return result;
-  const errKeep = Math.min(errBytes, Math.max(Math.floor(limit / 2), limit - outBytes));
-  const outKeep = limit - errKeep;
-  return {
-    ...result,
-    stdout: truncateUtf8(result.stdout, outKeep),
-    stderr: truncateUtf8(result.stderr, errKeep),
-    truncated: true,
-  };
-}
-
-function truncateUtf8(text: string, maxBytes: number): string {
-  const buf = Buffer.from(text);
-  if (buf.length <= maxBytes) return text;
-  // Decoding a cut buffer drops a partial trailing character as U+FFFD; strip it.
-  return buf.subarray(0, maxBytes).toString('utf8').replace(/\uFFFD$/, '');
-}

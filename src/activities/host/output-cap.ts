@@ -1,3 +1,5 @@
+import type { ExecResult } from '../../common/sandbox.js';
+
 /**
  * Collects one output stream of a command, keeping at most `maxBytes` and only counting the rest,
  * so a command that prints gigabytes costs no more memory than the cap.
@@ -53,4 +55,56 @@ function sequenceLength(lead: number): number {
   if ((lead & 0xf0) === 0xe0) return 3;
   if ((lead & 0xf8) === 0xf0) return 4;
   return 1; // not a valid lead byte: let the decoder replace it
+}
+
+/**
+ * Trims the longer stream first so stdout + stderr take at most `limit` bytes as JSON, which is how
+ * they travel (a control character costs 6, a replaced invalid byte 3); marks the result truncated.
+ */
+export function capCombinedOutput(result: ExecResult, limit: number): ExecResult {
+  const outBytes = jsonTextBytes(result.stdout);
+  const errBytes = jsonTextBytes(result.stderr);
+  if (outBytes + errBytes <= limit) return result;
+  const errKeep = Math.min(errBytes, Math.max(Math.floor(limit / 2), limit - outBytes));
+  const outKeep = limit - errKeep;
+  return {
+    ...result,
+    stdout: fitJsonText(result.stdout, outKeep),
+    stderr: fitJsonText(result.stderr, errKeep),
+    truncated: true,
+  };
+}
+
+/** Bytes `text` takes inside a JSON string (quotes excluded), UTF-8 encoded. */
+export function jsonTextBytes(text: string): number {
+  return jsonPrefix(text, Infinity).bytes;
+}
+
+/** The longest start of `text` that takes at most `maxBytes` inside a JSON string; never splits a character. */
+export function fitJsonText(text: string, maxBytes: number): string {
+  const { length } = jsonPrefix(text, maxBytes);
+  return length === text.length ? text : text.slice(0, length);
+}
+
+function jsonPrefix(text: string, maxBytes: number): { length: number; bytes: number } {
+  let bytes = 0;
+  for (let i = 0; i < text.length; ) {
+    const c = text.charCodeAt(i);
+    const pair = c >= 0xd800 && c < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+    const cost = pair ? 4 : jsonCharBytes(c);
+    if (bytes + cost > maxBytes) return { length: i, bytes };
+    bytes += cost;
+    i += pair ? 2 : 1;
+  }
+  return { length: text.length, bytes };
+}
+
+/** JSON.stringify's escapes: \" \\ and \n-style take 2, other controls and lone surrogates \uXXXX (6). */
+function jsonCharBytes(c: number): number {
+  if (c === 0x22 || c === 0x5c || c === 0x08 || c === 0x09 || c === 0x0a || c === 0x0c || c === 0x0d) return 2;
+  if (c < 0x20) return 6;
+  if (c < 0x80) return 1;
+  if (c < 0x800) return 2;
+  if (c >= 0xd800 && c < 0xe000) return 6;
+  return 3;
 }

@@ -111,7 +111,8 @@ export class GvisorRuntime implements Runtime {
     try {
       const child = execa(
         this.binary,
-        [...this.globalFlags, 'exec', '--user', '0:0', '--cwd', posix.resolve(SANDBOX_WORKDIR, request.cwd), ...env, '--internal-pid-file', pidFile, containerId(sessionId), ...argv],
+        // The trailing /. makes the sandbox refuse a cwd that is a file, as it does a missing one.
+        [...this.globalFlags, 'exec', '--user', '0:0', '--cwd', `${posix.resolve(SANDBOX_WORKDIR, request.cwd)}/.`, ...env, '--internal-pid-file', pidFile, containerId(sessionId), ...argv],
         supervisedStdio(request),
       );
       const run = await supervise(child, request, hooks, () => this.killExec(sessionId, pidFile)).catch((err: NodeJS.ErrnoException) => {
@@ -393,7 +394,7 @@ function execRefusal(sessionId: string, request: ExecRequest, stderr: string): E
 }
 
 function missingCwd(sessionId: string, request: ExecRequest): Error {
-  return sbxFailure(SbxErrorType.InvalidArgument, `Working directory ${request.cwd} does not exist in session ${sessionId}: create it first or use another cwd.`);
+  return sbxFailure(SbxErrorType.InvalidArgument, `Working directory ${request.cwd} does not exist in session ${sessionId} or is not a directory: create it first or use another cwd.`);
 }
 
 function notFound(sessionId: string): Error {

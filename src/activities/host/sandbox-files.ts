@@ -14,6 +14,7 @@ import {
   type ReadFileResult,
   type StatPathRequest,
 } from '../../common/sandbox.js';
+import { escapeControls } from '../../common/shown.js';
 import type { Runtime } from './backends.js';
 import { utf8SafeEnd } from './output-cap.js';
 
@@ -143,7 +144,7 @@ function encode(data: Buffer, encoding: 'utf8' | 'base64', continues: boolean): 
 
 /** A path as it appears in a message: quoted, with control characters escaped. */
 export function shownPath(path: string): string {
-  return JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path);
+  return escapeControls(JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path));
 }
 
 function fileError(code: string, path: string): Error {

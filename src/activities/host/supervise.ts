@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { ResultPromise } from 'execa';
+import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ExecRequest } from '../../common/sandbox.js';
 import type { ExecHooks } from './backends.js';
 import { OutputCap } from './output-cap.js';
@@ -59,7 +60,16 @@ export async function supervise(
     if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
     else child.once('exit', (code, signal) => resolve({ code, signal }));
   });
-  const spawnFailed = once(child, 'error').then(([err]) => Promise.reject(err as Error));
+  const spawnFailed = Promise.race([
+    once(child, 'error').then(([err]) => Promise.reject(err as Error)),
+    // A spawn refused at once (E2BIG) leaves execa a stand-in child that never emits exit or error;
+    // only its result tells.
+    child.then((result) =>
+      result.exitCode === undefined && result.signal === undefined && result.failed
+        ? Promise.reject((result.cause as Error | undefined) ?? result)
+        : new Promise<never>(() => undefined),
+    ),
+  ]).catch((err: NodeJS.ErrnoException) => Promise.reject(spawnFailure(err)));
   spawnFailed.catch(() => undefined);
 
   let ending: SupervisedExit['ending'] = 'exited';
@@ -100,6 +110,19 @@ export async function supervise(
     if (progress) clearInterval(progress);
     options.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * A child that never started, as the typed failure to report. ENOENT stays as it is: each runtime
+ * says what was missing. Arguments the kernel refuses are the caller's to fix; anything else
+ * (EAGAIN, ENOMEM, EMFILE) is the host's and may pass.
+ */
+function spawnFailure(err: NodeJS.ErrnoException): Error {
+  if (err.code === 'ENOENT') return err;
+  if (err.code === 'E2BIG') {
+    return sbxFailure(SbxErrorType.InvalidArgument, 'The command could not be started: its arguments and environment are too large for the kernel (E2BIG).');
+  }
+  return sbxFailure(SbxErrorType.CommandFailed, `The command could not be started (${err.code ?? err.message}); try again.`);
 }
 
 async function drain(streams: (Readable | null | undefined)[]): Promise<void> {
