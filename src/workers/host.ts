@@ -1,10 +1,12 @@
+import { join } from 'node:path';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
 import { createHostActivities } from '../activities/host/activities.js';
+import { SandboxOwners } from '../activities/host/ownership.js';
 import { warmPoolStatuses } from '../client/warm-pools.js';
-import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, WARM_PREFIX } from '../common/names.js';
+import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, WARM_PREFIX, warmPoolWorkflowId } from '../common/names.js';
 import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
 import { hostHeartbeatSignal } from '../workflows/messages.js';
 import { createRuntime, createStorage } from './backends.js';
@@ -33,7 +35,9 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   installTemporalLogging(logger);
   const storage = await createStorage(config, logger);
   const runtime = createRuntime(config, logger);
-  const report = await reconcile(config, storage, runtime, logger);
+  const owners = new SandboxOwners(join(config.dataRoot, 'owners'), (sandboxId) => storage.sessionExists(sandboxId));
+  await owners.init();
+  const report = await reconcile(config, storage, runtime, owners, logger);
   if (config.ensureBusybox && !(await storage.templateExists('busybox'))) {
     logger.info('importing the busybox template');
     await importBusyboxTemplate(storage, 'busybox');
@@ -50,6 +54,7 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
       runtime,
       maxSessions: config.maxSessions,
       defaultQuotaBytes: config.defaultQuotaBytes,
+      owners,
     }),
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities,
     shutdownGraceTime: config.shutdownGraceMs,
@@ -76,7 +81,7 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   };
 }
 
-async function reconcile(config: HostConfig, storage: Storage, runtime: Runtime, logger: Logger): Promise<ReconcilePlan> {
+async function reconcile(config: HostConfig, storage: Storage, runtime: Runtime, owners: SandboxOwners, logger: Logger): Promise<ReconcilePlan> {
   const [datasets, containers] = await Promise.all([storage.listSessions(), runtime.list()]);
   const connection = await Connection.connect({ address: config.temporalAddress });
   try {
@@ -92,18 +97,23 @@ async function reconcile(config: HostConfig, storage: Storage, runtime: Runtime,
     const pools = datasets.some((id) => id.startsWith(WARM_PREFIX))
       ? await connection
           .withDeadline(Date.now() + POOL_QUERY_DEADLINE_MS, () => warmPoolStatuses(client))
-          .then((statuses) => statuses.flatMap((p) => p.sandboxes))
+          .then((statuses) => statuses.flatMap((p) => p.sandboxes.map((s) => ({ ...s, pool: warmPoolWorkflowId(p.fleetId, p.template) }))))
           .catch((err: Error) => {
             logger.warn({ error: err.message }, 'could not ask the warm pools; keeping every warm sandbox');
             return undefined;
           })
       : [];
     const running = new Set<string>();
+    // Warm sandboxes made before owners were recorded get the owner their pool reports.
+    const reported = new Map<string, string>();
     for (const id of datasets) {
       const owner = sandboxOwner(id, WARM_PREFIX, pools);
       if (owner.kind === 'keep' || owner.kind === 'pool' || (owner.kind === 'session' && (await sessionRunning(owner.sessionId)))) {
         running.add(id);
       }
+      const pool = pools?.find((s) => s.sandboxId === id)?.pool;
+      if (owner.kind === 'pool' && pool) reported.set(id, pool);
+      if (owner.kind === 'session' && id.startsWith(WARM_PREFIX)) reported.set(id, sessionWorkflowId(owner.sessionId));
     }
     const plan = planReconcile(datasets, containers, running);
     for (const id of plan.removeSessions) {
@@ -111,6 +121,7 @@ async function reconcile(config: HostConfig, storage: Storage, runtime: Runtime,
       await storage.destroySession(id);
     }
     for (const id of plan.removeContainers) await runtime.destroy(id);
+    await owners.reconcile(plan.keep, reported);
     logger.info(
       { kept: plan.keep, removedSessions: plan.removeSessions, removedContainers: plan.removeContainers },
       `reconciled: ${plan.keep.length} session(s) kept, ${plan.removeSessions.length} removed, ${plan.removeContainers.length} stray container(s) removed`,
