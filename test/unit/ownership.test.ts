@@ -87,5 +87,4 @@ describe('SandboxOwners', () => {
     expect(await owners.ownerOf('warm-old')).toBe('sbx-session-alice');
     expect(readdirSync(join(dir, 'owners')).sort()).toEqual(['kept.json', 'warm-old.json']);
   });
-
 });
