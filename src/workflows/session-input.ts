@@ -32,7 +32,8 @@ const Carried = z.looseObject({
   deadline: z.number().optional(),
 });
 
-export const SessionWorkflowArgs = z.object({ request: CreateSessionRequest, forkOf: ForkOf.optional(), carried: Carried.optional() });
+/** Loose like `Carried`: a field the workflow learns later is not dropped by this parse. */
+export const SessionWorkflowArgs = z.looseObject({ request: CreateSessionRequest, forkOf: ForkOf.optional(), carried: Carried.optional() });
 
 /** Where the workflow runs, as Temporal reports it (`workflowInfo()`); callers cannot set it. */
 export interface StartedAs {
