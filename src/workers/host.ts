@@ -4,7 +4,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
 import { createHostActivities } from '../activities/host/activities.js';
-import { SandboxOwners } from '../activities/host/ownership.js';
+import { SandboxOwners, type ChainOf } from '../activities/host/ownership.js';
 import { warmPoolStatuses } from '../client/warm-pools.js';
 import { fleetWorkflowId, hostTaskQueue, sessionWorkflowId, WARM_PREFIX, warmPoolWorkflowId } from '../common/names.js';
 import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
@@ -35,7 +35,8 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   installTemporalLogging(logger);
   const storage = await createStorage(config, logger);
   const runtime = createRuntime(config, logger);
-  const owners = new SandboxOwners(join(config.dataRoot, 'owners'), (sandboxId) => storage.sessionExists(sandboxId));
+  const chains = runChains(config);
+  const owners = new SandboxOwners(join(config.dataRoot, 'owners'), (sandboxId) => storage.sessionExists(sandboxId), chains.chainOf);
   await owners.init();
   const report = await reconcile(config, storage, runtime, owners, logger);
   if (config.ensureBusybox && !(await storage.templateExists('busybox'))) {
@@ -63,6 +64,7 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   const done = worker.run().finally(async () => {
     await heartbeats?.stop();
     await connection.close();
+    await chains.close();
   });
   logger.info(
     { hostId: config.hostId, taskQueue: hostTaskQueue(config.hostId), storage: storage.kind, runtime: runtime.kind },
@@ -176,6 +178,25 @@ function startHeartbeats(config: HostConfig, storage: Storage, logger: Logger): 
       clearTimeout(timer);
       await inFlight;
       await (await connecting).close();
+    },
+  };
+}
+
+/**
+ * Tells which chain of runs (continue-as-new keeps it, a new start under the same id does not) a
+ * calling run belongs to, by asking Temporal; connects at the first question.
+ */
+function runChains(config: HostConfig): { chainOf: ChainOf; close(): Promise<void> } {
+  let client: Promise<Client> | undefined;
+  return {
+    async chainOf(workflowId, runId) {
+      client ??= Connection.connect({ address: config.temporalAddress }).then((connection) => new Client({ connection, namespace: config.namespace }));
+      client.catch(() => (client = undefined));
+      const description = await (await client).workflow.getHandle(workflowId, runId).describe();
+      return description.raw.workflowExecutionInfo?.firstRunId || undefined;
+    },
+    async close() {
+      await (await client?.catch(() => undefined))?.connection.close();
     },
   };
 }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { Session } from '../../src/client/session.js';
@@ -113,6 +115,23 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     const { session, info } = await sbx.client.createSession({ sessionId: 'order1', labels: { a: '1', b: '2' } });
     expect(info.state).toBe('active');
     await session.destroy();
+  });
+
+  it('refuses (NotOwner) a new workflow started under a session\'s id after its own was terminated', async () => {
+    const { session: target } = await sbx.client.createSession({ sessionId: 'target' });
+    await target.writeFiles([{ path: '/workspace/secret.txt', content: secret }]);
+    const handle = temporal.workflow.getHandle(sessionWorkflowId('target'));
+    await handle.terminate('an attacker may terminate any workflow');
+    // The replacement is a valid start under the right id: only the host can tell it from the original.
+    const replacement = await start(sessionWorkflowId('target'), [{ request: { sessionId: 'target' } }]);
+    const created = await replacement.executeUpdate('create', { args: [{ sessionId: 'target' }] }).then(
+      () => undefined,
+      (err: { cause?: { message?: string } }) => err.cause?.message,
+    );
+    expect(created).toContain('belongs to another workflow');
+    await replacement.terminate('test over');
+    const path = await sbx.host.storage.sessionPath('target');
+    expect(readFileSync(join(path, 'rootfs', 'workspace', 'secret.txt'), 'utf8')).toBe(secret);
   });
 
   it('refuses (NotOwner) a warm pool started by anyone that names a session\'s sandbox as its own', async () => {

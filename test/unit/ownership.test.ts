@@ -9,17 +9,20 @@ describe('SandboxOwners', () => {
   let dir: string;
   let existing: Set<string>;
   let owners: SandboxOwners;
+  /** Run → the first run of its chain; a run not listed starts its own chain. */
+  let continued: Map<string, string>;
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sbx-owners-'));
     existing = new Set();
-    owners = new SandboxOwners(join(dir, 'owners'), async (id) => existing.has(id));
+    continued = new Map();
+    owners = new SandboxOwners(join(dir, 'owners'), async (id) => existing.has(id), async (_workflowId, runId) => continued.get(runId) ?? runId);
     await owners.init();
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** Runs `fn` as an activity called by workflow `workflowId`. */
-  const as = <T>(workflowId: string, fn: () => Promise<T>) =>
-    new MockActivityEnvironment({ workflowExecution: { workflowId, runId: 'run-1' } }).run(fn);
+  /** Runs `fn` as an activity called by run `runId` of workflow `workflowId`. */
+  const as = <T>(workflowId: string, fn: () => Promise<T>, runId = 'run-1') =>
+    new MockActivityEnvironment({ workflowExecution: { workflowId, runId } }).run(fn);
   const refusal = async (promise: Promise<unknown>) => {
     try {
       await promise;
@@ -67,6 +70,22 @@ describe('SandboxOwners', () => {
     await as('sbx-session-alice', () => owners.authorize('warm-abc'));
     expect(await refusal(as(pool, () => owners.authorize('warm-abc')))).toBe('NotOwner');
     expect(await refusal(as(pool, () => owners.transfer('warm-abc', 'mallory')))).toBe('NotOwner');
+  });
+
+  it('follows its owner across continue-as-new, and refuses a new workflow started under the owner\'s id', async () => {
+    await as('sbx-session-alice', () => owners.authorizeCreate('alice', template));
+    existing.add('alice');
+    continued.set('run-2', 'run-1');
+    await as('sbx-session-alice', () => owners.authorize('alice'), 'run-2');
+    expect(await refusal(as('sbx-session-alice', () => owners.authorize('alice'), 'run-9'))).toBe('NotOwner');
+    expect(await refusal(as('sbx-session-alice', () => owners.authorizeCreate('alice', template), 'run-9'))).toBe('NotOwner');
+  });
+
+  it('binds a handed-over sandbox to the chain of the new owner\'s first call', async () => {
+    await as('sbx-warmpool-f-busybox', () => owners.authorizeCreate('warm-abc', template), 'run-p');
+    await as('sbx-warmpool-f-busybox', () => owners.transfer('warm-abc', 'alice'), 'run-p');
+    await as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-1');
+    expect(await refusal(as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-9'))).toBe('NotOwner');
   });
 
   it('lets the session named for a sandbox without a record adopt it, and no one else', async () => {

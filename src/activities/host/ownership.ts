@@ -8,14 +8,28 @@ import type { SandboxOrigin } from '../../common/sandbox.js';
 
 export interface OwnerRecord {
   workflowId: string;
-  /** The run that recorded it; for audit only, since continue-as-new changes the run. */
+  /**
+   * The first run of the owner's chain of runs (stable across continue-as-new). Unset until the
+   * owner's first call when another workflow recorded it (a warm pool's hand-over, a fork's copy).
+   */
+  chain?: string;
+  /** The run that wrote the record; for audit only. */
   runId?: string;
   at: string;
 }
 
+type Owner = Omit<OwnerRecord, 'at'>;
+
+/** The first run of the chain `runId` belongs to, from Temporal; undefined when it cannot say. */
+export type ChainOf = (workflowId: string, runId: string) => Promise<string | undefined>;
+
+const MAX_CACHED_CHAINS = 10_000;
+
 /**
  * Which workflow owns each sandbox on this host, and the checks every per-sandbox host activity makes
  * against the calling workflow (as Temporal reports it to the activity, which no caller can forge).
+ * An owner is a workflow id and its chain of runs: a workflow started under the same id after the
+ * owner was terminated is a new chain, and is refused like any other.
  *
  * Records are files `<dir>/<sandboxId>.json`, outside every sandbox's dataset: the sandbox cannot
  * reach them, and snapshots, rollbacks and fork copies never carry them. A record outlives its
@@ -29,12 +43,15 @@ export interface OwnerRecord {
  *   it to the claiming session with `transfer`.
  * - A sandbox with no record was made before owners were recorded: the session named for it
  *   (`sbx-session-<sandboxId>`) adopts it at its first call; a warm one is assigned at host start from
- *   its pool's answer (see `adopt`), and until then refused to everyone.
+ *   its pool's answer (see `reconcile`), and until then refused to everyone.
  */
 export class SandboxOwners {
+  private readonly chains = new Map<string, Promise<string | undefined>>();
+
   constructor(
     private readonly dir: string,
     private readonly sandboxExists: (sandboxId: string) => Promise<boolean>,
+    private readonly chainOf: ChainOf,
   ) {}
 
   async init(): Promise<void> {
@@ -42,28 +59,16 @@ export class SandboxOwners {
   }
 
   async ownerOf(sandboxId: string): Promise<string | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.path(sandboxId), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    // Records are written whole (rename or link); an unreadable one belongs to nobody.
-    try {
-      return (JSON.parse(text) as OwnerRecord).workflowId ?? '';
-    } catch {
-      return '';
-    }
+    const record = await this.read(sandboxId);
+    return record === null ? '' : record?.workflowId;
   }
 
   /** Refuses (NotOwner) unless the calling workflow owns `sandboxId`. */
   async authorize(sandboxId: string): Promise<void> {
-    const caller = callingWorkflow();
-    const owner = await this.ownerOf(sandboxId);
-    if (owner === caller.workflowId) return;
-    if (owner === undefined && caller.workflowId === sessionWorkflowId(sandboxId) && (await this.recordIfNone(sandboxId, caller))) return;
-    throw notOwner(sandboxId, caller.workflowId);
+    const caller = await this.caller();
+    // Without a record only the session named for the sandbox may take it.
+    const mayAdopt = caller.workflowId === sessionWorkflowId(sandboxId);
+    if (!(await this.holds(sandboxId, caller, mayAdopt))) throw notOwner(sandboxId, caller.workflowId);
   }
 
   /**
@@ -71,19 +76,17 @@ export class SandboxOwners {
    * snapshot needs that source's owner: only the session that owns the data may fork it.
    */
   async authorizeCreate(sandboxId: string, origin: SandboxOrigin): Promise<void> {
-    const caller = callingWorkflow();
-    const owner = sandboxId.startsWith(WARM_PREFIX) ? caller.workflowId : sessionWorkflowId(sandboxId);
+    const caller = await this.caller();
+    const ownerId = sandboxId.startsWith(WARM_PREFIX) ? caller.workflowId : sessionWorkflowId(sandboxId);
+    const owner: Owner = ownerId === caller.workflowId ? caller : { workflowId: ownerId, runId: caller.runId };
     if (origin.kind === 'snapshot') {
       // A forked session asks for its copy again once it is made: that reads nothing of the source.
-      const copied = caller.workflowId === owner && (await this.ownerOf(sandboxId)) === owner && (await this.sandboxExists(sandboxId));
+      const copied = owner === caller && (await this.sandboxExists(sandboxId)) && (await this.holds(sandboxId, caller, false));
       if (!copied) await this.authorize(origin.sandboxId);
-    } else if (caller.workflowId !== owner) {
+    } else if (owner !== caller) {
       throw notOwner(sandboxId, caller.workflowId);
     }
-    const recorded = await this.ownerOf(sandboxId);
-    if (recorded === owner) return;
-    if (recorded === undefined && (await this.recordIfNone(sandboxId, { workflowId: owner, runId: caller.runId }))) return;
-    throw notOwner(sandboxId, caller.workflowId);
+    if (!(await this.holds(sandboxId, owner, true))) throw notOwner(sandboxId, caller.workflowId);
   }
 
   /** The owner hands its sandbox to a session (a warm pool's claim); repeating it is a no-op. */
@@ -91,8 +94,8 @@ export class SandboxOwners {
     const to = sessionWorkflowId(toSessionId);
     if ((await this.ownerOf(sandboxId)) === to) return;
     await this.authorize(sandboxId);
-    const tmp = await this.writeTemp({ workflowId: to, runId: callingWorkflow().runId, at: new Date().toISOString() });
-    await rename(tmp, this.path(sandboxId));
+    // The session's chain is bound at its first call.
+    await this.replace(sandboxId, { workflowId: to, runId: (await this.caller()).runId });
   }
 
   /**
@@ -102,7 +105,7 @@ export class SandboxOwners {
    */
   async reconcile(sandboxIds: readonly string[], owners: ReadonlyMap<string, string>): Promise<void> {
     for (const [sandboxId, workflowId] of owners) {
-      if ((await this.ownerOf(sandboxId)) === undefined) await this.recordIfNone(sandboxId, { workflowId });
+      if ((await this.read(sandboxId)) === undefined) await this.holds(sandboxId, { workflowId }, true);
     }
     const present = new Set(sandboxIds);
     for (const file of await readdir(this.dir)) {
@@ -111,22 +114,74 @@ export class SandboxOwners {
     }
   }
 
-  /** Writes a record unless one exists; true when the record (new or found) names `owner`. */
-  private async recordIfNone(sandboxId: string, owner: { workflowId: string; runId?: string }): Promise<boolean> {
-    const tmp = await this.writeTemp({ ...owner, at: new Date().toISOString() });
+  /**
+   * True when `sandboxId` is recorded for `owner` (same workflow id and chain), binding a record
+   * without a chain to the owner's. With `create`, a sandbox without a record is recorded for `owner`.
+   */
+  private async holds(sandboxId: string, owner: Owner, create: boolean): Promise<boolean> {
+    const record = await this.read(sandboxId);
+    if (record === undefined) {
+      if (!create) return false;
+      if (await this.recordIfNone(sandboxId, owner)) return true;
+      return this.holds(sandboxId, owner, false);
+    }
+    if (record === null || record.workflowId !== owner.workflowId) return false;
+    if (record.chain !== undefined && owner.chain !== undefined) return record.chain === owner.chain;
+    if (record.chain === undefined && owner.chain !== undefined) await this.replace(sandboxId, { ...record, chain: owner.chain, runId: owner.runId });
+    return true;
+  }
+
+  private async caller(): Promise<Owner> {
+    const { workflowId, runId } = callingWorkflow();
+    if (!runId) return { workflowId };
+    let chain = this.chains.get(runId);
+    if (!chain) {
+      if (this.chains.size >= MAX_CACHED_CHAINS) this.chains.clear();
+      chain = this.chainOf(workflowId, runId);
+      this.chains.set(runId, chain);
+      chain.catch(() => this.chains.delete(runId));
+    }
+    return { workflowId, runId, chain: await chain };
+  }
+
+  /** The record; undefined when there is none, null when it cannot be read (it belongs to nobody). */
+  private async read(sandboxId: string): Promise<OwnerRecord | undefined | null> {
+    let text: string;
+    try {
+      text = await readFile(this.path(sandboxId), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      const record = JSON.parse(text) as OwnerRecord;
+      return typeof record.workflowId === 'string' ? record : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Writes a record unless one exists; false when another got there first. */
+  private async recordIfNone(sandboxId: string, owner: Owner): Promise<boolean> {
+    const tmp = await this.writeTemp(owner);
     try {
       await link(tmp, this.path(sandboxId));
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      return (await this.ownerOf(sandboxId)) === owner.workflowId;
+      return false;
     } finally {
       await rm(tmp, { force: true });
     }
   }
 
-  private async writeTemp(record: OwnerRecord): Promise<string> {
+  private async replace(sandboxId: string, owner: Owner): Promise<void> {
+    await rename(await this.writeTemp(owner), this.path(sandboxId));
+  }
+
+  private async writeTemp(owner: Owner): Promise<string> {
     const tmp = join(this.dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const record: OwnerRecord = { workflowId: owner.workflowId, chain: owner.chain, runId: owner.runId, at: new Date().toISOString() };
     await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
     return tmp;
   }
