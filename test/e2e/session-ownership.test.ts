@@ -7,6 +7,7 @@ import { sessionWorkflowId } from '../../src/common/names.js';
 import { DEFAULT_RESOURCES } from '../../src/common/sandbox.js';
 import { CreateSessionRequest } from '../../src/workflows/messages.js';
 import type { HostCallOutcome } from '../fixtures/host-call-workflows.js';
+import { recordHistory, recordWorkflowHistory } from '../harness/histories.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
 import { createTestWorker } from '../harness/temporal.js';
 import { uniqueNames } from '../harness/stack.js';
@@ -68,6 +69,7 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     expect(await failureType(impostor)).toBe('InvalidArgument');
     expect(activityEvents((await impostor.fetchHistory()).events ?? [])).toEqual([]);
     await victimIntact('after-impostor');
+    await recordWorkflowHistory('sbx-session-mismatch', 'session-id-mismatch');
   });
 
   it('refuses forkOf and carried in a plain start: only a fork and continue-as-new set them', async () => {
@@ -95,6 +97,7 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     expect(info).toMatchObject({ state: 'active', template: 'busybox' });
     expect((await session.exec({ toolCallId: 'hi', command: 'echo hi' })).stdout).toBe('hi\n');
     await session.destroy();
+    await recordHistory('cli1', 'session-minimal-json-start');
 
     const bad: Array<[string, unknown[]]> = [
       ['empty', [{}]],
