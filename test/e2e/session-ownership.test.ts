@@ -137,6 +137,26 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     expect(readFileSync(join(path, 'rootfs', 'workspace', 'secret.txt'), 'utf8')).toBe(secret);
   });
 
+  it('keeps a session\'s sandbox through an operator\'s reset of its workflow', async () => {
+    const { session } = await sbx.client.createSession({ sessionId: 'reset1' });
+    await session.writeFiles([{ path: '/workspace/kept.txt', content: 'kept\n' }]);
+    const handle = temporal.workflow.getHandle(sessionWorkflowId('reset1'));
+    const { runId } = await handle.describe();
+    const events = (await handle.fetchHistory()).events ?? [];
+    const lastTask = events.filter((e) => e.workflowTaskCompletedEventAttributes).at(-1)!;
+    await temporal.workflowService.resetWorkflowExecution({
+      namespace: temporal.options.namespace,
+      workflowExecution: { workflowId: sessionWorkflowId('reset1'), runId },
+      reason: 'operator reset',
+      workflowTaskFinishEventId: lastTask.eventId,
+      requestId: 'reset-reset1',
+    });
+    expect((await handle.describe()).runId).not.toBe(runId);
+    const read = await session.exec({ toolCallId: 'after-reset', command: 'cat /workspace/kept.txt' });
+    expect({ exitCode: read.exitCode, stdout: read.stdout }).toEqual({ exitCode: 0, stdout: 'kept\n' });
+    await session.destroy();
+  });
+
   it('refuses (NotOwner) a warm pool started by anyone that names a session\'s sandbox as its own', async () => {
     // A pool trims ready sandboxes it was not configured for: this one would destroy the victim's.
     const pool = await temporal.workflow.start('WarmPoolWorkflow', {
