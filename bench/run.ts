@@ -420,7 +420,7 @@ async function warmClaim(ctx: Context): Promise<void> {
       section: 'warm',
       metric: 'create (warm claim)',
       orch: rec.get('create (warm claim)'),
-      note: `client create until active, claiming from a pool of ${size}: one claim update from a local activity, no host work`,
+      note: `client create until active, claiming from a pool of ${size}: one claim update from a local activity, in which the pool hands the sandbox to the session on its host (one host activity)`,
       target: target(rec.get('create (warm claim)')),
     },
     { section: 'warm', metric: 'first exec (warm)', orch: rec.get('first exec (warm)'), note: 'exec `true` in the claimed sandbox' },

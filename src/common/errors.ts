@@ -27,6 +27,8 @@ export const SbxErrorType = {
   MaxSessionsReached: 'MaxSessionsReached',
   NoCapacity: 'NoCapacity',
   CommandFailed: 'CommandFailed',
+  /** A workflow acted on a sandbox that another workflow owns (recorded on its host). */
+  NotOwner: 'NotOwner',
 } as const;
 export type SbxErrorType = (typeof SbxErrorType)[keyof typeof SbxErrorType];
 

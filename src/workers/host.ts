@@ -1,12 +1,13 @@
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
-import { join } from 'node:path';
 import { createHostActivities } from '../activities/host/activities.js';
 import { ToolCallJournal } from '../activities/host/tool-call-journal.js';
 import { lifecycleActivities, toolActivities } from '../activities/host/activity-guards.js';
 import { fleetWorkflowId, hostTaskQueue, hostToolsTaskQueue } from '../common/names.js';
+import { SandboxOwners, type ChainOf } from '../activities/host/ownership.js';
 import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
 import { hostHeartbeatSignal } from '../workflows/messages.js';
 import { createRuntime, createStorage } from './backends.js';
@@ -38,10 +39,14 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   installTemporalLogging(logger);
   const storage = await createStorage(config, logger);
   const runtime = createRuntime(config, logger);
+  const chains = runChains(config);
+  const owners = new SandboxOwners(join(config.dataRoot, 'owners'), (sandboxId) => storage.sessionExists(sandboxId), chains.chainOf);
+  await owners.init();
   const reconcileConnection = await Connection.connect({ address: config.temporalAddress });
-  const reconciler = createReconciler(config, reconcileConnection, storage, runtime, logger);
+  const reconciler = createReconciler(config, reconcileConnection, storage, runtime, logger, owners);
   const report = await reconciler.run().catch(async (err: unknown) => {
     await reconcileConnection.close();
+    await chains.close();
     throw err;
   });
   if (config.ensureBusybox && !(await storage.templateExists('busybox'))) {
@@ -58,6 +63,7 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
     defaultQuotaBytes: config.defaultQuotaBytes,
     maxQuotaBytes: config.maxQuotaBytes,
     journal: new ToolCallJournal(join(config.dataRoot, 'tool-calls')),
+    owners,
   });
   // Two queues with their own slots: tool calls (which may run for hours) can fill theirs, never the
   // lifecycle slots that creates, snapshots and destroys need. Both serve every activity, so a session
@@ -93,6 +99,7 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
       await reconciling.stop();
       await reconcileConnection.close();
       await connection.close();
+      await chains.close();
     });
   logger.info(
     {
@@ -163,6 +170,25 @@ function startHeartbeats(config: HostConfig, storage: Storage, logger: Logger): 
       clearTimeout(timer);
       await inFlight;
       await (await connecting).close();
+    },
+  };
+}
+
+/**
+ * Tells which chain of runs (continue-as-new keeps it, a new start under the same id does not) a
+ * calling run belongs to, by asking Temporal; connects at the first question.
+ */
+function runChains(config: HostConfig): { chainOf: ChainOf; close(): Promise<void> } {
+  let client: Promise<Client> | undefined;
+  return {
+    async chainOf(workflowId, runId) {
+      client ??= Connection.connect({ address: config.temporalAddress }).then((connection) => new Client({ connection, namespace: config.namespace }));
+      client.catch(() => (client = undefined));
+      const description = await (await client).workflow.getHandle(workflowId, runId).describe();
+      return description.raw.workflowExecutionInfo?.firstRunId || undefined;
+    },
+    async close() {
+      await (await client?.catch(() => undefined))?.connection.close();
     },
   };
 }

@@ -2,7 +2,8 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
 import { warmPoolStatuses } from '../client/warm-pools.js';
-import { sessionWorkflowId, WARM_PREFIX } from '../common/names.js';
+import { sessionWorkflowId, WARM_PREFIX, warmPoolWorkflowId } from '../common/names.js';
+import type { SandboxOwners } from '../activities/host/ownership.js';
 import type { HostConfig } from './host-config.js';
 import { planReconcile, sandboxOwner, type OwnerClaim, type ReconcilePlan } from './reconcile-plan.js';
 
@@ -27,8 +28,12 @@ export function createReconciler(
   storage: Storage,
   runtime: Runtime,
   logger: Logger,
+  owners?: SandboxOwners,
 ): Reconciler {
   const client = new Client({ connection, namespace: config.namespace });
+  /** Owners that warm pools report for sandboxes made before the host recorded owners. */
+  let reported = new Map<string, string>();
+  let firstPass = true;
 
   const sessionClaim = async (sessionId: string): Promise<OwnerClaim> => {
     try {
@@ -44,16 +49,20 @@ export function createReconciler(
     const pools = datasets.some((id) => id.startsWith(WARM_PREFIX))
       ? await connection
           .withDeadline(Date.now() + POOL_QUERY_DEADLINE_MS, () => warmPoolStatuses(client))
-          .then((statuses) => statuses.flatMap((p) => p.sandboxes))
+          .then((statuses) => statuses.flatMap((p) => p.sandboxes.map((s) => ({ ...s, pool: warmPoolWorkflowId(p.fleetId, p.template) }))))
           .catch((err: Error) => {
             logger.warn({ error: err.message }, 'could not ask the warm pools; keeping every warm sandbox');
             return undefined;
           })
       : [];
     const claims = new Map<string, OwnerClaim>();
+    reported = new Map();
     for (const id of datasets) {
       const owner = sandboxOwner(id, WARM_PREFIX, pools);
       claims.set(id, owner.kind === 'session' ? await sessionClaim(owner.sessionId) : owner.kind === 'unknown' ? 'unknown' : 'claimed');
+      const pool = pools?.find((s) => s.sandboxId === id)?.pool;
+      if (owner.kind === 'pool' && pool) reported.set(id, pool);
+      if (owner.kind === 'session' && id.startsWith(WARM_PREFIX)) reported.set(id, sessionWorkflowId(owner.sessionId));
     }
     return planReconcile({ datasets, containers, claims, quarantined, now: Date.now(), graceMs: config.quarantineGraceMs });
   };
@@ -72,6 +81,13 @@ export function createReconciler(
       }
       for (const id of planned.release) await storage.setQuarantine(id, undefined);
       for (const id of planned.removeContainers) await runtime.destroy(id);
+      // Owner records are settled at the start pass only: a later pass could race a create that has
+      // recorded its owner but not yet made its dataset.
+      if (owners && firstPass) {
+        const removed = new Set(planned.removeSessions);
+        await owners.reconcile((await storage.listSessions()).filter((id) => !removed.has(id)), reported);
+      }
+      firstPass = false;
       const changed = planned.removeSessions.length + planned.quarantine.length + planned.release.length + planned.removeContainers.length;
       const log = changed > 0 ? logger.info.bind(logger) : logger.debug.bind(logger);
       log(

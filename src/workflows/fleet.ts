@@ -181,11 +181,12 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     { validator: (raw) => void parseInput(PlaceRequest, raw, 'place request') },
   );
 
-  const take = (host: FleetHost, request: PlaceRequest) => {
+  // Hoisted: setHandler runs a place update buffered in the first activation at once, before here.
+  function take(host: FleetHost, request: PlaceRequest): void {
     host.sessions.push(request.sessionId);
     if (request.warmPool) (host.warm ??= {})[request.sessionId] = request.warmPool;
     else host.idleSince = undefined;
-  };
+  }
 
   async function place(request: PlaceRequest): Promise<{ hostId: string }> {
     if (request.hostId) return placePinned(request, request.hostId);

@@ -28,6 +28,7 @@ import { SbxErrorType, sbxFailure } from '../common/errors.js';
 import { fleetWorkflowId, hostTaskQueue, hostToolsTaskQueue, sessionWorkflowId, turnSnapshotName, TURN_PREFIX } from '../common/names.js';
 import type { ExecResult, SandboxOrigin } from '../common/sandbox.js';
 import { parseInput } from '../common/validate.js';
+import { sameValue } from '../common/same-value.js';
 import {
   CreateSessionRequest,
   createUpdate,
@@ -72,6 +73,7 @@ import {
   type SnapshotRecord,
 } from './messages.js';
 import { LifecycleLock } from './lifecycle-lock.js';
+import { parseSessionInput } from './session-input.js';
 import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from './search-attributes.js';
 import {
   assertOperationAllowed,
@@ -124,7 +126,16 @@ const HOST_HEARTBEAT_TIMEOUT = '15 seconds';
 type PendingSignal = { kind: 'pause'; mode: PauseMode; reason: string } | { kind: 'resume' };
 
 /** One workflow per session (id `sbx-session-<sessionId>`): it owns the session's whole lifecycle. */
-export async function SessionWorkflow(input: SessionWorkflowInput): Promise<SessionInfo> {
+export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<SessionInfo> {
+  // Histories from before the check keep their path; new runs fail at once on a bad start.
+  const started = workflowInfo();
+  const input = patched('session-validates-input')
+    ? (parseSessionInput(raw, {
+        workflowId: started.workflowId,
+        parentWorkflowId: started.parent?.workflowId,
+        continuedFromRunId: started.continuedFromExecutionRunId,
+      }) as SessionWorkflowInput)
+    : raw;
   const req = input.request;
   const sessionId = req.sessionId;
   const now = () => new Date().getTime();
@@ -447,7 +458,7 @@ export async function SessionWorkflow(input: SessionWorkflowInput): Promise<Sess
     {
       validator: (raw) => {
         const asked = parseInput(CreateSessionRequest, raw, 'create request');
-        if (JSON.stringify(asked) !== JSON.stringify(req)) {
+        if (!sameValue(asked, req)) {
           throw sbxFailure(SbxErrorType.SessionExists, `session ${sessionId} already exists with different parameters`);
         }
       },

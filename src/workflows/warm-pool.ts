@@ -4,6 +4,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
@@ -132,12 +133,33 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     readyAt: new Date(sandbox.readyAt!).toISOString(),
   });
 
+  /** Claims whose host is still recording the session as the sandbox's owner; false when it failed. */
+  const handovers = new Map<string, Promise<boolean>>();
+
+  /**
+   * The host records the claiming session as the sandbox's owner before the claim answers: from then
+   * on only that session may use it, and no other workflow can take it by naming it. A sandbox
+   * whose host cannot record it is removed, and the claim answers null (the session is made cold).
+   */
+  async function handOver(sandbox: WarmSandbox, sessionId: string): Promise<boolean> {
+    try {
+      await hostActs(sandbox.hostId!).transferSandbox({ sandboxId: sandbox.sandboxId, sessionId });
+      return true;
+    } catch (err) {
+      count('handoverFailures');
+      log.warn('could not hand a claimed sandbox to its session', { pool: poolId, sandboxId: sandbox.sandboxId, error: String(err) });
+      sandbox.sessionId = undefined;
+      background.run(`remove ${sandbox.sandboxId}`, () => remove(sandbox));
+      return false;
+    }
+  }
+
   setHandler(
     claimUpdate,
-    (raw) => {
+    async (raw) => {
       const request = ClaimRequest.parse(raw);
       const mine = sandboxes.find((s) => s.sessionId === request.sessionId);
-      if (mine) return toClaim(mine);
+      if (mine) return (await (handovers.get(mine.sandboxId) ?? true)) ? toClaim(mine) : null;
       const chosen = chooseForClaim(sandboxes, specOf(request.resources, request.quotaBytes), new Set([...evicted, ...lost]));
       if (!chosen) {
         count('claimsMissed');
@@ -147,6 +169,13 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
       chosen.sessionId = request.sessionId;
       count('claims');
       dirty = true;
+      if (patched('warm-claim-hands-over-owner')) {
+        const handing = handOver(chosen, request.sessionId);
+        handovers.set(chosen.sandboxId, handing);
+        const handed = await handing;
+        handovers.delete(chosen.sandboxId);
+        if (!handed) return null;
+      }
       // The slot now belongs to the session: it keeps its host busy and is told if the host is lost.
       background.run(`tell the fleet ${chosen.sandboxId} was claimed`, () =>
         fleet().signal(warmClaimedSignal, { sandboxId: chosen.sandboxId, hostId: chosen.hostId!, sessionId: request.sessionId }),

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { fleetWorkflowId, warmPoolWorkflowId } from '../../src/common/names.js';
+import { fleetWorkflowId, sessionWorkflowId, warmPoolWorkflowId } from '../../src/common/names.js';
 import {
   configureWarmPoolSignal,
   drainUpdate,
@@ -53,6 +55,9 @@ describe('warm pool', () => {
     });
   const ready = (p: WarmPoolStatus) => p.sandboxes.filter((s) => s.state === 'ready');
   const hostOf = (f: FleetStatus) => f.hosts.find((h) => h.hostId === sbx.hostId)!;
+  /** The workflow the host lets act on a sandbox (its owner record). */
+  const ownerOnHost = (sandboxId: string) =>
+    (JSON.parse(readFileSync(join(sbx.hostConfig.dataRoot, 'owners', `${sandboxId}.json`), 'utf8')) as { workflowId: string }).workflowId;
 
   beforeAll(async () => {
     connection = await Connection.connect({ address: stack.temporalAddress });
@@ -84,6 +89,7 @@ describe('warm pool', () => {
     const filled = await until('2 warm sandboxes ready', poolStatus, (p) => p.ready === 2);
     const warmIds = ready(filled).map((s) => s.sandboxId);
     for (const id of warmIds) expect(await sbx.host.storage.sessionExists(id)).toBe(true);
+    for (const id of warmIds) expect(ownerOnHost(id)).toBe(poolId);
     expect(hostOf(await fleetStatus()).warm.sort()).toEqual([...warmIds].sort());
 
     const asked = Date.now();
@@ -92,6 +98,8 @@ describe('warm pool', () => {
     expect(warmIds).toContain(info.sandboxId);
     expect(info.warmClaim?.pool).toBe(poolId);
     expect(Date.parse(info.warmClaim!.readyAt)).toBeLessThan(asked);
+    // The pool handed the sandbox over on its host as part of the claim: now only the session may use it.
+    expect(ownerOnHost(info.sandboxId)).toBe(sessionWorkflowId(`${fleetId}-a`));
 
     // The claimed sandbox is a full session: tools, turns, rollback and fork.
     await session.writeFiles([{ path: '/workspace/note.txt', content: 'turn 1' }]);

@@ -11,7 +11,9 @@ const [bundlePath, ...files] = process.argv.slice(2);
 for (const file of files) {
   const history = JSON.parse(readFileSync(file, 'utf8'));
   try {
-    await Worker.runReplayHistory({ workflowBundle: { codePath: bundlePath! } }, history, basename(file));
+    // The workflow's own id: the session workflow checks it against its input.
+    const workflowId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowId ?? basename(file);
+    await Worker.runReplayHistory({ workflowBundle: { codePath: bundlePath! } }, history, workflowId);
     console.log(JSON.stringify({ file: basename(file), ok: true }));
   } catch (err) {
     console.log(JSON.stringify({ file: basename(file), ok: false, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }));

@@ -6,6 +6,7 @@ import { ExecRequest, MAX_COMBINED_OUTPUT_BYTES, type ExecResult, type PoolHealt
 import { parseInput } from '../../common/validate.js';
 import type { Runtime, Storage } from './backends.js';
 import * as inputs from './inputs.js';
+import type { SandboxOwners } from './ownership.js';
 import type { ProcessStatus } from '../../common/processes.js';
 import { killScript, launchScript, parseProcessStatus, statusScript } from './process-scripts.js';
 import { sandboxFiles } from './sandbox-files.js';
@@ -22,13 +23,15 @@ export interface HostActivityDeps {
   /** Largest quota a create may ask for. */
   maxQuotaBytes: number;
   journal: ToolCallJournal;
+  /** Who owns each sandbox: every per-sandbox activity refuses callers other than the owner. */
+  owners: SandboxOwners;
 }
 
 /**
  * The activities a host worker serves on `sbx-host-<hostId>`. Each parses its input before anything
  * runs and is safe to retry: the goal state already reached counts as success.
  */
-export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes, maxQuotaBytes, journal }: HostActivityDeps) {
+export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes, maxQuotaBytes, journal, owners }: HostActivityDeps) {
   const files = async (sandboxId: string) => sandboxFiles(runtime, sandboxId, await storage.sessionPath(sandboxId));
 
   const runScript = async (sandboxId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
@@ -45,6 +48,7 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
   return {
     async createSandbox(raw: inputs.CreateSandboxInput): Promise<{ hostId: string; usedBytes: number }> {
       const input = parseInput(inputs.CreateSandboxInput, raw, 'createSandbox input');
+      await owners.authorizeCreate(input.sandboxId, input.origin);
       const quotaBytes = input.quotaBytes ?? defaultQuotaBytes;
       if (quotaBytes > maxQuotaBytes) {
         throw sbxFailure(
@@ -64,17 +68,20 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
 
     async startSandbox(raw: inputs.StartSandboxInput): Promise<void> {
       const input = parseInput(inputs.StartSandboxInput, raw, 'startSandbox input');
+      await owners.authorize(input.sandboxId);
       await runtime.start(input.sandboxId, await storage.sessionPath(input.sandboxId), input.resources);
     },
 
     /** Kills the sandbox's processes and deletes its container; the filesystem stays. */
     async stopSandbox(raw: inputs.SandboxRef): Promise<void> {
       const input = parseInput(inputs.SandboxRef, raw, 'stopSandbox input');
+      await owners.authorize(input.sandboxId);
       await runtime.destroy(input.sandboxId);
     },
 
     async destroySandbox(raw: inputs.SandboxRef): Promise<void> {
       const input = parseInput(inputs.SandboxRef, raw, 'destroySandbox input');
+      await owners.authorize(input.sandboxId);
       await runtime.destroy(input.sandboxId);
       await storage.destroySession(input.sandboxId);
       await journal.forget(input.sandboxId);
@@ -82,6 +89,7 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
 
     async execCommand(raw: inputs.ExecInput): Promise<ExecResult> {
       const input = parseInput(inputs.ExecInput, raw, 'exec request');
+      await owners.authorize(input.sandboxId);
       const ctx = Context.current();
       const path = await storage.sessionPath(input.sandboxId);
       const run = () => runtime.exec(input.sandboxId, path, input.request, { signal: ctx.cancellationSignal, onProgress: () => ctx.heartbeat() });
@@ -106,31 +114,37 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
 
     async writeFiles(raw: inputs.WriteFilesInput): Promise<void> {
       const input = parseInput(inputs.WriteFilesInput, raw, 'writeFiles request');
+      await owners.authorize(input.sandboxId);
       await (await files(input.sandboxId)).writeFiles(input.files);
     },
 
     async readFile(raw: inputs.ReadFileInput) {
       const input = parseInput(inputs.ReadFileInput, raw, 'readFile request');
+      await owners.authorize(input.sandboxId);
       return (await files(input.sandboxId)).readFile(input.request);
     },
 
     async listDir(raw: inputs.ListDirInput) {
       const input = parseInput(inputs.ListDirInput, raw, 'listDir request');
+      await owners.authorize(input.sandboxId);
       return (await files(input.sandboxId)).listDir(input.request);
     },
 
     async statPath(raw: inputs.StatPathInput) {
       const input = parseInput(inputs.StatPathInput, raw, 'statPath request');
+      await owners.authorize(input.sandboxId);
       return (await files(input.sandboxId)).statPath(input.request);
     },
 
     async deletePath(raw: inputs.DeletePathInput): Promise<void> {
       const input = parseInput(inputs.DeletePathInput, raw, 'deletePath request');
+      await owners.authorize(input.sandboxId);
       await (await files(input.sandboxId)).deletePath(input.request);
     },
 
     async snapshotSandbox(raw: inputs.SnapshotInput): Promise<SnapshotInfo> {
       const input = parseInput(inputs.SnapshotInput, raw, 'snapshot request');
+      await owners.authorize(input.sandboxId);
       return storage.snapshot(input.sandboxId, input.name);
     },
 
@@ -141,6 +155,7 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
      */
     async rollbackSandbox(raw: inputs.RollbackInput): Promise<void> {
       const input = parseInput(inputs.RollbackInput, raw, 'rollback request');
+      await owners.authorize(input.sandboxId);
       await runtime.destroy(input.sandboxId);
       await storage.rollback(input.sandboxId, input.name);
       await runtime.start(input.sandboxId, await storage.sessionPath(input.sandboxId), input.resources);
@@ -148,17 +163,20 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
 
     async destroySnapshots(raw: inputs.DestroySnapshotsInput): Promise<void> {
       const input = parseInput(inputs.DestroySnapshotsInput, raw, 'destroySnapshots request');
+      await owners.authorize(input.sandboxId);
       for (const name of input.names) await storage.destroySnapshot(input.sandboxId, name);
     },
 
     async pauseSandbox(raw: inputs.PauseInput): Promise<void> {
       const input = parseInput(inputs.PauseInput, raw, 'pause request');
+      await owners.authorize(input.sandboxId);
       if (input.mode === 'freeze') return runtime.pause(input.sandboxId);
       await runtime.checkpoint(input.sandboxId, join(await storage.sessionPath(input.sandboxId), 'checkpoint'));
     },
 
     async resumeSandbox(raw: inputs.ResumeInput): Promise<void> {
       const input = parseInput(inputs.ResumeInput, raw, 'resume request');
+      await owners.authorize(input.sandboxId);
       if (input.mode === 'freeze') return runtime.resume(input.sandboxId);
       const path = await storage.sessionPath(input.sandboxId);
       await runtime.restore(input.sandboxId, path, join(path, 'checkpoint'));
@@ -167,6 +185,7 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
     /** Starts a long-running program in the sandbox; launching a running processId again is a no-op. */
     async launchProcess(raw: inputs.LaunchProcessInput): Promise<ProcessStatus> {
       const input = parseInput(inputs.LaunchProcessInput, raw, 'launchProcess request');
+      await owners.authorize(input.sandboxId);
       const { processId, command, cwd, env } = input.request;
       await runScript(input.sandboxId, launchScript(), { ...env, SBX_PROCESS_ID: processId, SBX_PROCESS_COMMAND: command }, cwd);
       return processStatus(input.sandboxId, processId);
@@ -174,11 +193,13 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
 
     async processStatus(raw: inputs.ProcessInput): Promise<ProcessStatus> {
       const input = parseInput(inputs.ProcessInput, raw, 'processStatus request');
+      await owners.authorize(input.sandboxId);
       return processStatus(input.sandboxId, input.processId);
     },
 
     async killProcess(raw: inputs.ProcessInput): Promise<ProcessStatus> {
       const input = parseInput(inputs.ProcessInput, raw, 'killProcess request');
+      await owners.authorize(input.sandboxId);
       const result = await runScript(input.sandboxId, killScript(), { SBX_PROCESS_ID: input.processId });
       if (result.exitCode === 3) return parseProcessStatus(input.processId, result.stdout, result.exitCode);
       return processStatus(input.sandboxId, input.processId);
@@ -186,7 +207,14 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
 
     async sandboxUsedBytes(raw: inputs.SandboxRef): Promise<number> {
       const input = parseInput(inputs.SandboxRef, raw, 'usedBytes request');
+      await owners.authorize(input.sandboxId);
       return storage.usedBytes(input.sandboxId);
+    },
+
+    /** The owner hands its sandbox to a session: a warm pool's claim. */
+    async transferSandbox(raw: inputs.TransferInput): Promise<void> {
+      const input = parseInput(inputs.TransferInput, raw, 'transferSandbox request');
+      await owners.transfer(input.sandboxId, input.sessionId);
     },
 
     async hostHealth(): Promise<PoolHealth & { hostId: string; sessions: number }> {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SandboxId, SnapshotName } from '../../common/names.js';
+import { SandboxId, SessionId, SnapshotName } from '../../common/names.js';
 import { LaunchProcessRequest, ProcessId } from '../../common/processes.js';
 import {
   batchRule,
@@ -41,6 +41,8 @@ export const LaunchProcessInput = z.object({ sandboxId: SandboxId, request: Laun
 export const ProcessInput = z.object({ sandboxId: SandboxId, processId: ProcessId });
 export const PauseInput = z.object({ sandboxId: SandboxId, mode: z.enum(['freeze', 'hibernate']) });
 export const ResumeInput = PauseInput.extend({ resources: Resources });
+/** Ownership of `sandboxId` moves to the session `sessionId`. */
+export const TransferInput = z.object({ sandboxId: SandboxId, sessionId: SessionId });
 
 export type CreateSandboxInput = z.input<typeof CreateSandboxInput>;
 export type StartSandboxInput = z.input<typeof StartSandboxInput>;
@@ -58,3 +60,4 @@ export type ResumeInput = z.input<typeof ResumeInput>;
 export type SandboxRef = z.input<typeof SandboxRef>;
 export type LaunchProcessInput = z.input<typeof LaunchProcessInput>;
 export type ProcessInput = z.input<typeof ProcessInput>;
+export type TransferInput = z.input<typeof TransferInput>;

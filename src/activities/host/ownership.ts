@@ -1,0 +1,205 @@
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import { SbxErrorType, sbxFailure } from '../../common/errors.js';
+import { sessionWorkflowId, WARM_PREFIX } from '../../common/names.js';
+import type { SandboxOrigin } from '../../common/sandbox.js';
+
+export interface OwnerRecord {
+  workflowId: string;
+  /**
+   * The first run of the owner's chain of runs (stable across continue-as-new). Unset until the
+   * owner's first call when another workflow recorded it (a warm pool's hand-over, a fork's copy).
+   */
+  chain?: string;
+  /** The run that wrote the record; for audit only. */
+  runId?: string;
+  at: string;
+}
+
+type Owner = Omit<OwnerRecord, 'at'>;
+
+/** The first run of the chain `runId` belongs to, from Temporal; undefined when it cannot say. */
+export type ChainOf = (workflowId: string, runId: string) => Promise<string | undefined>;
+
+const MAX_CACHED_CHAINS = 10_000;
+
+/**
+ * Which workflow owns each sandbox on this host, and the checks every per-sandbox host activity makes
+ * against the calling workflow (as Temporal reports it to the activity, which no caller can forge).
+ * An owner is a workflow id and its chain of runs: a workflow started under the same id after the
+ * owner was terminated is a new chain, and is refused like any other.
+ *
+ * Records are files `<dir>/<sandboxId>.json`, outside every sandbox's dataset: the sandbox cannot
+ * reach them, and snapshots, rollbacks and fork copies never carry them. A record outlives its
+ * sandbox's destroy, so a retried destroy by its owner still passes; the host prunes records of
+ * absent sandboxes when it starts.
+ *
+ * Who owns what:
+ * - A new session sandbox (`<sessionId>`) belongs to `sbx-session-<sessionId>`, whoever makes it:
+ *   its session (from a template), or the owner of the source snapshot when forking (the fork copy).
+ * - A new warm sandbox (`warm-…`) belongs to the workflow that makes it (its warm pool), which hands
+ *   it to the claiming session with `transfer`.
+ * - A sandbox with no record was made before owners were recorded: the session named for it
+ *   (`sbx-session-<sandboxId>`) adopts it at its first call; a warm one is assigned at host start from
+ *   its pool's answer (see `reconcile`), and until then refused to everyone.
+ */
+export class SandboxOwners {
+  private readonly chains = new Map<string, Promise<string | undefined>>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly sandboxExists: (sandboxId: string) => Promise<boolean>,
+    private readonly chainOf: ChainOf,
+  ) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  async ownerOf(sandboxId: string): Promise<string | undefined> {
+    const record = await this.read(sandboxId);
+    return record === null ? '' : record?.workflowId;
+  }
+
+  /** Refuses (NotOwner) unless the calling workflow owns `sandboxId`. */
+  async authorize(sandboxId: string): Promise<void> {
+    const caller = await this.caller();
+    // Without a record only the session named for the sandbox may take it.
+    const mayAdopt = caller.workflowId === sessionWorkflowId(sandboxId);
+    if (!(await this.holds(sandboxId, caller, mayAdopt))) throw notOwner(sandboxId, caller.workflowId);
+  }
+
+  /**
+   * A create records the new sandbox's owner before anything is made. A copy of another sandbox's
+   * snapshot needs that source's owner: only the session that owns the data may fork it.
+   */
+  async authorizeCreate(sandboxId: string, origin: SandboxOrigin): Promise<void> {
+    const caller = await this.caller();
+    const ownerId = sandboxId.startsWith(WARM_PREFIX) ? caller.workflowId : sessionWorkflowId(sandboxId);
+    const owner: Owner = ownerId === caller.workflowId ? caller : { workflowId: ownerId, runId: caller.runId };
+    if (origin.kind === 'snapshot') {
+      // A forked session asks for its copy again once it is made: that reads nothing of the source.
+      const copied = owner === caller && (await this.sandboxExists(sandboxId)) && (await this.holds(sandboxId, caller, false));
+      if (!copied) await this.authorize(origin.sandboxId);
+    } else if (owner !== caller) {
+      throw notOwner(sandboxId, caller.workflowId);
+    }
+    if (!(await this.holds(sandboxId, owner, true))) throw notOwner(sandboxId, caller.workflowId);
+  }
+
+  /** The owner hands its sandbox to a session (a warm pool's claim); repeating it is a no-op. */
+  async transfer(sandboxId: string, toSessionId: string): Promise<void> {
+    const to = sessionWorkflowId(toSessionId);
+    if ((await this.ownerOf(sandboxId)) === to) return;
+    await this.authorize(sandboxId);
+    // The session's chain is bound at its first call.
+    await this.replace(sandboxId, { workflowId: to, runId: (await this.caller()).runId });
+  }
+
+  /**
+   * Host start, before any activity runs: records owners the host learnt from Temporal for sandboxes
+   * that have none (warm sandboxes made before owners were recorded), and drops the records of
+   * sandboxes that are gone.
+   */
+  async reconcile(sandboxIds: readonly string[], owners: ReadonlyMap<string, string>): Promise<void> {
+    for (const [sandboxId, workflowId] of owners) {
+      if ((await this.read(sandboxId)) === undefined) await this.holds(sandboxId, { workflowId }, true);
+    }
+    const present = new Set(sandboxIds);
+    for (const file of await readdir(this.dir)) {
+      const sandboxId = file.endsWith('.json') ? file.slice(0, -'.json'.length) : undefined;
+      if (file.startsWith('.tmp-') || (sandboxId !== undefined && !present.has(sandboxId))) await rm(join(this.dir, file), { force: true });
+    }
+  }
+
+  /**
+   * True when `sandboxId` is recorded for `owner` (same workflow id and chain), binding a record
+   * without a chain to the owner's. With `create`, a sandbox without a record is recorded for `owner`.
+   */
+  private async holds(sandboxId: string, owner: Owner, create: boolean): Promise<boolean> {
+    const record = await this.read(sandboxId);
+    if (record === undefined) {
+      if (!create) return false;
+      if (await this.recordIfNone(sandboxId, owner)) return true;
+      return this.holds(sandboxId, owner, false);
+    }
+    if (record === null || record.workflowId !== owner.workflowId) return false;
+    if (record.chain !== undefined && owner.chain !== undefined) return record.chain === owner.chain;
+    if (record.chain === undefined && owner.chain !== undefined) await this.replace(sandboxId, { ...record, chain: owner.chain, runId: owner.runId });
+    return true;
+  }
+
+  private async caller(): Promise<Owner> {
+    const { workflowId, runId } = callingWorkflow();
+    if (!runId) return { workflowId };
+    let chain = this.chains.get(runId);
+    if (!chain) {
+      if (this.chains.size >= MAX_CACHED_CHAINS) this.chains.clear();
+      chain = this.chainOf(workflowId, runId);
+      this.chains.set(runId, chain);
+      chain.catch(() => this.chains.delete(runId));
+    }
+    return { workflowId, runId, chain: await chain };
+  }
+
+  /** The record; undefined when there is none, null when it cannot be read (it belongs to nobody). */
+  private async read(sandboxId: string): Promise<OwnerRecord | undefined | null> {
+    let text: string;
+    try {
+      text = await readFile(this.path(sandboxId), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      const record = JSON.parse(text) as OwnerRecord;
+      return typeof record.workflowId === 'string' ? record : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Writes a record unless one exists; false when another got there first. */
+  private async recordIfNone(sandboxId: string, owner: Owner): Promise<boolean> {
+    const tmp = await this.writeTemp(owner);
+    try {
+      await link(tmp, this.path(sandboxId));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return false;
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  private async replace(sandboxId: string, owner: Owner): Promise<void> {
+    await rename(await this.writeTemp(owner), this.path(sandboxId));
+  }
+
+  private async writeTemp(owner: Owner): Promise<string> {
+    const tmp = join(this.dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const record: OwnerRecord = { workflowId: owner.workflowId, chain: owner.chain, runId: owner.runId, at: new Date().toISOString() };
+    await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
+    return tmp;
+  }
+
+  private path(sandboxId: string): string {
+    return join(this.dir, `${sandboxId}.json`);
+  }
+}
+
+function callingWorkflow(): { workflowId: string; runId?: string } {
+  const execution = Context.current().info.workflowExecution;
+  // Only workflows own sandboxes: an activity started on its own has no owner to match.
+  return { workflowId: execution?.workflowId ?? '', runId: execution?.runId };
+}
+
+function notOwner(sandboxId: string, workflowId: string) {
+  return sbxFailure(
+    SbxErrorType.NotOwner,
+    `sandbox ${sandboxId} belongs to another workflow; ${workflowId || 'a caller outside any workflow'} may not act on it`,
+  );
+}
