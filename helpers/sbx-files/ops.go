@@ -68,21 +68,31 @@ type readRequest struct {
 	MaxBytes int    `json:"maxBytes"`
 }
 
-// readFile reads one page of a regular file. O_NONBLOCK: a FIFO or device planted at the path
-// cannot make the open hang; it is refused once fstat says what it is.
+// openForReading opens p and says what it is. O_NONBLOCK: a FIFO or device planted at the path
+// cannot make the open hang; callers refuse it once fstat has said what it is.
+func openForReading(fsys fileSystem, p string) (*os.File, os.FileInfo, error) {
+	f, err := fsys.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, info, nil
+}
+
+// readFile reads one page of a regular file.
 func readFile(fsys fileSystem, req readRequest) (any, error) {
 	if req.Offset < 0 || req.MaxBytes <= 0 || req.MaxBytes > maxReadBytes {
 		return nil, errInvalid("offset or maxBytes out of range")
 	}
-	f, err := fsys.OpenFile(absolute(req.Path), os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, info, err := openForReading(fsys, absolute(req.Path))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	if info.IsDir() {
 		return nil, syscall.EISDIR
 	}
@@ -272,15 +282,11 @@ func listDir(fsys fileSystem, req listRequest) (any, error) {
 		return nil, errInvalid("limit out of range")
 	}
 	dir := absolute(req.Path)
-	f, err := fsys.OpenFile(dir, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, info, err := openForReading(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	if !info.IsDir() {
 		return nil, syscall.ENOTDIR
 	}
