@@ -52,12 +52,14 @@ import {
   listDirUpdate,
   listSnapshotsQuery,
   NamedSnapshotRequest,
+  pauseNowUpdate,
   pauseSignal,
   PauseRequest,
   ProcessRef,
   processStatusUpdate,
   ReadFileRequest,
   readFileUpdate,
+  resumeNowUpdate,
   resumeSignal,
   rollbackUpdate,
   snapshotUpdate,
@@ -68,6 +70,7 @@ import {
   WriteFilesRequest,
   writeFilesUpdate,
   type PauseMode,
+  type RejectedSignal,
   type SessionInfo,
   type SessionState,
   type SnapshotRecord,
@@ -114,6 +117,7 @@ export interface CarriedSession {
   toolCalls: number;
   runs: number;
   toolCache: CachedToolCall[];
+  lastRejectedSignal?: RejectedSignal;
 }
 
 const MAX_CACHED_TOOL_CALLS = 1000;
@@ -183,6 +187,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     createdAt: s.createdAt,
     toolCalls: s.toolCalls,
     runs: s.runs,
+    lastRejectedSignal: s.lastRejectedSignal,
   });
 
   const setState = (state: SessionState, failureReason?: string) => {
@@ -697,16 +702,47 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     forkReady = ready;
   });
   setHandler(pauseSignal, (raw) => {
-    const parsed = PauseRequest.safeParse(raw ?? {});
-    if (!parsed.success) {
-      log.warn('ignoring a pause signal with a bad mode', { sessionId, error: parsed.error.message });
+    let mode: PauseMode;
+    try {
+      ({ mode } = parseInput(PauseRequest, raw ?? {}, 'pause signal input'));
+    } catch (err) {
+      // A signal has no reply: the session keeps the refusal where info and the log show it.
+      const reason = (err as Error).message;
+      s.lastRejectedSignal = { name: 'pause', reason, at: new Date().toISOString() };
+      log.warn('rejected a pause signal', { sessionId, signal: 'pause', reason });
       return;
     }
-    pending.push({ kind: 'pause', mode: parsed.data.mode, reason: 'signal' });
+    pending.push({ kind: 'pause', mode, reason: 'signal' });
   });
   setHandler(resumeSignal, () => {
     pending.push({ kind: 'resume' });
   });
+  // The update twins run under the lifecycle lock like the signals' queue, and answer with the outcome.
+  setHandler(
+    pauseNowUpdate,
+    async (raw) => {
+      const { mode } = PauseRequest.parse(raw ?? {});
+      await lock.runExclusive(async () => {
+        allowed('pause');
+        await pause(mode);
+      });
+      activitySeq++; // the main loop re-arms its idle timer for the new state
+      return info();
+    },
+    { validator: (raw) => (parseInput(PauseRequest, raw ?? {}, 'pauseNow request'), allowed('pause')) },
+  );
+  setHandler(
+    resumeNowUpdate,
+    async () => {
+      await lock.runExclusive(async () => {
+        if (s.state !== 'active') allowed('resume');
+        await resume();
+      });
+      activitySeq++;
+      return info();
+    },
+    { validator: () => s.state === 'active' || allowed('resume') },
+  );
 
   if (s.state === 'creating') {
     upsertSearchAttributes([
