@@ -162,7 +162,8 @@ export const resumeSignal = defineSignal<[]>('resume');
 export const pauseNowUpdate = defineUpdate<SessionInfo, [z.input<typeof PauseRequest>]>('pauseNow');
 export const resumeNowUpdate = defineUpdate<SessionInfo, []>('resumeNow');
 /** Sent by a forking parent once the fork's filesystem is copied (or failed to be). */
-export const forkReadySignal = defineSignal<[{ ok: boolean; message?: string }]>('forkReady');
+export const ForkReady = z.object({ ok: z.boolean(), message: z.string().optional() });
+export const forkReadySignal = defineSignal<[z.input<typeof ForkReady>]>('forkReady');
 
 export const infoQuery = defineQuery<SessionInfo>('info');
 export const listSnapshotsQuery = defineQuery<SnapshotRecord[]>('listSnapshots');

@@ -37,8 +37,10 @@ import {
   ExecRequest,
   execUpdate,
   ForkRequest,
+  ForkReady,
   forkReadySignal,
   forkUpdate,
+  HostRef,
   hostLostSignal,
   releaseSignal,
   warmReleasedSignal,
@@ -693,26 +695,33 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     { validator: () => allowed('destroy') },
   );
 
-  setHandler(hostLostSignal, ({ hostId }) => {
-    if (hostId !== s.hostId || s.state === 'destroyed' || s.state === 'destroying' || s.state === 'failed') return;
+  /**
+   * A signal has no reply, and one that throws would fail the workflow task over and over: input that
+   * does not parse is recorded where info shows it, logged with its reason, and otherwise ignored.
+   */
+  function signalInput<S extends z.ZodType>(name: string, schema: S, raw: unknown): z.output<S> | undefined {
+    try {
+      return parseInput(schema, raw, `${name} signal input`);
+    } catch (err) {
+      const reason = (err as Error).message;
+      s.lastRejectedSignal = { name, reason, at: new Date().toISOString() };
+      log.warn('rejected a signal', { sessionId, signal: name, reason });
+      return undefined;
+    }
+  }
+
+  setHandler(hostLostSignal, (raw) => {
+    const hostId = signalInput('hostLost', HostRef, raw)?.hostId;
+    if (hostId === undefined || hostId !== s.hostId || s.state === 'destroyed' || s.state === 'destroying' || s.state === 'failed') return;
     log.warn('the fleet reports this session\'s host lost', { sessionId, hostId });
     setState('failed', 'host-lost');
   });
-  setHandler(forkReadySignal, (ready) => {
-    forkReady = ready;
+  setHandler(forkReadySignal, (raw) => {
+    forkReady = signalInput('forkReady', ForkReady, raw) ?? forkReady;
   });
   setHandler(pauseSignal, (raw) => {
-    let mode: PauseMode;
-    try {
-      ({ mode } = parseInput(PauseRequest, raw ?? {}, 'pause signal input'));
-    } catch (err) {
-      // A signal has no reply: the session keeps the refusal where info and the log show it.
-      const reason = (err as Error).message;
-      s.lastRejectedSignal = { name: 'pause', reason, at: new Date().toISOString() };
-      log.warn('rejected a pause signal', { sessionId, signal: 'pause', reason });
-      return;
-    }
-    pending.push({ kind: 'pause', mode, reason: 'signal' });
+    const request = signalInput('pause', PauseRequest, raw ?? {});
+    if (request) pending.push({ kind: 'pause', mode: request.mode, reason: 'signal' });
   });
   setHandler(resumeSignal, () => {
     pending.push({ kind: 'resume' });
