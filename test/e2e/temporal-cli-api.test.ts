@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { execa } from 'execa';
-import { repoRoot, temporalCliPath } from '../../src/dev/paths.js';
+import { repoRoot } from '../../src/dev/paths.js';
 import type { SessionInfo } from '../../src/workflows/messages.js';
+import { recordHistory } from '../harness/histories.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
-import { testStack } from '../harness/stack.js';
+import { cliOutput, temporalCliLine } from '../harness/temporal-cli.js';
 
 /**
  * Issue 14: the session workflow is a public API. The `temporal` CLI (the built binary, no sbx code on
@@ -35,16 +34,7 @@ describe('the temporal CLI drives a session with JSON only (real dev server, zfs
   }
 
   /** Runs one documented line as a user would type it, with the dev server's address and JSON output. */
-  async function run(line: string): Promise<unknown> {
-    const stack = testStack();
-    const result = await execa('bash', ['-c', `${line} --output json`], {
-      reject: false,
-      env: { PATH: `${dirname(temporalCliPath())}:${process.env.PATH}`, TEMPORAL_ADDRESS: stack.temporalAddress, TEMPORAL_NAMESPACE: stack.namespace },
-    });
-    if (result.exitCode !== 0) throw new Error(`${line}\nexited ${result.exitCode}: ${result.stderr}\n${result.stdout}`);
-    // A signal prints nothing: it has no reply.
-    return result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
-  }
+  const run = async (line: string): Promise<unknown> => cliOutput(await temporalCliLine(line));
 
   const info = async (): Promise<SessionInfo> => {
     const out = (await run(`temporal workflow query --workflow-id sbx-session-${sessionId} --name info`)) as { queryResult: [SessionInfo] };
@@ -92,6 +82,7 @@ describe('the temporal CLI drives a session with JSON only (real dev server, zfs
     expect(result(cat)).toMatchObject({ exitCode: 0, stdout: 'hi\n' });
 
     expect(result(await run(destroy!))).toMatchObject({ sessionId, state: 'destroyed' });
+    await recordHistory(sessionId, 'session-pause-resume-now');
   });
 
   it('records a pause signal it cannot use in info, and the pauseNow twin refuses it with InvalidArgument', async () => {
@@ -120,5 +111,6 @@ describe('the temporal CLI drives a session with JSON only (real dev server, zfs
     await expect(run(`temporal workflow update execute ${wf} --name resumeNow`)).resolves.toMatchObject({ result: { state: 'active' } });
     expect(await query()).toMatchObject({ state: 'active' });
     expect(result(await run(`temporal workflow update execute ${wf} --name destroy`))).toMatchObject({ state: 'destroyed' });
+    await recordHistory(id, 'session-rejected-signals');
   });
 });
