@@ -20,6 +20,7 @@ pool_size=${SBX_POOL_SIZE:-8G}
 temporal_dir="$cache/temporal-cli-$TEMPORAL_CLI_VERSION"
 gvisor_dir="$cache/runsc-$GVISOR_VERSION"
 moto_dir="$cache/moto-$MOTO_VERSION"
+temporalio_py_dir="$cache/temporalio-py-$TEMPORALIO_PY_VERSION"
 
 step() { printf '[bootstrap] %s\n' "$*" >&2; }
 die() { printf '[bootstrap] error: %s\n' "$*" >&2; exit 1; }
@@ -158,6 +159,17 @@ if [ ! -f "$moto_dir/.installed" ]; then
   "$moto_dir/bin/pip" install -q "moto[server]==$MOTO_VERSION" >"$cache/moto-install.log" 2>&1 \
     || die "pip install moto[server]==$MOTO_VERSION failed; see $cache/moto-install.log"
   touch "$moto_dir/.installed"
+fi
+
+# 4b. The Temporal Python SDK, in a virtualenv in the cache: the example client for non-TypeScript platforms.
+if [ ! -f "$temporalio_py_dir/.installed" ]; then
+  command -v python3 >/dev/null || die "python3 is needed for the Temporal Python SDK example"
+  step "installing temporalio==$TEMPORALIO_PY_VERSION into $temporalio_py_dir"
+  rm -rf "$temporalio_py_dir"
+  python3 -m venv "$temporalio_py_dir" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  "$temporalio_py_dir/bin/pip" install -q "temporalio==$TEMPORALIO_PY_VERSION" >"$cache/temporalio-py-install.log" 2>&1 \
+    || die "pip install temporalio==$TEMPORALIO_PY_VERSION failed; see $cache/temporalio-py-install.log"
+  touch "$temporalio_py_dir/.installed"
 fi
 
 # 5. Node dependencies and the compiled CLI.

@@ -32,7 +32,7 @@ interface Message {
   does: string;
 }
 
-const SessionInfo = `{ sessionId, state, failureReason?, hostId?, template, turn, snapshots: SnapshotRecord[], pauseMode?, forkedFrom?, sandboxId, warmClaim?, createdAt, toolCalls, runs }`;
+const SessionInfo = `{ sessionId, state, failureReason?, hostId?, template, turn, snapshots: SnapshotRecord[], pauseMode?, forkedFrom?, sandboxId, warmClaim?, createdAt, toolCalls, runs, lastRejectedSignal?: { name, reason, at } }`;
 const SnapshotRecord = `{ name, turn?, createdAt, usedBytes, referencedBytes }`;
 
 const messages: Message[] = [
@@ -51,7 +51,9 @@ const messages: Message[] = [
   { kind: 'update', name: 'processStatus', input: ProcessRef, output: '{ processId, status, pid, exitCode?, outputTail }', does: 'The status of a launched program.' },
   { kind: 'update', name: 'killProcess', input: ProcessRef, output: '{ processId, status, pid, exitCode?, outputTail }', does: 'Stops a launched program.' },
   { kind: 'update', name: 'destroy', output: `SessionInfo ${SessionInfo}`, does: 'Kills everything, deletes the sandbox and its data, and completes the workflow. No input.' },
-  { kind: 'signal', name: 'pause', input: PauseRequest, output: '—', does: 'freeze keeps memory (runsc pause); hibernate writes it to the session\'s storage and stops the sandbox.' },
+  { kind: 'update', name: 'pauseNow', input: PauseRequest, output: `SessionInfo ${SessionInfo}`, does: 'The `pause` signal as an update: answers once the session is paused, or with why it could not be (a typed error). A session already paused stays as it is.' },
+  { kind: 'update', name: 'resumeNow', output: `SessionInfo ${SessionInfo}`, does: 'The `resume` signal as an update: answers once the session is active again (at once when it already is), or with a typed error. No input.' },
+  { kind: 'signal', name: 'pause', input: PauseRequest, output: '—', does: 'freeze keeps memory (runsc pause); hibernate writes it to the session\'s storage and stops the sandbox. A signal has no reply: an input it cannot use is recorded as `lastRejectedSignal` in `info` (and logged), and nothing changes. Use `pauseNow` for an answer.' },
   { kind: 'signal', name: 'resume', output: '—', does: 'Brings a paused session back. No input.' },
   { kind: 'query', name: 'info', output: `SessionInfo ${SessionInfo}`, does: 'The session as it is now.' },
   { kind: 'query', name: 'listSnapshots', output: `SnapshotRecord[]`, does: 'Its snapshots, oldest first.' },
@@ -90,10 +92,15 @@ export function temporalApiDoc(): string {
     'temporal workflow update execute --workflow-id sbx-session-s1 --name turnComplete',
     'temporal workflow update execute --workflow-id sbx-session-s1 --name rollback --input \'{"turn":1}\'',
     'temporal workflow signal --workflow-id sbx-session-s1 --name pause --input \'{"mode":"hibernate"}\'',
+    'temporal workflow query --workflow-id sbx-session-s1 --name info',
     'temporal workflow signal --workflow-id sbx-session-s1 --name resume',
-    'temporal workflow query --workflow-id sbx-session-s1 --type info',
+    'temporal workflow update execute --workflow-id sbx-session-s1 --name pauseNow --input \'{"mode":"freeze"}\'',
+    'temporal workflow update execute --workflow-id sbx-session-s1 --name resumeNow',
     'temporal workflow update execute --workflow-id sbx-session-s1 --name destroy',
     '```',
+    '',
+    'From Python, `examples/python/session_lifecycle.py` does the same with the official `temporalio` SDK',
+    '(the bootstrap installs the pinned version in a virtualenv in its cache).',
     '',
     '## Errors',
     '',

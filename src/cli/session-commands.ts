@@ -22,6 +22,8 @@ function describe(info: SessionInfo): string {
   ];
   if (info.forkedFrom) lines.push(`forked    from ${info.forkedFrom.sessionId}@${info.forkedFrom.snapshot}`);
   if (info.warmClaim) lines.push(`sandbox   ${info.sandboxId} (warm, ready since ${info.warmClaim.readyAt})`);
+  const rejected = info.lastRejectedSignal;
+  if (rejected) lines.push(`rejected  a ${rejected.name} signal at ${rejected.at}: ${rejected.reason}`);
   return lines.join('\n');
 }
 

@@ -19,12 +19,14 @@ import {
   listDirUpdate,
   listSnapshotsQuery,
   NamedSnapshotRequest,
+  pauseNowUpdate,
   pauseSignal,
   PauseRequest,
   ProcessRef,
   processStatusUpdate,
   ReadFileRequest,
   readFileUpdate,
+  resumeNowUpdate,
   resumeSignal,
   rollbackUpdate,
   snapshotUpdate,
@@ -174,6 +176,17 @@ export class Session {
   async resume({ wait = true } = {}): Promise<void> {
     await this.call(() => this.handle.signal(resumeSignal));
     if (wait) await this.waitFor((info) => info.state !== 'paused', 'active');
+  }
+
+  /** Pauses through the `pauseNow` update: returns the paused session's info, or throws why it could not. */
+  async pauseNow(mode: PauseMode = 'freeze'): Promise<SessionInfo> {
+    const parsed = this.valid(PauseRequest, { mode }, 'pauseNow request');
+    return this.call(() => this.handle.executeUpdate(pauseNowUpdate, { args: [parsed] }));
+  }
+
+  /** Resumes through the `resumeNow` update: returns the active session's info, or throws why it could not. */
+  async resumeNow(): Promise<SessionInfo> {
+    return this.call(() => this.handle.executeUpdate(resumeNowUpdate));
   }
 
   async destroy(): Promise<SessionInfo> {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Pinned versions, shared with scripts/bootstrap.sh through scripts/versions.env. */
-export function pinnedVersions(): { temporalCli: string; moto: string; gvisor: string } {
+export function pinnedVersions(): { temporalCli: string; moto: string; gvisor: string; temporalioPy: string } {
   const text = readFileSync(join(repoRoot, 'scripts', 'versions.env'), 'utf8');
   const values = Object.fromEntries(
     text
@@ -15,7 +15,12 @@ export function pinnedVersions(): { temporalCli: string; moto: string; gvisor: s
       .filter((line) => /^[A-Z_]+=/.test(line))
       .map((line) => line.split('=', 2) as [string, string]),
   );
-  return { temporalCli: values.TEMPORAL_CLI_VERSION!, moto: values.MOTO_VERSION!, gvisor: values.GVISOR_VERSION! };
+  return {
+    temporalCli: values.TEMPORAL_CLI_VERSION!,
+    moto: values.MOTO_VERSION!,
+    gvisor: values.GVISOR_VERSION!,
+    temporalioPy: values.TEMPORALIO_PY_VERSION!,
+  };
 }
 
 export function cacheDir(): string {
@@ -28,6 +33,11 @@ export function temporalCliPath(): string {
 
 export function motoServerPath(): string {
   return join(cacheDir(), `moto-${pinnedVersions().moto}`, 'bin', 'moto_server');
+}
+
+/** The Python of the virtualenv holding the Temporal Python SDK (examples/python). */
+export function temporalioPythonPath(): string {
+  return join(cacheDir(), `temporalio-py-${pinnedVersions().temporalioPy}`, 'bin', 'python');
 }
 
 /**

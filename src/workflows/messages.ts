@@ -96,6 +96,13 @@ export interface SnapshotRecord {
   referencedBytes: number;
 }
 
+/** A signal the session could not act on: kept so callers and the UI see why nothing happened. */
+export interface RejectedSignal {
+  name: string;
+  reason: string;
+  at: string;
+}
+
 export interface SessionInfo {
   sessionId: string;
   state: SessionState;
@@ -113,6 +120,8 @@ export interface SessionInfo {
   createdAt: string;
   toolCalls: number;
   runs: number;
+  /** The latest signal refused for its input (signals have no reply); absent when none was. */
+  lastRejectedSignal?: RejectedSignal;
 }
 
 export interface TurnResult {
@@ -149,8 +158,12 @@ export const killProcessUpdate = defineUpdate<ProcessStatus, [z.input<typeof Pro
 
 export const pauseSignal = defineSignal<[z.input<typeof PauseRequest>]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');
+/** The update twins of pause and resume: they answer when done, with the session's info or a typed error. */
+export const pauseNowUpdate = defineUpdate<SessionInfo, [z.input<typeof PauseRequest>]>('pauseNow');
+export const resumeNowUpdate = defineUpdate<SessionInfo, []>('resumeNow');
 /** Sent by a forking parent once the fork's filesystem is copied (or failed to be). */
-export const forkReadySignal = defineSignal<[{ ok: boolean; message?: string }]>('forkReady');
+export const ForkReady = z.object({ ok: z.boolean(), message: z.string().optional() });
+export const forkReadySignal = defineSignal<[z.input<typeof ForkReady>]>('forkReady');
 
 export const infoQuery = defineQuery<SessionInfo>('info');
 export const listSnapshotsQuery = defineQuery<SnapshotRecord[]>('listSnapshots');

@@ -37,8 +37,10 @@ import {
   ExecRequest,
   execUpdate,
   ForkRequest,
+  ForkReady,
   forkReadySignal,
   forkUpdate,
+  HostRef,
   hostLostSignal,
   releaseSignal,
   warmReleasedSignal,
@@ -52,12 +54,14 @@ import {
   listDirUpdate,
   listSnapshotsQuery,
   NamedSnapshotRequest,
+  pauseNowUpdate,
   pauseSignal,
   PauseRequest,
   ProcessRef,
   processStatusUpdate,
   ReadFileRequest,
   readFileUpdate,
+  resumeNowUpdate,
   resumeSignal,
   rollbackUpdate,
   snapshotUpdate,
@@ -68,6 +72,7 @@ import {
   WriteFilesRequest,
   writeFilesUpdate,
   type PauseMode,
+  type RejectedSignal,
   type SessionInfo,
   type SessionState,
   type SnapshotRecord,
@@ -114,6 +119,7 @@ export interface CarriedSession {
   toolCalls: number;
   runs: number;
   toolCache: CachedToolCall[];
+  lastRejectedSignal?: RejectedSignal;
 }
 
 const MAX_CACHED_TOOL_CALLS = 1000;
@@ -183,6 +189,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     createdAt: s.createdAt,
     toolCalls: s.toolCalls,
     runs: s.runs,
+    lastRejectedSignal: s.lastRejectedSignal,
   });
 
   const setState = (state: SessionState, failureReason?: string) => {
@@ -688,25 +695,63 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     { validator: () => allowed('destroy') },
   );
 
-  setHandler(hostLostSignal, ({ hostId }) => {
-    if (hostId !== s.hostId || s.state === 'destroyed' || s.state === 'destroying' || s.state === 'failed') return;
+  /**
+   * A signal has no reply, and one that throws would fail the workflow task over and over: input that
+   * does not parse is recorded where info shows it, logged with its reason, and otherwise ignored.
+   */
+  function signalInput<S extends z.ZodType>(name: string, schema: S, raw: unknown): z.output<S> | undefined {
+    try {
+      return parseInput(schema, raw, `${name} signal input`);
+    } catch (err) {
+      const reason = (err as Error).message;
+      s.lastRejectedSignal = { name, reason, at: new Date().toISOString() };
+      log.warn('rejected a signal', { sessionId, signal: name, reason });
+      return undefined;
+    }
+  }
+
+  setHandler(hostLostSignal, (raw) => {
+    const hostId = signalInput('hostLost', HostRef, raw)?.hostId;
+    if (hostId === undefined || hostId !== s.hostId || s.state === 'destroyed' || s.state === 'destroying' || s.state === 'failed') return;
     log.warn('the fleet reports this session\'s host lost', { sessionId, hostId });
     setState('failed', 'host-lost');
   });
-  setHandler(forkReadySignal, (ready) => {
-    forkReady = ready;
+  setHandler(forkReadySignal, (raw) => {
+    forkReady = signalInput('forkReady', ForkReady, raw) ?? forkReady;
   });
   setHandler(pauseSignal, (raw) => {
-    const parsed = PauseRequest.safeParse(raw ?? {});
-    if (!parsed.success) {
-      log.warn('ignoring a pause signal with a bad mode', { sessionId, error: parsed.error.message });
-      return;
-    }
-    pending.push({ kind: 'pause', mode: parsed.data.mode, reason: 'signal' });
+    const request = signalInput('pause', PauseRequest, raw ?? {});
+    if (request) pending.push({ kind: 'pause', mode: request.mode, reason: 'signal' });
   });
   setHandler(resumeSignal, () => {
     pending.push({ kind: 'resume' });
   });
+  // The update twins run under the lifecycle lock like the signals' queue, and answer with the outcome.
+  setHandler(
+    pauseNowUpdate,
+    async (raw) => {
+      const { mode } = PauseRequest.parse(raw ?? {});
+      await lock.runExclusive(async () => {
+        allowed('pause');
+        await pause(mode);
+      });
+      activitySeq++; // the main loop re-arms its idle timer for the new state
+      return info();
+    },
+    { validator: (raw) => (parseInput(PauseRequest, raw ?? {}, 'pauseNow request'), allowed('pause')) },
+  );
+  setHandler(
+    resumeNowUpdate,
+    async () => {
+      await lock.runExclusive(async () => {
+        if (s.state !== 'active') allowed('resume');
+        await resume();
+      });
+      activitySeq++;
+      return info();
+    },
+    { validator: () => s.state === 'active' || allowed('resume') },
+  );
 
   if (s.state === 'creating') {
     upsertSearchAttributes([

@@ -1,0 +1,78 @@
+"""Drives one sbx session through its whole lifecycle with the official Temporal Python SDK.
+
+No sbx code is involved: only the wire contract in docs/temporal-api.md. Prints one JSON line per
+step ({"step": ..., "result": ...}) so a caller (and sbx's own test) can check what happened.
+
+    python session_lifecycle.py --address localhost:7233 --task-queue sbx-control --session-id py1
+"""
+
+import argparse
+import asyncio
+import json
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+
+def report(step, result):
+    print(json.dumps({"step": step, "result": result}), flush=True)
+
+
+async def wait_for(handle, done, what, attempts=600):
+    """Signals have no reply: poll the info query until the session shows their effect."""
+    for _ in range(attempts):
+        info = await handle.query("info")
+        if done(info):
+            return info
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"session never became {what}: {info}")
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--address", default="localhost:7233")
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument("--task-queue", default="sbx-control")
+    parser.add_argument("--session-id", required=True)
+    args = parser.parse_args()
+    sid = args.session_id
+
+    client = await Client.connect(args.address, namespace=args.namespace)
+    # The minimal start: the workflow applies every default itself.
+    handle = await client.start_workflow(
+        "SessionWorkflow", {"request": {"sessionId": sid}}, id=f"sbx-session-{sid}", task_queue=args.task_queue
+    )
+    report("create", await handle.execute_update("create", {"sessionId": sid}))
+    report(
+        "exec",
+        await handle.execute_update(
+            "exec", {"toolCallId": "call-1", "command": "echo hi > /workspace/hi.txt"}, id="exec-call-1"
+        ),
+    )
+    report("turnComplete", await handle.execute_update("turnComplete"))
+    report("rollback", await handle.execute_update("rollback", {"turn": 1}))
+
+    await handle.signal("pause", {"mode": "hibernate"})
+    report("pause", await wait_for(handle, lambda i: i["state"] == "paused", "paused"))
+    await handle.signal("resume")
+    report("resume", await wait_for(handle, lambda i: i["state"] == "active", "active"))
+    report("pauseNow", await handle.execute_update("pauseNow", {"mode": "freeze"}))
+    report("resumeNow", await handle.execute_update("resumeNow"))
+
+    # A bad signal is not dropped: the session records why it refused it.
+    await handle.signal("pause", "hibernate")
+    report("rejectedSignal", (await wait_for(handle, lambda i: "lastRejectedSignal" in i, "marked"))["lastRejectedSignal"])
+    # A bad update is refused with a typed error, and changes nothing.
+    try:
+        await handle.execute_update("exec", {"command": "true"})
+        report("badExec", None)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        report("badExec", {"type": cause.type if isinstance(cause, ApplicationError) else None, "message": str(cause)})
+
+    report("cat", await handle.execute_update("exec", {"toolCallId": "call-2", "command": "cat /workspace/hi.txt"}, id="exec-call-2"))
+    report("destroy", await handle.execute_update("destroy"))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
