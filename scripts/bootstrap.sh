@@ -28,12 +28,14 @@ is_root() { [ "$(id -u)" = 0 ]; }
 
 mkdir -p "$cache"
 
-# 1. Debian packages: runsc (gVisor), zfs-fuse, busybox-static (the test template's rootfs).
+# 1. Debian packages: runsc (gVisor), zfs-fuse, busybox-static (the test template's rootfs), chromium.
 missing=()
 command -v runsc >/dev/null || missing+=(runsc)
 command -v zfs-fuse >/dev/null || missing+=(zfs-fuse)
 # The template rootfs needs a busybox that runs with no libraries beside it.
 (ldd /bin/busybox 2>&1 || true) | grep -q 'not a dynamic' || missing+=(busybox-static)
+# The Web UI test drives Debian's chromium through playwright-core (no browser download).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   is_root || die "missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
   step "installing Debian packages: ${missing[*]}"

@@ -80,6 +80,8 @@ export function temporalApiDoc(): string {
     '| input | one argument, `{"request": <create request>}` (schema under `create`) |',
     '| id reuse policy | `REJECT_DUPLICATE` (a destroyed session\'s id is not reused) |',
     `| search attributes | ${sbxSearchAttributes.map((key) => `\`${key.name}\` (${key.type === 'INT' ? 'Int' : 'Keyword'})`).join(', ')} |`,
+    '| memo | `template`, `resources` and `quotaBytes` (when asked): set at start by sbx\'s client and by forks, and by the workflow when a start carries none |',
+    '| current details | state, turn, template, host and the last tool call (markdown; the Web UI\'s User Metadata tab) |',
     '',
     '## With the `temporal` CLI',
     '',

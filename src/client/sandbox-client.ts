@@ -5,6 +5,7 @@ import { parseInput } from '../common/validate.js';
 import { CreateSessionRequest, createUpdate, SessionState, type CreateSessionInput, type SessionInfo } from '../workflows/messages.js';
 import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from '../workflows/search-attributes.js';
 import { SessionWorkflow } from '../workflows/session.js';
+import { sessionMemo } from '../workflows/session-story.js';
 import { toSbxError } from './errors.js';
 import { Session } from './session.js';
 
@@ -74,6 +75,7 @@ export class SandboxClient {
         ...(request.hostId ? [{ key: SbxHost, value: request.hostId }] : []),
       ],
       staticSummary: `sbx session ${request.sessionId} (template ${request.template})`,
+      memo: sessionMemo(request),
       staticDetails: Object.keys(request.labels).length
         ? `labels: ${Object.entries(request.labels).map(([k, v]) => `${k}=${v}`).join(', ')}`
         : undefined,

@@ -9,16 +9,19 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   startChild,
   TimeoutFailure,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
   WorkflowIdReusePolicy,
   allHandlersFinished,
   CancellationScope,
   isCancellation,
+  type ActivityInterfaceFor,
 } from '@temporalio/workflow';
 import { TimeoutType, type ActivityOptions, type UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
@@ -77,9 +80,11 @@ import {
   type SessionState,
   type SnapshotRecord,
 } from './messages.js';
+import { IdleClock } from './idle-clock.js';
 import { LifecycleLock } from './lifecycle-lock.js';
 import { parseSessionInput } from './session-input.js';
 import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from './search-attributes.js';
+import { currentDetails, sessionMemo, withHostSummaries, withPlacementSummaries, type LastToolCall } from './session-story.js';
 import {
   assertOperationAllowed,
   namedSnapshotLimit,
@@ -144,6 +149,8 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     : raw;
   const req = input.request;
   const sessionId = req.sessionId;
+  // Memo and activity summaries for the Web UI are new commands: histories from before keep none.
+  const story = patched('session-tells-story');
   const now = () => new Date().getTime();
   const s: CarriedSession = input.carried ?? {
     state: 'creating',
@@ -173,6 +180,10 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
   const toolScopes = new Set<CancellationScope>();
   let lifetimeExpired = false;
   const sandboxId = () => s.sandboxId ?? sessionId;
+  let lastToolCall: LastToolCall | undefined;
+  /** The session's current details: the Web UI shows them on its page (User Metadata in UI 2.42). */
+  const showStory = () => setCurrentDetails(currentDetails({ ...s, template: req.template, lastToolCall }));
+  const summarized = (acts: ActivityInterfaceFor<HostActivities>) => (story ? withHostSummaries(acts) : acts);
 
   const info = (): SessionInfo => ({
     sessionId,
@@ -196,11 +207,13 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     s.state = state;
     s.failureReason = failureReason;
     upsertSearchAttributes([{ key: SbxSessionState, value: state }]);
+    showStory();
     log.info('session state changed', { sessionId, state, failureReason });
   };
 
   // A fleet's place waits for capacity while hosts boot.
-  const placement = proxyActivities<PlacementActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '20 seconds' });
+  const placing = proxyActivities<PlacementActivities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '20 seconds' });
+  const placement = story ? withPlacementSummaries(placing) : placing;
   // A warm claim is one quick update: as a local activity it completes within the create's first task.
   const claimer = proxyLocalActivities<PlacementActivities>({ startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 3 } });
 
@@ -230,7 +243,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     heartbeatTimeout: HOST_HEARTBEAT_TIMEOUT,
     retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
   });
-  const hostActs = () => proxyActivities<HostActivities>(hostOptions(s.hostId!));
+  const hostActs = () => summarized(proxyActivities<HostActivities>(hostOptions(s.hostId!)));
   type HostActs = ReturnType<typeof hostActs>;
 
   /**
@@ -244,7 +257,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     const scope = new CancellationScope();
     toolScopes.add(scope);
     try {
-      return await scope.run(() => call(proxyActivities<HostActivities>({ ...hostOptions(s.hostId!), ...options, ...queue })));
+      return await scope.run(() => call(summarized(proxyActivities<HostActivities>({ ...hostOptions(s.hostId!), ...options, ...queue }))));
     } catch (err) {
       if (isCancellation(err) && destroyRequested) {
         throw sbxFailure(SbxErrorType.SessionDestroyed, `session ${sessionId} is being destroyed: its '${what}' was stopped`);
@@ -336,6 +349,22 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
       });
     } finally {
       toolsRunning--;
+    }
+  }
+
+  /** Runs a tool call shown as the session's last one: running, then how it ended. */
+  async function shownAs<T>(call: LastToolCall, run: () => Promise<T>, ended: (result: T) => LastToolCall = () => ({ ...call, ended: true })): Promise<T> {
+    lastToolCall = call;
+    showStory();
+    try {
+      const result = await run();
+      lastToolCall = ended(result);
+      return result;
+    } catch (err) {
+      lastToolCall = { ...call, failed: (err instanceof ApplicationFailure && err.type) || 'error' };
+      throw err;
+    } finally {
+      showStory();
     }
   }
 
@@ -481,14 +510,20 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
       const running = inFlight.get(request.toolCallId);
       if (running) return running;
       const call = runTool(async () => {
-        const result = await onTool('exec', (acts) => acts.execCommand({ sandboxId: sandboxId(), request, resources: req.resources }), {
-          startToCloseTimeout: request.timeoutMs + 60_000,
-          heartbeatTimeout: '30 seconds',
-          // A command may have run on a host that died mid-way. The host's tool-call journal makes a
-          // retry safe (it returns the recorded result, or OutcomeUnknown, and never runs it twice),
-          // so a host that comes back answers what really happened instead of a bare HostLost.
-          retry: patched('exec-retry-through-journal') ? EXEC_RETRY : { maximumAttempts: 1 },
-        });
+        const shown: LastToolCall = { name: 'exec', toolCallId: request.toolCallId, command: request.command };
+        const result = await shownAs(
+          shown,
+          () =>
+            onTool('exec', (acts) => acts.execCommand({ sandboxId: sandboxId(), request, resources: req.resources }), {
+              startToCloseTimeout: request.timeoutMs + 60_000,
+              heartbeatTimeout: '30 seconds',
+              // A command may have run on a host that died mid-way. The host's tool-call journal makes a
+              // retry safe (it returns the recorded result, or OutcomeUnknown, and never runs it twice),
+              // so a host that comes back answers what really happened instead of a bare HostLost.
+              retry: patched('exec-retry-through-journal') ? EXEC_RETRY : { maximumAttempts: 1 },
+            }),
+          ({ exitCode, status }) => ({ ...shown, result: { exitCode, status } }),
+        );
         s.toolCalls++;
         cache.record(request.toolCallId, result);
         return result;
@@ -520,7 +555,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     operation: Operation,
     call: (acts: HostActs, request: z.output<S>) => Promise<R>,
   ): void {
-    setHandler(update, (raw) => runTool(() => onTool(update.name, (acts) => call(acts, schema.parse(raw)))), {
+    setHandler(update, (raw) => runTool(() => shownAs({ name: update.name }, () => onTool(update.name, (acts) => call(acts, schema.parse(raw))))), {
       validator: (raw) => (parseInput(schema, raw, `${update.name} request`), allowed(operation), assertToolSlot()),
     });
   }
@@ -545,6 +580,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
         s.snapshots.push({ name, turn, createdAt: new Date().toISOString(), usedBytes: snap.usedBytes, referencedBytes: snap.referencedBytes });
         s.turn = turn;
         upsertSearchAttributes([{ key: SbxTurn, value: turn }]);
+        showStory();
         const prune = snapshotsToPrune(s.snapshots, req.maxSnapshots);
         if (prune.length > 0) {
           await onHost('prune snapshots', () => hostActs().destroySnapshots({ sandboxId: sandboxId(), names: prune }));
@@ -601,6 +637,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
         s.snapshots = snapshotsAfterRollback(s.snapshots, target.name);
         s.turn = turnAfterRollback(s.snapshots);
         upsertSearchAttributes([{ key: SbxTurn, value: s.turn }]);
+        showStory();
         if (s.state === 'paused') {
           s.pauseMode = undefined;
           setState('active');
@@ -651,6 +688,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
             { key: SbxTurn, value: 0 },
           ],
           staticSummary: `sbx session ${request.newSessionId}, forked from ${sessionId}@${source.name}`,
+          ...(story ? { memo: sessionMemo(req) } : {}),
         }).catch(async (err: Error) => {
           if (fleetId) await releaseFleetSlot(fleetId, request.newSessionId, s.hostId!);
           throw sbxFailure(SbxErrorType.SessionExists, `cannot fork into ${request.newSessionId}: ${err.message}`);
@@ -753,6 +791,11 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     { validator: () => s.state === 'active' || allowed('resume') },
   );
 
+  showStory();
+  const memo = sessionMemo(req);
+  const memoShown = workflowInfo().memo ?? {};
+  // A start without sbx's client (the `temporal` CLI) carries no memo, or one that does not match the request.
+  if (story && Object.entries(memo).some(([key, value]) => !sameValue(memoShown[key], value))) upsertMemo(memo);
   if (s.state === 'creating') {
     upsertSearchAttributes([
       { key: SbxTemplate, value: req.template },
@@ -767,12 +810,18 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     });
   }
 
+  // One timer per idle period instead of two timer rows per tool call.
+  const idleClock = patched('one-idle-timer-per-period') ? new IdleClock(req.idleTimeoutMs) : undefined;
   for (;;) {
     const seen = activitySeq;
     const idleTimeout = s.state === 'active' && req.idleTimeoutMs > 0 ? req.idleTimeoutMs : undefined;
     const wake = () =>
       destroyRequested || lifetimeExpired || pending.length > 0 || activitySeq !== seen || workflowInfo().continueAsNewSuggested;
-    const woke = idleTimeout === undefined ? (await condition(wake), true) : await condition(wake, idleTimeout);
+    const woke = idleClock
+      ? await idleClock.wait(idleTimeout !== undefined, wake)
+      : idleTimeout === undefined ? (await condition(wake), true) : await condition(wake, idleTimeout);
+    // A tool call starting or ending, or one still running when the period ends, is activity.
+    if (activitySeq !== seen || (!woke && !lock.idle)) idleClock?.touch();
     if (!woke && lock.idle) pending.push({ kind: 'pause', mode: req.idlePauseMode, reason: 'idle' });
     if (lifetimeExpired && !destroyRequested && s.state !== 'destroyed') {
       log.info('session reached its max lifetime; destroying', { sessionId });

@@ -7,6 +7,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { DEFAULT_ZFS_CLI, runZfs } from '../../src/activities/host/zfs-cli.js';
 import { requireBuilt, temporalCliPath } from '../../src/dev/paths.js';
 import { startMoto } from '../../src/dev/moto.js';
+import { freePort } from '../../src/dev/net.js';
 import { sbxSearchAttributes } from '../../src/workflows/search-attributes.js';
 import { STACK_ENV, type TestStack } from './stack.js';
 import { workflowsPaths } from './workflows.js';
@@ -33,9 +34,12 @@ export default async function globalSetup(): Promise<void> {
   const created = await runZfs('zfs', ['create', '-p', '-o', `mountpoint=${join(scratch, 'zfs')}`, zfsRoot]);
   if (created.exitCode !== 0) throw new Error(`zfs create ${zfsRoot} failed: ${created.stderr.trim()}`);
 
+  // The Web UI is on too: a test reads a session's page in a headless browser.
+  const uiPort = await freePort();
   const temporal = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: requireBuilt(temporalCliPath(), 'Temporal CLI') },
+      uiPort,
       searchAttributes: sbxSearchAttributes,
       extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=400'],
     },
@@ -53,6 +57,7 @@ export default async function globalSetup(): Promise<void> {
     runId,
     scratch,
     temporalAddress: temporal.address,
+    temporalUiUrl: `http://127.0.0.1:${uiPort}`,
     namespace: temporal.namespace ?? 'default',
     ec2Endpoint: moto.endpoint,
     pool,

@@ -7,6 +7,8 @@ export interface TestStack {
   runId: string;
   scratch: string;
   temporalAddress: string;
+  /** The dev server's Web UI. */
+  temporalUiUrl: string;
   namespace: string;
   ec2Endpoint: string;
   pool: string;
