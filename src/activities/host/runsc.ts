@@ -9,7 +9,6 @@ import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../common/sandbox.js';
 import { runscPath } from '../../dev/paths.js';
 import type { ExecHooks, Runtime } from './backends.js';
-import { hostDirInside } from './none-runtime.js';
 import { FILES_HELPER } from './files-helper.js';
 import { buildOciSpec, SANDBOX_HELPER_DIR, SANDBOX_WORKDIR } from './oci-spec.js';
 import { supervise, supervisedStdio } from './supervise.js';
@@ -123,12 +122,9 @@ export class GvisorRuntime implements Runtime {
       if (run.ending === 'aborted') return { ...base, status: 'killed' };
       if (run.killedBy === 'SIGPIPE') {
         // The sandbox accepted the stdio sockets, then could not start the command, and shut them
-        // down before runsc printed why: tell a missing cwd from a missing program on the host side.
-        const cwdFound = await hostDirInside(join(bundlePath, 'rootfs'), request.cwd).then(
-          () => true,
-          () => false,
-        );
-        if (!cwdFound) throw missingCwd(sessionId, request);
+        // down before runsc printed why: tell a missing cwd from a missing program by asking the
+        // sandbox itself (the host never resolves a path the sandbox controls).
+        if (!(await this.directoryInside(sessionId, bundlePath, request.cwd))) throw missingCwd(sessionId, request);
         return { ...base, exitCode: 127, status: 'exited', stderr: `${base.stderr}sbx: cannot run ${argv[0]}: no such program in the sandbox\n` };
       }
       if (run.exitCode === 128) {
@@ -164,6 +160,24 @@ export class GvisorRuntime implements Runtime {
     await chmod(temp, 0o555);
     await rename(temp, join(dir, FILES_HELPER));
     return dir;
+  }
+
+  /** Whether `path` is a directory as the sandbox sees it, asked through the file helper. */
+  private async directoryInside(sessionId: string, bundlePath: string, path: string): Promise<boolean> {
+    const probe = await this.exec(sessionId, bundlePath, {
+      toolCallId: 'sbx-files',
+      command: [...this.filesCommand(), 'list'],
+      cwd: '/',
+      env: {},
+      stdin: JSON.stringify({ path, after: '', limit: 1 }),
+      timeoutMs: 30_000,
+      maxOutputBytes: 64 * 1024,
+    });
+    try {
+      return probe.exitCode === 0 && (JSON.parse(probe.stdout) as { ok?: unknown }).ok === true;
+    } catch {
+      return false;
+    }
   }
 
   filesCommand(): string[] {
