@@ -38,6 +38,8 @@ const CGROUP_FS = '/sys/fs/cgroup';
 const CONTAINER_SUFFIX = '.sbx';
 /** The sandbox's copy of the helper, in its bundle (the session's directory, outside rootfs). */
 const BUNDLE_HELPER_DIR = 'helper';
+/** The toolCallId of the helper call that asks whether a cwd exists. */
+const CWD_PROBE = 'sbx-cwd-probe';
 
 /**
  * How long one runsc CLI call may take before it is killed and reported: a wedged sandbox must not
@@ -124,7 +126,10 @@ export class GvisorRuntime implements Runtime {
         // The sandbox accepted the stdio sockets, then could not start the command, and shut them
         // down before runsc printed why: tell a missing cwd from a missing program by asking the
         // sandbox itself (the host never resolves a path the sandbox controls).
-        if (!(await this.directoryInside(sessionId, bundlePath, request.cwd))) throw missingCwd(sessionId, request);
+        // The probe itself fails so when the helper is broken: it must not probe again.
+        if (request.toolCallId !== CWD_PROBE && !(await this.directoryInside(sessionId, bundlePath, request.cwd))) {
+          throw missingCwd(sessionId, request);
+        }
         return { ...base, exitCode: 127, status: 'exited', stderr: `${base.stderr}sbx: cannot run ${argv[0]}: no such program in the sandbox\n` };
       }
       if (run.exitCode === 128) {
@@ -165,7 +170,7 @@ export class GvisorRuntime implements Runtime {
   /** Whether `path` is a directory as the sandbox sees it, asked through the file helper. */
   private async directoryInside(sessionId: string, bundlePath: string, path: string): Promise<boolean> {
     const probe = await this.exec(sessionId, bundlePath, {
-      toolCallId: 'sbx-files',
+      toolCallId: CWD_PROBE,
       command: [...this.filesCommand(), 'list'],
       cwd: '/',
       env: {},
