@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 /** The helper binary's name in the helper directory (built from helpers/sbx-files by the bootstrap). */
 export const FILES_HELPER = 'sbx-files';
+/** The toolCallId of every run of the helper, so a runtime can tell its own calls apart. */
+export const FILES_CALL_ID = 'sbx-files';
 
 /** Where the bootstrap puts it: `dist/sandbox-bin/`, whether this runs from src/ (tests) or dist/. */
 export const DEFAULT_HELPER_DIR = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'dist', 'sandbox-bin');

@@ -9,8 +9,9 @@ import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../common/sandbox.js';
 import { runscPath } from '../../dev/paths.js';
 import type { ExecHooks, Runtime } from './backends.js';
-import { FILES_HELPER } from './files-helper.js';
+import { FILES_CALL_ID, FILES_HELPER } from './files-helper.js';
 import { buildOciSpec, SANDBOX_HELPER_DIR, SANDBOX_WORKDIR } from './oci-spec.js';
+import { sandboxFiles } from './sandbox-files.js';
 import { supervise, supervisedStdio } from './supervise.js';
 
 export interface GvisorRuntimeOptions {
@@ -38,8 +39,6 @@ const CGROUP_FS = '/sys/fs/cgroup';
 const CONTAINER_SUFFIX = '.sbx';
 /** The sandbox's copy of the helper, in its bundle (the session's directory, outside rootfs). */
 const BUNDLE_HELPER_DIR = 'helper';
-/** The toolCallId of the helper call that asks whether a cwd exists. */
-const CWD_PROBE = 'sbx-cwd-probe';
 
 /**
  * How long one runsc CLI call may take before it is killed and reported: a wedged sandbox must not
@@ -97,7 +96,6 @@ export class GvisorRuntime implements Runtime {
       const helperDir = await this.installHelper(bundlePath);
       const spec = buildOciSpec({ sessionId, resources, cgroupParent: this.cgroupParent, helperDir });
       await writeFile(join(bundlePath, 'config.json'), JSON.stringify(spec, null, 2));
-      await prepareHelperMountpoint(join(bundlePath, 'rootfs'));
       await this.runscDetached(['create', '--bundle', bundlePath, containerId(sessionId)]);
     }
     await this.runsc(['start', containerId(sessionId)]);
@@ -126,8 +124,8 @@ export class GvisorRuntime implements Runtime {
         // The sandbox accepted the stdio sockets, then could not start the command, and shut them
         // down before runsc printed why: tell a missing cwd from a missing program by asking the
         // sandbox itself (the host never resolves a path the sandbox controls).
-        // The probe itself fails so when the helper is broken: it must not probe again.
-        if (request.toolCallId !== CWD_PROBE && !(await this.directoryInside(sessionId, bundlePath, request.cwd))) {
+        // A helper call that fails so is the helper's own failure: it is not asked about itself.
+        if (request.toolCallId !== FILES_CALL_ID && !(await this.directoryInside(sessionId, bundlePath, request.cwd))) {
           throw missingCwd(sessionId, request);
         }
         return { ...base, exitCode: 127, status: 'exited', stderr: `${base.stderr}sbx: cannot run ${argv[0]}: no such program in the sandbox\n` };
@@ -156,6 +154,7 @@ export class GvisorRuntime implements Runtime {
    * put back before every start and restore. The mount is read-only, but that is gVisor's promise
    * alone: runsc 2024-04 let `echo x > /.sbx/sbx-files` truncate the file behind a read-only bind
    * mount. A shared host file would have been every sandbox's helper; a copy is only this one's.
+   * Its mount point in the rootfs is made ready at the same time.
    */
   private async installHelper(bundlePath: string): Promise<string> {
     const dir = join(bundlePath, BUNDLE_HELPER_DIR);
@@ -164,25 +163,18 @@ export class GvisorRuntime implements Runtime {
     await copyFile(join(this.helperDir, FILES_HELPER), temp);
     await chmod(temp, 0o555);
     await rename(temp, join(dir, FILES_HELPER));
+    await prepareHelperMountpoint(join(bundlePath, 'rootfs'));
     return dir;
   }
 
   /** Whether `path` is a directory as the sandbox sees it, asked through the file helper. */
   private async directoryInside(sessionId: string, bundlePath: string, path: string): Promise<boolean> {
-    const probe = await this.exec(sessionId, bundlePath, {
-      toolCallId: CWD_PROBE,
-      command: [...this.filesCommand(), 'list'],
-      cwd: '/',
-      env: {},
-      stdin: JSON.stringify({ path, after: '', limit: 1 }),
-      timeoutMs: 30_000,
-      maxOutputBytes: 64 * 1024,
-    });
-    try {
-      return probe.exitCode === 0 && (JSON.parse(probe.stdout) as { ok?: unknown }).ok === true;
-    } catch {
-      return false;
-    }
+    return sandboxFiles(this, sessionId, bundlePath)
+      .listDir({ path, limit: 1 })
+      .then(
+        () => true,
+        () => false,
+      );
   }
 
   filesCommand(): string[] {
@@ -228,7 +220,6 @@ export class GvisorRuntime implements Runtime {
     // runsc restore creates the container itself and refuses an id that still exists.
     if (status !== undefined) await this.runsc(['delete', '--force', containerId(sessionId)]);
     await this.installHelper(bundlePath);
-    await prepareHelperMountpoint(join(bundlePath, 'rootfs'));
     await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sessionId)], this.timeoutsMs.image);
   }
 

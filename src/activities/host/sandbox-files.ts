@@ -16,6 +16,7 @@ import {
 } from '../../common/sandbox.js';
 import { escapeControls } from '../../common/shown.js';
 import type { Runtime } from './backends.js';
+import { FILES_CALL_ID } from './files-helper.js';
 import { utf8SafeEnd } from './output-cap.js';
 
 /**
@@ -72,7 +73,7 @@ export function sandboxFiles(runtime: Runtime, sandboxId: string, bundlePath: st
   /** Runs one helper operation; `pathOf` names the path a failure is about. */
   async function run<S extends z.ZodType>(op: Op, request: unknown, answer: S, pathOf: (index?: number) => string): Promise<z.output<S>> {
     const result = await runtime.exec(sandboxId, bundlePath, {
-      toolCallId: 'sbx-files',
+      toolCallId: FILES_CALL_ID,
       command: [...runtime.filesCommand(bundlePath), op],
       cwd: '/',
       env: {},
