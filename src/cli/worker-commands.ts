@@ -187,9 +187,9 @@ function describePlan(plan: ReconcilePlan, dryRun: boolean): string {
   ].join('\n');
 }
 
-const mb = (n: number | undefined) => (n === undefined ? undefined : Number(n) * 1024 * 1024);
+const mb = (n: unknown) => (n === undefined ? undefined : Number(n) * 1024 * 1024);
 
-function hostConfigFrom(o: Record<string, any>, host: Command): HostConfig {
+function hostConfigFrom(o: Record<string, unknown>, host: Command): HostConfig {
   // Commander reads the program's own --namespace anywhere on the line, so `sbx host --namespace x`
   // lands there; the host's copy then holds only its default.
   const namespace = host.getOptionValueSource('namespace') === 'default' ? host.parent?.opts().namespace : o.namespace;
