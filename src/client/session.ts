@@ -42,7 +42,7 @@ import {
   type SessionState,
   type SnapshotRecord,
   type TurnResult,
-} from '../workflows/messages.js';
+} from '../protocol/messages.js';
 import type { SessionWorkflow } from '../workflows/session.js';
 import { SbxError, SbxErrorType, toSbxError } from './errors.js';
 import { sessionWorkflowId } from '../common/names.js';

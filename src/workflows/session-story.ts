@@ -1,9 +1,9 @@
 import type { ActivityFunctionWithOptions, ActivityInterfaceFor } from '@temporalio/workflow';
 import type { PlacementActivities } from '../activities/control/placement.js';
 import type { HostActivities } from '../activities/host/activities.js';
-import type { ExecStatus, Resources } from '../common/sandbox.js';
+import type { ExecStatus } from '../common/sandbox.js';
 import { escapeControls } from '../common/shown.js';
-import type { CreateSessionRequest, PauseMode, SessionState } from './messages.js';
+import type { PauseMode, SessionState } from '../protocol/messages.js';
 
 /**
  * What the Temporal Web UI shows of a session: its memo, its current details and a summary on each
@@ -34,15 +34,6 @@ function code(text: string, max: number): string {
 }
 
 const commandText = (command: string | string[]) => (typeof command === 'string' ? command : command.join(' '));
-
-/** The memo a session carries from its start: what it was made of, for the UI's list and detail views. */
-export function sessionMemo(req: Pick<CreateSessionRequest, 'template' | 'resources' | 'quotaBytes'>): {
-  template: string;
-  resources: Resources;
-  quotaBytes?: number;
-} {
-  return { template: req.template, resources: req.resources, ...(req.quotaBytes !== undefined ? { quotaBytes: req.quotaBytes } : {}) };
-}
 
 /** How to summarize each activity of `A` from its input. */
 type Summaries<A> = { [K in keyof A]: A[K] extends (...args: infer P) => unknown ? (input: P[0]) => string : never };

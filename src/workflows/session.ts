@@ -75,16 +75,16 @@ import {
   WriteFilesRequest,
   writeFilesUpdate,
   type PauseMode,
-  type RejectedSignal,
   type SessionInfo,
   type SessionState,
   type SnapshotRecord,
-} from './messages.js';
+} from '../protocol/messages.js';
 import { IdleClock } from './idle-clock.js';
 import { LifecycleLock } from './lifecycle-lock.js';
-import { parseSessionInput } from './session-input.js';
-import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from './search-attributes.js';
-import { currentDetails, sessionMemo, withHostSummaries, withPlacementSummaries, type LastToolCall } from './session-story.js';
+import { parseSessionInput, type CarriedSession, type SessionWorkflowInput } from '../protocol/session-input.js';
+import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from '../protocol/search-attributes.js';
+import { sessionMemo } from '../protocol/session-memo.js';
+import { currentDetails, withHostSummaries, withPlacementSummaries, type LastToolCall } from './session-story.js';
 import {
   assertOperationAllowed,
   namedSnapshotLimit,
@@ -94,38 +94,7 @@ import {
   turnAfterRollback,
   type Operation,
 } from './session-rules.js';
-import { ToolCallCache, type CachedToolCall } from './tool-call-cache.js';
-
-export interface SessionWorkflowInput {
-  request: CreateSessionRequest;
-  /**
-   * Set when a parent session forks this one: it reserves the fleet slot (when it has a fleet),
-   * copies the filesystem, then signals forkReady.
-   */
-  forkOf?: { sessionId: string; snapshot: string; hostId: string; sandboxId?: string; fleetId?: string };
-  carried?: CarriedSession;
-}
-
-/** Everything a session keeps across continue-as-new. */
-export interface CarriedSession {
-  state: SessionState;
-  failureReason?: string;
-  hostId?: string;
-  /** The sandbox on the host when it is not the session's own id: a claimed warm sandbox. */
-  sandboxId?: string;
-  warmClaim?: { pool: string; readyAt: string };
-  /** The fleet that reserved this session's slot, told at destroy. */
-  fleetId?: string;
-  turn: number;
-  snapshots: SnapshotRecord[];
-  pauseMode?: PauseMode;
-  createdAt: string;
-  deadline?: number;
-  toolCalls: number;
-  runs: number;
-  toolCache: CachedToolCall[];
-  lastRejectedSignal?: RejectedSignal;
-}
+import { ToolCallCache } from './tool-call-cache.js';
 
 const MAX_CACHED_TOOL_CALLS = 1000;
 const CARRIED_OUTPUT_BUDGET_BYTES = 256 * 1024;

@@ -5,7 +5,7 @@ import type { temporal } from '@temporalio/proto';
 import type { Session } from '../../src/client/session.js';
 import { sessionWorkflowId } from '../../src/common/names.js';
 import { DEFAULT_RESOURCES } from '../../src/common/sandbox.js';
-import { CreateSessionRequest } from '../../src/workflows/messages.js';
+import { CreateSessionRequest } from '../../src/protocol/messages.js';
 import type { HostCallOutcome } from '../fixtures/host-call-workflows.js';
 import { recordHistory, recordWorkflowHistory } from '../harness/histories.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';

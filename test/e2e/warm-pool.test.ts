@@ -9,7 +9,7 @@ import {
   warmPoolStatusQuery,
   type FleetStatus,
   type WarmPoolStatus,
-} from '../../src/workflows/messages.js';
+} from '../../src/protocol/messages.js';
 import { freePort } from '../../src/dev/net.js';
 import { startHostWorker, type RunningHost } from '../../src/workers/host.js';
 import { startMetrics, type MetricsServer } from '../../src/workers/metrics.js';

@@ -12,7 +12,7 @@ import {
   MAX_STDIN_BYTES,
   serializedBytes,
 } from '../../src/common/sandbox.js';
-import { execUpdate, snapshotUpdate } from '../../src/workflows/messages.js';
+import { execUpdate, snapshotUpdate } from '../../src/protocol/messages.js';
 import { recordHistory } from '../harness/histories.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
 import { testStack, uniqueNames } from '../harness/stack.js';

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { SbxErrorType } from '../../src/common/errors.js';
 import type { Storage } from '../../src/activities/host/backends.js';
 import { poolStatus } from '../../src/activities/host/zfs-parse.js';
-import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
+import { makeBusyboxRootfs } from '../../src/activities/host/busybox-template.js';
 
 export interface StorageUnderTest {
   storage: Storage;
