@@ -4,7 +4,7 @@ import { CONTROL_TASK_QUEUE, HostId, sessionWorkflowId, TemplateName } from '../
 import { parseInput } from '../common/validate.js';
 import { CreateSessionRequest, createUpdate, SessionState, type CreateSessionInput, type SessionInfo } from '../protocol/messages.js';
 import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from '../protocol/search-attributes.js';
-import type { SessionWorkflow } from '../workflows/session.js';
+import type { SessionWorkflow } from '../workflows/session/workflow.js';
 import { sessionMemo } from '../protocol/session-memo.js';
 import { toSbxError } from './errors.js';
 import { Session } from './session.js';

@@ -43,7 +43,7 @@ import {
   type SnapshotRecord,
   type TurnResult,
 } from '../protocol/messages.js';
-import type { SessionWorkflow } from '../workflows/session.js';
+import type { SessionWorkflow } from '../workflows/session/workflow.js';
 import { SbxError, SbxErrorType, toSbxError } from './errors.js';
 import { sessionWorkflowId } from '../common/names.js';
 

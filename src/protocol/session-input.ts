@@ -83,14 +83,10 @@ export interface SessionWorkflowInput {
   carried?: CarriedSession;
 }
 
-/** Everything a session keeps across continue-as-new. */
-export interface CarriedSession {
+/** What a session carries across continue-as-new, placed or not. */
+interface CarriedCommon {
   state: SessionState;
   failureReason?: string;
-  hostId?: string;
-  /** The sandbox on the host when it is not the session's own id: a claimed warm sandbox. */
-  sandboxId?: string;
-  warmClaim?: { pool: string; readyAt: string };
   /** The fleet that reserved this session's slot, told at destroy. */
   fleetId?: string;
   turn: number;
@@ -103,6 +99,24 @@ export interface CarriedSession {
   toolCache: CachedToolCall[];
   lastRejectedSignal?: RejectedSignal;
 }
+
+/** A session not placed yet, or one whose create failed before a host was found. */
+export interface UnplacedSession extends CarriedCommon {
+  hostId?: undefined;
+  sandboxId?: undefined;
+  warmClaim?: undefined;
+}
+
+/** A placed session: from placement on it keeps its host and sandbox. */
+export interface PlacedSession extends CarriedCommon {
+  hostId: string;
+  /** The sandbox on the host when it is not the session's own id: a claimed warm sandbox. */
+  sandboxId?: string;
+  warmClaim?: { pool: string; readyAt: string };
+}
+
+/** Everything a session keeps across continue-as-new; `hostId` tells a placed session from one that is not. */
+export type CarriedSession = UnplacedSession | PlacedSession;
 
 /** A recorded tool call result, carried across continue-as-new. */
 export interface CachedToolCall {

@@ -45,7 +45,7 @@ const hostSummaries: Summaries<HostActivities> = {
   stopSandbox: ({ sandboxId }) => `stop sandbox ${sandboxId}`,
   destroySandbox: ({ sandboxId }) => `destroy sandbox ${sandboxId}`,
   execCommand: ({ request }) => `exec: ${plain(commandText(request.command), COMMAND_CHARS)} (${plain(request.toolCallId, ID_CHARS)})`,
-  writeFiles: ({ files }) => `write ${files.length === 1 ? plain(files[0]!.path, COMMAND_CHARS) : `${files.length} files`}`,
+  writeFiles: ({ files }) => `write ${files.length === 1 ? plain(files[0].path, COMMAND_CHARS) : `${files.length} files`}`,
   readFile: ({ request }) => `read ${plain(request.path, COMMAND_CHARS)}`,
   listDir: ({ request }) => `list ${plain(request.path ?? '/workspace', COMMAND_CHARS)}`,
   statPath: ({ request }) => `stat ${plain(request.path, COMMAND_CHARS)}`,
@@ -77,7 +77,7 @@ function summarizing<A>(acts: ActivityInterfaceFor<A>, table: Summaries<A>): Act
     get(target, name) {
       const summary = typeof name === 'string' ? summaries[name] : undefined;
       if (!summary) return target[name as string];
-      return (...args: unknown[]) => target[name as string]!.executeWithOptions({ summary: summary(args[0]) }, args);
+      return (...args: unknown[]) => target[name as string].executeWithOptions({ summary: summary(args[0]) }, args);
     },
   }) as ActivityInterfaceFor<A>;
 }
