@@ -17,7 +17,7 @@ import { SandboxClient } from '../src/client/sandbox-client.js';
 import type { Session } from '../src/client/session.js';
 import { sessionWorkflowId, warmPoolWorkflowId } from '../src/common/names.js';
 import { repoRoot, temporalCliPath } from '../src/dev/paths.js';
-import { configureWarmPoolSignal, warmPoolStatusQuery, type SessionInfo, type WarmPoolStatus } from '../src/workflows/messages.js';
+import { configureWarmPoolSignal, warmPoolStatusQuery, type SessionInfo, type WarmPoolStatus } from '../src/protocol/messages.js';
 import { ControlConfig, startControlWorker } from '../src/workers/control.js';
 import { historyBreakdown } from './lib/history.js';
 import { killAllContainers, RawSandboxes } from './lib/raw.js';

@@ -20,8 +20,8 @@ import {
   SnapshotTarget,
   StatPathRequest,
   WriteFilesRequest,
-} from '../src/workflows/messages.js';
-import { sbxSearchAttributes } from '../src/workflows/search-attributes.js';
+} from '../src/protocol/messages.js';
+import { sbxSearchAttributes } from '../src/protocol/search-attributes.js';
 import { SbxErrorType } from '../src/common/errors.js';
 
 interface Message {

@@ -71,7 +71,7 @@ export class RawSandboxes {
 
   async writeSpec(name: string): Promise<string> {
     const bundle = await this.mountpoint(name);
-    const spec = buildOciSpec({ sessionId: name, resources: DEFAULT_RESOURCES, cgroupParent: this.cgroupParent });
+    const spec = buildOciSpec({ sandboxId: name, resources: DEFAULT_RESOURCES, cgroupParent: this.cgroupParent });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
     return bundle;
   }

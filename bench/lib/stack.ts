@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino, type Logger } from 'pino';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
-import { importBusyboxTemplate } from '../../src/dev/busybox-rootfs.js';
+import { importBusyboxTemplate } from '../../src/activities/host/busybox-template.js';
 import { freePort } from '../../src/dev/net.js';
 import { repoRoot } from '../../src/dev/paths.js';
 import { startDevServer, type DevServer } from '../../src/dev/temporal-server.js';

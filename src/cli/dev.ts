@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
 import { SandboxClient } from '../client/sandbox-client.js';
-import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
+import { importBusyboxTemplate } from '../activities/host/busybox-template.js';
 import { detectBackends } from '../dev/detect.js';
 import { startDevServer } from '../dev/temporal-server.js';
 import { ControlConfig, startControlWorker } from '../workers/control.js';
@@ -11,7 +11,7 @@ import { HostConfig } from '../workers/host-config.js';
 import { startHostWorker } from '../workers/host.js';
 import { createLogger } from '../workers/logger.js';
 import { fail } from './output.js';
-import { int } from './session-commands.js';
+import { int } from './parsers.js';
 import { onStopSignal } from './worker-commands.js';
 
 const DEV_HOST = 'local';

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { SbxError, SbxErrorType, toSbxError } from '../client/errors.js';
 import { fleetWorkflowId } from '../common/names.js';
 import { warmPoolStatuses } from '../client/warm-pools.js';
-import { drainUpdate, fleetStatusQuery, type FleetStatus, type WarmPoolStatus } from '../workflows/messages.js';
+import { drainUpdate, fleetStatusQuery, type FleetStatus, type WarmPoolStatus } from '../protocol/messages.js';
 import { runWithClient, type GlobalOptions } from './connect.js';
 import { print, progress } from './output.js';
 

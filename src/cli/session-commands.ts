@@ -1,14 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { SandboxClient } from '../client/sandbox-client.js';
-import type { SessionInfo, SnapshotRecord } from '../workflows/messages.js';
+import type { SessionInfo, SnapshotRecord } from '../protocol/messages.js';
 import { runWithClient, type GlobalOptions } from './connect.js';
 import { bytes, print, progress } from './output.js';
-
-export function int(value: string): number {
-  if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
-  return Number(value);
-}
+import { int } from './parsers.js';
 
 function describe(info: SessionInfo): string {
   const lines = [

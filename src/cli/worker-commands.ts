@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { parseInput } from '../common/validate.js';
 import { Connection } from '@temporalio/client';
-import { createRuntime, createStorage } from '../workers/backends.js';
+import { createRuntime, createStorage } from '../workers/backend-factory.js';
 import { HostConfig } from '../workers/host-config.js';
 import { startHostWorker } from '../workers/host.js';
 import type { ReconcilePlan } from '../workers/reconcile-plan.js';
@@ -10,7 +10,7 @@ import { ControlConfig, startControlWorker } from '../workers/control.js';
 import { createLogger } from '../workers/logger.js';
 import { SbxError, SbxErrorType } from '../client/errors.js';
 import { fail, print } from './output.js';
-import { int } from './session-commands.js';
+import { int } from './parsers.js';
 
 /** Stops `shutdown` on the first SIGINT/SIGTERM; a second one exits at once. */
 export function onStopSignal(shutdown: () => Promise<void>): void {

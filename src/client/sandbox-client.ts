@@ -2,10 +2,10 @@ import { Client, Connection, WithStartWorkflowOperation, WorkflowIdReusePolicy }
 import { z } from 'zod';
 import { CONTROL_TASK_QUEUE, HostId, sessionWorkflowId, TemplateName } from '../common/names.js';
 import { parseInput } from '../common/validate.js';
-import { CreateSessionRequest, createUpdate, SessionState, type CreateSessionInput, type SessionInfo } from '../workflows/messages.js';
-import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from '../workflows/search-attributes.js';
-import { SessionWorkflow } from '../workflows/session.js';
-import { sessionMemo } from '../workflows/session-story.js';
+import { CreateSessionRequest, createUpdate, SessionState, type CreateSessionInput, type SessionInfo } from '../protocol/messages.js';
+import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from '../protocol/search-attributes.js';
+import type { SessionWorkflow } from '../workflows/session/workflow.js';
+import { sessionMemo } from '../protocol/session-memo.js';
 import { toSbxError } from './errors.js';
 import { Session } from './session.js';
 
@@ -62,7 +62,7 @@ export class SandboxClient {
     } catch (err) {
       throw toSbxError(err, sessionId);
     }
-    const start = new WithStartWorkflowOperation(SessionWorkflow, {
+    const start = new WithStartWorkflowOperation<typeof SessionWorkflow>('SessionWorkflow', {
       workflowId: sessionWorkflowId(request.sessionId),
       taskQueue: this.taskQueue,
       args: [{ request }],

@@ -42,8 +42,8 @@ import {
   type SessionState,
   type SnapshotRecord,
   type TurnResult,
-} from '../workflows/messages.js';
-import type { SessionWorkflow } from '../workflows/session.js';
+} from '../protocol/messages.js';
+import type { SessionWorkflow } from '../workflows/session/workflow.js';
 import { SbxError, SbxErrorType, toSbxError } from './errors.js';
 import { sessionWorkflowId } from '../common/names.js';
 

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { warmPoolStatusQuery, type WarmPoolStatus } from '../workflows/messages.js';
+import { warmPoolStatusQuery, type WarmPoolStatus } from '../protocol/messages.js';
 
 /**
  * The status of every running warm pool (of one fleet when `fleetId` is given). Pools are found

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { execa, type ResultPromise } from 'execa';
-import { searchAttributeArgs } from '../workflows/search-attributes.js';
+import { searchAttributeArgs } from '../protocol/search-attributes.js';
 import { waitFor } from './net.js';
 import { requireBuilt, temporalCliPath } from './paths.js';
 

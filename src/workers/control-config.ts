@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CONTROL_TASK_QUEUE, FleetId, HostId, TemplateName } from '../common/names.js';
-import { WarmPoolConfig } from '../workflows/warm-pool-config.js';
+import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 import { Ec2ProvisionerFields } from '../activities/control/ec2-provisioner.js';
 
 /** `--warm-pool busybox=2`: a template and how many sandboxes of it to keep warm. */

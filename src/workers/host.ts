@@ -8,9 +8,9 @@ import { ToolCallJournal } from '../activities/host/tool-call-journal.js';
 import { lifecycleActivities, toolActivities } from '../activities/host/activity-guards.js';
 import { fleetWorkflowId, hostTaskQueue, hostToolsTaskQueue } from '../common/names.js';
 import { SandboxOwners, type ChainOf } from '../activities/host/ownership.js';
-import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
-import { hostHeartbeatSignal } from '../workflows/messages.js';
-import { createRuntime, createStorage } from './backends.js';
+import { importBusyboxTemplate } from '../activities/host/busybox-template.js';
+import { hostHeartbeatSignal } from '../protocol/messages.js';
+import { createRuntime, createStorage } from './backend-factory.js';
 import type { HostConfig } from './host-config.js';
 import { installTemporalLogging } from './logger.js';
 import type { ReconcilePlan } from './reconcile-plan.js';
@@ -40,7 +40,7 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   const storage = await createStorage(config, logger);
   const runtime = createRuntime(config, logger);
   const chains = runChains(config);
-  const owners = new SandboxOwners(join(config.dataRoot, 'owners'), (sandboxId) => storage.sessionExists(sandboxId), chains.chainOf);
+  const owners = new SandboxOwners(join(config.dataRoot, 'owners'), (sandboxId) => storage.sandboxExists(sandboxId), chains.chainOf);
   await owners.init();
   const reconcileConnection = await Connection.connect({ address: config.temporalAddress });
   const reconciler = createReconciler(config, reconcileConnection, storage, runtime, logger, owners);
@@ -138,7 +138,7 @@ function startHeartbeats(config: HostConfig, storage: Storage, logger: Logger): 
   const beat = async () => {
     const connection = await connecting;
     const client = new Client({ connection, namespace: config.namespace });
-    const [health, sessions, quarantined] = await Promise.all([storage.health(), storage.listSessions(), storage.quarantined()]);
+    const [health, sessions, quarantined] = await Promise.all([storage.health(), storage.listSandboxes(), storage.quarantined()]);
     await client.workflow.signalWithStart('FleetWorkflow', {
       workflowId: fleetWorkflowId(fleetId),
       taskQueue: config.controlTaskQueue,

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Gauge, Histogram, Registry } from 'prom-client';
 import type { PlacementKind } from '../activities/control/placement.js';
 import { fleetWorkflowId, warmPoolWorkflowId } from '../common/names.js';
-import { fleetStatusQuery, warmPoolStatusQuery } from '../workflows/messages.js';
+import { fleetStatusQuery, warmPoolStatusQuery } from '../protocol/messages.js';
 
 export interface MetricsServer {
   /** Records one placement made by this worker's placement activities. */

@@ -45,7 +45,7 @@ export function createReconciler(
   };
 
   const plan = async (): Promise<ReconcilePlan> => {
-    const [datasets, containers, quarantined] = await Promise.all([storage.listSessions(), runtime.list(), storage.quarantined()]);
+    const [datasets, containers, quarantined] = await Promise.all([storage.listSandboxes(), runtime.list(), storage.quarantined()]);
     const pools = datasets.some((id) => id.startsWith(WARM_PREFIX))
       ? await connection
           .withDeadline(Date.now() + POOL_QUERY_DEADLINE_MS, () => warmPoolStatuses(client))
@@ -73,7 +73,7 @@ export function createReconciler(
       const planned = await plan();
       for (const id of planned.removeSessions) {
         await runtime.destroy(id);
-        await storage.destroySession(id);
+        await storage.destroySandbox(id);
       }
       for (const id of planned.quarantine) {
         await storage.setQuarantine(id, Date.now());
@@ -85,7 +85,7 @@ export function createReconciler(
       // recorded its owner but not yet made its dataset.
       if (owners && firstPass) {
         const removed = new Set(planned.removeSessions);
-        await owners.reconcile((await storage.listSessions()).filter((id) => !removed.has(id)), reported);
+        await owners.reconcile((await storage.listSandboxes()).filter((id) => !removed.has(id)), reported);
       }
       firstPass = false;
       const changed = planned.removeSessions.length + planned.quarantine.length + planned.release.length + planned.removeContainers.length;

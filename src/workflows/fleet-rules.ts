@@ -1,4 +1,4 @@
-import type { FleetConfig } from './fleet-config.js';
+import type { FleetConfig } from '../protocol/fleet-config.js';
 
 /**
  * Pure decisions of the fleet workflow. One notion of capacity serves placement, scale-up and

@@ -14,7 +14,7 @@ import { SbxErrorType, sbxFailure } from '../common/errors.js';
 import { sessionWorkflowId } from '../common/names.js';
 import { parseInput } from '../common/validate.js';
 import { BackgroundWork } from './background-work.js';
-import { FleetConfig } from './fleet-config.js';
+import { FleetConfig } from '../protocol/fleet-config.js';
 import {
   busySlots,
   capacity,
@@ -43,7 +43,7 @@ import {
   warmClaimedSignal,
   type FleetHostStatus,
   type FleetStatus,
-} from './messages.js';
+} from '../protocol/messages.js';
 
 export interface FleetWorkflowInput {
   fleetId: string;

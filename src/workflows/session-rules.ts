@@ -1,7 +1,7 @@
 import type { ApplicationFailure } from '@temporalio/common';
 import { SbxErrorType, sbxFailure } from '../common/errors.js';
 import { turnSnapshotName } from '../common/names.js';
-import { DEFAULT_MAX_NAMED_SNAPSHOTS, type SessionState, type SnapshotRecord, type SnapshotTarget } from './messages.js';
+import { DEFAULT_MAX_NAMED_SNAPSHOTS, type SessionState, type SnapshotRecord, type SnapshotTarget } from '../protocol/messages.js';
 
 /** Pure decisions of the session workflow: which operation may run in which state, and snapshot bookkeeping. */
 

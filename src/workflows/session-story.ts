@@ -1,9 +1,9 @@
 import type { ActivityFunctionWithOptions, ActivityInterfaceFor } from '@temporalio/workflow';
 import type { PlacementActivities } from '../activities/control/placement.js';
 import type { HostActivities } from '../activities/host/activities.js';
-import type { ExecStatus, Resources } from '../common/sandbox.js';
+import type { ExecStatus } from '../common/sandbox.js';
 import { escapeControls } from '../common/shown.js';
-import type { CreateSessionRequest, PauseMode, SessionState } from './messages.js';
+import type { PauseMode, SessionState } from '../protocol/messages.js';
 
 /**
  * What the Temporal Web UI shows of a session: its memo, its current details and a summary on each
@@ -35,15 +35,6 @@ function code(text: string, max: number): string {
 
 const commandText = (command: string | string[]) => (typeof command === 'string' ? command : command.join(' '));
 
-/** The memo a session carries from its start: what it was made of, for the UI's list and detail views. */
-export function sessionMemo(req: Pick<CreateSessionRequest, 'template' | 'resources' | 'quotaBytes'>): {
-  template: string;
-  resources: Resources;
-  quotaBytes?: number;
-} {
-  return { template: req.template, resources: req.resources, ...(req.quotaBytes !== undefined ? { quotaBytes: req.quotaBytes } : {}) };
-}
-
 /** How to summarize each activity of `A` from its input. */
 type Summaries<A> = { [K in keyof A]: A[K] extends (...args: infer P) => unknown ? (input: P[0]) => string : never };
 
@@ -54,7 +45,7 @@ const hostSummaries: Summaries<HostActivities> = {
   stopSandbox: ({ sandboxId }) => `stop sandbox ${sandboxId}`,
   destroySandbox: ({ sandboxId }) => `destroy sandbox ${sandboxId}`,
   execCommand: ({ request }) => `exec: ${plain(commandText(request.command), COMMAND_CHARS)} (${plain(request.toolCallId, ID_CHARS)})`,
-  writeFiles: ({ files }) => `write ${files.length === 1 ? plain(files[0]!.path, COMMAND_CHARS) : `${files.length} files`}`,
+  writeFiles: ({ files }) => `write ${files.length === 1 ? plain(files[0].path, COMMAND_CHARS) : `${files.length} files`}`,
   readFile: ({ request }) => `read ${plain(request.path, COMMAND_CHARS)}`,
   listDir: ({ request }) => `list ${plain(request.path ?? '/workspace', COMMAND_CHARS)}`,
   statPath: ({ request }) => `stat ${plain(request.path, COMMAND_CHARS)}`,
@@ -86,7 +77,7 @@ function summarizing<A>(acts: ActivityInterfaceFor<A>, table: Summaries<A>): Act
     get(target, name) {
       const summary = typeof name === 'string' ? summaries[name] : undefined;
       if (!summary) return target[name as string];
-      return (...args: unknown[]) => target[name as string]!.executeWithOptions({ summary: summary(args[0]) }, args);
+      return (...args: unknown[]) => target[name as string].executeWithOptions({ summary: summary(args[0]) }, args);
     },
   }) as ActivityInterfaceFor<A>;
 }

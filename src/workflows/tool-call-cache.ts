@@ -1,11 +1,6 @@
 import { serializedBytes, type ExecResult } from '../common/sandbox.js';
+import type { CachedToolCall } from '../protocol/session-input.js';
 
-export interface CachedToolCall {
-  toolCallId: string;
-  result: ExecResult;
-  /** Output dropped to keep continue-as-new input small; exit code and status are kept. */
-  outputDropped?: boolean;
-}
 
 /**
  * Recorded results of recent tool calls, so a repeated toolCallId returns the recorded result

@@ -1,6 +1,6 @@
 import type { Resources } from '../common/sandbox.js';
-import type { WarmSandboxState } from './messages.js';
-import type { WarmPoolConfig } from './warm-pool-config.js';
+import type { WarmSandboxState } from '../protocol/messages.js';
+import type { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 
 /** Pure decisions of the warm-pool workflow. */
 

@@ -28,9 +28,9 @@ import {
   warmReleasedSignal,
   type WarmClaim,
   type WarmPoolStatus,
-} from './messages.js';
+} from '../protocol/messages.js';
 import { BackgroundWork } from './background-work.js';
-import { WarmPoolConfig } from './warm-pool-config.js';
+import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 import { chooseForClaim, refillBackoffMs, sandboxesToTrim, sandboxesToWarm, specOf, type WarmSandbox } from './warm-pool-rules.js';
 
 export interface WarmPoolWorkflowInput {

@@ -7,8 +7,8 @@ import { createPlacementActivities } from '../../src/activities/control/placemen
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import type { Session } from '../../src/client/session.js';
 import { fleetWorkflowId } from '../../src/common/names.js';
-import { FleetConfig } from '../../src/workflows/fleet-config.js';
-import { configureFleetSignal, drainUpdate, fleetStatusQuery, type FleetStatus } from '../../src/workflows/messages.js';
+import { FleetConfig } from '../../src/protocol/fleet-config.js';
+import { configureFleetSignal, drainUpdate, fleetStatusQuery, type FleetStatus } from '../../src/protocol/messages.js';
 import { recordWorkflowHistory } from '../harness/histories.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 import { createTestWorker } from '../harness/temporal.js';

@@ -65,7 +65,7 @@ describe('host reconcile', () => {
     // Started there for real, the host quarantines: data kept, sandbox stopped, nothing deleted.
     const wrong = await startHost({ namespace: other });
     expect(wrong.report).toMatchObject({ quarantine: [id], removeSessions: [] });
-    expect(await wrong.storage.sessionExists(id)).toBe(true);
+    expect(await wrong.storage.sandboxExists(id)).toBe(true);
     expect([...(await wrong.storage.quarantined()).keys()]).toEqual([id]);
     expect(await wrong.runtime.list()).not.toContain(id);
 
@@ -78,8 +78,8 @@ describe('host reconcile', () => {
     // Against the wrong server with a short grace, periodic reconcile deletes once the grace is over.
     const short = await startHost({ namespace: other, quarantineGraceMs: 3000, reconcileIntervalMs: 500 });
     expect(short.report).toMatchObject({ quarantine: [id], removeSessions: [] });
-    expect(await short.storage.sessionExists(id)).toBe(true);
-    await until('the quarantined session to be deleted after its grace', async () => !(await short.storage.sessionExists(id)));
+    expect(await short.storage.sandboxExists(id)).toBe(true);
+    await until('the quarantined session to be deleted after its grace', async () => !(await short.storage.sandboxExists(id)));
 
     await startHost({});
     expect((await session.destroy()).state).toBe('destroyed');

@@ -22,13 +22,13 @@ describe('session disk quotas', () => {
     const refused = await sbx.client.createSession({ sessionId: 'tiny-quota', quotaBytes: 1 }).catch((err) => err);
     expect(refused).toBeInstanceOf(SbxError);
     expect(refused).toMatchObject({ type: 'InvalidArgument', message: expect.stringContaining('quotaBytes must be at least 16777216 (16 MiB)') });
-    expect(await sbx.host.storage.sessionExists('tiny-quota')).toBe(false);
+    expect(await sbx.host.storage.sandboxExists('tiny-quota')).toBe(false);
   });
 
   it("refuses a quota over the host's maximum before anything is made", async () => {
     const refused = await sbx.client.createSession({ sessionId: 'greedy', quotaBytes: 512 * MiB }).catch((err) => err);
     expect(refused).toMatchObject({ type: 'InvalidArgument', message: expect.stringMatching(/quotaBytes 536870912 is more than host .* allows \(at most 268435456\)/) });
-    expect(await sbx.host.storage.listSessions()).not.toContain('greedy');
+    expect(await sbx.host.storage.listSandboxes()).not.toContain('greedy');
   });
 
   it('gives a session that asks for none the host default', async () => {
@@ -57,7 +57,7 @@ describe('session disk quotas', () => {
     const turn = await filler.turnComplete();
     expect(turn).toMatchObject({ turn: 1 });
     expect((await filler.destroy()).state).toBe('destroyed');
-    expect(await sbx.host.storage.sessionExists('filler')).toBe(false);
+    expect(await sbx.host.storage.sandboxExists('filler')).toBe(false);
 
     const { session: late } = await sbx.client.createSession({ sessionId: 'late' });
     expect(await late.exec({ toolCallId: 'w', command: 'echo hi > /workspace/f && cat /workspace/f' })).toMatchObject({ exitCode: 0, stdout: 'hi\n' });

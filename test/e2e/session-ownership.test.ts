@@ -5,7 +5,7 @@ import type { temporal } from '@temporalio/proto';
 import type { Session } from '../../src/client/session.js';
 import { sessionWorkflowId } from '../../src/common/names.js';
 import { DEFAULT_RESOURCES } from '../../src/common/sandbox.js';
-import { CreateSessionRequest } from '../../src/workflows/messages.js';
+import { CreateSessionRequest } from '../../src/protocol/messages.js';
 import type { HostCallOutcome } from '../fixtures/host-call-workflows.js';
 import { recordHistory, recordWorkflowHistory } from '../harness/histories.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
@@ -54,7 +54,7 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     expect(await victim.info()).toMatchObject({ state: 'active', turn: 1 });
     const read = await victim.exec({ toolCallId, command: 'cat /workspace/secret.txt' });
     expect({ exitCode: read.exitCode, stdout: read.stdout }).toEqual({ exitCode: 0, stdout: secret });
-    expect(await sbx.host.storage.sessionExists('victim')).toBe(true);
+    expect(await sbx.host.storage.sandboxExists('victim')).toBe(true);
   }
 
   const activityEvents = (events: HistoryEvent[]) =>
@@ -86,7 +86,7 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     ]);
     await carrier.executeUpdate('destroy', { args: [] }).catch(() => undefined);
     expect(await failureType(carrier)).toBe('InvalidArgument');
-    expect(await sbx.host.storage.sessionExists('copier')).toBe(false);
+    expect(await sbx.host.storage.sandboxExists('copier')).toBe(false);
     await victimIntact('after-copier');
   });
 
@@ -133,7 +133,7 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     );
     expect(created).toContain('belongs to another workflow');
     await replacement.terminate('test over');
-    const path = await sbx.host.storage.sessionPath('target');
+    const path = await sbx.host.storage.sandboxPath('target');
     expect(readFileSync(join(path, 'rootfs', 'workspace', 'secret.txt'), 'utf8')).toBe(secret);
   });
 
@@ -205,7 +205,7 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     });
     await connection.close();
     for (const [key, outcome] of Object.entries(outcomes)) expect([key, outcome]).toEqual([key, expect.objectContaining({ ok: false, type: 'NotOwner' })]);
-    expect(await sbx.host.storage.sessionExists('thief')).toBe(false);
+    expect(await sbx.host.storage.sandboxExists('thief')).toBe(false);
     expect((await victim.listSnapshots()).map((s) => s.name)).toEqual(['turn-000001']);
     await victimIntact('after-rogue-worker');
   });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { repoRoot } from '../../src/dev/paths.js';
 import { SbxErrorType } from '../../src/client/errors.js';
-import type { SessionInfo } from '../../src/workflows/messages.js';
+import type { SessionInfo } from '../../src/protocol/messages.js';
 import { recordHistory } from '../harness/histories.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
 import { cliOutput, temporalCliLine } from '../harness/temporal-cli.js';

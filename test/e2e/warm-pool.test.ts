@@ -9,7 +9,7 @@ import {
   warmPoolStatusQuery,
   type FleetStatus,
   type WarmPoolStatus,
-} from '../../src/workflows/messages.js';
+} from '../../src/protocol/messages.js';
 import { freePort } from '../../src/dev/net.js';
 import { startHostWorker, type RunningHost } from '../../src/workers/host.js';
 import { startMetrics, type MetricsServer } from '../../src/workers/metrics.js';
@@ -88,7 +88,7 @@ describe('warm pool', () => {
     await configurePool(2);
     const filled = await until('2 warm sandboxes ready', poolStatus, (p) => p.ready === 2);
     const warmIds = ready(filled).map((s) => s.sandboxId);
-    for (const id of warmIds) expect(await sbx.host.storage.sessionExists(id)).toBe(true);
+    for (const id of warmIds) expect(await sbx.host.storage.sandboxExists(id)).toBe(true);
     for (const id of warmIds) expect(ownerOnHost(id)).toBe(poolId);
     expect(hostOf(await fleetStatus()).warm.sort()).toEqual([...warmIds].sort());
 
@@ -133,7 +133,7 @@ describe('warm pool', () => {
 
     // Destroying the claimed session removes its sandbox and frees its slot and pool entry.
     await session.destroy();
-    expect(await sbx.host.storage.sessionExists(info.sandboxId)).toBe(false);
+    expect(await sbx.host.storage.sandboxExists(info.sandboxId)).toBe(false);
     await until('pool forgot the claimed sandbox', poolStatus, (p) => !p.sandboxes.some((s) => s.sandboxId === info.sandboxId));
     await until('slot released', fleetStatus, (f) => !hostOf(f).sessions.includes(info.sandboxId));
     await fork.destroy();
@@ -144,13 +144,13 @@ describe('warm pool', () => {
   it('keeps the pool\'s sandboxes across a host restart and quarantines warm sandboxes no pool knows', async () => {
     const before = ready(await until('pool full', poolStatus, (p) => p.ready === 2)).map((s) => s.sandboxId);
     await sbx.host.shutdown();
-    await sbx.host.storage.createSession('warm-stray', { kind: 'template', template: 'busybox' });
+    await sbx.host.storage.createSandbox('warm-stray', { kind: 'template', template: 'busybox' });
     host = await startHostWorker(sbx.hostConfig, testLogger);
     expect(host.report.keep).toEqual(expect.arrayContaining(before));
     expect(host.report.quarantine).toContain('warm-stray');
     expect(host.report.removeSessions).not.toContain('warm-stray');
     expect([...(await host.storage.quarantined()).keys()]).toEqual(['warm-stray']);
-    await host.storage.destroySession('warm-stray');
+    await host.storage.destroySandbox('warm-stray');
     // The restarted host's warm sandboxes still serve claims.
     const { session, info } = await sbx.client.createSession({ sessionId: `${fleetId}-after`, template: 'busybox' });
     expect(before).toContain(info.sandboxId);
@@ -161,7 +161,7 @@ describe('warm pool', () => {
     await configurePool(0);
     const empty = await until('pool empty', poolStatus, (p) => p.sandboxes.length === 0);
     expect(empty.counters.claims).toBe(2);
-    for (const id of before) expect(await host.storage.sessionExists(id)).toBe(false);
+    for (const id of before) expect(await host.storage.sandboxExists(id)).toBe(false);
     await until('no warm slots left', fleetStatus, (f) => hostOf(f).warm.length === 0 && hostOf(f).sessions.length === 0);
   });
 
@@ -171,7 +171,7 @@ describe('warm pool', () => {
     await temporal.workflow.getHandle(fleetWorkflowId(fleetId)).executeUpdate(drainUpdate, { args: [{ hostId: sbx.hostId }] });
     // The host held only warm sandboxes: the pool removes them and the emptied host leaves the fleet.
     await until('warm sandboxes evicted', poolStatus, (p) => p.ready === 0 && !p.sandboxes.some((s) => warmIds.includes(s.sandboxId)));
-    for (const id of warmIds) expect(await host.storage.sessionExists(id)).toBe(false);
+    for (const id of warmIds) expect(await host.storage.sandboxExists(id)).toBe(false);
     // No provisioner manages this host, so after its termination its heartbeats register it afresh.
     await until('drained host terminated', fleetStatus, (f) => (f.counters['terminations.drained'] ?? 0) === 1);
     await recordWorkflowHistory(poolId, 'warm-pool');

@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { createPlacementActivities, type PlacementConfig } from '../../src/activities/control/placement.js';
 import { DEFAULT_ZFS_CLI } from '../../src/activities/host/zfs-cli.js';
-import { importBusyboxTemplate } from '../../src/dev/busybox-rootfs.js';
+import { importBusyboxTemplate } from '../../src/activities/host/busybox-template.js';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import { HostConfig } from '../../src/workers/host-config.js';
 import { startHostWorker, type RunningHost } from '../../src/workers/host.js';

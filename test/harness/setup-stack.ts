@@ -8,7 +8,7 @@ import { DEFAULT_ZFS_CLI, runZfs } from '../../src/activities/host/zfs-cli.js';
 import { requireBuilt, temporalCliPath } from '../../src/dev/paths.js';
 import { startMoto } from '../../src/dev/moto.js';
 import { freePort } from '../../src/dev/net.js';
-import { sbxSearchAttributes } from '../../src/workflows/search-attributes.js';
+import { sbxSearchAttributes } from '../../src/protocol/search-attributes.js';
 import { STACK_ENV, type TestStack } from './stack.js';
 import { workflowsPaths } from './workflows.js';
 

@@ -53,7 +53,7 @@ describe('a hostile sandbox and the file API (real runsc on ZFS)', () => {
     sbx = await startSbx(import.meta.url);
     const created = await sbx.client.createSession({ sessionId: `hostile-${id}`.slice(0, 63), template: 'busybox' });
     session = created.session;
-    files = sandboxFiles(sbx.host.runtime, created.info.sandboxId, await sbx.host.storage.sessionPath(created.info.sandboxId));
+    files = sandboxFiles(sbx.host.runtime, created.info.sandboxId, await sbx.host.storage.sandboxPath(created.info.sandboxId));
   });
 
   afterEach(() => {

@@ -28,7 +28,7 @@ describe('LocalDiskStorage bookkeeping', () => {
     await storage.init();
     await mkdir(join(own, 'src', 'workspace'), { recursive: true });
     await storage.importTemplate('tiny', { dir: join(own, 'src') });
-    await storage.createSession('s', { kind: 'template', template: 'tiny' });
+    await storage.createSandbox('s', { kind: 'template', template: 'tiny' });
     for (const name of ['c', 'a', 'b']) await storage.snapshot('s', name);
     expect((await storage.listSnapshots('s')).map((x) => [x.name, x.createTxg])).toEqual([
       ['c', 1],

@@ -5,7 +5,7 @@ import { requireFilesHelper } from '../../src/activities/host/files-helper.js';
 import { NoneRuntime } from '../../src/activities/host/none-runtime.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { zfs } from '../harness/zfs.js';
-import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
+import { makeBusyboxRootfs } from '../../src/activities/host/busybox-template.js';
 import { ExecRequest, FileWrite, ListDirRequest, ReadFileRequest, Resources, type ExecRequestInput } from '../../src/common/sandbox.js';
 import { sandboxFiles } from '../../src/activities/host/sandbox-files.js';
 import { testStack, uniqueNames } from '../harness/stack.js';

@@ -12,7 +12,7 @@ import {
   MAX_STDIN_BYTES,
   serializedBytes,
 } from '../../src/common/sandbox.js';
-import { execUpdate, snapshotUpdate } from '../../src/workflows/messages.js';
+import { execUpdate, snapshotUpdate } from '../../src/protocol/messages.js';
 import { recordHistory } from '../harness/histories.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
@@ -119,7 +119,7 @@ describe('request and result sizes (real runsc on ZFS)', () => {
     try {
       // Past the schema, as a caller of the runtime itself: 200 KiB in one argv string is E2BIG.
       const request = { ...ExecRequest.parse({ toolCallId: next(), command: 'true' }), command: `: ${big(200 * 1024)}` };
-      const path = await sbx.host.storage.sessionPath(sandboxId);
+      const path = await sbx.host.storage.sandboxPath(sandboxId);
       const failure = await sbx.host.runtime.exec(sandboxId, path, request).then(
         () => 'ok',
         (err: { type?: string }) => err.type ?? String(err),

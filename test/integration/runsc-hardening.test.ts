@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { requireFilesHelper } from '../../src/activities/host/files-helper.js';
 import { GvisorRuntime } from '../../src/activities/host/runsc.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
-import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
+import { makeBusyboxRootfs } from '../../src/activities/host/busybox-template.js';
 import { runscPath } from '../../src/dev/paths.js';
 import { ExecRequest, Resources } from '../../src/common/sandbox.js';
 import { testStack, uniqueNames } from '../harness/stack.js';

@@ -5,7 +5,7 @@ import { requireFilesHelper } from '../../src/activities/host/files-helper.js';
 import { GvisorRuntime } from '../../src/activities/host/runsc.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { zfs } from '../harness/zfs.js';
-import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
+import { makeBusyboxRootfs } from '../../src/activities/host/busybox-template.js';
 import { ExecRequest, Resources, type ExecRequestInput } from '../../src/common/sandbox.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 

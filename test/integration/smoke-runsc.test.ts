@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { zfs } from '../harness/zfs.js';
-import { makeBusyboxRootfs } from '../../src/dev/busybox-rootfs.js';
+import { makeBusyboxRootfs } from '../../src/activities/host/busybox-template.js';
 import { runscPath } from '../../src/dev/paths.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 

@@ -41,9 +41,9 @@ describe('a full pool with a reserve', () => {
 
   it('still snapshots and destroys when one session has filled the pool, and refuses new sessions until it has room', async () => {
     const template = { kind: 'template', template: 'tiny' } as const;
-    await storage.createSession('filler', template, 1024 * MiB);
-    await storage.createSession('other', template, 64 * MiB);
-    const fill = await execa('dd', ['if=/dev/zero', `of=${join(await storage.sessionPath('filler'), 'rootfs', 'big')}`, 'bs=1M'], { reject: false });
+    await storage.createSandbox('filler', template, 1024 * MiB);
+    await storage.createSandbox('other', template, 64 * MiB);
+    const fill = await execa('dd', ['if=/dev/zero', `of=${join(await storage.sandboxPath('filler'), 'rootfs', 'big')}`, 'bs=1M'], { reject: false });
     expect(fill.stderr).toContain('No space left on device');
     expect(Number(await zfs('get', '-Hp', '-o', 'value', 'available', `${pool}/host/sessions`))).toBeLessThan(MiB);
 
@@ -53,17 +53,17 @@ describe('a full pool with a reserve', () => {
 
     await storage.snapshot('other', 'turn-000001');
     await storage.snapshot('filler', 'turn-000001');
-    expect(await storage.createSession('late', template, 64 * MiB).catch((err) => err)).toMatchObject({
+    expect(await storage.createSandbox('late', template, 64 * MiB).catch((err) => err)).toMatchObject({
       type: 'NoSpace',
       message: expect.stringContaining('out of space'),
     });
-    await storage.destroySession('filler');
-    await storage.createSession('late', template, 64 * MiB);
+    await storage.destroySandbox('filler');
+    await storage.createSandbox('late', template, 64 * MiB);
 
     // With the space back, the reserve is held again and the others write.
     expect((await storage.health()).status).toBe('healthy');
     expect(Number(await zfs('get', '-Hp', '-o', 'value', 'reservation', `${pool}/host/reserve`))).toBe(RESERVE);
-    await execa('dd', ['if=/dev/zero', `of=${join(await storage.sessionPath('late'), 'rootfs', 'f')}`, 'bs=1M', 'count=4']);
+    await execa('dd', ['if=/dev/zero', `of=${join(await storage.sandboxPath('late'), 'rootfs', 'f')}`, 'bs=1M', 'count=4']);
     expect((await storage.listSnapshots('other')).map((s) => s.name)).toEqual(['turn-000001']);
   });
 });

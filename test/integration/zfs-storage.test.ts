@@ -40,44 +40,44 @@ describe('ZfsStorage on real zfs-fuse', () => {
   it('keeps each import as a version snapshot and clones the newest', async () => {
     const versions = await zfs('list', '-H', '-o', 'name', '-t', 'snapshot', '-r', `${root}-own/templates/tiny`);
     expect(versions.split('\n')).toEqual([`${root}-own/templates/tiny@v1`, `${root}-own/templates/tiny@v2`]);
-    await storage.createSession('s1', { kind: 'template', template: 'tiny' }, 32 * 1024 * 1024);
+    await storage.createSandbox('s1', { kind: 'template', template: 'tiny' }, 32 * 1024 * 1024);
     expect(await zfs('get', '-H', '-o', 'value', 'origin', `${root}-own/sessions/s1`)).toBe(`${root}-own/templates/tiny@v2`);
     expect(await zfs('get', '-Hp', '-o', 'value', 'quota', `${root}-own/sessions/s1`)).toBe(String(32 * 1024 * 1024));
   });
 
   it('makes a fork a full copy with no origin, so the source can roll back and be destroyed', async () => {
     await storage.snapshot('s1', 'turn-000001');
-    await storage.createSession('s2', { kind: 'snapshot', sandboxId: 's1', snapshot: 'turn-000001' });
+    await storage.createSandbox('s2', { kind: 'snapshot', sandboxId: 's1', snapshot: 'turn-000001' });
     expect(await zfs('get', '-H', '-o', 'value', 'origin', `${root}-own/sessions/s2`)).toBe('-');
     await storage.snapshot('s1', 'turn-000002');
     await storage.rollback('s1', 'turn-000001');
-    await storage.destroySession('s1');
-    expect(await storage.sessionExists('s2')).toBe(true);
+    await storage.destroySandbox('s1');
+    expect(await storage.sandboxExists('s2')).toBe(true);
   });
 
   it('redoes a fork whose receive did not finish', async () => {
     await storage.snapshot('s2', 'turn-000001');
     await zfs('create', `${root}-own/sessions/half`);
-    expect(await storage.sessionExists('half')).toBe(false);
-    expect(await storage.listSessions()).toContain('half');
-    await storage.createSession('half', { kind: 'snapshot', sandboxId: 's2', snapshot: 'turn-000001' });
-    expect(await storage.sessionExists('half')).toBe(true);
+    expect(await storage.sandboxExists('half')).toBe(false);
+    expect(await storage.listSandboxes()).toContain('half');
+    await storage.createSandbox('half', { kind: 'snapshot', sandboxId: 's2', snapshot: 'turn-000001' });
+    expect(await storage.sandboxExists('half')).toBe(true);
     expect(await storage.listSnapshots('half')).toEqual([]);
-    const path = await storage.sessionPath('half');
+    const path = await storage.sandboxPath('half');
     const listing = await execa('ls', [join(path, 'rootfs')]);
     expect(listing.stdout.split('\n')).toContain('workspace');
   });
 
   it('makes session datasets setuid=off, devices=off, exec=on, and their mounts honour it', async () => {
-    await storage.createSession('priv', { kind: 'template', template: 'tiny' });
+    await storage.createSandbox('priv', { kind: 'template', template: 'tiny' });
     await storage.snapshot('priv', 'turn-000001');
-    await storage.createSession('priv-fork', { kind: 'snapshot', sandboxId: 'priv', snapshot: 'turn-000001' });
+    await storage.createSandbox('priv-fork', { kind: 'snapshot', sandboxId: 'priv', snapshot: 'turn-000001' });
     await storage.rollback('priv', 'turn-000001');
     for (const id of ['priv', 'priv-fork']) {
       const dataset = `${root}-own/sessions/${id}`;
       expect(await zfs('get', '-H', '-o', 'value', 'setuid,devices,exec', dataset)).toBe('off\noff\non');
       // A setuid-root program written into the session (as a sandbox's root could) runs as its caller on the host.
-      const dir = join(await storage.sessionPath(id), 'rootfs');
+      const dir = join(await storage.sandboxPath(id), 'rootfs');
       await execa('cp', ['/usr/bin/id', join(dir, 'id')]);
       await execa('chmod', ['4755', join(dir, 'id')]);
       // nobody must reach it: traverse-only on each directory from the run's scratch down.
@@ -88,18 +88,18 @@ describe('ZfsStorage on real zfs-fuse', () => {
       await execa('mknod', [join(dir, 'null'), 'c', '1', '3']);
       expect((await execa('sh', ['-c', `echo x > ${join(dir, 'null')}`], { reject: false })).exitCode).not.toBe(0);
     }
-    await storage.destroySession('priv-fork');
-    await storage.destroySession('priv');
+    await storage.destroySandbox('priv-fork');
+    await storage.destroySandbox('priv');
   });
 
   it('refuses a fork whose quota cannot hold what it copies, before copying anything', async () => {
-    await storage.createSession('big', { kind: 'template', template: 'tiny' });
-    await execa('dd', ['if=/dev/urandom', `of=${join(await storage.sessionPath('big'), 'rootfs', 'blob')}`, 'bs=1M', 'count=20']);
+    await storage.createSandbox('big', { kind: 'template', template: 'tiny' });
+    await execa('dd', ['if=/dev/urandom', `of=${join(await storage.sandboxPath('big'), 'rootfs', 'blob')}`, 'bs=1M', 'count=20']);
     await storage.snapshot('big', 'turn-000001');
-    const refused = await storage.createSession('small', { kind: 'snapshot', sandboxId: 'big', snapshot: 'turn-000001' }, 16 * 1024 * 1024).catch((err) => err);
+    const refused = await storage.createSandbox('small', { kind: 'snapshot', sandboxId: 'big', snapshot: 'turn-000001' }, 16 * 1024 * 1024).catch((err) => err);
     expect(refused).toMatchObject({ type: 'InvalidArgument', message: expect.stringMatching(/too small for a fork.*give at least \d+/) });
-    expect(await storage.listSessions()).not.toContain('small');
-    await storage.destroySession('big');
+    expect(await storage.listSandboxes()).not.toContain('small');
+    await storage.destroySandbox('big');
   });
 
   it('keeps its reserve in a dataset sessions cannot write', async () => {

@@ -1,4 +1,4 @@
-import { FleetConfig } from '../../src/workflows/fleet-config.js';
+import { FleetConfig } from '../../src/protocol/fleet-config.js';
 import {
   busySlots,
   capacity,

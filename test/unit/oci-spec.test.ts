@@ -4,7 +4,7 @@ import { Resources } from '../../src/common/sandbox.js';
 const resources = Resources.parse({ cpus: 1.5, memoryMb: 64, maxPids: 100 });
 
 describe('buildOciSpec', () => {
-  const spec = buildOciSpec({ sessionId: 'sess-1', resources });
+  const spec = buildOciSpec({ sandboxId: 'sess-1', resources });
 
   it('roots the sandbox in the bundle rootfs, writable, named after the session', () => {
     expect(spec.root).toEqual({ path: 'rootfs', readonly: false });
@@ -21,7 +21,7 @@ describe('buildOciSpec', () => {
 
   it('gives the sandbox a fixed environment and nothing of the host', () => {
     process.env.SBX_SECRET_FOR_TEST = 'leak';
-    const env = buildOciSpec({ sessionId: 'sess-1', resources }).process.env;
+    const env = buildOciSpec({ sandboxId: 'sess-1', resources }).process.env;
     delete process.env.SBX_SECRET_FOR_TEST;
     expect(env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root', 'LANG=C.UTF-8']);
     expect(Object.keys(SANDBOX_ENV)).toEqual(['PATH', 'HOME', 'LANG']);
@@ -54,12 +54,12 @@ describe('buildOciSpec', () => {
 
   it('puts every session in its own cgroup', () => {
     expect(spec.linux.cgroupsPath).toBe('/sbx/sess-1');
-    expect(buildOciSpec({ sessionId: 'sess-2', resources }).linux.cgroupsPath).toBe('/sbx/sess-2');
-    expect(buildOciSpec({ sessionId: 'sess-2', resources, cgroupParent: '/sbx/host-a/' }).linux.cgroupsPath).toBe('/sbx/host-a/sess-2');
+    expect(buildOciSpec({ sandboxId: 'sess-2', resources }).linux.cgroupsPath).toBe('/sbx/sess-2');
+    expect(buildOciSpec({ sandboxId: 'sess-2', resources, cgroupParent: '/sbx/host-a/' }).linux.cgroupsPath).toBe('/sbx/host-a/sess-2');
   });
 
   it('never sets a cpu quota below what the kernel accepts', () => {
-    const tiny = buildOciSpec({ sessionId: 's', resources: { ...resources, cpus: 0.001 } });
+    const tiny = buildOciSpec({ sandboxId: 's', resources: { ...resources, cpus: 0.001 } });
     expect(tiny.linux.resources.cpu.quota).toBeGreaterThanOrEqual(1000);
   });
 });

@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { parseSessionInput, type StartedAs } from '../../src/workflows/session-input.js';
+import { parseSessionInput, type StartedAs } from '../../src/protocol/session-input.js';
 
 const as = (sessionId: string, more: Partial<StartedAs> = {}): StartedAs => ({ workflowId: `sbx-session-${sessionId}`, ...more });
 

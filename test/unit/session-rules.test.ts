@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { SnapshotRecord } from '../../src/workflows/messages.js';
+import type { SnapshotRecord } from '../../src/protocol/messages.js';
 import {
   assertOperationAllowed,
   namedSnapshotLimit,

@@ -1,5 +1,6 @@
 import { DEFAULT_RESOURCES } from '../../src/common/sandbox.js';
-import { currentDetails, sessionMemo } from '../../src/workflows/session-story.js';
+import { sessionMemo } from '../../src/protocol/session-memo.js';
+import { currentDetails } from '../../src/workflows/session-story.js';
 
 describe('what the Web UI shows of a session', () => {
   const story = { state: 'active' as const, hostId: 'h1', template: 'busybox', turn: 4 };

@@ -62,4 +62,15 @@ describe('ToolCallJournal', () => {
     await journal.forget('s1');
     expect(await readdir(dir)).toEqual([]);
   });
+
+  it('cuts a large recorded output on whole characters', async () => {
+    // An odd start puts a cut at any even character count inside a surrogate pair.
+    const large = result(`a${'😀'.repeat(200_000)}`);
+    await journal.once('s1', 'emoji', async () => large);
+    const recorded = await new ToolCallJournal(dir).once('s1', 'emoji', async () => result('ran again'));
+    expect(recorded.truncated).toBe(true);
+    expect(recorded.stdout.length).toBeGreaterThan(1000);
+    // A lone surrogate would not survive UTF-8 (Temporal's payloads) unchanged.
+    expect(Buffer.from(recorded.stdout).toString()).toBe(recorded.stdout);
+  });
 });

@@ -1,4 +1,4 @@
-import { WarmPoolConfig } from '../../src/workflows/warm-pool-config.js';
+import { WarmPoolConfig } from '../../src/protocol/warm-pool-config.js';
 import {
   chooseForClaim,
   refillBackoffMs,

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { fleetWorkflowId, HostId, SandboxId, SessionId, TemplateName, warmPoolWorkflowId } from '../../common/names.js';
 import { QuotaBytes, Resources } from '../../common/sandbox.js';
 import { parseInput } from '../../common/validate.js';
-import { claimUpdate, placeUpdate, type PlaceRequest, type WarmClaim } from '../../workflows/messages.js';
+import { claimUpdate, placeUpdate, type PlaceRequest, type WarmClaim } from '../../protocol/messages.js';
 import { heartbeating } from './heartbeating.js';
 
 export type PlacementKind = 'warm' | 'fleet' | 'pinned' | 'explicit' | 'default';

@@ -32,12 +32,12 @@ export interface HostActivityDeps {
  * runs and is safe to retry: the goal state already reached counts as success.
  */
 export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes, maxQuotaBytes, journal, owners }: HostActivityDeps) {
-  const files = async (sandboxId: string) => sandboxFiles(runtime, sandboxId, await storage.sessionPath(sandboxId));
+  const files = async (sandboxId: string) => sandboxFiles(runtime, sandboxId, await storage.sandboxPath(sandboxId));
 
   const runScript = async (sandboxId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
     runtime.exec(
       sandboxId,
-      await storage.sessionPath(sandboxId),
+      await storage.sandboxPath(sandboxId),
       ExecRequest.parse({ toolCallId: 'sbx-process', command: ['/bin/sh', '-c', script], env, cwd, timeoutMs: 30_000 }),
     );
   const processStatus = async (sandboxId: string, processId: string) => {
@@ -56,20 +56,20 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
           `quotaBytes ${quotaBytes} is more than host ${hostId} allows (at most ${maxQuotaBytes}); ask for less.`,
         );
       }
-      if (!(await storage.sessionExists(input.sandboxId))) {
-        const sessions = await storage.listSessions();
+      if (!(await storage.sandboxExists(input.sandboxId))) {
+        const sessions = await storage.listSandboxes();
         if (sessions.length >= maxSessions) {
           throw sbxFailure(SbxErrorType.MaxSessionsReached, `host ${hostId} already holds its maximum of ${maxSessions} sessions`);
         }
       }
-      await storage.createSession(input.sandboxId, input.origin, quotaBytes);
+      await storage.createSandbox(input.sandboxId, input.origin, quotaBytes);
       return { hostId, usedBytes: await storage.usedBytes(input.sandboxId) };
     },
 
     async startSandbox(raw: inputs.StartSandboxInput): Promise<void> {
       const input = parseInput(inputs.StartSandboxInput, raw, 'startSandbox input');
       await owners.authorize(input.sandboxId);
-      await runtime.start(input.sandboxId, await storage.sessionPath(input.sandboxId), input.resources);
+      await runtime.start(input.sandboxId, await storage.sandboxPath(input.sandboxId), input.resources);
     },
 
     /** Kills the sandbox's processes and deletes its container; the filesystem stays. */
@@ -83,7 +83,7 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
       const input = parseInput(inputs.SandboxRef, raw, 'destroySandbox input');
       await owners.authorize(input.sandboxId);
       await runtime.destroy(input.sandboxId);
-      await storage.destroySession(input.sandboxId);
+      await storage.destroySandbox(input.sandboxId);
       await journal.forget(input.sandboxId);
     },
 
@@ -91,7 +91,7 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
       const input = parseInput(inputs.ExecInput, raw, 'exec request');
       await owners.authorize(input.sandboxId);
       const ctx = Context.current();
-      const path = await storage.sessionPath(input.sandboxId);
+      const path = await storage.sandboxPath(input.sandboxId);
       const run = () => runtime.exec(input.sandboxId, path, input.request, { signal: ctx.cancellationSignal, onProgress: () => ctx.heartbeat() });
       const result = await journal.once(input.sandboxId, input.request.toolCallId, async () => {
         try {
@@ -158,7 +158,7 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
       await owners.authorize(input.sandboxId);
       await runtime.destroy(input.sandboxId);
       await storage.rollback(input.sandboxId, input.name);
-      await runtime.start(input.sandboxId, await storage.sessionPath(input.sandboxId), input.resources);
+      await runtime.start(input.sandboxId, await storage.sandboxPath(input.sandboxId), input.resources);
     },
 
     async destroySnapshots(raw: inputs.DestroySnapshotsInput): Promise<void> {
@@ -171,14 +171,14 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
       const input = parseInput(inputs.PauseInput, raw, 'pause request');
       await owners.authorize(input.sandboxId);
       if (input.mode === 'freeze') return runtime.pause(input.sandboxId);
-      await runtime.checkpoint(input.sandboxId, join(await storage.sessionPath(input.sandboxId), 'checkpoint'));
+      await runtime.checkpoint(input.sandboxId, join(await storage.sandboxPath(input.sandboxId), 'checkpoint'));
     },
 
     async resumeSandbox(raw: inputs.ResumeInput): Promise<void> {
       const input = parseInput(inputs.ResumeInput, raw, 'resume request');
       await owners.authorize(input.sandboxId);
       if (input.mode === 'freeze') return runtime.resume(input.sandboxId);
-      const path = await storage.sessionPath(input.sandboxId);
+      const path = await storage.sandboxPath(input.sandboxId);
       await runtime.restore(input.sandboxId, path, join(path, 'checkpoint'));
     },
 
@@ -218,7 +218,7 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
     },
 
     async hostHealth(): Promise<PoolHealth & { hostId: string; sessions: number }> {
-      const [health, sessions] = await Promise.all([storage.health(), storage.listSessions()]);
+      const [health, sessions] = await Promise.all([storage.health(), storage.listSandboxes()]);
       return { ...health, hostId, sessions: sessions.length };
     },
   };

@@ -14,7 +14,7 @@ export interface LocalDiskStorageOptions {
 }
 
 /** Per-session bookkeeping; `seq` orders snapshots (mtimes are too coarse and can repeat). */
-interface SessionState {
+interface SandboxState {
   origin: string;
   quotaBytes?: number;
   /** Set by reconcile while no workflow claims the session (epoch ms). */
@@ -42,22 +42,22 @@ export class LocalDiskStorage implements Storage {
     for (const dir of ['sessions', 'templates', 'snapshots', 'state', 'staging']) await mkdir(join(this.options.root, dir), { recursive: true });
   }
 
-  async sessionPath(sessionId: string): Promise<string> {
-    const dir = this.sessionDir(sessionId);
-    if (!(await isDir(dir))) throw sessionNotFound(sessionId);
+  async sandboxPath(sandboxId: string): Promise<string> {
+    const dir = this.sandboxDir(sandboxId);
+    if (!(await isDir(dir))) throw sessionNotFound(sandboxId);
     return dir;
   }
 
-  async createSession(sessionId: string, origin: SandboxOrigin, quotaBytes?: number): Promise<void> {
-    const dir = this.sessionDir(sessionId);
+  async createSandbox(sandboxId: string, origin: SandboxOrigin, quotaBytes?: number): Promise<void> {
+    const dir = this.sandboxDir(sandboxId);
     if (quotaBytes !== undefined) assertQuota(quotaBytes);
     const label = originLabel(origin);
     if (await isDir(dir)) {
-      const recorded = (await this.readState(sessionId))?.origin;
+      const recorded = (await this.readState(sandboxId))?.origin;
       if (recorded === label) return;
       throw sbxFailure(
         SbxErrorType.AlreadyExists,
-        `Session ${sessionId} already exists, made from ${recorded ?? 'an unknown origin'} rather than ${label}; destroy it first or choose another sessionId.`,
+        `Session ${sandboxId} already exists, made from ${recorded ?? 'an unknown origin'} rather than ${label}; destroy it first or choose another sessionId.`,
       );
     }
     let source: string;
@@ -75,105 +75,105 @@ export class LocalDiskStorage implements Storage {
       if (!recorded || !(await isDir(source))) {
         throw sbxFailure(
           SbxErrorType.SnapshotNotFound,
-          `Cannot fork ${sessionId} from snapshot ${origin.snapshot} of sandbox ${origin.sandboxId}: that snapshot does not exist.`,
+          `Cannot fork ${sandboxId} from snapshot ${origin.snapshot} of sandbox ${origin.sandboxId}: that snapshot does not exist.`,
         );
       }
     }
     const staging = await this.stagingDir();
     try {
       await copyTree(source, join(staging, 'rootfs'));
-      await this.writeState(sessionId, { origin: label, quotaBytes, nextSeq: 1, snapshots: [] });
-      await rm(this.snapshotsDir(sessionId), { recursive: true, force: true });
+      await this.writeState(sandboxId, { origin: label, quotaBytes, nextSeq: 1, snapshots: [] });
+      await rm(this.snapshotsDir(sandboxId), { recursive: true, force: true });
       await rename(staging, dir);
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
   }
 
-  async destroySession(sessionId: string): Promise<void> {
+  async destroySandbox(sandboxId: string): Promise<void> {
     // The directory goes first: without it the session no longer exists, whatever else remains.
-    await rm(this.sessionDir(sessionId), { recursive: true, force: true });
-    await rm(this.snapshotsDir(sessionId), { recursive: true, force: true });
-    await rm(this.statePath(sessionId), { force: true });
+    await rm(this.sandboxDir(sandboxId), { recursive: true, force: true });
+    await rm(this.snapshotsDir(sandboxId), { recursive: true, force: true });
+    await rm(this.statePath(sandboxId), { force: true });
   }
 
-  async sessionExists(sessionId: string): Promise<boolean> {
-    return isDir(this.sessionDir(sessionId));
+  async sandboxExists(sandboxId: string): Promise<boolean> {
+    return isDir(this.sandboxDir(sandboxId));
   }
 
   /** Recorded only: plain directories have no quota. */
-  async setQuota(sessionId: string, quotaBytes: number): Promise<void> {
+  async setQuota(sandboxId: string, quotaBytes: number): Promise<void> {
     assertQuota(quotaBytes);
-    const state = await this.existingState(sessionId);
-    await this.writeState(sessionId, { ...state, quotaBytes });
+    const state = await this.existingState(sandboxId);
+    await this.writeState(sandboxId, { ...state, quotaBytes });
   }
 
-  async usedBytes(sessionId: string): Promise<number> {
-    await this.sessionPath(sessionId);
-    return (await diskUsage(this.sessionDir(sessionId))) + (await diskUsage(this.snapshotsDir(sessionId)));
+  async usedBytes(sandboxId: string): Promise<number> {
+    await this.sandboxPath(sandboxId);
+    return (await diskUsage(this.sandboxDir(sandboxId))) + (await diskUsage(this.snapshotsDir(sandboxId)));
   }
 
-  async snapshot(sessionId: string, name: string): Promise<SnapshotInfo> {
+  async snapshot(sandboxId: string, name: string): Promise<SnapshotInfo> {
     assertName('snapshot name', name);
-    const state = await this.existingState(sessionId);
+    const state = await this.existingState(sandboxId);
     let entry = state.snapshots.find((s) => s.name === name);
     if (!entry) {
-      const target = this.snapshotDir(sessionId, name);
-      await mkdir(this.snapshotsDir(sessionId), { recursive: true });
+      const target = this.snapshotDir(sandboxId, name);
+      await mkdir(this.snapshotsDir(sandboxId), { recursive: true });
       const staging = await this.stagingDir();
       try {
-        await copyTree(join(this.sessionDir(sessionId), 'rootfs'), staging);
+        await copyTree(join(this.sandboxDir(sandboxId), 'rootfs'), staging);
         await rm(target, { recursive: true, force: true });
         await rename(staging, target);
       } finally {
         await rm(staging, { recursive: true, force: true });
       }
       entry = { name, seq: state.nextSeq };
-      await this.writeState(sessionId, { ...state, nextSeq: state.nextSeq + 1, snapshots: [...state.snapshots, entry] });
+      await this.writeState(sandboxId, { ...state, nextSeq: state.nextSeq + 1, snapshots: [...state.snapshots, entry] });
     }
-    return this.info(sessionId, entry);
+    return this.info(sandboxId, entry);
   }
 
   /** Replaces the rootfs's contents in place (the directory itself stays, as a ZFS mount does). */
-  async rollback(sessionId: string, name: string): Promise<void> {
+  async rollback(sandboxId: string, name: string): Promise<void> {
     assertName('snapshot name', name);
-    const state = await this.existingState(sessionId);
+    const state = await this.existingState(sandboxId);
     const target = state.snapshots.find((s) => s.name === name);
-    if (!target) throw snapshotNotFound(sessionId, name);
-    const rootfs = join(this.sessionDir(sessionId), 'rootfs');
+    if (!target) throw snapshotNotFound(sandboxId, name);
+    const rootfs = join(this.sandboxDir(sandboxId), 'rootfs');
     await emptyDir(rootfs);
-    await copyTree(this.snapshotDir(sessionId, name), rootfs);
+    await copyTree(this.snapshotDir(sandboxId, name), rootfs);
     const later = state.snapshots.filter((s) => s.seq > target.seq);
-    await this.writeState(sessionId, { ...state, snapshots: state.snapshots.filter((s) => s.seq <= target.seq) });
-    for (const s of later) await rm(this.snapshotDir(sessionId, s.name), { recursive: true, force: true });
+    await this.writeState(sandboxId, { ...state, snapshots: state.snapshots.filter((s) => s.seq <= target.seq) });
+    for (const s of later) await rm(this.snapshotDir(sandboxId, s.name), { recursive: true, force: true });
   }
 
-  async destroySnapshot(sessionId: string, name: string): Promise<void> {
+  async destroySnapshot(sandboxId: string, name: string): Promise<void> {
     assertName('snapshot name', name);
-    const state = await this.readState(sessionId);
-    if (state) await this.writeState(sessionId, { ...state, snapshots: state.snapshots.filter((s) => s.name !== name) });
-    await rm(this.snapshotDir(sessionId, name), { recursive: true, force: true });
+    const state = await this.readState(sandboxId);
+    if (state) await this.writeState(sandboxId, { ...state, snapshots: state.snapshots.filter((s) => s.name !== name) });
+    await rm(this.snapshotDir(sandboxId, name), { recursive: true, force: true });
   }
 
-  async listSnapshots(sessionId: string): Promise<SnapshotInfo[]> {
-    const state = await this.existingState(sessionId);
+  async listSnapshots(sandboxId: string): Promise<SnapshotInfo[]> {
+    const state = await this.existingState(sandboxId);
     const sorted = [...state.snapshots].sort((a, b) => a.seq - b.seq);
-    return Promise.all(sorted.map((s) => this.info(sessionId, s)));
+    return Promise.all(sorted.map((s) => this.info(sandboxId, s)));
   }
 
-  async listSessions(): Promise<string[]> {
+  async listSandboxes(): Promise<string[]> {
     const entries = await readdir(join(this.options.root, 'sessions'), { withFileTypes: true });
     return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
   }
 
-  async setQuarantine(sessionId: string, sinceMs: number | undefined): Promise<void> {
-    const { quarantinedSince: _, ...state } = await this.existingState(sessionId);
-    await this.writeState(sessionId, sinceMs === undefined ? state : { ...state, quarantinedSince: sinceMs });
+  async setQuarantine(sandboxId: string, sinceMs: number | undefined): Promise<void> {
+    const { quarantinedSince: _, ...state } = await this.existingState(sandboxId);
+    await this.writeState(sandboxId, sinceMs === undefined ? state : { ...state, quarantinedSince: sinceMs });
   }
 
   async quarantined(): Promise<Map<string, number>> {
     const marks = new Map<string, number>();
-    for (const id of await this.listSessions()) {
+    for (const id of await this.listSandboxes()) {
       const since = (await this.readState(id))?.quarantinedSince;
       if (since !== undefined) marks.set(id, since);
     }
@@ -214,14 +214,14 @@ export class LocalDiskStorage implements Storage {
     return { status: poolStatus('ONLINE', capacity), state: 'ONLINE', capacity, sizeBytes, freeBytes };
   }
 
-  private async info(sessionId: string, entry: { name: string; seq: number }): Promise<SnapshotInfo> {
-    const bytes = await diskUsage(this.snapshotDir(sessionId, entry.name));
+  private async info(sandboxId: string, entry: { name: string; seq: number }): Promise<SnapshotInfo> {
+    const bytes = await diskUsage(this.snapshotDir(sandboxId, entry.name));
     return { name: entry.name, createTxg: entry.seq, usedBytes: bytes, referencedBytes: bytes };
   }
 
-  private sessionDir(sessionId: string): string {
-    assertName('sessionId', sessionId);
-    return join(this.options.root, 'sessions', sessionId);
+  private sandboxDir(sandboxId: string): string {
+    assertName('sandboxId', sandboxId);
+    return join(this.options.root, 'sessions', sandboxId);
   }
 
   private templateDir(name: string): string {
@@ -229,19 +229,19 @@ export class LocalDiskStorage implements Storage {
     return join(this.options.root, 'templates', name);
   }
 
-  private snapshotsDir(sessionId: string): string {
-    assertName('sessionId', sessionId);
-    return join(this.options.root, 'snapshots', sessionId);
+  private snapshotsDir(sandboxId: string): string {
+    assertName('sandboxId', sandboxId);
+    return join(this.options.root, 'snapshots', sandboxId);
   }
 
-  private snapshotDir(sessionId: string, name: string): string {
+  private snapshotDir(sandboxId: string, name: string): string {
     assertName('snapshot name', name);
-    return join(this.snapshotsDir(sessionId), name);
+    return join(this.snapshotsDir(sandboxId), name);
   }
 
-  private statePath(sessionId: string): string {
-    assertName('sessionId', sessionId);
-    return join(this.options.root, 'state', `${sessionId}.json`);
+  private statePath(sandboxId: string): string {
+    assertName('sandboxId', sandboxId);
+    return join(this.options.root, 'state', `${sandboxId}.json`);
   }
 
   private async stagingDir(): Promise<string> {
@@ -250,36 +250,36 @@ export class LocalDiskStorage implements Storage {
     return dir;
   }
 
-  private async readState(sessionId: string): Promise<SessionState | undefined> {
+  private async readState(sandboxId: string): Promise<SandboxState | undefined> {
     try {
-      return JSON.parse(await readFile(this.statePath(sessionId), 'utf8')) as SessionState;
+      return JSON.parse(await readFile(this.statePath(sandboxId), 'utf8')) as SandboxState;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
   }
 
-  private async existingState(sessionId: string): Promise<SessionState> {
-    const state = (await this.sessionExists(sessionId)) ? await this.readState(sessionId) : undefined;
-    if (!state) throw sessionNotFound(sessionId);
+  private async existingState(sandboxId: string): Promise<SandboxState> {
+    const state = (await this.sandboxExists(sandboxId)) ? await this.readState(sandboxId) : undefined;
+    if (!state) throw sessionNotFound(sandboxId);
     return state;
   }
 
   /** Written to a temporary file and renamed, so a crash leaves the old state or the new. */
-  private async writeState(sessionId: string, state: SessionState): Promise<void> {
-    const path = this.statePath(sessionId);
+  private async writeState(sandboxId: string, state: SandboxState): Promise<void> {
+    const path = this.statePath(sandboxId);
     const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
     await writeFile(temp, JSON.stringify(state));
     await rename(temp, path);
   }
 }
 
-function sessionNotFound(sessionId: string): Error {
-  return sbxFailure(SbxErrorType.SessionNotFound, `Session ${sessionId} does not exist on this host.`);
+function sessionNotFound(sandboxId: string): Error {
+  return sbxFailure(SbxErrorType.SessionNotFound, `Session ${sandboxId} does not exist on this host.`);
 }
 
-function snapshotNotFound(sessionId: string, name: string): Error {
-  return sbxFailure(SbxErrorType.SnapshotNotFound, `Session ${sessionId} has no snapshot named ${name}; list its snapshots to see which exist.`);
+function snapshotNotFound(sandboxId: string, name: string): Error {
+  return sbxFailure(SbxErrorType.SnapshotNotFound, `Session ${sandboxId} has no snapshot named ${name}; list its snapshots to see which exist.`);
 }
 
 async function isDir(path: string): Promise<boolean> {

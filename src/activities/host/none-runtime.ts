@@ -7,6 +7,7 @@ import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../c
 import type { ExecHooks, Runtime } from './backends.js';
 import { FILES_HELPER } from './files-helper.js';
 import { SANDBOX_PATH } from './oci-spec.js';
+import { pathEscape, sandboxAbsolutePath } from './sandbox-path.js';
 import { supervise, supervisedStdio } from './supervise.js';
 
 export interface NoneRuntimeOptions {
@@ -38,17 +39,17 @@ export class NoneRuntime implements Runtime {
     );
   }
 
-  async start(sessionId: string, bundlePath: string, _resources: Resources): Promise<void> {
+  async start(sandboxId: string, bundlePath: string, _resources: Resources): Promise<void> {
     await mkdir(join(bundlePath, 'rootfs', 'workspace'), { recursive: true });
-    if ((await this.current(sessionId)) === 'paused') return;
-    await this.record(sessionId, 'running');
+    if ((await this.current(sandboxId)) === 'paused') return;
+    await this.record(sandboxId, 'running');
   }
 
-  async exec(sessionId: string, bundlePath: string, request: ExecRequest, hooks: ExecHooks = {}): Promise<ExecResult> {
-    const state = await this.current(sessionId);
-    if (state === 'absent') throw sbxFailure(SbxErrorType.NotFound, `Session ${sessionId} has no sandbox on this host: start it first.`);
-    if (state === 'paused') throw sbxFailure(SbxErrorType.SessionPaused, `Session ${sessionId} is paused: resume it before running commands.`);
-    if (state === 'stopped') throw sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sessionId} is stopped: start or restore it first.`);
+  async exec(sandboxId: string, bundlePath: string, request: ExecRequest, hooks: ExecHooks = {}): Promise<ExecResult> {
+    const state = await this.current(sandboxId);
+    if (state === 'absent') throw sbxFailure(SbxErrorType.NotFound, `Session ${sandboxId} has no sandbox on this host: start it first.`);
+    if (state === 'paused') throw sbxFailure(SbxErrorType.SessionPaused, `Session ${sandboxId} is paused: resume it before running commands.`);
+    if (state === 'stopped') throw sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sandboxId} is stopped: start or restore it first.`);
 
     const rootfs = join(bundlePath, 'rootfs');
     const cwd = await hostDirInside(rootfs, request.cwd);
@@ -77,31 +78,31 @@ export class NoneRuntime implements Runtime {
     return [join(this.helperDir, FILES_HELPER), '--root', join(bundlePath, 'rootfs')];
   }
 
-  async pause(sessionId: string): Promise<void> {
-    await this.transition(sessionId, ['running', 'paused'], 'paused');
+  async pause(sandboxId: string): Promise<void> {
+    await this.transition(sandboxId, ['running', 'paused'], 'paused');
   }
 
-  async resume(sessionId: string): Promise<void> {
-    await this.transition(sessionId, ['paused', 'running'], 'running');
+  async resume(sandboxId: string): Promise<void> {
+    await this.transition(sandboxId, ['paused', 'running'], 'running');
   }
 
-  async checkpoint(sessionId: string, _imagePath: string): Promise<void> {
-    await this.transition(sessionId, ['running', 'paused', 'stopped'], 'stopped');
+  async checkpoint(sandboxId: string, _imagePath: string): Promise<void> {
+    await this.transition(sandboxId, ['running', 'paused', 'stopped'], 'stopped');
   }
 
-  async restore(sessionId: string, bundlePath: string, _imagePath: string): Promise<void> {
+  async restore(sandboxId: string, bundlePath: string, _imagePath: string): Promise<void> {
     await mkdir(join(bundlePath, 'rootfs'), { recursive: true });
-    if ((await this.current(sessionId)) === 'paused') return;
-    await this.record(sessionId, 'running');
+    if ((await this.current(sandboxId)) === 'paused') return;
+    await this.record(sandboxId, 'running');
   }
 
-  async destroy(sessionId: string): Promise<void> {
-    this.states.delete(sessionId);
-    await rm(this.markerPath(sessionId), { force: true });
+  async destroy(sandboxId: string): Promise<void> {
+    this.states.delete(sandboxId);
+    await rm(this.markerPath(sandboxId), { force: true });
   }
 
-  async state(sessionId: string): Promise<ContainerState> {
-    return this.current(sessionId);
+  async state(sandboxId: string): Promise<ContainerState> {
+    return this.current(sandboxId);
   }
 
   async list(): Promise<string[]> {
@@ -109,33 +110,33 @@ export class NoneRuntime implements Runtime {
     return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length));
   }
 
-  private async transition(sessionId: string, from: ContainerState[], to: NoneState): Promise<void> {
-    const state = await this.current(sessionId);
-    if (state === 'absent') throw sbxFailure(SbxErrorType.NotFound, `Session ${sessionId} has no sandbox on this host: start it first.`);
+  private async transition(sandboxId: string, from: ContainerState[], to: NoneState): Promise<void> {
+    const state = await this.current(sandboxId);
+    if (state === 'absent') throw sbxFailure(SbxErrorType.NotFound, `Session ${sandboxId} has no sandbox on this host: start it first.`);
     if (!from.includes(state)) {
-      throw sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sessionId} is ${state}, so it cannot become ${to}: start or restore it first.`);
+      throw sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sandboxId} is ${state}, so it cannot become ${to}: start or restore it first.`);
     }
-    if (state !== to) await this.record(sessionId, to);
+    if (state !== to) await this.record(sandboxId, to);
   }
 
-  private async current(sessionId: string): Promise<ContainerState> {
-    const known = this.states.get(sessionId);
+  private async current(sandboxId: string): Promise<ContainerState> {
+    const known = this.states.get(sandboxId);
     if (known) return known;
-    const text = await readFile(this.markerPath(sessionId), 'utf8').catch(() => undefined);
+    const text = await readFile(this.markerPath(sandboxId), 'utf8').catch(() => undefined);
     if (text === undefined) return 'absent';
     const { state } = JSON.parse(text) as { state: NoneState };
-    this.states.set(sessionId, state);
+    this.states.set(sandboxId, state);
     return state;
   }
 
-  private async record(sessionId: string, state: NoneState): Promise<void> {
+  private async record(sandboxId: string, state: NoneState): Promise<void> {
     await mkdir(this.stateDir, { recursive: true });
-    await writeFile(this.markerPath(sessionId), JSON.stringify({ state }));
-    this.states.set(sessionId, state);
+    await writeFile(this.markerPath(sandboxId), JSON.stringify({ state }));
+    this.states.set(sandboxId, state);
   }
 
-  private markerPath(sessionId: string): string {
-    return join(this.stateDir, `${sessionId}.json`);
+  private markerPath(sandboxId: string): string {
+    return join(this.stateDir, `${sandboxId}.json`);
   }
 }
 
@@ -143,25 +144,15 @@ export class NoneRuntime implements Runtime {
  * The host directory for a sandbox path (relative ones start at /workspace). `..` may not climb
  * above the rootfs, and neither may a symlink on the way.
  */
-export async function hostDirInside(rootfs: string, sandboxPath: string): Promise<string> {
-  const segments: string[] = sandboxPath.startsWith('/') ? [] : ['workspace'];
-  for (const part of sandboxPath.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part !== '..') segments.push(part);
-    else if (segments.pop() === undefined) throw escape(sandboxPath);
-  }
-  const dir = join(rootfs, ...segments);
+async function hostDirInside(rootfs: string, sandboxPath: string): Promise<string> {
+  const dir = join(rootfs, sandboxAbsolutePath(sandboxPath, 'Working directory'));
   const [realRoot, realDir] = await Promise.all([realpath(rootfs), realpath(dir).catch(() => undefined)]);
   if (realDir === undefined || !(await stat(realDir)).isDirectory()) {
     throw sbxFailure(SbxErrorType.InvalidArgument, `Working directory ${sandboxPath} does not exist in the sandbox: create it first or use another cwd.`);
   }
   const rel = relative(realRoot, realDir);
-  if (rel === '..' || rel.startsWith(`..${sep}`)) throw escape(sandboxPath);
+  if (rel === '..' || rel.startsWith(`..${sep}`)) throw pathEscape(sandboxPath, 'Working directory');
   return realDir;
-}
-
-function escape(sandboxPath: string): Error {
-  return sbxFailure(SbxErrorType.PathEscape, `Working directory ${sandboxPath} leads outside the sandbox's root: use a path inside it.`);
 }
 
 function killGroup(pid: number | undefined): void {

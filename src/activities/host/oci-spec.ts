@@ -62,7 +62,7 @@ const CAPABILITIES = [
 const CPU_PERIOD_US = 100_000;
 
 export interface OciSpecOptions {
-  sessionId: string;
+  sandboxId: string;
   resources: Resources;
   /** Parent of the per-session cgroup (absolute, so it does not depend on the worker's own cgroup). */
   cgroupParent?: string;
@@ -71,7 +71,7 @@ export interface OciSpecOptions {
 }
 
 /** The bundle's config.json for one session: a waiting init under the session's resource limits. */
-export function buildOciSpec({ sessionId, resources, cgroupParent = '/sbx', helperDir }: OciSpecOptions): OciSpec {
+export function buildOciSpec({ sandboxId, resources, cgroupParent = '/sbx', helperDir }: OciSpecOptions): OciSpec {
   return {
     ociVersion: '1.0.0',
     process: {
@@ -94,7 +94,7 @@ export function buildOciSpec({ sessionId, resources, cgroupParent = '/sbx', help
       noNewPrivileges: true,
     },
     root: { path: 'rootfs', readonly: false },
-    hostname: sessionId,
+    hostname: sandboxId,
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs' },
@@ -102,7 +102,7 @@ export function buildOciSpec({ sessionId, resources, cgroupParent = '/sbx', help
       ...(helperDir ? [{ destination: SANDBOX_HELPER_DIR, type: 'bind', source: helperDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] }] : []),
     ],
     linux: {
-      cgroupsPath: `${cgroupParent.replace(/\/+$/, '')}/${sessionId}`,
+      cgroupsPath: `${cgroupParent.replace(/\/+$/, '')}/${sandboxId}`,
       namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       resources: {
         cpu: { quota: Math.max(1000, Math.round(resources.cpus * CPU_PERIOD_US)), period: CPU_PERIOD_US },

@@ -10,7 +10,8 @@ import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../c
 import { runscPath } from '../../dev/paths.js';
 import type { ExecHooks, Runtime } from './backends.js';
 import { FILES_CALL_ID, FILES_HELPER } from './files-helper.js';
-import { buildOciSpec, SANDBOX_HELPER_DIR, SANDBOX_WORKDIR } from './oci-spec.js';
+import { buildOciSpec, SANDBOX_HELPER_DIR } from './oci-spec.js';
+import { sandboxAbsolutePath } from './sandbox-path.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { supervise, supervisedStdio } from './supervise.js';
 
@@ -52,12 +53,12 @@ const KILL_GRACE_MS = 5_000;
  * The session's container id. runsc resolves ids by prefix and calls `s1` ambiguous once `s1-fork`
  * exists; a suffix that session ids cannot contain makes no id a prefix of another.
  */
-export function containerId(sessionId: string): string {
-  return `${sessionId}${CONTAINER_SUFFIX}`;
+export function containerId(sandboxId: string): string {
+  return `${sandboxId}${CONTAINER_SUFFIX}`;
 }
 
 /**
- * Runs each session in a gVisor sandbox: container id `<sessionId>.sbx`, the session's directory as
+ * Runs each session in a gVisor sandbox: container id `<sandboxId>.sbx`, the session's directory as
  * OCI bundle, no network. Every call goes through the runsc CLI with an argument array.
  */
 export class GvisorRuntime implements Runtime {
@@ -84,37 +85,38 @@ export class GvisorRuntime implements Runtime {
     this.timeoutsMs = options.timeoutsMs ?? RUNSC_TIMEOUTS_MS;
   }
 
-  async start(sessionId: string, bundlePath: string, resources: Resources): Promise<void> {
-    let status = await this.status(sessionId);
+  async start(sandboxId: string, bundlePath: string, resources: Resources): Promise<void> {
+    let status = await this.status(sandboxId);
     if (status === 'running' || status === 'paused') return;
     if (status === 'stopped') {
       // A sandbox that died (OOM kill, host reboot) comes back as a fresh container.
-      await this.runsc(['delete', '--force', containerId(sessionId)]);
+      await this.runsc(['delete', '--force', containerId(sandboxId)]);
       status = undefined;
     }
     if (status === undefined) {
       const helperDir = await this.installHelper(bundlePath);
-      const spec = buildOciSpec({ sessionId, resources, cgroupParent: this.cgroupParent, helperDir });
+      const spec = buildOciSpec({ sandboxId, resources, cgroupParent: this.cgroupParent, helperDir });
       await writeFile(join(bundlePath, 'config.json'), JSON.stringify(spec, null, 2));
-      await this.runscDetached(['create', '--bundle', bundlePath, containerId(sessionId)]);
+      await this.runscDetached(['create', '--bundle', bundlePath, containerId(sandboxId)]);
     }
-    await this.runsc(['start', containerId(sessionId)]);
+    await this.runsc(['start', containerId(sandboxId)]);
   }
 
-  async exec(sessionId: string, bundlePath: string, request: ExecRequest, hooks: ExecHooks = {}): Promise<ExecResult> {
+  async exec(sandboxId: string, bundlePath: string, request: ExecRequest, hooks: ExecHooks = {}): Promise<ExecResult> {
     const pidDir = await mkdtemp(join(tmpdir(), 'sbx-exec-'));
     const pidFile = join(pidDir, 'pid');
-    const oomKillsBefore = await this.oomKills(sessionId);
+    const oomKillsBefore = await this.oomKills(sandboxId);
     const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command;
     const env = Object.entries(request.env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
+    const cwd = sandboxAbsolutePath(request.cwd, 'Working directory');
     try {
       const child = execa(
         this.binary,
         // The trailing /. makes the sandbox refuse a cwd that is a file, as it does a missing one.
-        [...this.globalFlags, 'exec', '--user', '0:0', '--cwd', `${posix.resolve(SANDBOX_WORKDIR, request.cwd)}/.`, ...env, '--internal-pid-file', pidFile, containerId(sessionId), ...argv],
+        [...this.globalFlags, 'exec', '--user', '0:0', '--cwd', `${cwd}/.`, ...env, '--internal-pid-file', pidFile, containerId(sandboxId), ...argv],
         supervisedStdio(request),
       );
-      const run = await supervise(child, request, hooks, () => this.killExec(sessionId, pidFile)).catch((err: NodeJS.ErrnoException) => {
+      const run = await supervise(child, request, hooks, () => this.killExec(sandboxId, pidFile)).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'ENOENT' ? runscMissing(this.binary) : err;
       });
       const base = { exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr, truncated: run.truncated, durationMs: run.durationMs };
@@ -125,23 +127,23 @@ export class GvisorRuntime implements Runtime {
         // down before runsc printed why: tell a missing cwd from a missing program by asking the
         // sandbox itself (the host never resolves a path the sandbox controls).
         // A helper call that fails so is the helper's own failure: it is not asked about itself.
-        if (request.toolCallId !== FILES_CALL_ID && !(await this.directoryInside(sessionId, bundlePath, request.cwd))) {
-          throw missingCwd(sessionId, request);
+        if (request.toolCallId !== FILES_CALL_ID && !(await this.directoryInside(sandboxId, bundlePath, request.cwd))) {
+          throw missingCwd(sandboxId, request);
         }
         return { ...base, exitCode: 127, status: 'exited', stderr: `${base.stderr}sbx: cannot run ${argv[0]}: no such program in the sandbox\n` };
       }
       if (run.exitCode === 128) {
-        const refusal = execRefusal(sessionId, request, run.stderr);
+        const refusal = execRefusal(sandboxId, request, run.stderr);
         if (refusal === 'not-found') return { ...base, exitCode: 127, status: 'exited' };
         if (refusal) throw refusal;
       }
       if (run.exitCode === 128 || run.exitCode === 137) {
         // Either the command was SIGKILLed or the whole sandbox died under it: the memory cgroup
         // tells an OOM kill apart from any other kill.
-        const oomKillsAfter = await this.oomKills(sessionId);
+        const oomKillsAfter = await this.oomKills(sandboxId);
         if (oomKillsAfter !== undefined && oomKillsAfter > (oomKillsBefore ?? 0)) return { ...base, exitCode: 137, status: 'oom' };
         if (run.exitCode === 137) return { ...base, status: 'killed' };
-        if ((await this.status(sessionId)) !== 'running') return { ...base, exitCode: 137, status: 'killed' };
+        if ((await this.status(sandboxId)) !== 'running') return { ...base, exitCode: 137, status: 'killed' };
       }
       return { ...base, status: 'exited' };
     } finally {
@@ -168,8 +170,8 @@ export class GvisorRuntime implements Runtime {
   }
 
   /** Whether `path` is a directory as the sandbox sees it, asked through the file helper. */
-  private async directoryInside(sessionId: string, bundlePath: string, path: string): Promise<boolean> {
-    return sandboxFiles(this, sessionId, bundlePath)
+  private async directoryInside(sandboxId: string, bundlePath: string, path: string): Promise<boolean> {
+    return sandboxFiles(this, sandboxId, bundlePath)
       .listDir({ path, limit: 1 })
       .then(
         () => true,
@@ -181,57 +183,57 @@ export class GvisorRuntime implements Runtime {
     return [posix.join(SANDBOX_HELPER_DIR, FILES_HELPER)];
   }
 
-  async pause(sessionId: string): Promise<void> {
-    const status = await this.requireStatus(sessionId, 'pause');
+  async pause(sandboxId: string): Promise<void> {
+    const status = await this.requireStatus(sandboxId, 'pause');
     if (status === 'paused') return;
-    if (status !== 'running') throw notRunning(sessionId, status, 'paused');
-    await this.runsc(['pause', containerId(sessionId)]);
+    if (status !== 'running') throw notRunning(sandboxId, status, 'paused');
+    await this.runsc(['pause', containerId(sandboxId)]);
   }
 
-  async resume(sessionId: string): Promise<void> {
-    const status = await this.requireStatus(sessionId, 'resume');
+  async resume(sandboxId: string): Promise<void> {
+    const status = await this.requireStatus(sandboxId, 'resume');
     if (status === 'running') return;
-    if (status !== 'paused') throw notRunning(sessionId, status, 'resumed');
-    await this.runsc(['resume', containerId(sessionId)]);
+    if (status !== 'paused') throw notRunning(sandboxId, status, 'resumed');
+    await this.runsc(['resume', containerId(sandboxId)]);
   }
 
-  async checkpoint(sessionId: string, imagePath: string): Promise<void> {
+  async checkpoint(sandboxId: string, imagePath: string): Promise<void> {
     const image = join(imagePath, CHECKPOINT_FILE);
-    const status = await this.status(sessionId);
+    const status = await this.status(sandboxId);
     if ((status === undefined || status === 'stopped') && (await exists(image))) return;
-    if (status === undefined) throw notFound(sessionId);
-    if (status !== 'running' && status !== 'paused') throw notRunning(sessionId, status, 'checkpointed');
+    if (status === undefined) throw notFound(sandboxId);
+    if (status !== 'running' && status !== 'paused') throw notRunning(sandboxId, status, 'checkpointed');
     // An image left by an earlier hibernation (since restored) would make runsc refuse to write; newer
     // runsc writes several files beside checkpoint.img, so the directory starts empty.
     await rm(imagePath, { recursive: true, force: true });
     await mkdir(imagePath, { recursive: true });
-    await this.runsc(['checkpoint', '--image-path', imagePath, containerId(sessionId)], { timeoutMs: this.timeoutsMs.image });
+    await this.runsc(['checkpoint', '--image-path', imagePath, containerId(sandboxId)], { timeoutMs: this.timeoutsMs.image });
   }
 
-  async restore(sessionId: string, bundlePath: string, imagePath: string): Promise<void> {
-    const status = await this.status(sessionId);
+  async restore(sandboxId: string, bundlePath: string, imagePath: string): Promise<void> {
+    const status = await this.status(sandboxId);
     if (status === 'running' || status === 'paused') return;
     if (!(await exists(join(imagePath, CHECKPOINT_FILE)))) {
-      throw sbxFailure(SbxErrorType.NotFound, `No checkpoint image for session ${sessionId} at ${imagePath}: it was never hibernated, or the image was removed.`);
+      throw sbxFailure(SbxErrorType.NotFound, `No checkpoint image for session ${sandboxId} at ${imagePath}: it was never hibernated, or the image was removed.`);
     }
     if (!(await exists(join(bundlePath, 'config.json')))) {
-      throw sbxFailure(SbxErrorType.InvalidState, `Session ${sessionId} has no config.json in ${bundlePath}: start it instead of restoring.`);
+      throw sbxFailure(SbxErrorType.InvalidState, `Session ${sandboxId} has no config.json in ${bundlePath}: start it instead of restoring.`);
     }
     // runsc restore creates the container itself and refuses an id that still exists.
-    if (status !== undefined) await this.runsc(['delete', '--force', containerId(sessionId)]);
+    if (status !== undefined) await this.runsc(['delete', '--force', containerId(sandboxId)]);
     await this.installHelper(bundlePath);
-    await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sessionId)], this.timeoutsMs.image);
+    await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sandboxId)], this.timeoutsMs.image);
   }
 
-  async destroy(sessionId: string): Promise<void> {
-    if ((await this.status(sessionId)) === undefined) return this.removeCgroups(sessionId);
-    await this.runsc(['kill', '--all', containerId(sessionId), 'KILL'], { reject: false });
-    await this.runsc(['delete', '--force', containerId(sessionId)]);
-    await this.removeCgroups(sessionId);
+  async destroy(sandboxId: string): Promise<void> {
+    if ((await this.status(sandboxId)) === undefined) return this.removeCgroups(sandboxId);
+    await this.runsc(['kill', '--all', containerId(sandboxId), 'KILL'], { reject: false });
+    await this.runsc(['delete', '--force', containerId(sandboxId)]);
+    await this.removeCgroups(sandboxId);
   }
 
-  async state(sessionId: string): Promise<ContainerState> {
-    const status = await this.status(sessionId);
+  async state(sandboxId: string): Promise<ContainerState> {
+    const status = await this.status(sandboxId);
     if (status === undefined) return 'absent';
     return status === 'created' ? 'stopped' : status;
   }
@@ -242,11 +244,11 @@ export class GvisorRuntime implements Runtime {
     return containers.filter((c) => c.id.endsWith(CONTAINER_SUFFIX)).map((c) => c.id.slice(0, -CONTAINER_SUFFIX.length));
   }
 
-  private async status(sessionId: string): Promise<RunscStatus | undefined> {
-    const result = await this.runsc(['state', containerId(sessionId)], { reject: false });
+  private async status(sandboxId: string): Promise<RunscStatus | undefined> {
+    const result = await this.runsc(['state', containerId(sandboxId)], { reject: false });
     if (result.exitCode !== 0) {
       if (isMissingContainer(result.stderr)) return undefined;
-      throw runscFailed(['state', containerId(sessionId)], result);
+      throw runscFailed(['state', containerId(sandboxId)], result);
     }
     const { status, pid } = JSON.parse(result.stdout) as { status: RunscStatus; pid?: number };
     // runsc tells a live sandbox by signalling its pid, which a sandbox that exited (checkpointed,
@@ -255,9 +257,9 @@ export class GvisorRuntime implements Runtime {
     return status;
   }
 
-  private async requireStatus(sessionId: string, verb: string): Promise<RunscStatus> {
-    const status = await this.status(sessionId);
-    if (status === undefined) throw sbxFailure(SbxErrorType.NotFound, `Cannot ${verb} session ${sessionId}: it has no sandbox on this host; start it first.`);
+  private async requireStatus(sandboxId: string, verb: string): Promise<RunscStatus> {
+    const status = await this.status(sandboxId);
+    if (status === undefined) throw sbxFailure(SbxErrorType.NotFound, `Cannot ${verb} session ${sandboxId}: it has no sandbox on this host; start it first.`);
     return status;
   }
 
@@ -270,27 +272,27 @@ export class GvisorRuntime implements Runtime {
    * first, so none can fork while the rest are killed. A background process another command
    * orphaned during this one is caught as well: the price of not seeing process groups from outside.
    */
-  private async killExec(sessionId: string, pidFile: string): Promise<void> {
+  private async killExec(sandboxId: string, pidFile: string): Promise<void> {
     const pid = await readPid(pidFile);
     if (pid === undefined) return;
-    await this.runsc(['exec', containerId(sessionId), '/bin/sh', '-c', `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`], { reject: false });
+    await this.runsc(['exec', containerId(sandboxId), '/bin/sh', '-c', `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`], { reject: false });
     const signal = (victims: number[], sig: string) =>
-      Promise.all(victims.map((victim) => this.runsc(['kill', '--pid', String(victim), containerId(sessionId), sig], { reject: false })));
+      Promise.all(victims.map((victim) => this.runsc(['kill', '--pid', String(victim), containerId(sandboxId), sig], { reject: false })));
     for (let round = 0; round < 10; round++) {
-      let victims = await this.leftovers(sessionId, pid);
+      let victims = await this.leftovers(sandboxId, pid);
       if (victims.length === 0) return;
       for (let more = victims; more.length > 0 && victims.length < 10_000; ) {
         await signal(more, 'STOP');
         const seen = new Set(victims);
-        more = (await this.leftovers(sessionId, pid)).filter((p) => !seen.has(p));
+        more = (await this.leftovers(sandboxId, pid)).filter((p) => !seen.has(p));
         victims = [...victims, ...more];
       }
       await signal(victims, 'KILL');
     }
   }
 
-  private async leftovers(sessionId: string, root: number): Promise<number[]> {
-    const ps = await this.runsc(['ps', containerId(sessionId)], { reject: false });
+  private async leftovers(sandboxId: string, root: number): Promise<number[]> {
+    const ps = await this.runsc(['ps', containerId(sandboxId)], { reject: false });
     if (ps.exitCode !== 0) return [];
     const parentOf = new Map<number, number>();
     for (const line of ps.stdout.split('\n').slice(1)) {
@@ -307,8 +309,8 @@ export class GvisorRuntime implements Runtime {
   }
 
   /** OOM kills counted by the sandbox's memory cgroup (v1 or v2); undefined without one. */
-  private async oomKills(sessionId: string): Promise<number | undefined> {
-    const group = `${this.cgroupParent}/${sessionId}`;
+  private async oomKills(sandboxId: string): Promise<number | undefined> {
+    const group = `${this.cgroupParent}/${sandboxId}`;
     for (const [file, key] of [
       [join(CGROUP_FS, 'memory', group, 'memory.oom_control'), 'oom_kill'],
       [join(CGROUP_FS, group, 'memory.events'), 'oom_kill'],
@@ -321,8 +323,8 @@ export class GvisorRuntime implements Runtime {
   }
 
   /** runsc leaves the sandbox's cgroups behind after delete; empty ones are removed here. */
-  private async removeCgroups(sessionId: string): Promise<void> {
-    const group = `${this.cgroupParent}/${sessionId}`;
+  private async removeCgroups(sandboxId: string): Promise<void> {
+    const group = `${this.cgroupParent}/${sandboxId}`;
     const controllers = await readdir(CGROUP_FS).catch(() => [] as string[]);
     for (const dir of ['', ...controllers].map((c) => join(CGROUP_FS, c, group))) {
       await rmdir(dir).catch(() => undefined);
@@ -389,30 +391,30 @@ function isMissingContainer(stderr: string): boolean {
  * typed failure to throw, 'not-found' for a missing program (reported like a shell's 127), or
  * undefined when the exit was not runsc's refusal.
  */
-function execRefusal(sessionId: string, request: ExecRequest, stderr: string): Error | 'not-found' | undefined {
+function execRefusal(sandboxId: string, request: ExecRequest, stderr: string): Error | 'not-found' | undefined {
   const tail = stderr.slice(-2000);
   if (/failed to load .*: no such file or directory/.test(tail)) return 'not-found';
   if (/failed to find initial working directory/.test(tail)) {
-    return missingCwd(sessionId, request);
+    return missingCwd(sandboxId, request);
   }
-  if (/in state paused/.test(tail)) return sbxFailure(SbxErrorType.SessionPaused, `Session ${sessionId} is paused: resume it before running commands.`);
+  if (/in state paused/.test(tail)) return sbxFailure(SbxErrorType.SessionPaused, `Session ${sandboxId} is paused: resume it before running commands.`);
   if (/cannot execute in container .* in state (stopped|created)/.test(tail)) {
-    return sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sessionId} is not running: start it before running commands.`);
+    return sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sandboxId} is not running: start it before running commands.`);
   }
-  if (isMissingContainer(tail)) return notFound(sessionId);
+  if (isMissingContainer(tail)) return notFound(sandboxId);
   return undefined;
 }
 
-function missingCwd(sessionId: string, request: ExecRequest): Error {
-  return sbxFailure(SbxErrorType.InvalidArgument, `Working directory ${request.cwd} does not exist in session ${sessionId} or is not a directory: create it first or use another cwd.`);
+function missingCwd(sandboxId: string, request: ExecRequest): Error {
+  return sbxFailure(SbxErrorType.InvalidArgument, `Working directory ${request.cwd} does not exist in session ${sandboxId} or is not a directory: create it first or use another cwd.`);
 }
 
-function notFound(sessionId: string): Error {
-  return sbxFailure(SbxErrorType.NotFound, `Session ${sessionId} has no sandbox on this host: start it first.`);
+function notFound(sandboxId: string): Error {
+  return sbxFailure(SbxErrorType.NotFound, `Session ${sandboxId} has no sandbox on this host: start it first.`);
 }
 
-function notRunning(sessionId: string, status: RunscStatus, goal: string): Error {
-  return sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sessionId} is ${status}, so it cannot be ${goal}: start or restore it first.`);
+function notRunning(sandboxId: string, status: RunscStatus, goal: string): Error {
+  return sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sandboxId} is ${status}, so it cannot be ${goal}: start or restore it first.`);
 }
 
 function runscMissing(binary: string): Error {

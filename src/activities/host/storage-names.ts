@@ -7,7 +7,7 @@ import { MIN_QUOTA_BYTES, type SandboxOrigin } from '../../common/sandbox.js';
  * dataset name or a path. Callers validate too; storage checks again because zfs itself accepts
  * names such as `a@b c` and `x..y`.
  */
-export function assertName(kind: 'sessionId' | 'sandboxId' | 'template' | 'snapshot name', value: string): void {
+export function assertName(kind: 'sandboxId' | 'template' | 'snapshot name', value: string): void {
   if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
     const shown = typeof value === 'string' ? JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value) : String(value);
     throw sbxFailure(

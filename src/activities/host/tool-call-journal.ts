@@ -3,11 +3,14 @@ import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { serializedBytes, type ExecResult } from '../../common/sandbox.js';
+import { capCombinedOutput } from './output-cap.js';
 
 /** Entries kept per sandbox; the session's own cache covers the same recent calls. */
 const MAX_ENTRIES = 1000;
 /** A recorded result larger than this keeps only the head of its output (marked truncated). */
 const MAX_RECORD_BYTES = 256 * 1024;
+/** What such a result keeps of stdout and stderr together, as JSON text. */
+const MAX_RECORDED_OUTPUT_BYTES = 64 * 1024;
 
 type Entry = { state: 'started'; toolCallId: string; at: string } | { state: 'done'; toolCallId: string; result: ExecResult };
 
@@ -86,6 +89,5 @@ export class ToolCallJournal {
 /** The result as recorded: its output cut so one entry stays small. */
 function fitRecord(result: ExecResult): ExecResult {
   if (serializedBytes(result) <= MAX_RECORD_BYTES) return result;
-  const half = MAX_RECORD_BYTES / 16; // characters: escaped as JSON one may take six bytes
-  return { ...result, stdout: result.stdout.slice(0, half), stderr: result.stderr.slice(0, half), truncated: true };
+  return { ...capCombinedOutput(result, MAX_RECORDED_OUTPUT_BYTES), truncated: true };
 }

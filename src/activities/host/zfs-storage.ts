@@ -112,18 +112,18 @@ export class ZfsStorage implements Storage {
     return `${this.root}/reserve`;
   }
 
-  async sessionPath(sessionId: string): Promise<string> {
-    const known = this.paths.get(sessionId);
+  async sandboxPath(sandboxId: string): Promise<string> {
+    const known = this.paths.get(sandboxId);
     if (known) return known;
-    const dataset = this.sessionDataset(sessionId);
+    const dataset = this.sandboxDataset(sandboxId);
     const path = await this.get(dataset, 'mountpoint', { operation: 'find the directory of', dataset, notFound: SbxErrorType.SessionNotFound });
     await ensureNosuidNodev(path);
-    this.paths.set(sessionId, path);
+    this.paths.set(sandboxId, path);
     return path;
   }
 
-  async createSession(sessionId: string, origin: SandboxOrigin, quotaBytes?: number): Promise<void> {
-    const dataset = this.sessionDataset(sessionId);
+  async createSandbox(sandboxId: string, origin: SandboxOrigin, quotaBytes?: number): Promise<void> {
+    const dataset = this.sandboxDataset(sandboxId);
     if (quotaBytes !== undefined) assertQuota(quotaBytes);
     const label = originLabel(origin);
     const recorded = await this.originOf(dataset);
@@ -131,7 +131,7 @@ export class ZfsStorage implements Storage {
     if (recorded !== undefined && recorded !== null) {
       throw sbxFailure(
         SbxErrorType.AlreadyExists,
-        `Session ${sessionId} already exists, made from ${recorded} rather than ${label}; destroy it first or choose another sessionId.`,
+        `Session ${sandboxId} already exists, made from ${recorded} rather than ${label}; destroy it first or choose another sessionId.`,
       );
     }
     const quota = quotaBytes === undefined ? [] : ['-o', `quota=${quotaBytes}`];
@@ -146,16 +146,16 @@ export class ZfsStorage implements Storage {
         dataset,
         notFound: SbxErrorType.TemplateNotFound,
       });
-      await this.sessionPath(sessionId);
+      await this.sandboxPath(sandboxId);
       return;
     }
     assertName('sandboxId', origin.sandboxId);
     assertName('snapshot name', origin.snapshot);
-    const source = `${this.sessionDataset(origin.sandboxId)}@${origin.snapshot}`;
+    const source = `${this.sandboxDataset(origin.sandboxId)}@${origin.snapshot}`;
     if (!(await this.exists(source))) {
       throw sbxFailure(
         SbxErrorType.SnapshotNotFound,
-        `Cannot fork ${sessionId} from snapshot ${origin.snapshot} of sandbox ${origin.sandboxId}: that snapshot does not exist.`,
+        `Cannot fork ${sandboxId} from snapshot ${origin.snapshot} of sandbox ${origin.sandboxId}: that snapshot does not exist.`,
       );
     }
     if (quotaBytes !== undefined) {
@@ -172,23 +172,23 @@ export class ZfsStorage implements Storage {
     await this.sendReceive(source, dataset);
     // The copy starts with no snapshots of its own, like a session made from a template.
     await this.zfs(['destroy', `${dataset}@${origin.snapshot}`], { operation: 'destroy the received snapshot of', dataset }, true);
-    if (quotaBytes !== undefined) await this.setQuota(sessionId, quotaBytes);
-    await this.sessionPath(sessionId);
+    if (quotaBytes !== undefined) await this.setQuota(sandboxId, quotaBytes);
+    await this.sandboxPath(sandboxId);
     await this.zfs(['set', `${ORIGIN_PROPERTY}=${label}`, dataset], { operation: 'mark as complete', dataset });
   }
 
-  async destroySession(sessionId: string): Promise<void> {
-    this.paths.delete(sessionId);
-    await this.destroyDataset(this.sessionDataset(sessionId));
+  async destroySandbox(sandboxId: string): Promise<void> {
+    this.paths.delete(sandboxId);
+    await this.destroyDataset(this.sandboxDataset(sandboxId));
   }
 
-  async sessionExists(sessionId: string): Promise<boolean> {
-    return typeof (await this.originOf(this.sessionDataset(sessionId))) === 'string';
+  async sandboxExists(sandboxId: string): Promise<boolean> {
+    return typeof (await this.originOf(this.sandboxDataset(sandboxId))) === 'string';
   }
 
-  async setQuota(sessionId: string, quotaBytes: number): Promise<void> {
+  async setQuota(sandboxId: string, quotaBytes: number): Promise<void> {
     assertQuota(quotaBytes);
-    const dataset = this.sessionDataset(sessionId);
+    const dataset = this.sandboxDataset(sandboxId);
     await this.zfs(['set', `quota=${quotaBytes}`, dataset], {
       operation: `set a quota of ${quotaBytes} bytes on`,
       dataset,
@@ -196,14 +196,14 @@ export class ZfsStorage implements Storage {
     });
   }
 
-  async usedBytes(sessionId: string): Promise<number> {
-    const dataset = this.sessionDataset(sessionId);
+  async usedBytes(sandboxId: string): Promise<number> {
+    const dataset = this.sandboxDataset(sandboxId);
     const used = await this.get(dataset, 'used', { operation: 'measure', dataset, notFound: SbxErrorType.SessionNotFound }, true);
     return Number(used);
   }
 
-  async snapshot(sessionId: string, name: string): Promise<SnapshotInfo> {
-    const dataset = this.sessionDataset(sessionId);
+  async snapshot(sandboxId: string, name: string): Promise<SnapshotInfo> {
+    const dataset = this.sandboxDataset(sandboxId);
     assertName('snapshot name', name);
     const snapshot = `${dataset}@${name}`;
     await this.withReserve(() =>
@@ -221,30 +221,30 @@ export class ZfsStorage implements Storage {
     return parseSnapshotList(out)[0]!;
   }
 
-  async rollback(sessionId: string, name: string): Promise<void> {
-    const dataset = this.sessionDataset(sessionId);
+  async rollback(sandboxId: string, name: string): Promise<void> {
+    const dataset = this.sandboxDataset(sandboxId);
     assertName('snapshot name', name);
     const snapshot = `${dataset}@${name}`;
     await this.withReserve(() =>
       this.zfs(['rollback', '-r', snapshot], { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound }, true),
     );
-    this.paths.delete(sessionId);
-    await this.sessionPath(sessionId);
+    this.paths.delete(sandboxId);
+    await this.sandboxPath(sandboxId);
   }
 
-  async destroySnapshot(sessionId: string, name: string): Promise<void> {
-    const dataset = this.sessionDataset(sessionId);
+  async destroySnapshot(sandboxId: string, name: string): Promise<void> {
+    const dataset = this.sandboxDataset(sandboxId);
     assertName('snapshot name', name);
     const snapshot = `${dataset}@${name}`;
     await this.zfsAllowing(['destroy', snapshot], { operation: 'destroy', dataset: snapshot }, SbxErrorType.NotFound, true);
   }
 
-  async listSnapshots(sessionId: string): Promise<SnapshotInfo[]> {
-    return this.snapshotsOf(this.sessionDataset(sessionId), SbxErrorType.SessionNotFound);
+  async listSnapshots(sandboxId: string): Promise<SnapshotInfo[]> {
+    return this.snapshotsOf(this.sandboxDataset(sandboxId), SbxErrorType.SessionNotFound);
   }
 
   /** Every session dataset, including a fork whose receive did not finish (for reconcilers to remove). */
-  async listSessions(): Promise<string[]> {
+  async listSandboxes(): Promise<string[]> {
     const parent = `${this.root}/sessions`;
     const out = await this.zfs(['list', '-H', '-o', 'name', '-r', '-d', '1', parent], { operation: 'list the sessions in', dataset: parent });
     return out
@@ -254,8 +254,8 @@ export class ZfsStorage implements Storage {
       .sort();
   }
 
-  async setQuarantine(sessionId: string, sinceMs: number | undefined): Promise<void> {
-    const dataset = this.sessionDataset(sessionId);
+  async setQuarantine(sandboxId: string, sinceMs: number | undefined): Promise<void> {
+    const dataset = this.sandboxDataset(sandboxId);
     const args = sinceMs === undefined ? ['inherit', QUARANTINE_PROPERTY, dataset] : ['set', `${QUARANTINE_PROPERTY}=${sinceMs}`, dataset];
     await this.zfs(args, { operation: sinceMs === undefined ? 'release from quarantine' : 'quarantine', dataset, notFound: SbxErrorType.SessionNotFound });
   }
@@ -351,9 +351,9 @@ export class ZfsStorage implements Storage {
     return this.reserveHeld;
   }
 
-  private sessionDataset(sessionId: string): string {
-    assertName('sessionId', sessionId);
-    return `${this.root}/sessions/${sessionId}`;
+  private sandboxDataset(sandboxId: string): string {
+    assertName('sandboxId', sandboxId);
+    return `${this.root}/sessions/${sandboxId}`;
   }
 
   private templateDataset(name: string): string {

@@ -2,7 +2,7 @@ import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Storage } from '../activities/host/backends.js';
+import type { Storage } from './backends.js';
 
 const BUSYBOX = '/bin/busybox';
 

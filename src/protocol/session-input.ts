@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { SbxErrorType, sbxFailure } from '../common/errors.js';
 import { FleetId, HostId, SandboxId, SessionId, sessionWorkflowId, SnapshotName } from '../common/names.js';
 import { parseInput } from '../common/validate.js';
-import { CreateSessionRequest, PauseMode, SessionState } from './messages.js';
+import type { ExecResult } from '../common/sandbox.js';
+import { CreateSessionRequest, PauseMode, SessionState, type RejectedSignal, type SnapshotRecord } from './messages.js';
 
 /**
  * The session workflow's own input, parsed inside the workflow: any client in any language may start
@@ -70,4 +71,57 @@ export function parseSessionInput(raw: unknown, started: StartedAs): z.output<ty
     throw invalid('carried is set only by the session itself when it continues as new; start a session with {"request":…} alone');
   }
   return input;
+}
+
+export interface SessionWorkflowInput {
+  request: CreateSessionRequest;
+  /**
+   * Set when a parent session forks this one: it reserves the fleet slot (when it has a fleet),
+   * copies the filesystem, then signals forkReady.
+   */
+  forkOf?: { sessionId: string; snapshot: string; hostId: string; sandboxId?: string; fleetId?: string };
+  carried?: CarriedSession;
+}
+
+/** What a session carries across continue-as-new, placed or not. */
+interface CarriedCommon {
+  state: SessionState;
+  failureReason?: string;
+  /** The fleet that reserved this session's slot, told at destroy. */
+  fleetId?: string;
+  turn: number;
+  snapshots: SnapshotRecord[];
+  pauseMode?: PauseMode;
+  createdAt: string;
+  deadline?: number;
+  toolCalls: number;
+  runs: number;
+  toolCache: CachedToolCall[];
+  lastRejectedSignal?: RejectedSignal;
+}
+
+/** A session not placed yet, or one whose create failed before a host was found. */
+export interface UnplacedSession extends CarriedCommon {
+  hostId?: undefined;
+  sandboxId?: undefined;
+  warmClaim?: undefined;
+}
+
+/** A placed session: from placement on it keeps its host and sandbox. */
+export interface PlacedSession extends CarriedCommon {
+  hostId: string;
+  /** The sandbox on the host when it is not the session's own id: a claimed warm sandbox. */
+  sandboxId?: string;
+  warmClaim?: { pool: string; readyAt: string };
+}
+
+/** Everything a session keeps across continue-as-new; `hostId` tells a placed session from one that is not. */
+export type CarriedSession = UnplacedSession | PlacedSession;
+
+/** A recorded tool call result, carried across continue-as-new. */
+export interface CachedToolCall {
+  toolCallId: string;
+  result: ExecResult;
+  /** Output dropped to keep continue-as-new input small; exit code and status are kept. */
+  outputDropped?: boolean;
 }

@@ -1,0 +1,119 @@
+import { condition, log, setHandler, type ApplicationFailure } from '@temporalio/workflow';
+import { SbxErrorType } from '../../common/errors.js';
+import { parseInput } from '../../common/validate.js';
+import {
+  destroyUpdate,
+  ForkReady,
+  forkReadySignal,
+  HostRef,
+  hostLostSignal,
+  pauseNowUpdate,
+  pauseSignal,
+  PauseRequest,
+  resumeNowUpdate,
+  resumeSignal,
+  type PauseMode,
+} from '../../protocol/messages.js';
+import type { SessionEntity } from './entity.js';
+
+/** Pause, resume and destroy: each runs under the lifecycle lock, taken by its caller. */
+
+export async function resume(session: SessionEntity): Promise<void> {
+  if (session.state !== 'paused') return;
+  await session.host.run('resume', () =>
+    session.host.acts().resumeSandbox({ sandboxId: session.sandboxId, mode: session.record.pauseMode ?? 'freeze', resources: session.req.resources }),
+  );
+  session.record.pauseMode = undefined;
+  session.setState('active');
+}
+
+export async function pause(session: SessionEntity, mode: PauseMode): Promise<void> {
+  if (session.state !== 'active') return;
+  await session.host.run('pause', () => session.host.acts().pauseSandbox({ sandboxId: session.sandboxId, mode }));
+  session.record.pauseMode = mode;
+  session.setState('paused');
+}
+
+export async function destroy(session: SessionEntity): Promise<void> {
+  session.setState('destroying');
+  // Read after the transition, which clears failureReason (so a host-lost session's host is still asked).
+  const { hostId, failureReason } = session.record;
+  // A lost host cannot be reached; its reconcile at next start removes what closed sessions left.
+  if (hostId && failureReason !== 'host-lost') {
+    try {
+      await session.host.run('destroy', () => session.host.acts().destroySandbox({ sandboxId: session.sandboxId }));
+    } catch (err) {
+      const failure = err as ApplicationFailure;
+      if (failure.type !== SbxErrorType.HostLost) {
+        session.destroyError = failure;
+        session.destroyRequested = false;
+        session.setState('failed', 'destroy-failed');
+        return;
+      }
+      log.warn('host unreachable during destroy; leaving cleanup to its reconcile', { sessionId: session.sessionId, hostId });
+    }
+  }
+  await session.releaseSlot();
+  session.setState('destroyed');
+}
+
+/** destroy, pause and resume (signals and their update twins), and the fleet's and a forking parent's signals. */
+export function registerLifecycleHandlers(session: SessionEntity): void {
+  const { lock } = session;
+  setHandler(
+    destroyUpdate,
+    async () => {
+      session.destroyError = undefined;
+      session.destroyRequested = true;
+      session.host.stopTools();
+      await condition(() => session.state === 'destroyed' || session.destroyError !== undefined);
+      if (session.destroyError) throw session.destroyError;
+      return session.info();
+    },
+    { validator: () => session.allowed('destroy') },
+  );
+
+  setHandler(hostLostSignal, (raw) => {
+    const hostId = session.signalInput('hostLost', HostRef, raw)?.hostId;
+    const { state } = session;
+    if (hostId === undefined || hostId !== session.record.hostId || state === 'destroyed' || state === 'destroying' || state === 'failed') return;
+    log.warn('the fleet reports this session\'s host lost', { sessionId: session.sessionId, hostId });
+    session.setState('failed', 'host-lost');
+  });
+  setHandler(forkReadySignal, (raw) => {
+    session.forkReady = session.signalInput('forkReady', ForkReady, raw) ?? session.forkReady;
+  });
+  setHandler(pauseSignal, (raw) => {
+    const request = session.signalInput('pause', PauseRequest, raw ?? {});
+    if (request) session.pending.push({ kind: 'pause', mode: request.mode, reason: 'signal' });
+  });
+  setHandler(resumeSignal, () => {
+    session.pending.push({ kind: 'resume' });
+  });
+  // The update twins run under the lifecycle lock like the signals' queue, and answer with the outcome.
+  setHandler(
+    pauseNowUpdate,
+    async (raw) => {
+      const { mode } = PauseRequest.parse(raw ?? {});
+      await lock.runExclusive(async () => {
+        session.allowed('pause');
+        await pause(session, mode);
+      });
+      session.activitySeq++; // the main loop re-arms its idle timer for the new state
+      return session.info();
+    },
+    { validator: (raw) => (parseInput(PauseRequest, raw ?? {}, 'pauseNow request'), session.allowed('pause')) },
+  );
+  setHandler(
+    resumeNowUpdate,
+    async () => {
+      await lock.runExclusive(async () => {
+        if (session.state !== 'active') session.allowed('resume');
+        await resume(session);
+      });
+      session.activitySeq++;
+      return session.info();
+    },
+    { validator: () => session.state === 'active' || session.allowed('resume') },
+  );
+}
