@@ -36,6 +36,8 @@ db_password=temporal
 say() { printf '[prod-stack] %s\n' "$*" >&2; }
 die() { printf '[prod-stack] error: %s\n' "$*" >&2; exit 1; }
 is_root() { [ "$(id -u)" = 0 ]; }
+# Alive and not a zombie: a killed worker stays one until init reaps it.
+running() { kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]; }
 
 pg_bin() { # the newest Debian PostgreSQL
   local bin
@@ -81,7 +83,7 @@ wait_until() { # <what> <seconds> <process name or -> <command...>
   shift 3
   for _ in $(seq 1 $((seconds * 5))); do
     "$@" >/dev/null 2>&1 && return 0
-    if [ "$name" != - ] && ! kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
+    if [ "$name" != - ] && ! running "$(cat "$dir/$name.pid")"; then
       die "$name exited: $(tail -c 600 "$logs/$name.log")"
     fi
     sleep 0.2
@@ -94,7 +96,7 @@ wait_log() { # <name> <message> <seconds> [from byte]: a worker is ready when it
   pid=$(cat "$dir/$name.pid")
   for _ in $(seq 1 $(($3 * 5))); do
     tail -c +$((${4:-0} + 1)) "$logs/$name.log" 2>/dev/null | grep -q "$2" && return 0
-    kill -0 "$pid" 2>/dev/null || die "$name exited before it was ready: $(tail -5 "$logs/$name.log")"
+    running "$pid" || die "$name exited before it was ready: $(tail -5 "$logs/$name.log")"
     sleep 0.2
   done
   die "$name not ready after $3s; see $logs/$name.log"
@@ -312,7 +314,7 @@ restart() { # <name>
   [ -f "$dir/stack.env" ] || die "no stack in $dir"
   local name=$1 pid
   pid=$(cat "$dir/$name.pid" 2>/dev/null || true)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then die "$name still runs (pid $pid)"; fi
+  if [ -n "$pid" ] && running "$pid"; then die "$name still runs (pid $pid)"; fi
   local from
   from=$(stat -c %s "$logs/$name.log" 2>/dev/null || echo 0)
   spawn_worker "$name"
@@ -327,9 +329,9 @@ stop_pid() { # <name> <seconds>: SIGTERM, then SIGKILL after the grace
   local pidfile="$dir/$1.pid" pid
   [ -f "$pidfile" ] || return 0
   pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if running "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 $(($2 * 5))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    for _ in $(seq 1 $(($2 * 5))); do running "$pid" || break; sleep 0.2; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$pidfile"
@@ -348,7 +350,7 @@ stop() {
 status() {
   local name running=0
   for name in temporal-server control-1 control-2 host-1 host-2; do
-    if [ -f "$dir/$name.pid" ] && kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null; then
+    if [ -f "$dir/$name.pid" ] && running "$(cat "$dir/$name.pid")"; then
       echo "$name: running (pid $(cat "$dir/$name.pid"))"
       running=1
     else
