@@ -25,6 +25,21 @@ describe('zfs-fuse probe', () => {
     });
   });
 
+  it('reads the root dataset\'s own mount, found in the mount table', async () => {
+    const mounts = join(dir, 'mounts');
+    const root = `${stack.zfsRoot}/probe`;
+    writeFileSync(
+      mounts,
+      [
+        `${root}/sessions ${join(dir, 'sessions')} fuse.zfs rw 0 0`,
+        `${root} ${join(dir, 'gone\\040root')} fuse.zfs rw 0 0`,
+        `${root}-other ${dir} fuse.zfs rw 0 0`,
+      ].join('\n'),
+    );
+    const probe = await probeZfsFuse({ root, timeoutMs: 5000, mountsFile: mounts });
+    expect(probe).toMatchObject({ answers: false, detail: expect.stringContaining(`listing ${join(dir, 'gone root')} failed`) });
+  });
+
   it('reports a daemon that is gone', async () => {
     const gone = join(dir, 'zpool-gone');
     writeFileSync(gone, '#!/bin/sh\necho "connect: Connection refused" >&2\nexit 1\n');
