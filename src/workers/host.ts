@@ -6,14 +6,12 @@ import type { Runtime, Storage } from '../activities/host/backends.js';
 import { createHostActivities } from '../activities/host/activities.js';
 import { ToolCallJournal } from '../activities/host/tool-call-journal.js';
 import { lifecycleActivities, toolActivities } from '../activities/host/activity-guards.js';
-import { fleetWorkflowId, hostTaskQueue, hostToolsTaskQueue } from '../common/names.js';
+import { hostTaskQueue, hostToolsTaskQueue } from '../common/names.js';
 import { SandboxOwners, type ChainOf } from '../activities/host/ownership.js';
 import { importBusyboxTemplate } from '../dev/busybox-rootfs.js';
-import { hostHeartbeatSignal } from '../workflows/messages.js';
-import { probeZfsFuse } from '../activities/host/zfs-probe.js';
 import { createRuntime, createStorage } from './backends.js';
-import { zfsRootOf, type HostConfig } from './host-config.js';
-import { heartbeatHealth } from './host-health.js';
+import type { HostConfig } from './host-config.js';
+import { startHeartbeats } from './heartbeats.js';
 import { installTemporalLogging } from './logger.js';
 import type { ReconcilePlan } from './reconcile-plan.js';
 import { createReconciler, reconcilePeriodically } from './reconcile.js';
@@ -127,68 +125,6 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   };
 }
 
-/** Longest wait for each zfs-fuse probe request, and for the storage reads of one heartbeat. */
-const PROBE_TIMEOUT_MS = 5_000;
-const STORAGE_READ_TIMEOUT_MS = 10_000;
-
-/**
- * Registers with the fleet and heartbeats on an interval (signal-with-start: the first host may
- * arrive before any control worker). A failed heartbeat is logged and retried at the next tick.
- * zfs-fuse is probed first, bounded: a hung daemon makes the host report itself unhealthy (the fleet
- * places nothing here) instead of falling silent (the fleet would declare it lost, and its sessions
- * with it). While zfs does not answer, the last session counts stand.
- */
-function startHeartbeats(config: HostConfig, storage: Storage, logger: Logger): { stop(): Promise<void> } {
-  const fleetId = config.fleetId!;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let inFlight: Promise<void> = Promise.resolve();
-  let counts = { maxSessions: config.maxSessions, sessions: 0 };
-  let wasHealthy = true;
-  const connecting = Connection.connect({ address: config.temporalAddress });
-  const readStorage = async () => {
-    const [pool, sessions, quarantined] = await Promise.all([storage.health(), storage.listSessions(), storage.quarantined()]);
-    // Quarantined sandboxes hold slots no session can use until reconcile deletes them.
-    counts = { maxSessions: Math.max(0, config.maxSessions - quarantined.size), sessions: sessions.length - quarantined.size };
-    return pool;
-  };
-  const beat = async () => {
-    const connection = await connecting;
-    const client = new Client({ connection, namespace: config.namespace });
-    const probe = storage.kind === 'zfs' ? await probeZfsFuse({ root: zfsRootOf(config), timeoutMs: PROBE_TIMEOUT_MS }) : undefined;
-    const pool = probe && !probe.answers ? undefined : await withTimeout(readStorage(), STORAGE_READ_TIMEOUT_MS);
-    const health = heartbeatHealth({ probe, pool });
-    if (health.healthy !== wasHealthy) {
-      if (health.healthy) logger.info({ fleetId }, 'host healthy again: the fleet may place sessions here');
-      else logger.error({ fleetId, reason: health.reason }, 'host unhealthy: the fleet places no sessions here until it recovers');
-      wasHealthy = health.healthy;
-    }
-    await client.workflow.signalWithStart('FleetWorkflow', {
-      workflowId: fleetWorkflowId(fleetId),
-      taskQueue: config.controlTaskQueue,
-      args: [{ fleetId }],
-      signal: hostHeartbeatSignal,
-      signalArgs: [{ hostId: config.hostId, ...counts, healthy: health.healthy, templates: [] }],
-    });
-  };
-  const tick = () => {
-    inFlight = beat()
-      .catch((err: Error) => logger.warn({ fleetId, error: err.message }, 'heartbeat failed'))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, config.heartbeatMs);
-      });
-  };
-  tick();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await inFlight;
-      await (await connecting).close();
-    },
-  };
-}
-
 /**
  * Tells which chain of runs (continue-as-new keeps it, a new start under the same id does not) a
  * calling run belongs to, by asking Temporal; connects at the first question.
@@ -208,13 +144,3 @@ function runChains(config: HostConfig): { chainOf: ChainOf; close(): Promise<voi
   };
 }
 
-/** The value, or undefined when it takes longer than `ms` (the work itself goes on, bounded elsewhere). */
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
-  try {
-    return await Promise.race([promise.catch(() => undefined), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
