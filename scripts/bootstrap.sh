@@ -62,7 +62,7 @@ fi
 #     go.temporal.io/server, with the PostgreSQL schema files of the same version.
 if [ ! -x "$server_dir/temporal-server" ] || [ ! -x "$server_dir/temporal-sql-tool" ] || [ ! -d "$server_dir/schema" ]; then
   command -v go >/dev/null || die "the Go toolchain is needed to build the Temporal server; install Go >= 1.25"
-  step "building Temporal server v$TEMPORAL_SERVER_VERSION and temporal-sql-tool from go.temporal.io/server (first run only, 10-30 minutes on two cores)"
+  step "building Temporal server v$TEMPORAL_SERVER_VERSION and temporal-sql-tool from go.temporal.io/server (first run only, about 10 minutes on two cores)"
   server_log="$cache/temporal-server-build.log"
   rm -rf "$server_dir.tmp"
   mkdir -p "$server_dir.tmp"
