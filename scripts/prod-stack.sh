@@ -74,6 +74,8 @@ free_ports() {
 spawn() { # <name> <command...>
   local name=$1
   shift
+  # Where this run's lines start: a restarted worker's log still holds the last run's "ready".
+  stat -c %s "$logs/$name.log" >"$dir/$name.logfrom" 2>/dev/null || echo 0 >"$dir/$name.logfrom"
   setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null &
   echo $! >"$dir/$name.pid"
 }
@@ -91,11 +93,12 @@ wait_until() { # <what> <seconds> <process name or -> <command...>
   die "$what not ready after ${seconds}s; see $logs"
 }
 
-wait_log() { # <name> <message> <seconds> [from byte]: a worker is ready when its log says so
-  local name=$1 pid
+wait_log() { # <name> <message> <seconds>: a worker is ready when its log says so
+  local name=$1 pid from
   pid=$(cat "$dir/$name.pid")
+  from=$(cat "$dir/$name.logfrom")
   for _ in $(seq 1 $(($3 * 5))); do
-    tail -c +$((${4:-0} + 1)) "$logs/$name.log" 2>/dev/null | grep -q "$2" && return 0
+    tail -c +$((from + 1)) "$logs/$name.log" 2>/dev/null | grep -q "$2" && return 0
     running "$pid" || die "$name exited before it was ready: $(tail -5 "$logs/$name.log")"
     sleep 0.2
   done
@@ -111,7 +114,6 @@ sql_tool() { # <database> <command...>
 
 write_server_config() {
   mkdir -p "$dir/temporal/config"
-  local store
   store() { # <name> <database> <maxConns>
     cat <<YAML
     $1:
@@ -315,12 +317,10 @@ restart() { # <name>
   local name=$1 pid
   pid=$(cat "$dir/$name.pid" 2>/dev/null || true)
   if [ -n "$pid" ] && running "$pid"; then die "$name still runs (pid $pid)"; fi
-  local from
-  from=$(stat -c %s "$logs/$name.log" 2>/dev/null || echo 0)
   spawn_worker "$name"
   case "$name" in
-    control-*) wait_log "$name" 'control worker ready' 60 "$from" ;;
-    host-*) wait_log "$name" 'host worker ready' 120 "$from" ;;
+    control-*) wait_log "$name" 'control worker ready' 60 ;;
+    host-*) wait_log "$name" 'host worker ready' 120 ;;
   esac
   say "$name running again (pid $(cat "$dir/$name.pid"))"
 }
@@ -334,7 +334,7 @@ stop_pid() { # <name> <seconds>: SIGTERM, then SIGKILL after the grace
     for _ in $(seq 1 $(($2 * 5))); do running "$pid" || break; sleep 0.2; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  rm -f "$pidfile"
+  rm -f "$pidfile" "$dir/$1.logfrom"
 }
 
 stop() {
