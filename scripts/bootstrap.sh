@@ -18,6 +18,7 @@ cache=${SBX_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sbx}
 pool=${SBX_POOL:-sbx}
 pool_size=${SBX_POOL_SIZE:-8G}
 temporal_dir="$cache/temporal-cli-$TEMPORAL_CLI_VERSION"
+server_dir="$cache/temporal-server-$TEMPORAL_SERVER_VERSION"
 gvisor_dir="$cache/runsc-$GVISOR_VERSION"
 moto_dir="$cache/moto-$MOTO_VERSION"
 temporalio_py_dir="$cache/temporalio-py-$TEMPORALIO_PY_VERSION"
@@ -28,7 +29,8 @@ is_root() { [ "$(id -u)" = 0 ]; }
 
 mkdir -p "$cache"
 
-# 1. Debian packages: runsc (gVisor), zfs-fuse, busybox-static (the test template's rootfs), chromium.
+# 1. Debian packages: runsc (gVisor), zfs-fuse, busybox-static (the test template's rootfs), chromium,
+#    postgresql (the production topology's database, scripts/prod-stack.sh).
 missing=()
 command -v runsc >/dev/null || missing+=(runsc)
 command -v zfs-fuse >/dev/null || missing+=(zfs-fuse)
@@ -36,6 +38,7 @@ command -v zfs-fuse >/dev/null || missing+=(zfs-fuse)
 (ldd /bin/busybox 2>&1 || true) | grep -q 'not a dynamic' || missing+=(busybox-static)
 # The Web UI test drives Debian's chromium through playwright-core (no browser download).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   is_root || die "missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}"
   step "installing Debian packages: ${missing[*]}"
@@ -53,6 +56,31 @@ if [ ! -x "$temporal_dir/temporal" ]; then
       >"$cache/temporal-build.log" 2>&1; then
     die "go install github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION failed; see $cache/temporal-build.log"
   fi
+fi
+
+# 2a. The Temporal server and its temporal-sql-tool for the production topology, built from
+#     go.temporal.io/server, with the PostgreSQL schema files of the same version.
+if [ ! -x "$server_dir/temporal-server" ] || [ ! -x "$server_dir/temporal-sql-tool" ] || [ ! -d "$server_dir/schema" ]; then
+  command -v go >/dev/null || die "the Go toolchain is needed to build the Temporal server; install Go >= 1.25"
+  step "building Temporal server v$TEMPORAL_SERVER_VERSION and temporal-sql-tool from go.temporal.io/server (first run only, about 10 minutes on two cores)"
+  server_log="$cache/temporal-server-build.log"
+  rm -rf "$server_dir.tmp"
+  mkdir -p "$server_dir.tmp"
+  # -v names each package as it compiles: a count every 200 shows the build moving.
+  if ! GOFLAGS=-mod=mod GOBIN="$server_dir.tmp" nice -n 10 go install -v \
+      "go.temporal.io/server/cmd/server@v$TEMPORAL_SERVER_VERSION" "go.temporal.io/server/cmd/tools/sql@v$TEMPORAL_SERVER_VERSION" 2>&1 \
+      | tee "$server_log" | awk 'NR % 200 == 0 { printf "[bootstrap]   %d packages built\n", NR > "/dev/stderr"; fflush("/dev/stderr") }'; then
+    die "go install go.temporal.io/server/cmd/server@v$TEMPORAL_SERVER_VERSION failed; see $server_log"
+  fi
+  module_dir=$(go mod download -json "go.temporal.io/server@v$TEMPORAL_SERVER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$module_dir/schema/postgresql" ] || die "no schema/postgresql in go.temporal.io/server@v$TEMPORAL_SERVER_VERSION ($module_dir)"
+  mkdir -p "$server_dir.tmp/schema"
+  cp -r "$module_dir/schema/postgresql" "$server_dir.tmp/schema/"
+  chmod -R u+w "$server_dir.tmp/schema"
+  mv "$server_dir.tmp/server" "$server_dir.tmp/temporal-server"
+  mv "$server_dir.tmp/sql" "$server_dir.tmp/temporal-sql-tool"
+  rm -rf "$server_dir"
+  mv "$server_dir.tmp" "$server_dir"
 fi
 
 # 2b. gVisor's runsc at the pinned version, built from its Go module (CGO_ENABLED=0: a cgo build is

@@ -6,12 +6,12 @@ import type { Runtime, Storage } from '../activities/host/backends.js';
 import { createHostActivities } from '../activities/host/activities.js';
 import { ToolCallJournal } from '../activities/host/tool-call-journal.js';
 import { lifecycleActivities, toolActivities } from '../activities/host/activity-guards.js';
-import { fleetWorkflowId, hostTaskQueue, hostToolsTaskQueue } from '../common/names.js';
+import { hostTaskQueue, hostToolsTaskQueue } from '../common/names.js';
 import { SandboxOwners, type ChainOf } from '../activities/host/ownership.js';
 import { importBusyboxTemplate } from '../activities/host/busybox-template.js';
-import { hostHeartbeatSignal } from '../protocol/messages.js';
 import { createRuntime, createStorage } from './backend-factory.js';
 import type { HostConfig } from './host-config.js';
+import { startHeartbeats } from './heartbeats.js';
 import { installTemporalLogging } from './logger.js';
 import type { ReconcilePlan } from './reconcile-plan.js';
 import { createReconciler, reconcilePeriodically } from './reconcile.js';
@@ -126,55 +126,6 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
 }
 
 /**
- * Registers with the fleet and heartbeats on an interval (signal-with-start: the first host may
- * arrive before any control worker). A failed heartbeat is logged and retried at the next tick.
- */
-function startHeartbeats(config: HostConfig, storage: Storage, logger: Logger): { stop(): Promise<void> } {
-  const fleetId = config.fleetId!;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let inFlight: Promise<void> = Promise.resolve();
-  const connecting = Connection.connect({ address: config.temporalAddress });
-  const beat = async () => {
-    const connection = await connecting;
-    const client = new Client({ connection, namespace: config.namespace });
-    const [health, sessions, quarantined] = await Promise.all([storage.health(), storage.listSandboxes(), storage.quarantined()]);
-    await client.workflow.signalWithStart('FleetWorkflow', {
-      workflowId: fleetWorkflowId(fleetId),
-      taskQueue: config.controlTaskQueue,
-      args: [{ fleetId }],
-      signal: hostHeartbeatSignal,
-      signalArgs: [
-        {
-          hostId: config.hostId,
-          // Quarantined sandboxes hold slots no session can use until reconcile deletes them.
-          maxSessions: Math.max(0, config.maxSessions - quarantined.size),
-          sessions: sessions.length - quarantined.size,
-          healthy: health.status !== 'unhealthy',
-          templates: [],
-        },
-      ],
-    });
-  };
-  const tick = () => {
-    inFlight = beat()
-      .catch((err: Error) => logger.warn({ fleetId, error: err.message }, 'heartbeat failed'))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, config.heartbeatMs);
-      });
-  };
-  tick();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await inFlight;
-      await (await connecting).close();
-    },
-  };
-}
-
-/**
  * Tells which chain of runs (continue-as-new keeps it, a new start under the same id does not) a
  * calling run belongs to, by asking Temporal; connects at the first question.
  */
@@ -192,3 +143,4 @@ function runChains(config: HostConfig): { chainOf: ChainOf; close(): Promise<voi
     },
   };
 }
+

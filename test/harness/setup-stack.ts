@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { DEFAULT_ZFS_CLI, runZfs } from '../../src/activities/host/zfs-cli.js';
+import { probeZfsFuse } from '../../src/activities/host/zfs-probe.js';
 import { requireBuilt, temporalCliPath } from '../../src/dev/paths.js';
 import { startMoto } from '../../src/dev/moto.js';
 import { freePort } from '../../src/dev/net.js';
@@ -26,7 +27,12 @@ export default async function globalSetup(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'sbx-test-'));
   const pool = process.env.SBX_POOL ?? 'sbx';
 
-  const health = await execa('zpool', ['list', '-H', '-o', 'health', pool], { reject: false });
+  // A wedged daemon would hang every test at its first zfs call: fail here, saying so.
+  const probe = await probeZfsFuse({ root: pool, timeoutMs: 15_000 });
+  if (!probe.answers) {
+    throw new Error(`zfs-fuse does not answer (${probe.detail}): run 'npm run bootstrap', which restarts a hung daemon`);
+  }
+  const health = await execa('zpool', ['list', '-H', '-o', 'health', pool], { reject: false, timeout: 30_000 });
   if (health.exitCode !== 0 || health.stdout.trim() !== 'ONLINE') {
     throw new Error(`ZFS pool '${pool}' is not available (${health.stderr.trim() || health.stdout.trim()}): run 'npm run bootstrap'`);
   }
