@@ -44,6 +44,7 @@ import {
   type TurnResult,
 } from '../protocol/messages.js';
 import type { SessionWorkflow } from '../workflows/session/workflow.js';
+import { QUERY_AHEAD_OF_HISTORY } from '../protocol/messages.js';
 import { SbxError, SbxErrorType, toSbxError } from './errors.js';
 import { sessionWorkflowId } from '../common/names.js';
 
@@ -201,9 +202,13 @@ export class Session {
   async waitFor(done: (info: SessionInfo) => boolean, expected?: SessionState, timeoutMs = 120_000): Promise<SessionInfo> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const info = await this.info();
-      if (done(info)) return info;
-      if (performance.now() > deadline) {
+      const info = await this.info().catch((err: SbxError) => {
+        // A restarted worker answers once a workflow task has taken the session's pending events.
+        if (err.message.includes(QUERY_AHEAD_OF_HISTORY) && performance.now() < deadline) return undefined;
+        throw err;
+      });
+      if (info && done(info)) return info;
+      if (info && performance.now() > deadline) {
         throw new SbxError(SbxErrorType.InvalidState, `session ${this.id} is still ${info.state}${expected ? `, not ${expected}` : ''}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -283,3 +283,6 @@ export const configureWarmPoolSignal = defineSignal<[WarmPoolConfigInput]>('conf
 export const warmPoolStatusQuery = defineQuery<WarmPoolStatus>('status');
 /** Sent by a warm pool to the fleet: a claimed slot now belongs to a session. */
 export const warmClaimedSignal = defineSignal<[{ sandboxId: string; hostId: string; sessionId: string }]>('warmClaimed');
+
+/** In the failure of a query refused because it would run the workflow ahead of its history: callers that poll retry on it. */
+export const QUERY_AHEAD_OF_HISTORY = 'a query cannot run it ahead of its history; retry the query shortly';

@@ -12,6 +12,7 @@ import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 import type { ControlConfig } from './control-config.js';
 import { installTemporalLogging } from './logger.js';
 import { startMetrics, type MetricsServer } from './metrics.js';
+import { workflowInterceptorModules } from './workflow-interceptors.js';
 import { createProvisioner } from './provisioner-factory.js';
 
 export { ControlConfig } from './control-config.js';
@@ -81,6 +82,7 @@ export async function startControlWorker(
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: workflowsPath() }),
+    interceptors: { workflowModules: workflowInterceptorModules() },
     activities,
   });
   const done = worker.run().finally(async () => {

@@ -10,6 +10,7 @@ import { requireBuilt, temporalCliPath } from '../../src/dev/paths.js';
 import { startMoto } from '../../src/dev/moto.js';
 import { freePort } from '../../src/dev/net.js';
 import { sbxSearchAttributes } from '../../src/protocol/search-attributes.js';
+import { workflowInterceptorModules } from '../../src/workers/workflow-interceptors.js';
 import { STACK_ENV, type TestStack } from './stack.js';
 import { workflowsPaths } from './workflows.js';
 
@@ -56,7 +57,7 @@ export default async function globalSetup(): Promise<void> {
   const moto = await startMoto();
 
   const bundlePath = join(scratch, 'workflow-bundle.js');
-  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPaths.all, logger: quietLogger });
+  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPaths.all, workflowInterceptorModules: workflowInterceptorModules(), logger: quietLogger });
   writeFileSync(bundlePath, bundle.code);
 
   const stack: TestStack = {
