@@ -59,32 +59,26 @@ describe('ZfsStorage on real zfs-fuse', () => {
     expect(await snapshotNames('s2')).toEqual([]);
   });
 
-  it('rolls a source back past a forked snapshot without touching the fork, and frees the name', async () => {
+  it('refuses to roll a source back past a snapshot a live fork was made from, naming the fork', async () => {
     await storage.createSession('rb', { kind: 'template', template: 'tiny' });
     await put('rb', 'f', 'one');
     await storage.snapshot('rb', 'turn-000001');
     await put('rb', 'f', 'two');
-    await put('rb', 'only-two', 'x');
     await storage.snapshot('rb', 'turn-000002');
     await storage.createSession('rb-fork', { kind: 'snapshot', sandboxId: 'rb', snapshot: 'turn-000002' });
     await put('rb', 'f', 'three');
     await storage.snapshot('rb', 'turn-000003');
 
-    await storage.rollback('rb', 'turn-000001');
-    expect([await file('rb', 'f'), await file('rb', 'only-two')]).toEqual(['one', 'absent']);
-    expect(await snapshotNames('rb')).toEqual(['turn-000001']);
-    expect([await file('rb-fork', 'f'), await file('rb-fork', 'only-two')]).toEqual(['two', 'x']);
-    // The turn names are free again; a later rollback to one of them is a plain zfs rollback.
-    await put('rb', 'f', 'two again');
-    await storage.snapshot('rb', 'turn-000002');
-    await put('rb', 'f', 'later');
+    const refused = await storage.rollback('rb', 'turn-000001').catch((err) => err);
+    expect(refused).toMatchObject({ type: 'InvalidState', message: expect.stringContaining('rb-fork (from turn-000002)') });
+    expect([await file('rb', 'f'), await file('rb-fork', 'f')]).toEqual(['three', 'two']);
+    expect(await snapshotNames('rb')).toEqual(['turn-000001', 'turn-000002', 'turn-000003']);
+    // Back to the fork point itself is a plain rollback; past it once the fork is gone.
     await storage.rollback('rb', 'turn-000002');
-    expect(await file('rb', 'f')).toBe('two again');
-    expect(await snapshotNames('rb')).toEqual(['turn-000001', 'turn-000002']);
-
-    // The held snapshot goes with its last fork.
+    expect(await file('rb', 'f')).toBe('two');
     await storage.destroySession('rb-fork');
-    expect((await datasets()).filter((n) => n.startsWith('rb'))).toEqual(['rb', 'rb@turn-000001', 'rb@turn-000002']);
+    await storage.rollback('rb', 'turn-000001');
+    expect(await file('rb', 'f')).toBe('one');
     await storage.destroySession('rb');
   });
 

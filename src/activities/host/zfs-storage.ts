@@ -37,14 +37,6 @@ const SESSION_PROPERTIES = ['setuid=off', 'devices=off', 'exec=on'];
  * out of every listing, until the last of them is gone.
  */
 const RETIRED_PROPERTY = 'sbx:retired';
-/**
- * Snapshots kept only because forks were cloned from them get this prefix (a dot, which no session
- * or snapshot name can hold), so the name is free again, and a deferred destroy: ZFS removes each
- * once its last clone is gone.
- */
-const HELD_PREFIX = 'sbx.held-';
-/** A scratch clone of a snapshot while a rollback past a forked snapshot copies its files back. */
-const SCRATCH_PREFIX = 'rollback-scratch-';
 const VERSION = /^v(\d+)$/;
 const SNAPSHOT_PROPS = ['createtxg', 'used', 'referenced'].join(',');
 
@@ -53,8 +45,9 @@ const SNAPSHOT_PROPS = ['createtxg', 'used', 'referenced'].join(',');
  * named snapshots `<session>@<name>`. A fork is a `zfs clone` of the source's snapshot: O(1), whatever
  * the workspace holds, and it starts with no snapshots, as a new session does. The clone depends on
  * that snapshot, so a destroyed source with live forks is retired (kept, unlisted) until its last
- * fork goes, and a rollback of the source past a forked snapshot holds that snapshot and copies the
- * target's files back instead of `zfs rollback -r`, which would have to destroy the fork.
+ * fork goes, and a rollback of the source past a snapshot that live forks were made from is refused
+ * (zfs rollback -r would destroy them; and zfs-fuse unmounts every clone, busy or not, to rename the
+ * snapshot out of the way).
  *
  * zfs-fuse never `zfs rename`s a mounted dataset here: doing so right after files were written in it
  * wedges the zfs-fuse daemon (its unmount loops forever and every FUSE mount hangs).
@@ -101,11 +94,9 @@ export class ZfsStorage implements Storage {
     await this.sweep();
   }
 
-  /** What a worker that died mid-way left: retired sessions whose forks are all gone, rollback scratch clones. */
+  /** What a worker that died mid-way left: retired sessions whose forks are all gone. */
   private async sweep(): Promise<void> {
     for (const dataset of (await this.sessionMarks()).filter((m) => m.retired).map((m) => m.dataset)) await this.collectRetired(dataset);
-    const out = await this.zfs(['list', '-H', '-o', 'name', '-r', '-d', '1', this.root], { operation: 'list the children of', dataset: this.root });
-    for (const name of out.split('\n').filter((n) => n.startsWith(`${this.root}/${SCRATCH_PREFIX}`))) await this.destroyDataset(name);
   }
 
   /** `<root>/reserve`: an empty, unmounted dataset whose `reservation` keeps pool space from sessions. */
@@ -269,7 +260,7 @@ export class ZfsStorage implements Storage {
         await this.zfs(['rollback', '-r', snapshot], { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound }, true);
       } catch (err) {
         if (!/clones of previous snapshots exist/.test((err as Error).message)) throw err;
-        await this.rollbackPastForks(dataset, name);
+        throw await this.forksInTheWay(sessionId, name);
       }
     });
     this.paths.delete(sessionId);
@@ -284,7 +275,7 @@ export class ZfsStorage implements Storage {
   }
 
   async listSnapshots(sessionId: string): Promise<SnapshotInfo[]> {
-    return (await this.snapshotsOf(this.sessionDataset(sessionId), SbxErrorType.SessionNotFound)).filter((s) => !s.name.startsWith(HELD_PREFIX));
+    return this.snapshotsOf(this.sessionDataset(sessionId), SbxErrorType.SessionNotFound);
   }
 
   /** Every session dataset, including one whose create did not finish (for reconcilers to remove); not retired ones. */
@@ -319,70 +310,46 @@ export class ZfsStorage implements Storage {
     return { origin: origin && origin !== '-' ? origin : undefined, retired: /^\d+$/.test(values.get(RETIRED_PROPERTY) ?? '') };
   }
 
-  /** The snapshots of `dataset` that some session was cloned from. */
-  private async clonedSnapshots(dataset: string): Promise<Set<string>> {
+  /** Sessions cloned from snapshots of `dataset`: clone dataset → origin snapshot. */
+  private async clones(dataset: string): Promise<Map<string, string>> {
     const parent = `${this.root}/sessions`;
-    const out = await this.zfs(['get', '-H', '-r', '-d', '1', '-o', 'value', 'origin', parent], { operation: 'list the origins in', dataset: parent });
-    return new Set(out.split('\n').filter((origin) => origin.startsWith(`${dataset}@`)));
+    const out = await this.zfs(['get', '-H', '-r', '-d', '1', '-o', 'name,value', 'origin', parent], { operation: 'list the origins in', dataset: parent });
+    return new Map(
+      out
+        .split('\n')
+        .map((line) => line.split('\t') as [string, string])
+        .filter(([, origin]) => origin?.startsWith(`${dataset}@`)),
+    );
   }
 
-  /** Renames a snapshot that forks depend on out of the way and lets ZFS destroy it after its last clone. */
-  private async hold(dataset: string, snapshot: SnapshotInfo): Promise<void> {
-    let held = `${dataset}@${snapshot.name}`;
-    if (!snapshot.name.startsWith(HELD_PREFIX)) {
-      const renamed = `${dataset}@${HELD_PREFIX}${snapshot.createTxg}`;
-      await this.zfs(['rename', held, renamed], { operation: 'hold', dataset: held }, true);
-      held = renamed;
-    }
-    await this.zfs(['destroy', '-d', held], { operation: 'mark for deletion after its forks', dataset: held }, true);
+  /** The refusal of a rollback that would destroy the forks made from later snapshots, naming them. */
+  private async forksInTheWay(sessionId: string, name: string): Promise<Error> {
+    const dataset = this.sessionDataset(sessionId);
+    const snapshots = await this.snapshotsOf(dataset, SbxErrorType.SessionNotFound);
+    const target = snapshots.find((snap) => snap.name === name)?.createTxg ?? -1;
+    const later = new Set(snapshots.filter((snap) => snap.createTxg > target).map((snap) => `${dataset}@${snap.name}`));
+    const parent = `${this.root}/sessions/`;
+    const forks = [...(await this.clones(dataset))].filter(([, origin]) => later.has(origin)).map(([clone, origin]) => `${clone.slice(parent.length)} (from ${origin.split('@')[1]})`);
+    return sbxFailure(
+      SbxErrorType.InvalidState,
+      `Cannot roll session ${sessionId} back to ${name}: forks were made from later snapshots and depend on them: ${forks.join(', ') || 'see zfs'}. Destroy those forks first, or roll back to the snapshot they were made from or a later one.`,
+    );
   }
 
-  /** Destroys the snapshots of `dataset` newer than `after` (createtxg), holding those forks were cloned from. */
-  private async dropSnapshots(dataset: string, after: number): Promise<void> {
-    const cloned = await this.clonedSnapshots(dataset);
-    const newer = (await this.snapshotsOf(dataset, SbxErrorType.SessionNotFound)).filter((s) => s.createTxg > after).sort((a, b) => b.createTxg - a.createTxg);
-    for (const snapshot of newer) {
-      const full = `${dataset}@${snapshot.name}`;
-      if (cloned.has(full)) await this.hold(dataset, snapshot);
-      else if (!snapshot.name.startsWith(HELD_PREFIX)) await this.zfsAllowing(['destroy', full], { operation: 'destroy', dataset: full }, SbxErrorType.NotFound, true);
-    }
-  }
-
-  /**
-   * `zfs rollback -r` would destroy the forks cloned from a later snapshot. The later snapshots go
-   * (the forked ones held), and the live files are replaced by the target's, copied from a scratch
-   * clone of it (the sandbox is stopped): O(workspace), only when a fork is in the way.
-   */
-  private async rollbackPastForks(dataset: string, name: string): Promise<void> {
-    const target = (await this.snapshotsOf(dataset, SbxErrorType.SessionNotFound)).find((s) => s.name === name);
-    if (!target) throw sbxFailure(SbxErrorType.SnapshotNotFound, `Cannot roll back ${dataset} to ${name}: that snapshot does not exist.`);
-    await this.dropSnapshots(dataset, target.createTxg);
-    const scratch = `${this.root}/${SCRATCH_PREFIX}${randomBytes(4).toString('hex')}`;
-    await this.zfs(['clone', '-o', 'readonly=on', `${dataset}@${name}`, scratch], { operation: `clone ${dataset}@${name} into`, dataset: scratch });
-    try {
-      const from = await this.get(scratch, 'mountpoint', { operation: 'find the directory of', dataset: scratch });
-      const to = await this.get(dataset, 'mountpoint', { operation: 'find the directory of', dataset });
-      // Nothing here follows a link the sandbox made: rm unlinks links, cp -a copies them as links.
-      for (const entry of await readdir(to)) await rm(join(to, entry), { recursive: true, force: true });
-      const copied = await execa('cp', ['-a', '--', `${from}/.`, to], { reject: false });
-      if (copied.exitCode !== 0) {
-        throw sbxFailure(SbxErrorType.CommandFailed, `Could not roll ${dataset} back to ${name} past its forks: copying the files failed (${String(copied.stderr).trim()}); retry.`);
-      }
-    } finally {
-      await this.destroyDataset(scratch);
-    }
-  }
-
-  /** A destroyed session that forks still clone from: out of every listing, its snapshots dropped or held. */
+  /** A destroyed session that forks still clone from: out of every listing, its other snapshots gone. */
   private async retire(dataset: string): Promise<void> {
     await this.zfs(['set', `${RETIRED_PROPERTY}=${Date.now()}`, dataset], { operation: 'retire', dataset });
     await this.zfs(['inherit', ORIGIN_PROPERTY, dataset], { operation: 'retire', dataset });
-    await this.dropSnapshots(dataset, -1);
+    const cloned = new Set((await this.clones(dataset)).values());
+    for (const snapshot of await this.snapshotsOf(dataset, SbxErrorType.SessionNotFound)) {
+      const full = `${dataset}@${snapshot.name}`;
+      if (!cloned.has(full)) await this.zfsAllowing(['destroy', full], { operation: 'destroy', dataset: full }, SbxErrorType.NotFound, true);
+    }
   }
 
   /**
-   * After a fork went: its source's dataset, if retired and without forks now (its held snapshots went
-   * with their last clone), is destroyed, then the source's own source, and so on.
+   * After a fork went: its source's dataset, if retired and without forks now, is destroyed, then the
+   * source's own source, and so on.
    */
   private async collectRetired(source: string | undefined): Promise<void> {
     for (let dataset = source; dataset; ) {
