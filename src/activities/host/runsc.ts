@@ -234,7 +234,7 @@ export class GvisorRuntime implements Runtime {
 
   async destroy(sessionId: string): Promise<void> {
     if ((await this.status(sessionId)) === undefined) return this.removeCgroups(sessionId);
-    await this.runsc(['kill', '--all', containerId(sessionId), 'KILL'], { reject: false });
+    // No graceful stop: delete --force SIGKILLs the sandbox, and every process in it with it.
     await this.runsc(['delete', '--force', containerId(sessionId)]);
     await this.removeCgroups(sessionId);
   }
