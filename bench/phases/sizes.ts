@@ -3,8 +3,9 @@ import { MiB } from '../lib/options.js';
 import { progress } from '../lib/stack.js';
 import { fmt } from '../lib/stats.js';
 import { expect, poolFree } from '../lib/util.js';
+import { FLOOR_ACTIVITY } from './floor.js';
 
-/** snapshot, rollback and destroy with 1 MB … 1 GB of data in the workspace. */
+/** snapshot, rollback, fork and destroy with 1 MB … 1 GB of data in the workspace. */
 export async function sizes(ctx: Context): Promise<void> {
   const { opts, rec, stack, tag, live } = ctx;
   const samples = Math.max(3, Math.min(opts.runs, 10));
@@ -52,6 +53,14 @@ export async function sizes(ctx: Context): Promise<void> {
       await session.exec({ toolCallId: `change-${j}`, command: `echo changed > /workspace/small` });
       await rec.time(`rollback ${size.label}`, () => session.rollback({ turn: 1 }));
     }
+    // A fork is a clone of the turn snapshot: its time should not grow with the workspace.
+    for (let j = 0; j < Math.min(samples, 5); j++) {
+      progress(`size ${size.label}: fork sample ${j + 1}`);
+      const fork = await rec.time(`fork ${size.label}`, () => session.fork({ newSessionId: `${sid}-f${j}`, turn: 1 }));
+      live.add(fork.id);
+      await fork.destroy();
+      live.delete(fork.id);
+    }
     await rec.time(`destroy ${size.label}`, () => session.destroy());
     live.delete(sid);
     const snap = rec.get(`snapshot ${size.label}`)!;
@@ -59,6 +68,20 @@ export async function sizes(ctx: Context): Promise<void> {
     ctx.rows.push({ section, metric: `turnComplete right after writing ${size.label}`, orch: rec.get(`snapshot after write ${size.label}`), note: 'one sample: the snapshot syncs the freshly written data' });
     ctx.rows.push({ section, metric: `turnComplete, ${size.label} resident`, orch: snap, raw: rec.get(`raw snapshot ${size.label}`), note: 'raw: zfs snapshot of the same dataset' });
     ctx.rows.push({ section, metric: `rollback, ${size.label} resident`, orch: rec.get(`rollback ${size.label}`), raw: rec.get('raw rollback'), note: 'raw column: the lifecycle raw rollback (small workspace)' });
+    const fork = rec.get(`fork ${size.label}`);
+    ctx.rows.push({
+      section,
+      metric: `fork, ${size.label} resident`,
+      orch: fork,
+      raw: rec.get('raw fork'),
+      floor: rec.get(FLOOR_ACTIVITY),
+      note: 'client fork() until the child is active (polls every 100 ms); raw column: the lifecycle raw fork (zfs clone + create + start, small workspace)',
+      target: fork && {
+        text: 'p50 ≤ 400 ms',
+        status: fork.p50 <= 400 ? 'met' : 'missed',
+        detail: fork.p50 <= 400 ? `met (${fmt(fork.p50)} ms)` : `missed by ${fmt(fork.p50 - 400)} ms`,
+      },
+    });
     ctx.rows.push({ section, metric: `destroy with ${size.label}`, orch: rec.get(`destroy ${size.label}`), raw: rec.get('raw destroy'), note: 'one sample; raw column: lifecycle raw destroy (small workspace)' });
   }
   // Target: snapshot at 1 GB within 1.5× of 1 MB.
