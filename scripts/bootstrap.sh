@@ -229,3 +229,14 @@ if [ ! -x "$helper" ] || [ ! -s "$helper" ] || [ -n "$(find helpers/sbx-files -n
     || die "building helpers/sbx-files failed"
   mv "$helper.tmp" "$helper"
 fi
+
+# 6b. The sbx-reaper helper, on the host only: runsc create runs under it, so the sandbox it leaves is
+#     reaped the moment it dies and `runsc delete` (stop, rollback, destroy) does not wait on init.
+reaper=dist/host-bin/sbx-reaper
+if [ ! -x "$reaper" ] || [ ! -s "$reaper" ] || [ -n "$(find helpers/sbx-reaper -newer "$reaper" 2>/dev/null | head -1)" ]; then
+  step "building the sbx-reaper helper"
+  mkdir -p "$(dirname "$reaper")"
+  (cd helpers/sbx-reaper && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$repo/$reaper.tmp" .) \
+    || die "building helpers/sbx-reaper failed"
+  mv "$reaper.tmp" "$reaper"
+fi

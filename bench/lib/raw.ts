@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, rmdir, writeFile } from 'n
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildOciSpec } from '../../src/activities/host/oci-spec.js';
-import { DEFAULT_ZFS_CLI, ensureLockFile, runZfs, runZfsRetryingBusy } from '../../src/activities/host/zfs-cli.js';
+import { runZfs, runZfsRetryingBusy } from '../../src/activities/host/zfs-cli.js';
 import { Resources } from '../../src/common/sandbox.js';
 
 const DEFAULT_RESOURCES = Resources.parse({});
@@ -108,14 +108,9 @@ export class RawSandboxes {
     await this.createStart(name, await this.mountpoint(name));
   }
 
-  /** zfs send | zfs recv into a new dataset, then config.json + create + start. */
+  /** zfs clone of the snapshot (what a fork is), then config.json + create + start. */
   async fork(name: string, snap: string, into: string): Promise<void> {
-    const send = execa('zfs', ['send', `${this.dataset(name)}@${snap}`], { reject: false });
-    // Through the product's machine-wide lock on zfs changes (zfs-fuse deadlocks on concurrent mounts).
-    await ensureLockFile(DEFAULT_ZFS_CLI.lockPath);
-    const recv = await send.pipe(execa('flock', [DEFAULT_ZFS_CLI.lockPath, 'zfs', 'recv', this.dataset(into)], { reject: false }));
-    const sent = await send;
-    if (sent.exitCode !== 0 || recv.exitCode !== 0) throw new Error(`zfs send|recv failed: ${String(sent.stderr)} ${String(recv.stderr)}`);
+    await this.zfs(['clone', `${this.dataset(name)}@${snap}`, this.dataset(into)]);
     await this.createStart(into, await this.writeSpec(into));
   }
 

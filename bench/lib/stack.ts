@@ -1,17 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { pino, type Logger } from 'pino';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
-import { importBusyboxTemplate } from '../../src/activities/host/busybox-template.js';
 import { freePort } from '../../src/dev/net.js';
 import { repoRoot } from '../../src/dev/paths.js';
 import { startDevServer, type DevServer } from '../../src/dev/temporal-server.js';
-import { ControlConfig, startControlWorker, type RunningControl } from '../../src/workers/control.js';
-import { HostConfig } from '../../src/workers/host-config.js';
-import { startHostWorker, type RunningHost } from '../../src/workers/host.js';
 
 export const progress = (line: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -58,8 +53,9 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
 
 export interface BenchStack {
   server: DevServer;
-  host: RunningHost;
-  control: RunningControl;
+  /** `sbx host` and `sbx control`, each a process of its own, as in production. */
+  host: ChildWorker;
+  control: ChildWorker;
   client: SandboxClient;
   hostId: string;
   taskQueue: string;
@@ -69,17 +65,19 @@ export interface BenchStack {
   zfsRoot: string;
   dataRoot: string;
   runscRoot: string;
-  logger: Logger;
 }
 
-/** The embedded stack, in this process: dev server (own SQLite file, free ports), host worker, control worker, busybox. */
+/**
+ * The embedded stack: dev server (own SQLite file, free ports), then `sbx host` (which imports the
+ * busybox template) and `sbx control` as child processes, and the client in this process.
+ */
 export async function startStack(
   opts: { tmp: string; tag: string; pool: string; maxSessions: number },
   cleanup: Cleanup,
   /** Runs once the workers have stopped and before the server stops: removes containers and datasets. */
   removeLeftovers: () => Promise<void>,
 ): Promise<BenchStack> {
-  const logger = pino({ level: process.env.SBX_BENCH_LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  await assertBuilt();
   progress('starting the Temporal dev server');
   const server = await startDevServer({ dbFile: join(opts.tmp, 'temporal.db'), port: await freePort(), uiPort: await freePort() });
   cleanup.add('stop the Temporal dev server', () => server.stop());
@@ -90,31 +88,52 @@ export async function startStack(
   const zfsRoot = `${opts.pool}/bench-${opts.tag}`;
   const dataRoot = join(opts.tmp, 'host');
   await mkdir(dataRoot, { recursive: true });
-  progress(`starting host worker ${hostId} (ZFS ${zfsRoot}, gVisor)`);
-  const hostConfig = HostConfig.parse({
-    hostId,
-    temporalAddress: server.address,
-    storage: 'zfs',
-    runtime: 'gvisor',
-    zfsRoot,
-    dataRoot,
-    maxSessions: opts.maxSessions,
-    shutdownGraceMs: 2000,
-    fleetId,
-    controlTaskQueue: fleetTaskQueue,
-    heartbeatMs: 2000,
-  });
-  const host = await startHostWorker(hostConfig, logger);
-  cleanup.add('stop the host worker', () => host.shutdown());
+  progress(`starting 'sbx host' ${hostId} (ZFS ${zfsRoot}, gVisor; imports busybox)`);
+  const host = await startChildWorker(
+    'sbx host',
+    [
+      'host',
+      '--host-id', hostId,
+      '--temporal-address', server.address,
+      '--zfs-root', zfsRoot,
+      '--data-root', dataRoot,
+      '--ensure-busybox',
+      '--max-sessions', String(opts.maxSessions),
+      '--shutdown-grace-ms', '2000',
+      '--fleet', fleetId,
+      '--control-task-queue', fleetTaskQueue,
+      '--heartbeat-ms', '2000',
+    ],
+    /host worker ready/,
+    cleanup,
+  );
   const taskQueue = `sbx-control-bench-${opts.tag}`;
-  progress('starting control worker');
-  const control = await startControlWorker(ControlConfig.parse({ temporalAddress: server.address, defaultHostId: hostId, taskQueue }), logger);
-  cleanup.add('stop the control worker', () => control.shutdown());
-  progress('importing the busybox template');
-  await importBusyboxTemplate(host.storage, 'busybox');
+  progress("starting 'sbx control'");
+  const control = await startChildWorker(
+    'sbx control',
+    ['control', '--temporal-address', server.address, '--default-host', hostId, '--task-queue', taskQueue],
+    /control worker ready/,
+    cleanup,
+  );
   const client = await SandboxClient.connect({ address: server.address, taskQueue });
   cleanup.add('close the client', () => client.close());
-  return { server, host, control, client, hostId, taskQueue, fleetId, fleetTaskQueue, zfsRoot, dataRoot, runscRoot: join(dataRoot, 'runsc'), logger };
+  return { server, host, control, client, hostId, taskQueue, fleetId, fleetTaskQueue, zfsRoot, dataRoot, runscRoot: join(dataRoot, 'runsc') };
+}
+
+/** The workers run from dist/: a build older than the source would measure other code. */
+async function assertBuilt(): Promise<void> {
+  const stamp = await stat(join(repoRoot, 'dist', '.build-stamp')).catch(() => undefined);
+  const newest = async (dir: string): Promise<number> => {
+    let latest = 0;
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      latest = Math.max(latest, entry.isDirectory() ? await newest(path) : (await stat(path)).mtimeMs);
+    }
+    return latest;
+  };
+  if (!stamp || stamp.mtimeMs < (await newest(join(repoRoot, 'src')))) {
+    throw new Error('dist/ is older than src/: build first (npx tsc -p tsconfig.build.json && touch dist/.build-stamp)');
+  }
 }
 
 export interface ChildWorker {
@@ -124,9 +143,15 @@ export interface ChildWorker {
   stop(): Promise<void>;
 }
 
-/** `node dist/cli/main.js <args>` as a child process; resolves once it logs `ready` (JSON logs). */
-export async function startChildWorker(name: string, args: string[], ready: RegExp, cleanup: Cleanup): Promise<ChildWorker> {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'cli', 'main.js'), ...args], {
+/** `node dist/cli/main.js <args>` (or another script) as a child process; resolves once it logs `ready` (JSON logs). */
+export async function startChildWorker(
+  name: string,
+  args: string[],
+  ready: RegExp,
+  cleanup: Cleanup,
+  script: string[] = [join(repoRoot, 'dist', 'cli', 'main.js')],
+): Promise<ChildWorker> {
+  const child = spawn(process.execPath, [...script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SBX_LOG_FORMAT: 'json', SBX_LOG_LEVEL: 'info' },
   });

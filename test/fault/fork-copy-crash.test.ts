@@ -1,16 +1,18 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { execa } from 'execa';
 import { createPlacementActivities } from '../../src/activities/control/placement.js';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
-import { sessionWorkflowId } from '../../src/common/names.js';
 import { cli, spawnSbx, type SbxProcess } from '../harness/cli.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 import { createTestWorker } from '../harness/temporal.js';
 
-/** `kill -9` of a real `sbx host` process while a fork's `zfs send | zfs recv` runs, then a restart. */
-describe('a host worker killed mid fork copy', () => {
+/**
+ * `kill -9` of a real `sbx host` process in the middle of a fork, then a restart. A fork is one atomic
+ * `zfs clone` (it was a send | recv copy, which this test killed mid-stream): the kill lands as the clone
+ * appears, before the host has reported it or started the fork's sandbox.
+ */
+describe('a host worker killed mid fork', () => {
   const stack = testStack();
   const names = uniqueNames(import.meta.url);
   const hostId = `forkcrash-${names.id}`.slice(0, 40).replace(/-+$/, '');
@@ -22,7 +24,6 @@ describe('a host worker killed mid fork copy', () => {
   const forked = `fork-${suffix}`;
   let host: SbxProcess | undefined;
   let client: SandboxClient;
-  let connection: Connection;
   let stopControl: () => Promise<void>;
 
   /** Every dataset and snapshot under the host's sessions, names relative to it. */
@@ -32,7 +33,7 @@ describe('a host worker killed mid fork copy', () => {
       .slice(1)
       .map((name) => name.slice(`${zfsRoot}/sessions/`.length))
       .sort();
-  const receiving = async () => (await execa('pgrep', ['-f', `zfs recv ${zfsRoot}/sessions/${forked}`], { reject: false })).exitCode === 0;
+  const cloned = async () => (await execa('zfs', ['list', `${zfsRoot}/sessions/${forked}`], { reject: false })).exitCode === 0;
 
   beforeAll(async () => {
     mkdirSync(dataRoot, { recursive: true });
@@ -48,56 +49,41 @@ describe('a host worker killed mid fork copy', () => {
       await workerConnection.close();
     };
     client = await SandboxClient.connect({ address: stack.temporalAddress, taskQueue: names.taskQueue });
-    connection = await Connection.connect({ address: stack.temporalAddress });
   });
   afterAll(async () => {
     host?.child.kill('SIGKILL');
     await client?.close();
-    await connection?.close();
     await stopControl?.();
   });
 
-  it('retries the copy on the restarted host and ends with exactly one complete, usable fork', async () => {
+  it('finishes the fork on the restarted host with exactly one complete, usable fork', async () => {
     host = await spawnSbx(hostArgs, 'host worker ready');
     const { session } = await client.createSession({ sessionId: source, template: 'busybox' });
-    // Enough incompressible data that the copy takes a few seconds.
     const written = await session.exec({
       toolCallId: 'data',
-      command: 'dd if=/dev/urandom of=/workspace/big bs=1M count=400 2>/dev/null && md5sum /workspace/big',
+      command: 'dd if=/dev/urandom of=/workspace/big bs=1M count=20 2>/dev/null && md5sum /workspace/big',
       timeoutMs: 300_000,
     });
     expect(written.exitCode).toBe(0);
     await session.turnComplete();
 
     const forking = session.fork({ newSessionId: forked, turn: 1 });
-    for (let i = 0; !(await receiving()); i++) {
-      if (i > 600) throw new Error('the fork copy never started');
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; !(await cloned()); i++) {
+      if (i > 6000) throw new Error('the fork was never cloned');
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
     host.child.kill('SIGKILL');
     await host.child;
-    // The copy dies with its worker rather than racing the retry.
-    for (let i = 0; await receiving(); i++) {
-      if (i > 300) throw new Error('zfs recv outlived its worker');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
 
     host = await spawnSbx(hostArgs, 'host worker ready');
     const fork = await forking;
     expect((await fork.exec({ toolCallId: 'sum', command: 'md5sum /workspace/big' })).stdout).toBe(written.stdout);
     expect(await fork.info()).toMatchObject({ state: 'active', forkedFrom: { sessionId: source, snapshot: 'turn-000001' } });
-    // One copy, complete: the fork's dataset without the snapshot it arrived with, nothing half-received.
+    // One clone, complete, with no snapshots of its own.
     expect(await sessionTree()).toEqual([forked, source, `${source}@turn-000001`]);
     expect((await execa('zfs', ['get', '-H', '-o', 'value', 'sbx:origin', `${zfsRoot}/sessions/${forked}`])).stdout).toBe(
       `snapshot:${source}@turn-000001`,
     );
-
-    // The kill landed mid-copy: the copy that completed was a later attempt than the one killed.
-    const history = await new Client({ connection }).workflow.getHandle(sessionWorkflowId(source)).fetchHistory();
-    // The source's last createSandbox is the fork copy (its first made the source itself).
-    const copy = history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'createSandbox').at(-1)!;
-    const started = history.events!.find((e) => Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === Number(copy.eventId));
-    expect(started?.activityTaskStartedEventAttributes?.attempt).toBeGreaterThan(1);
 
     for (const s of [fork, session]) expect((await s.destroy()).state).toBe('destroyed');
     expect(await sessionTree()).toEqual([]);

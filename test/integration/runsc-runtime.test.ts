@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { requireFilesHelper } from '../../src/activities/host/files-helper.js';
-import { GvisorRuntime } from '../../src/activities/host/runsc.js';
+import { containerId, GvisorRuntime } from '../../src/activities/host/runsc.js';
+import { runscPath } from '../../src/dev/paths.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { zfs } from '../harness/zfs.js';
 import { makeBusyboxRootfs } from '../../src/activities/host/busybox-template.js';
@@ -172,6 +174,24 @@ describe('GvisorRuntime (real runsc on a ZFS dataset)', () => {
     await runtime.start(sessionId, bundle, resources);
     expect(await runtime.state(sessionId)).toBe('running');
     expect(await exec({ command: 'cat workspace/note.txt', cwd: '/' })).toMatchObject({ exitCode: 0, stdout: 'from-sandbox\n' });
+  });
+
+  it('starts the sandbox under sbx-reaper, which reaps it when it is deleted and then leaves', async () => {
+    await runtime.start(sessionId, bundle, resources);
+    await exec({ command: 'echo kept > /workspace/reaper-note' });
+    const state = await execa(runscPath(), ['--root', stack.runscRoot, 'state', containerId(sessionId)]);
+    const { pid } = JSON.parse(state.stdout) as { pid: number };
+    const parentOf = async (p: number) => Number(/^PPid:\s+(\d+)/m.exec(await readFile(`/proc/${p}/status`, 'utf8'))![1]);
+    const reaper = await parentOf(pid);
+    // Not orphaned to init, whose late reaping `runsc delete` would wait for.
+    expect(await readFile(`/proc/${reaper}/cmdline`, 'utf8')).toMatch(/sbx-reaper\0/);
+    await runtime.destroy(sessionId);
+    await expect(readFile(`/proc/${pid}/status`, 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+    // With nothing left to reap, the reaper exits (this process, its parent, collects it).
+    const alive = async () => !/^State:\s+Z/m.test(await readFile(`/proc/${reaper}/status`, 'utf8').catch(() => 'State: Z'));
+    while (await alive()) await sleep(50);
+    await runtime.start(sessionId, bundle, resources);
+    expect((await exec({ command: 'cat /workspace/reaper-note' })).stdout).toBe('kept\n');
   });
 
   it('destroys, idempotently, and the sandbox is gone', async () => {

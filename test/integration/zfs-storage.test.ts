@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { chmod, stat } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_ZFS_CLI, destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { ZfsStorage } from '../../src/activities/host/zfs-storage.js';
@@ -45,17 +45,74 @@ describe('ZfsStorage on real zfs-fuse', () => {
     expect(await zfs('get', '-Hp', '-o', 'value', 'quota', `${root}-own/sessions/s1`)).toBe(String(32 * 1024 * 1024));
   });
 
-  it('makes a fork a full copy with no origin, so the source can roll back and be destroyed', async () => {
+  const file = async (sessionId: string, name: string) => readFile(join(await storage.sandboxPath(sessionId), 'rootfs', name), 'utf8').catch(() => 'absent');
+  const put = async (sessionId: string, name: string, text: string) => writeFile(join(await storage.sandboxPath(sessionId), 'rootfs', name), text);
+  const dataset = (sessionId: string) => `${root}-own/sessions/${sessionId}`;
+  const datasets = async () => (await zfs('list', '-H', '-o', 'name', '-t', 'all', '-r', `${root}-own/sessions`)).split('\n').slice(1).map((n) => n.slice(`${root}-own/sessions/`.length));
+  const snapshotNames = async (sessionId: string) => (await storage.listSnapshots(sessionId)).map((snap) => snap.name);
+
+  it('makes a fork a clone of the snapshot, with no snapshots of its own', async () => {
     await storage.snapshot('s1', 'turn-000001');
     await storage.createSandbox('s2', { kind: 'snapshot', sandboxId: 's1', snapshot: 'turn-000001' });
-    expect(await zfs('get', '-H', '-o', 'value', 'origin', `${root}-own/sessions/s2`)).toBe('-');
-    await storage.snapshot('s1', 'turn-000002');
-    await storage.rollback('s1', 'turn-000001');
-    await storage.destroySandbox('s1');
-    expect(await storage.sandboxExists('s2')).toBe(true);
+    await storage.createSandbox('s2', { kind: 'snapshot', sandboxId: 's1', snapshot: 'turn-000001' });
+    expect(await zfs('get', '-H', '-o', 'value', 'origin', dataset('s2'))).toBe(`${dataset('s1')}@turn-000001`);
+    expect(await snapshotNames('s2')).toEqual([]);
   });
 
-  it('redoes a fork whose receive did not finish', async () => {
+  it('refuses to roll a source back past a snapshot a live fork was made from, naming the fork', async () => {
+    await storage.createSandbox('rb', { kind: 'template', template: 'tiny' });
+    await put('rb', 'f', 'one');
+    await storage.snapshot('rb', 'turn-000001');
+    await put('rb', 'f', 'two');
+    await storage.snapshot('rb', 'turn-000002');
+    await storage.createSandbox('rb-fork', { kind: 'snapshot', sandboxId: 'rb', snapshot: 'turn-000002' });
+    await put('rb', 'f', 'three');
+    await storage.snapshot('rb', 'turn-000003');
+
+    const refused = await storage.rollback('rb', 'turn-000001').catch((err) => err);
+    expect(refused).toMatchObject({ type: 'InvalidState', message: expect.stringContaining('rb-fork (from turn-000002)') });
+    expect([await file('rb', 'f'), await file('rb-fork', 'f')]).toEqual(['three', 'two']);
+    expect(await snapshotNames('rb')).toEqual(['turn-000001', 'turn-000002', 'turn-000003']);
+    // Back to the fork point itself is a plain rollback; past it once the fork is gone.
+    await storage.rollback('rb', 'turn-000002');
+    expect(await file('rb', 'f')).toBe('two');
+    await storage.destroySandbox('rb-fork');
+    await storage.rollback('rb', 'turn-000001');
+    expect(await file('rb', 'f')).toBe('one');
+    await storage.destroySandbox('rb');
+  });
+
+  it('retires a destroyed source while forks live, and removes it with the last of them (fork of a fork too)', async () => {
+    await storage.createSandbox('gen0', { kind: 'template', template: 'tiny' });
+    await put('gen0', 'f', 'zero');
+    await storage.snapshot('gen0', 'turn-000001');
+    await storage.createSandbox('gen1', { kind: 'snapshot', sandboxId: 'gen0', snapshot: 'turn-000001' });
+    await put('gen1', 'f', 'one');
+    await storage.snapshot('gen1', 'turn-000001');
+    await storage.createSandbox('gen2', { kind: 'snapshot', sandboxId: 'gen1', snapshot: 'turn-000001' });
+
+    await storage.destroySandbox('gen0');
+    await storage.destroySandbox('gen0');
+    await storage.destroySandbox('gen1');
+    for (const gone of ['gen0', 'gen1']) {
+      expect(await storage.sandboxExists(gone)).toBe(false);
+      expect(await storage.listSandboxes()).not.toContain(gone);
+    }
+    expect(await storage.createSandbox('gen0', { kind: 'template', template: 'tiny' }).catch((err) => err)).toMatchObject({ type: 'AlreadyExists' });
+
+    // The fork of the fork works as any session: files, snapshots, rollback.
+    expect(await file('gen2', 'f')).toBe('one');
+    await put('gen2', 'f', 'two');
+    await storage.snapshot('gen2', 'turn-000001');
+    await put('gen2', 'f', 'scratch');
+    await storage.rollback('gen2', 'turn-000001');
+    expect(await file('gen2', 'f')).toBe('two');
+
+    await storage.destroySandbox('gen2');
+    expect((await datasets()).filter((n) => n.startsWith('gen'))).toEqual([]);
+  });
+
+  it('redoes a fork whose create did not finish (a dataset without its origin mark)', async () => {
     await storage.snapshot('s2', 'turn-000001');
     await zfs('create', `${root}-own/sessions/half`);
     expect(await storage.sandboxExists('half')).toBe(false);

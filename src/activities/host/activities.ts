@@ -150,15 +150,19 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
 
     /**
      * gVisor's gofer keeps handles to the files it has seen, so a filesystem rolled back under a
-     * running sandbox shows stale or missing entries. The sandbox is therefore stopped, the
-     * filesystem rolled back, and the sandbox started afresh on it: it sees exactly the snapshot.
+     * running sandbox shows stale or missing entries. The sandbox is discarded anyway, so it is killed
+     * hard (no graceful stop), the filesystem rolled back, and a sandbox started afresh on it: it sees
+     * exactly the snapshot. A refused rollback (forks in the way) starts it again on the unchanged files.
      */
     async rollbackSandbox(raw: inputs.RollbackInput): Promise<void> {
       const input = parseInput(inputs.RollbackInput, raw, 'rollback request');
       await owners.authorize(input.sandboxId);
       await runtime.destroy(input.sandboxId);
-      await storage.rollback(input.sandboxId, input.name);
-      await runtime.start(input.sandboxId, await storage.sandboxPath(input.sandboxId), input.resources);
+      try {
+        await storage.rollback(input.sandboxId, input.name);
+      } finally {
+        await runtime.start(input.sandboxId, await storage.sandboxPath(input.sandboxId), input.resources);
+      }
     },
 
     async destroySnapshots(raw: inputs.DestroySnapshotsInput): Promise<void> {

@@ -1,8 +1,11 @@
 import { chmod, copyFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { constants, tmpdir } from 'node:os';
+import { dirname, join, posix, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type Result } from 'execa';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
@@ -29,6 +32,8 @@ export interface GvisorRuntimeOptions {
   helperDir: string;
   /** Limits on one runsc call, and on checkpoint and restore; defaults below. */
   timeoutsMs?: { call: number; image: number };
+  /** The `sbx-reaper` binary create and restore run under; default the built one, none if absent. */
+  reaperPath?: string | null;
 }
 
 /** What `runsc state` reports; `created` means create ran but start did not. */
@@ -38,6 +43,8 @@ const CHECKPOINT_FILE = 'checkpoint.img';
 const CGROUP_FS = '/sys/fs/cgroup';
 
 const CONTAINER_SUFFIX = '.sbx';
+/** Where the bootstrap builds helpers/sbx-reaper, whether this runs from src/ (tests) or dist/. */
+const DEFAULT_REAPER = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'), 'dist', 'host-bin', 'sbx-reaper');
 /** The sandbox's copy of the helper, in its bundle (the session's directory, outside rootfs). */
 const BUNDLE_HELPER_DIR = 'helper';
 
@@ -68,8 +75,10 @@ export class GvisorRuntime implements Runtime {
   private readonly cgroupParent: string;
   private readonly helperDir: string;
   private readonly timeoutsMs: { call: number; image: number };
+  private readonly reaperPath: string | undefined;
 
   constructor(options: GvisorRuntimeOptions) {
+    this.reaperPath = options.reaperPath === null ? undefined : (options.reaperPath ?? (existsSync(DEFAULT_REAPER) ? DEFAULT_REAPER : undefined));
     this.helperDir = options.helperDir;
     this.binary = options.runscPath ?? runscPath();
     this.globalFlags = [
@@ -227,7 +236,7 @@ export class GvisorRuntime implements Runtime {
 
   async destroy(sandboxId: string): Promise<void> {
     if ((await this.status(sandboxId)) === undefined) return this.removeCgroups(sandboxId);
-    await this.runsc(['kill', '--all', containerId(sandboxId), 'KILL'], { reject: false });
+    // No graceful stop: delete --force SIGKILLs the sandbox, and every process in it with it.
     await this.runsc(['delete', '--force', containerId(sandboxId)]);
     await this.removeCgroups(sandboxId);
   }
@@ -341,13 +350,18 @@ export class GvisorRuntime implements Runtime {
     const log = await open(join(dir, 'stderr'), 'w+');
     try {
       // Detached: the sandbox outlives the worker and ignores signals sent to its process group (Ctrl-C).
-      const child = spawn(this.binary, [...this.globalFlags, ...args], { stdio: ['ignore', 'ignore', log.fd], detached: true });
-      // Only the runsc CLI is killed: the sandbox runs in a session of its own.
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      // Through the reaper when there is one: it reaps the sandbox as soon as it dies, which `runsc
+      // delete` waits for (the host's init may take seconds).
+      const reaper = this.reaperPath;
+      const child = reaper
+        ? spawn(reaper, [this.binary, ...this.globalFlags, ...args], { stdio: ['ignore', 'ignore', log.fd, 'pipe'], detached: true })
+        : spawn(this.binary, [...this.globalFlags, ...args], { stdio: ['ignore', 'ignore', log.fd], detached: true });
+      // Only the runsc CLI is killed (the reaper kills it on SIGTERM): the sandbox runs in a session of its own.
+      const timer = setTimeout(() => child.kill(reaper ? 'SIGTERM' : 'SIGKILL'), timeoutMs);
       const [exitCode, signal] = (await Promise.race([
-        once(child, 'exit'),
+        reaper ? reaperReport(child) : once(child, 'exit'),
         once(child, 'error').then(([err]) => {
-          throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? runscMissing(this.binary) : err;
+          throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? runscMissing(reaper ?? this.binary) : err;
         }),
       ]).finally(() => clearTimeout(timer))) as [number | null, NodeJS.Signals | null];
       if (signal === 'SIGKILL') throw runscTimedOut(args, timeoutMs);
@@ -439,6 +453,26 @@ function runscTimedOut(args: string[], timeoutMs: number): Error {
  *   bind-mounting it into the runsc root, a mount that outlives every sandbox and makes the root
  *   impossible to remove.
  */
+/**
+ * What sbx-reaper wrote on fd 3 about the runsc CLI it ran, as [exitCode, signal]; the reaper itself
+ * stays (unreferenced) until the sandbox is gone. No report means the reaper died: its own exit then.
+ */
+async function reaperReport(child: ChildProcess): Promise<[number | null, NodeJS.Signals | null]> {
+  const pipe = child.stdio[3] as Readable;
+  let text = '';
+  pipe.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  await once(pipe, 'close');
+  const report = /^(exit|signal) (\d+)$/.exec(text.trim());
+  if (!report) {
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    return [child.exitCode, child.signalCode];
+  }
+  child.unref();
+  if (report[1] === 'exit') return [Number(report[2]), null];
+  const name = Object.entries(constants.signals).find(([, n]) => n === Number(report[2]))?.[0] as NodeJS.Signals | undefined;
+  return [null, name ?? 'SIGKILL'];
+}
+
 function pinnedFlags(binary: string): string[] {
   const known = spawnSync(binary, ['flags'], { encoding: 'utf8', timeout: 10_000 });
   const help = `${known.stdout ?? ''}${known.stderr ?? ''}`;

@@ -6,7 +6,7 @@ import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { PoolHealth, SandboxOrigin, SnapshotInfo } from '../../common/sandbox.js';
 import type { Storage } from './backends.js';
 import { ensureNosuidNodev } from './mount-flags.js';
-import { DEFAULT_ZFS_CLI, ensureLockFile, outcome, runZfs, runZfsRetryingBusy, zfsCommandLine, type ZfsCliOptions, type ZfsResult } from './zfs-cli.js';
+import { DEFAULT_ZFS_CLI, runZfs, runZfsRetryingBusy, type ZfsCliOptions, type ZfsResult } from './zfs-cli.js';
 import { zfsFailure, type ZfsOperation } from './zfs-errors.js';
 import { parsePoolList, parseSnapshotList } from './zfs-parse.js';
 import { assertName, assertQuota, originLabel } from './storage-names.js';
@@ -32,14 +32,22 @@ const ORIGIN_PROPERTY = 'sbx:origin';
 const QUARANTINE_PROPERTY = 'sbx:quarantined';
 /** Session datasets hold what sandboxes write: no setuid programs, no device nodes, but programs run. */
 const SESSION_PROPERTIES = ['setuid=off', 'devices=off', 'exec=on'];
+/**
+ * User property on a destroyed session that forks were cloned from (epoch ms): its dataset stays,
+ * out of every listing, until the last of them is gone.
+ */
+const RETIRED_PROPERTY = 'sbx:retired';
 const VERSION = /^v(\d+)$/;
 const SNAPSHOT_PROPS = ['createtxg', 'used', 'referenced'].join(',');
 
 /**
  * Sessions as ZFS datasets: `<root>/sessions/<id>` cloned from `<root>/templates/<name>@vN`, turn and
- * named snapshots `<session>@<name>`. Forks are independent copies (send | receive), never clones, so
- * rolling back or destroying the source is never blocked by a dependent fork; the snapshot that
- * arrives with the copy is destroyed, so a fork starts with no snapshots, as a new session does.
+ * named snapshots `<session>@<name>`. A fork is a `zfs clone` of the source's snapshot: O(1), whatever
+ * the workspace holds, and it starts with no snapshots, as a new session does. The clone depends on
+ * that snapshot, so a destroyed source with live forks is retired (kept, unlisted) until its last
+ * fork goes, and a rollback of the source past a snapshot that live forks were made from is refused
+ * (zfs rollback -r would destroy them; and zfs-fuse unmounts every clone, busy or not, to rename the
+ * snapshot out of the way).
  *
  * zfs-fuse never `zfs rename`s a mounted dataset here: doing so right after files were written in it
  * wedges the zfs-fuse daemon (its unmount loops forever and every FUSE mount hangs).
@@ -83,6 +91,12 @@ export class ZfsStorage implements Storage {
     const sessions = `${this.root}/sessions`;
     for (const property of SESSION_PROPERTIES) await this.zfs(['set', property, sessions], { operation: `set ${property} on`, dataset: sessions });
     if (this.reserveBytes !== undefined) await this.initReserve();
+    await this.sweep();
+  }
+
+  /** What a worker that died mid-way left: retired sessions whose forks are all gone. */
+  private async sweep(): Promise<void> {
+    for (const dataset of (await this.sessionMarks()).filter((m) => m.retired).map((m) => m.dataset)) await this.collectRetired(dataset);
   }
 
   /** `<root>/reserve`: an empty, unmounted dataset whose `reservation` keeps pool space from sessions. */
@@ -131,16 +145,22 @@ export class ZfsStorage implements Storage {
     if (recorded !== undefined && recorded !== null) {
       throw sbxFailure(
         SbxErrorType.AlreadyExists,
-        `Session ${sandboxId} already exists, made from ${recorded} rather than ${label}; destroy it first or choose another sessionId.`,
+        `Session ${sandboxId} already exists, made from ${recorded} rather than ${label}; destroy it first or choose another sandboxId.`,
+      );
+    }
+    if (recorded === null && (await this.lineage(dataset))?.retired) {
+      throw sbxFailure(
+        SbxErrorType.AlreadyExists,
+        `Session ${sandboxId} was destroyed, but forks made from it still use its snapshots, so its name is not free yet: choose another sandboxId.`,
       );
     }
     const quota = quotaBytes === undefined ? [] : ['-o', `quota=${quotaBytes}`];
+    const properties = SESSION_PROPERTIES.flatMap((p) => ['-o', p]);
     if (origin.kind === 'template') {
       assertName('template', origin.template);
       if (recorded === null) await this.destroyDataset(dataset);
       const version = await this.newestVersion(origin.template);
       const source = `${this.templateDataset(origin.template)}@${version}`;
-      const properties = SESSION_PROPERTIES.flatMap((p) => ['-o', p]);
       await this.zfs(['clone', ...properties, '-o', `${ORIGIN_PROPERTY}=${label}`, ...quota, source, dataset], {
         operation: `clone ${source} into`,
         dataset,
@@ -167,19 +187,29 @@ export class ZfsStorage implements Storage {
         );
       }
     }
-    // A dataset without the origin property is a receive that did not finish: start again.
+    // A dataset without the origin property is a fork that did not finish (an older copy): start again.
     if (recorded === null) await this.destroyDataset(dataset);
-    await this.sendReceive(source, dataset);
-    // The copy starts with no snapshots of its own, like a session made from a template.
-    await this.zfs(['destroy', `${dataset}@${origin.snapshot}`], { operation: 'destroy the received snapshot of', dataset }, true);
-    if (quotaBytes !== undefined) await this.setQuota(sandboxId, quotaBytes);
+    // One atomic command, the origin property with it: the fork is complete or absent.
+    await this.zfs(['clone', ...properties, '-o', `${ORIGIN_PROPERTY}=${label}`, ...quota, source, dataset], {
+      operation: `clone ${source} into`,
+      dataset,
+      notFound: SbxErrorType.SnapshotNotFound,
+    });
     await this.sandboxPath(sandboxId);
-    await this.zfs(['set', `${ORIGIN_PROPERTY}=${label}`, dataset], { operation: 'mark as complete', dataset });
   }
 
   async destroySandbox(sandboxId: string): Promise<void> {
     this.paths.delete(sandboxId);
-    await this.destroyDataset(this.sandboxDataset(sandboxId));
+    const dataset = this.sandboxDataset(sandboxId);
+    const origin = (await this.lineage(dataset))?.origin;
+    const result = await runZfsRetryingBusy(['destroy', '-r', '-f', dataset], undefined, this.cli);
+    if (result.exitCode !== 0 && !/does not exist/.test(result.stderr)) {
+      if (!/dependent clones/.test(result.stderr)) throw zfsFailure(result, { operation: 'destroy', dataset });
+      await this.retire(dataset);
+      return;
+    }
+    // A fork's source that was destroyed while the fork lived may now be free to go.
+    await this.collectRetired(origin?.split('@')[0]);
   }
 
   async sandboxExists(sandboxId: string): Promise<boolean> {
@@ -225,9 +255,14 @@ export class ZfsStorage implements Storage {
     const dataset = this.sandboxDataset(sandboxId);
     assertName('snapshot name', name);
     const snapshot = `${dataset}@${name}`;
-    await this.withReserve(() =>
-      this.zfs(['rollback', '-r', snapshot], { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound }, true),
-    );
+    await this.withReserve(async () => {
+      try {
+        await this.zfs(['rollback', '-r', snapshot], { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound }, true);
+      } catch (err) {
+        if (!/clones of previous snapshots exist/.test((err as Error).message)) throw err;
+        throw await this.forksInTheWay(sandboxId, name);
+      }
+    });
     this.paths.delete(sandboxId);
     await this.sandboxPath(sandboxId);
   }
@@ -243,15 +278,90 @@ export class ZfsStorage implements Storage {
     return this.snapshotsOf(this.sandboxDataset(sandboxId), SbxErrorType.SessionNotFound);
   }
 
-  /** Every session dataset, including a fork whose receive did not finish (for reconcilers to remove). */
+  /** Every session dataset, including one whose create did not finish (for reconcilers to remove); not retired ones. */
   async listSandboxes(): Promise<string[]> {
     const parent = `${this.root}/sessions`;
-    const out = await this.zfs(['list', '-H', '-o', 'name', '-r', '-d', '1', parent], { operation: 'list the sessions in', dataset: parent });
+    return (await this.sessionMarks())
+      .filter((m) => !m.retired)
+      .map((m) => m.dataset.slice(parent.length + 1))
+      .sort();
+  }
+
+  /** The session datasets and whether each is retired: one `zfs get`. */
+  private async sessionMarks(): Promise<Array<{ dataset: string; retired: boolean }>> {
+    const parent = `${this.root}/sessions`;
+    const out = await this.zfs(['get', '-H', '-r', '-d', '1', '-o', 'name,value', RETIRED_PROPERTY, parent], { operation: 'list the sessions in', dataset: parent });
     return out
       .split('\n')
-      .filter((name) => name.startsWith(`${parent}/`))
-      .map((name) => name.slice(parent.length + 1))
-      .sort();
+      .map((line) => line.split('\t'))
+      .filter(([name]) => name?.startsWith(`${parent}/`) && !name.includes('@'))
+      .map(([name, value]) => ({ dataset: name!, retired: /^\d+$/.test(value ?? '') }));
+  }
+
+  /** A dataset's origin snapshot (a fork's source) and whether it is retired; undefined when absent. */
+  private async lineage(dataset: string): Promise<{ origin: string | undefined; retired: boolean } | undefined> {
+    const result = await runZfs('zfs', ['get', '-H', '-o', 'property,value', `origin,${RETIRED_PROPERTY}`, dataset], this.cli);
+    if (result.exitCode !== 0) {
+      if (/does not exist/.test(result.stderr)) return undefined;
+      throw zfsFailure(result, { operation: 'inspect', dataset });
+    }
+    const values = new Map(result.stdout.split('\n').map((line) => line.split('\t') as [string, string]));
+    const origin = values.get('origin');
+    return { origin: origin && origin !== '-' ? origin : undefined, retired: /^\d+$/.test(values.get(RETIRED_PROPERTY) ?? '') };
+  }
+
+  /** Sessions cloned from snapshots of `dataset`: clone dataset → origin snapshot. */
+  private async clones(dataset: string): Promise<Map<string, string>> {
+    const parent = `${this.root}/sessions`;
+    const out = await this.zfs(['get', '-H', '-r', '-d', '1', '-o', 'name,value', 'origin', parent], { operation: 'list the origins in', dataset: parent });
+    return new Map(
+      out
+        .split('\n')
+        .map((line) => line.split('\t') as [string, string])
+        .filter(([, origin]) => origin?.startsWith(`${dataset}@`)),
+    );
+  }
+
+  /** The refusal of a rollback that would destroy the forks made from later snapshots, naming them. */
+  private async forksInTheWay(sandboxId: string, name: string): Promise<Error> {
+    const dataset = this.sandboxDataset(sandboxId);
+    const snapshots = await this.snapshotsOf(dataset, SbxErrorType.SessionNotFound);
+    const target = snapshots.find((snap) => snap.name === name)?.createTxg ?? -1;
+    const later = new Set(snapshots.filter((snap) => snap.createTxg > target).map((snap) => `${dataset}@${snap.name}`));
+    const parent = `${this.root}/sessions/`;
+    const forks = [...(await this.clones(dataset))].filter(([, origin]) => later.has(origin)).map(([clone, origin]) => `${clone.slice(parent.length)} (from ${origin.split('@')[1]})`);
+    return sbxFailure(
+      SbxErrorType.InvalidState,
+      `Cannot roll session ${sandboxId} back to ${name}: forks were made from later snapshots and depend on them: ${forks.join(', ') || 'see zfs'}. Destroy those forks first, or roll back to the snapshot they were made from or a later one.`,
+    );
+  }
+
+  /** A destroyed session that forks still clone from: out of every listing, its other snapshots gone. */
+  private async retire(dataset: string): Promise<void> {
+    await this.zfs(['set', `${RETIRED_PROPERTY}=${Date.now()}`, dataset], { operation: 'retire', dataset });
+    await this.zfs(['inherit', ORIGIN_PROPERTY, dataset], { operation: 'retire', dataset });
+    const cloned = new Set((await this.clones(dataset)).values());
+    for (const snapshot of await this.snapshotsOf(dataset, SbxErrorType.SessionNotFound)) {
+      const full = `${dataset}@${snapshot.name}`;
+      if (!cloned.has(full)) await this.zfsAllowing(['destroy', full], { operation: 'destroy', dataset: full }, SbxErrorType.NotFound, true);
+    }
+  }
+
+  /**
+   * After a fork went: its source's dataset, if retired and without forks now, is destroyed, then the
+   * source's own source, and so on.
+   */
+  private async collectRetired(source: string | undefined): Promise<void> {
+    for (let dataset = source; dataset; ) {
+      const lineage = await this.lineage(dataset);
+      if (!lineage?.retired) return;
+      const result = await runZfsRetryingBusy(['destroy', '-r', '-f', dataset], undefined, this.cli);
+      if (result.exitCode !== 0) {
+        if (/dependent clones|does not exist/.test(result.stderr)) return;
+        throw zfsFailure(result, { operation: 'destroy the retired', dataset });
+      }
+      dataset = lineage.origin?.split('@')[0];
+    }
   }
 
   async setQuarantine(sandboxId: string, sinceMs: number | undefined): Promise<void> {
@@ -409,30 +519,6 @@ export class ZfsStorage implements Storage {
     if (result.exitCode === 0) return true;
     if (/does not exist/.test(result.stderr)) return false;
     throw zfsFailure(result, { operation: 'look up', dataset });
-  }
-
-  /**
-   * `zfs send <source> | zfs recv <target>`: two bounded processes piped through this process, no
-   * shell, the receive holding the lock, so a worker that dies takes its copy with it (recv sees the
-   * stream end and keeps nothing) instead of leaving one running beside the retry. The stream is not
-   * buffered: execa would kill a send whose output passed its 100 MB buffer limit.
-   */
-  private async sendReceive(source: string, target: string): Promise<void> {
-    const sendLine = zfsCommandLine('zfs', ['send', source], this.cli, this.cli.copyTimeoutMs);
-    const recvLine = zfsCommandLine('zfs', ['recv', target], this.cli, this.cli.copyTimeoutMs);
-    await ensureLockFile(this.cli.lockPath);
-    const backstop = this.cli.lockWaitMs + this.cli.copyTimeoutMs + 15_000;
-    const send = execa(sendLine[0]!, sendLine.slice(1), { reject: false, timeout: backstop, buffer: { stdout: false } });
-    const received = outcome(await send.pipe(execa(recvLine[0]!, recvLine.slice(1), { reject: false, timeout: backstop })), true);
-    const sent = outcome(await send, false);
-    const failed = [sent, received].find((r) => r.exitCode !== 0);
-    if (failed) {
-      await this.destroyDataset(target);
-      throw zfsFailure(
-        { stderr: [sent.stderr, received.stderr].join('\n'), exitCode: failed.exitCode, spawnCode: failed.spawnCode, timedOut: received.timedOut ?? sent.timedOut },
-        { operation: `copy ${source} into`, dataset: target, notFound: SbxErrorType.SnapshotNotFound },
-      );
-    }
   }
 
   private async destroyDataset(dataset: string): Promise<void> {

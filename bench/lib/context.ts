@@ -1,0 +1,42 @@
+import type { Recorder, Summary } from './stats.js';
+import type { Options } from './options.js';
+import type { RawSandboxes } from './raw.js';
+import type { BenchStack, Cleanup } from './stack.js';
+
+/** What every phase reads and appends to. */
+export interface Context {
+  opts: Options;
+  tag: string;
+  tmp: string;
+  stack: BenchStack;
+  raw: RawSandboxes;
+  rec: Recorder;
+  rows: Row[];
+  notes: string[];
+  /** Sessions made and not yet destroyed (cleanup destroys what a failed phase left). */
+  live: Set<string>;
+  breakdown: Recorder;
+  cleanup: Cleanup;
+  /** Set on Ctrl-C: phases stop starting new work. */
+  interrupted: () => boolean;
+}
+
+export interface Target {
+  text: string;
+  status: 'met' | 'missed' | 'n/a';
+  detail: string;
+}
+
+export interface Row {
+  section: string;
+  metric: string;
+  orch?: Summary;
+  raw?: Summary;
+  /** Temporal's own cost of the operation's shape (the floor phase); overhead over floor = p50 − raw p50 − floor p50. */
+  floor?: Summary;
+  /** A single number (throughput, RSS) instead of a latency distribution. */
+  value?: { amount: number; unit: string };
+  note?: string;
+  target?: Target;
+}
+

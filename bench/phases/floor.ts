@@ -1,0 +1,52 @@
+import { join } from 'node:path';
+import { repoRoot } from '../../src/dev/paths.js';
+import type { Context } from '../lib/context.js';
+import { progress, startChildWorker } from '../lib/stack.js';
+import { activityUpdate, bareUpdate, stopSignal } from '../floor/workflow.js';
+
+export const FLOOR_BARE = 'floor: bare update';
+/** The floor every sbx row is compared with: update → no-op activity on another process's queue → result. */
+export const FLOOR_ACTIVITY = 'floor: update → no-op activity';
+const SAMPLES_PER_RUN = 5;
+
+/**
+ * Temporal's own cost on this machine, against the bench's server: a workflow worker process and an
+ * activity worker process (as `sbx control` and `sbx host`), the client here. What sbx adds to an
+ * operation is its time beyond the raw command plus this floor.
+ */
+export async function floor(ctx: Context): Promise<void> {
+  const { opts, rec, stack, tag, cleanup } = ctx;
+  const workflowQueue = `bench-floor-${tag}`;
+  const activityQueue = `bench-floor-${tag}-activities`;
+  const script = ['--import', 'tsx', join(repoRoot, 'bench', 'floor', 'worker.ts')];
+  const common = ['--temporal-address', stack.server.address];
+  const workflows = await startChildWorker('floor workflows', ['--role', 'workflows', '--task-queue', workflowQueue, ...common], /floor worker ready/, cleanup, script);
+  const activities = await startChildWorker('floor activities', ['--role', 'activities', '--task-queue', activityQueue, ...common], /floor worker ready/, cleanup, script);
+  try {
+    const handle = await stack.client.temporal.workflow.start('FloorWorkflow', { taskQueue: workflowQueue, workflowId: `bench-floor-${tag}`, args: [activityQueue] });
+    const total = opts.warmup + opts.runs;
+    for (let i = 0; i < total; i++) {
+      const discard = i < opts.warmup;
+      progress(`floor run ${i + 1}/${total}${discard ? ' (warmup, discarded)' : ''}`);
+      for (let k = 0; k < SAMPLES_PER_RUN; k++) {
+        const n = i * SAMPLES_PER_RUN + k;
+        await rec.time(FLOOR_BARE, () => handle.executeUpdate(bareUpdate, { args: [n] }), discard);
+        await rec.time(FLOOR_ACTIVITY, () => handle.executeUpdate(activityUpdate, { args: [n] }), discard);
+      }
+    }
+    await handle.signal(stopSignal);
+    await handle.result();
+  } finally {
+    await workflows.stop();
+    await activities.stop();
+  }
+  ctx.rows.push(
+    { section: 'floor', metric: FLOOR_BARE, orch: rec.get(FLOOR_BARE), note: 'update answered in the workflow task; workflow worker in a process of its own' },
+    {
+      section: 'floor',
+      metric: FLOOR_ACTIVITY,
+      orch: rec.get(FLOOR_ACTIVITY),
+      note: 'the shape of an sbx exec: the update runs one no-op activity on a queue another process serves',
+    },
+  );
+}

@@ -1,0 +1,143 @@
+import { sessionWorkflowId } from '../../src/common/names.js';
+import type { Context, Row } from '../lib/context.js';
+import { historyBreakdown } from '../lib/history.js';
+import { MiB } from '../lib/options.js';
+import { progress } from '../lib/stack.js';
+import { fmt } from '../lib/stats.js';
+import { expect, waitState } from '../lib/util.js';
+import { FLOOR_ACTIVITY } from './floor.js';
+
+const BIG_OUTPUT = "head -c 1048576 /dev/zero | tr '\\0' a";
+/** exec samples per lifecycle run (exec is cheap; more samples make its p99 mean something). */
+export const EXECS_PER_RUN = 3;
+
+/** Every session operation, orchestrated and raw, alternating which goes first. */
+export async function lifecycle(ctx: Context): Promise<void> {
+  const { opts, rec, stack, tag } = ctx;
+  const total = opts.warmup + opts.runs;
+  const workflowIds: string[] = [];
+  for (let i = 0; i < total; i++) {
+    const discard = i < opts.warmup;
+    progress(`lifecycle run ${i + 1}/${total}${discard ? ' (warmup, discarded)' : ''}`);
+    const sid = `b${tag}-l${i}`;
+    const orchestrated = () => orchestratedLifecycle(ctx, sid, discard);
+    const bare = () => rawLifecycle(ctx, `r${i}`, discard);
+    // Alternate which goes first, so neither always runs on a warmer machine.
+    if (i % 2 === 0) {
+      await orchestrated();
+      await bare();
+    } else {
+      await bare();
+      await orchestrated();
+    }
+    if (!discard) workflowIds.push(sessionWorkflowId(sid));
+  }
+  progress('reading the workflow histories of the measured runs');
+  await historyBreakdown(stack.client.temporal, workflowIds, ctx.breakdown);
+
+  const pair = (metric: string, rawName: string | undefined, target?: 'update' | 'create', note?: string) => {
+    const orch = rec.get(metric);
+    const base = rawName ? rec.get(rawName) : undefined;
+    const row: Row = { section: 'lifecycle', metric, orch, raw: base, floor: rec.get(FLOOR_ACTIVITY), note };
+    if (target && orch && base) {
+      const overhead = orch.p50 - base.p50;
+      const limit = target === 'update' ? 15 : 40;
+      row.target = {
+        text: target === 'update' ? 'p50 ≤ raw + 15 ms' : 'p50 ≤ raw clone+start + 40 ms',
+        status: overhead <= limit ? 'met' : 'missed',
+        detail: overhead <= limit ? `met (+${fmt(overhead)} ms)` : `missed by ${fmt(overhead - limit)} ms`,
+      };
+    }
+    ctx.rows.push(row);
+  };
+  pair('create', 'raw create', 'create', 'raw: zfs clone + config.json + runsc create + start');
+  pair('first exec', 'raw first exec', 'update', 'exec `true` right after create');
+  pair('exec true', 'raw exec true', 'update', `${EXECS_PER_RUN} per run; raw: runsc exec`);
+  pair('exec 1 MiB', 'raw exec 1 MiB', 'update', 'prints 1 MiB; raw: runsc exec');
+  pair('turnComplete', 'raw turnComplete', 'update', 'raw: zfs snapshot');
+  pair('rollback', 'raw rollback', undefined, 'raw: runsc kill+delete, zfs rollback -r, runsc create+start');
+  pair('fork', 'raw fork', undefined, 'client fork() polls the child every 100 ms; raw: zfs clone + create+start');
+  pair('pause (freeze)', 'raw pause', undefined, 'signal + info poll (5 ms); raw: runsc pause');
+  pair('resume (freeze)', 'raw resume', undefined, 'signal + info poll (5 ms); raw: runsc resume');
+  pair('hibernate', 'raw hibernate', undefined, 'pause(hibernate); raw: runsc checkpoint');
+  pair('restore', 'raw restore', undefined, 'resume() of a hibernated session; raw: runsc delete + restore');
+  pair('destroy', 'raw destroy', undefined, 'raw: runsc kill+delete + zfs destroy');
+  // Issue 13's end-to-end targets for the operations that used to be seconds.
+  for (const metric of ['rollback', 'fork']) {
+    const row = ctx.rows.find((r) => r.section === 'lifecycle' && r.metric === metric);
+    if (row?.orch) {
+      const p50 = row.orch.p50;
+      row.target = { text: 'p50 ≤ 400 ms', status: p50 <= 400 ? 'met' : 'missed', detail: p50 <= 400 ? `met (${fmt(p50)} ms)` : `missed by ${fmt(p50 - 400)} ms` };
+    }
+  }
+}
+
+async function orchestratedLifecycle(ctx: Context, sid: string, discard: boolean): Promise<void> {
+  const { rec, stack, live } = ctx;
+  const t = <T>(name: string, fn: () => Promise<T>) => rec.time(name, fn, discard);
+  const { session } = await t('create', () => stack.client.createSession({ sessionId: sid, template: 'busybox' }));
+  live.add(sid);
+  expect((await t('first exec', () => session.exec({ toolCallId: 'first', command: 'true' }))).exitCode === 0, 'first exec exits 0');
+  for (let k = 0; k < EXECS_PER_RUN; k++) {
+    expect((await t('exec true', () => session.exec({ toolCallId: `true-${k}`, command: 'true' }))).exitCode === 0, 'exec true exits 0');
+  }
+  const big = await t('exec 1 MiB', () => session.exec({ toolCallId: 'big', command: BIG_OUTPUT }));
+  expect(big.stdout.length === MiB && !big.truncated, `1 MiB of output (got ${big.stdout.length}, truncated ${big.truncated})`);
+  await session.exec({ toolCallId: 'w1', command: 'echo one > /workspace/f' });
+  await t('turnComplete', () => session.turnComplete());
+  await session.exec({ toolCallId: 'w2', command: 'echo two > /workspace/f' });
+  await t('rollback', () => session.rollback({ turn: 1 }));
+  expect((await session.exec({ toolCallId: 'check-rollback', command: 'cat /workspace/f' })).stdout.trim() === 'one', 'rollback restores f');
+  const fork = await t('fork', () => session.fork({ newSessionId: `${sid}-f`, turn: 1 }));
+  live.add(fork.id);
+  await fork.destroy();
+  live.delete(fork.id);
+  await t('pause (freeze)', async () => {
+    await session.pause('freeze', { wait: false });
+    await waitState(session, 'paused');
+  });
+  await t('resume (freeze)', async () => {
+    await session.resume({ wait: false });
+    await waitState(session, 'active');
+  });
+  await t('hibernate', async () => {
+    await session.pause('hibernate', { wait: false });
+    await waitState(session, 'paused');
+  });
+  await t('restore', async () => {
+    await session.resume({ wait: false });
+    await waitState(session, 'active');
+  });
+  expect((await session.exec({ toolCallId: 'check-restore', command: 'cat /workspace/f' })).stdout.trim() === 'one', 'f survives hibernate/restore');
+  await t('destroy', () => session.destroy());
+  live.delete(sid);
+}
+
+async function rawLifecycle(ctx: Context, name: string, discard: boolean): Promise<void> {
+  const { rec, raw } = ctx;
+  const t = <T>(metric: string, fn: () => Promise<T>) => rec.time(metric, fn, discard);
+  await t('raw create', () => raw.create(name));
+  await t('raw first exec', () => raw.exec(name, 'true'));
+  for (let k = 0; k < EXECS_PER_RUN; k++) await t('raw exec true', () => raw.exec(name, 'true'));
+  const big = await t('raw exec 1 MiB', () => raw.exec(name, BIG_OUTPUT));
+  expect(big.length === MiB, `raw 1 MiB of output (got ${big.length})`);
+  // The helper commands the activities add around the raw one (state checks, property reads).
+  await t('raw runsc state', () => raw.runsc(['state', raw.cid(name)]));
+  await t('raw zfs get mountpoint', () => raw.mountpoint(name));
+  await raw.exec(name, 'echo one > /workspace/f');
+  await t('raw turnComplete', () => raw.snapshot(name, 't1'));
+  await raw.exec(name, 'echo two > /workspace/f');
+  await t('raw rollback', () => raw.rollback(name, 't1'));
+  expect((await raw.exec(name, 'cat /workspace/f')).trim() === 'one', 'raw rollback restores f');
+  await t('raw fork', () => raw.fork(name, 't1', `${name}-f`));
+  await raw.destroy(`${name}-f`);
+  await raw.removeCgroup(`${name}-f`);
+  await t('raw pause', () => raw.pause(name));
+  await t('raw resume', () => raw.resume(name));
+  const image = await raw.imagePath(name);
+  await t('raw hibernate', () => raw.checkpoint(name, image));
+  await t('raw restore', () => raw.restore(name, image));
+  expect((await raw.exec(name, 'cat /workspace/f')).trim() === 'one', 'raw f survives checkpoint/restore');
+  await t('raw destroy', () => raw.destroy(name));
+  await raw.removeCgroup(name);
+}

@@ -1,0 +1,3 @@
+module sbx/helpers/sbx-reaper
+
+go 1.25
