@@ -35,6 +35,11 @@ export class Recorder {
     return this.calls.filter((c) => sandboxOf(c.input) === sandboxId).map((c) => `${c.activity}:${c.phase}`);
   }
 
+  /** The input of the first call of `activity` naming `sandboxId`. */
+  inputOf(activity: string, sandboxId: string): unknown {
+    return this.calls.find((c) => c.phase === 'start' && c.activity === activity && sandboxOf(c.input) === sandboxId)?.input;
+  }
+
   count(activity: string, sandboxId?: string): number {
     return this.started(sandboxId).filter((a) => a === activity).length;
   }
