@@ -461,9 +461,12 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
   }
 
   async function destroy(): Promise<void> {
+    // setState clears the failure reason: read it first (reading it after made every destroy of a
+    // host-lost session wait hostTimeoutMs for the lost host).
+    const hostLost = s.failureReason === 'host-lost';
     setState('destroying');
     // A lost host cannot be reached; its reconcile at next start removes what closed sessions left.
-    if (s.hostId && s.failureReason !== 'host-lost') {
+    if (s.hostId && !(hostLost && patched('destroy-skips-lost-host'))) {
       try {
         await onHost('destroy', () => hostActs().destroySandbox({ sandboxId: sandboxId() }));
       } catch (err) {
