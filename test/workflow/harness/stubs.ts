@@ -48,7 +48,7 @@ export class Recorder {
 function sandboxOf(input: unknown): string | undefined {
   if (typeof input !== 'object' || input === null) return undefined;
   const record = input as Record<string, unknown>;
-  return (record.sandboxId ?? record.sessionId) as string | undefined;
+  return (record.sandboxId ?? record.sessionId ?? record.instanceId ?? record.hostId) as string | undefined;
 }
 
 /** Wraps each activity so its calls are recorded; `overrides` (read at each call) replace defaults. */
