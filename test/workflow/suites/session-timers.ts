@@ -1,15 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
-import { SbxErrorType } from '../../src/common/errors.js';
-import { execUpdate, type SessionInfo } from '../../src/workflows/messages.js';
-import { eventually, failureType, WorkflowTestEnv } from './harness/env.js';
-import { gate, heldBy } from './harness/stubs.js';
+import { describe, expect, test } from '@jest/globals';
+import { SbxErrorType } from '../../../src/common/errors.js';
+import { execUpdate, type SessionInfo } from '../../../src/workflows/messages.js';
+import { eventually, failureType } from '../harness/env.js';
+import { env } from '../harness/current.js';
+import { gate, heldBy } from '../harness/stubs.js';
 
-let env: WorkflowTestEnv;
-beforeAll(async () => {
-  env = await WorkflowTestEnv.start(import.meta.url);
-});
-afterEach(() => env.cleanUp());
-afterAll(() => env.teardown());
 
 const exec = (toolCallId: string) => ({ args: [{ toolCallId, command: ['true'] }] as [{ toolCallId: string; command: string[] }] });
 
@@ -57,8 +52,8 @@ describe('idle auto-pause', () => {
     const { handle } = await env.createSession({ sessionId, hostId, idleTimeoutMs: 1000 });
     const call = handle.executeUpdate(execUpdate, exec('long'));
     await eventually(async () => env.recorder.count('execCommand', sessionId), (n) => n === 1, 'the exec to reach the host');
-    // Three idle periods pass while the call runs.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Two idle periods pass while the call runs.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
     expect((await env.info(handle)).state).toBe('active');
     held.open();
     expect((await call).exitCode).toBe(0);

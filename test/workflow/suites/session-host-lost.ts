@@ -1,14 +1,9 @@
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
-import { SbxErrorType } from '../../src/common/errors.js';
-import { createUpdate, destroyUpdate, execUpdate, hostLostSignal, type SessionInfo } from '../../src/workflows/messages.js';
-import { eventually, failureType, WorkflowTestEnv } from './harness/env.js';
+import { expect, test } from '@jest/globals';
+import { SbxErrorType } from '../../../src/common/errors.js';
+import { createUpdate, destroyUpdate, execUpdate, hostLostSignal, type SessionInfo } from '../../../src/workflows/messages.js';
+import { eventually, failureType } from '../harness/env.js';
+import { env } from '../harness/current.js';
 
-let env: WorkflowTestEnv;
-beforeAll(async () => {
-  env = await WorkflowTestEnv.start(import.meta.url);
-});
-afterEach(() => env.cleanUp());
-afterAll(() => env.teardown());
 
 const exec = (toolCallId: string) => ({ args: [{ toolCallId, command: ['true'] }] as [{ toolCallId: string; command: string[] }] });
 

@@ -1,17 +1,12 @@
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { SbxErrorType } from '../../src/common/errors.js';
-import { createUpdate, forkUpdate, turnCompleteUpdate } from '../../src/workflows/messages.js';
-import type { HostActivities } from '../../src/activities/host/activities.js';
-import { eventually, failureType, WorkflowTestEnv } from './harness/env.js';
-import { hostRefuses } from './harness/stubs.js';
+import { SbxErrorType } from '../../../src/common/errors.js';
+import { createUpdate, forkUpdate, turnCompleteUpdate } from '../../../src/workflows/messages.js';
+import type { HostActivities } from '../../../src/activities/host/activities.js';
+import { eventually, failureType } from '../harness/env.js';
+import { env } from '../harness/current.js';
+import { hostRefuses } from '../harness/stubs.js';
 
-let env: WorkflowTestEnv;
-beforeAll(async () => {
-  env = await WorkflowTestEnv.start(import.meta.url);
-});
-afterEach(() => env.cleanUp());
-afterAll(() => env.teardown());
 
 /** A session with one turn, placed by a fleet (so a fork reserves a slot) on a host of its own. */
 async function sourceSession(host: () => Partial<HostActivities> = () => ({})) {

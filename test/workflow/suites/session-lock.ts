@@ -1,15 +1,10 @@
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import { WorkflowUpdateStage } from '@temporalio/client';
-import { execUpdate, rollbackUpdate, turnCompleteUpdate } from '../../src/workflows/messages.js';
-import { eventually, WorkflowTestEnv } from './harness/env.js';
-import { gate, heldBy, type Gate } from './harness/stubs.js';
+import { execUpdate, rollbackUpdate, turnCompleteUpdate } from '../../../src/workflows/messages.js';
+import { eventually } from '../harness/env.js';
+import { env } from '../harness/current.js';
+import { gate, heldBy, type Gate } from '../harness/stubs.js';
 
-let env: WorkflowTestEnv;
-beforeAll(async () => {
-  env = await WorkflowTestEnv.start(import.meta.url);
-});
-afterEach(() => env.cleanUp());
-afterAll(() => env.teardown());
 
 const execArgs = (toolCallId: string) => ({ args: [{ toolCallId, command: ['true'] }] as [{ toolCallId: string; command: string[] }] });
 const done = { exitCode: 0, stdout: '', stderr: '', truncated: false, status: 'exited' as const, durationMs: 1 };

@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { describe, expect, test } from '@jest/globals';
 import { ApplicationFailure } from '@temporalio/common';
-import { SbxErrorType } from '../../src/common/errors.js';
-import { fleetWorkflowId } from '../../src/common/names.js';
+import { SbxErrorType } from '../../../src/common/errors.js';
+import { fleetWorkflowId } from '../../../src/common/names.js';
 import {
   createUpdate,
   destroyUpdate,
@@ -10,16 +10,11 @@ import {
   hostHeartbeatSignal,
   placeUpdate,
   type CreateSessionInput,
-} from '../../src/workflows/messages.js';
-import { eventually, failureType, WorkflowTestEnv } from './harness/env.js';
-import { hostRefuses } from './harness/stubs.js';
+} from '../../../src/workflows/messages.js';
+import { eventually, failureType } from '../harness/env.js';
+import { env } from '../harness/current.js';
+import { hostRefuses } from '../harness/stubs.js';
 
-let env: WorkflowTestEnv;
-beforeAll(async () => {
-  env = await WorkflowTestEnv.start(import.meta.url);
-});
-afterEach(() => env.cleanUp());
-afterAll(() => env.teardown());
 
 /** Starts a session and returns its create's failure type and the session's info afterwards. */
 async function failedCreate(request: CreateSessionInput & { sessionId: string }) {

@@ -1,17 +1,12 @@
-import { afterAll, afterEach, beforeAll, expect, test } from '@jest/globals';
+import { expect, test } from '@jest/globals';
 import type { WorkflowHandle } from '@temporalio/client';
-import { SbxErrorType } from '../../src/common/errors.js';
-import { fleetWorkflowId } from '../../src/common/names.js';
-import type { FleetConfigInput } from '../../src/workflows/fleet-config.js';
-import { configureFleetSignal, fleetStatusQuery, hostHeartbeatSignal, placeUpdate, type FleetStatus } from '../../src/workflows/messages.js';
-import { eventually, failureType, WorkflowTestEnv } from './harness/env.js';
+import { SbxErrorType } from '../../../src/common/errors.js';
+import { fleetWorkflowId } from '../../../src/common/names.js';
+import type { FleetConfigInput } from '../../../src/workflows/fleet-config.js';
+import { configureFleetSignal, fleetStatusQuery, hostHeartbeatSignal, placeUpdate, type FleetStatus } from '../../../src/workflows/messages.js';
+import { eventually, failureType } from '../harness/env.js';
+import { env } from '../harness/current.js';
 
-let env: WorkflowTestEnv;
-beforeAll(async () => {
-  env = await WorkflowTestEnv.start(import.meta.url);
-});
-afterEach(() => env.cleanUp());
-afterAll(() => env.teardown());
 
 /** Fast clocks: the fleet reconciles five times a second. */
 const fast: Partial<FleetConfigInput> = { reconcileIntervalMs: 200, heartbeatIntervalMs: 500, heartbeatMissLimit: 2 };
@@ -90,8 +85,8 @@ test('a host holding a session is not scaled down', async () => {
   await fleet.executeUpdate(placeUpdate, { args: [{ sessionId: env.id('s'), template: 'busybox' }] });
   const beats = setInterval(() => void heartbeat(fleet, hostId, { sessions: 1 }).catch(() => undefined), 200);
   try {
-    // Several cooldowns pass.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Three cooldowns pass.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
     const s = await status(fleet);
     expect(s.hosts).toHaveLength(1);
     expect(s.hosts[0]?.state).toBe('ready');
