@@ -1,4 +1,7 @@
+import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { Client, Connection, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -6,6 +9,7 @@ import type { FleetActivities } from '../../../src/activities/control/fleet-acti
 import type { HostActivities } from '../../../src/activities/host/activities.js';
 import type { PlacementActivities } from '../../../src/activities/control/placement.js';
 import { hostTaskQueue, hostToolsTaskQueue, sessionWorkflowId } from '../../../src/common/names.js';
+import { temporalCliPath } from '../../../src/dev/paths.js';
 import { createUpdate, infoQuery, type CreateSessionInput, type SessionInfo } from '../../../src/workflows/messages.js';
 import { installQuietRuntime } from './server.js';
 import { workflowTestServer } from './server-info.js';
@@ -157,8 +161,14 @@ export class WorkflowTestEnv {
     await this.connection.close();
   }
 
-  get serverAddress(): string {
-    return this.address;
+  /**
+   * With SBX_RECORD_HISTORIES=1, saves a workflow's history (as `temporal workflow show -o json`
+   * prints it) into test/replay/histories for the replay test; otherwise does nothing.
+   */
+  async recordHistory(workflowId: string, name: string): Promise<void> {
+    if (process.env.SBX_RECORD_HISTORIES !== '1') return;
+    const { stdout } = await execa(temporalCliPath(), ['workflow', 'show', '--workflow-id', workflowId, '--address', this.address, '--namespace', this.namespace, '--output', 'json']);
+    writeFileSync(fileURLToPath(new URL(`../../replay/histories/${name}.json`, import.meta.url)), stdout);
   }
 }
 

@@ -35,6 +35,8 @@ test('the fleet reporting the host lost fails the session; tool calls are refuse
   expect(await failureType(handle.executeUpdate(execUpdate, exec('after-loss')))).toBe(SbxErrorType.InvalidState);
 
   expect((await handle.executeUpdate(destroyUpdate)).state).toBe('destroyed');
+  await handle.result();
+  await env.recordHistory(handle.workflowId, 'session-host-lost-destroy');
   expect(env.recorder.count('destroySandbox', sessionId)).toBe(0);
 });
 
