@@ -21,7 +21,7 @@ describe('idle auto-pause', () => {
 
     const result = await handle.executeUpdate(execUpdate, exec('after-pause'));
     expect(result.exitCode).toBe(0);
-    expect((await env.info(handle)).state).toBe('active');
+    // (Its state right after is not asserted: a loaded machine may let the next idle period end first.)
     const timeline = env.recorder.timeline(sessionId);
     expect(timeline.indexOf('resumeSandbox:end')).toBeLessThan(timeline.indexOf('execCommand:start'));
     const resume = env.recorder.calls.find((c) => c.activity === 'resumeSandbox' && c.phase === 'start');
