@@ -14,6 +14,14 @@ const common = {
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    // Workflow logic against a dev server with stub activities: no root, zfs or runsc.
+    {
+      ...common,
+      displayName: 'workflow',
+      testMatch: ['<rootDir>/test/workflow/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/workflow/harness/global-setup.mjs',
+      globalTeardown: '<rootDir>/test/workflow/harness/global-teardown.mjs',
+    },
     {
       ...common,
       displayName: 'integration',

@@ -1,4 +1,4 @@
-import { condition, log, setHandler, type ApplicationFailure } from '@temporalio/workflow';
+import { condition, log, patched, setHandler, type ApplicationFailure } from '@temporalio/workflow';
 import { SbxErrorType } from '../../common/errors.js';
 import { parseInput } from '../../common/validate.js';
 import {
@@ -35,11 +35,13 @@ export async function pause(session: SessionEntity, mode: PauseMode): Promise<vo
 }
 
 export async function destroy(session: SessionEntity): Promise<void> {
+  // setState clears the failure reason: read it first (reading it after made every destroy of a
+  // host-lost session wait hostTimeoutMs for the lost host).
+  const hostLost = session.record.failureReason === 'host-lost';
   session.setState('destroying');
-  // Read after the transition, which clears failureReason (so a host-lost session's host is still asked).
-  const { hostId, failureReason } = session.record;
+  const { hostId } = session.record;
   // A lost host cannot be reached; its reconcile at next start removes what closed sessions left.
-  if (hostId && failureReason !== 'host-lost') {
+  if (hostId && !(hostLost && patched('destroy-skips-lost-host'))) {
     try {
       await session.host.run('destroy', () => session.host.acts().destroySandbox({ sandboxId: session.sandboxId }));
     } catch (err) {

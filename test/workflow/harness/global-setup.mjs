@@ -1,0 +1,2 @@
+// Loaded natively by jest; tsx (node --import tsx) resolves the TypeScript.
+export { default } from './setup.ts';

@@ -1,0 +1,130 @@
+import { expect, test } from '@jest/globals';
+import type { WorkflowHandle } from '@temporalio/client';
+import { SbxErrorType } from '../../../src/common/errors.js';
+import { fleetWorkflowId } from '../../../src/common/names.js';
+import type { FleetConfigInput } from '../../../src/protocol/fleet-config.js';
+import { configureFleetSignal, fleetStatusQuery, hostHeartbeatSignal, placeUpdate, type FleetStatus } from '../../../src/protocol/messages.js';
+import { eventually, failureType } from '../harness/env.js';
+import { env } from '../harness/current.js';
+
+
+/** Fast clocks: the fleet reconciles five times a second. */
+const fast: Partial<FleetConfigInput> = { reconcileIntervalMs: 200, heartbeatIntervalMs: 500, heartbeatMissLimit: 2 };
+
+async function startFleet(settings: Partial<FleetConfigInput>): Promise<{ fleet: WorkflowHandle; fleetId: string }> {
+  const fleetId = env.id('f');
+  const fleet = await env.startWorkflow('FleetWorkflow', fleetWorkflowId(fleetId), [{ fleetId }]);
+  await fleet.signal(configureFleetSignal, { ...fast, ...settings, fleetId });
+  return { fleet, fleetId };
+}
+
+const heartbeat = (fleet: WorkflowHandle, hostId: string, extra: { sessions?: number; instanceId?: string } = {}) =>
+  fleet.signal(hostHeartbeatSignal, { hostId, maxSessions: 2, sessions: extra.sessions ?? 0, healthy: true, templates: [], instanceId: extra.instanceId });
+
+const status = (fleet: WorkflowHandle) => fleet.query(fleetStatusQuery);
+const until = (fleet: WorkflowHandle, ok: (s: FleetStatus) => boolean, what: string) => eventually(() => status(fleet), ok, what);
+/** The hosts launched for `fleetId`, in order. */
+const launched = (fleetId: string) =>
+  env.recorder.calls
+    .filter((c) => c.activity === 'launchHost' && c.phase === 'end' && (c.input as { fleetId: string }).fleetId === fleetId)
+    .map((c) => (c.input as { hostId: string }).hostId);
+
+test('a fleet below minHosts launches a host, which turns ready when it heartbeats', async () => {
+  const { fleet, fleetId } = await startFleet({ minHosts: 1, warmSlots: 0 });
+  const booting = await until(fleet, (s) => s.hosts.length === 1, 'a host to be launched');
+  expect(booting.hosts[0]).toMatchObject({ state: 'provisioning' });
+  const hostId = booting.hosts[0]!.hostId;
+  expect(await eventually(async () => launched(fleetId), (ids) => ids.length > 0, 'the launch')).toEqual([hostId]);
+
+  await heartbeat(fleet, hostId);
+  const ready = await until(fleet, (s) => s.hosts[0]?.state === 'ready', 'the host to be ready');
+  expect(ready.counters.provisionsSucceeded).toBe(1);
+  expect(ready.hosts).toHaveLength(1);
+});
+
+test('a placement waiting for capacity scales the fleet up and lands on the new host', async () => {
+  const { fleet, fleetId } = await startFleet({ minHosts: 0, warmSlots: 0 });
+  const sessionId = env.id('s');
+  const placing = fleet.executeUpdate(placeUpdate, { args: [{ sessionId, template: 'busybox' }] });
+  const hostId = (await eventually(async () => launched(fleetId), (ids) => ids.length > 0, 'a launch for the waiting placement'))[0]!;
+  await heartbeat(fleet, hostId);
+  expect(await placing).toEqual({ hostId });
+  expect((await status(fleet)).hosts[0]?.sessions).toEqual([sessionId]);
+});
+
+test('a host that never heartbeats after launch is terminated at the provision timeout and replaced', async () => {
+  const { fleet, fleetId } = await startFleet({ minHosts: 1, warmSlots: 0, provisionTimeoutMs: 1000 });
+  const after = await until(fleet, (s) => (s.counters['terminations.provisionTimeout'] ?? 0) >= 1 && s.hosts.length === 1, 'the provision timeout');
+  const first = launched(fleetId)[0]!;
+  expect(env.recorder.inputOf('terminateHost', `i-${first}`)).toEqual({ instanceId: `i-${first}` });
+  expect(after.hosts[0]?.hostId).not.toBe(first);
+  expect(after.hosts[0]?.state).toBe('provisioning');
+});
+
+test('an idle host past the cooldown is drained and terminated', async () => {
+  const { fleet } = await startFleet({ minHosts: 0, warmSlots: 0, idleCooldownMs: 1000 });
+  const hostId = env.id('h');
+  const instanceId = `i-${hostId}`;
+  await heartbeat(fleet, hostId, { instanceId });
+  await until(fleet, (s) => s.hosts[0]?.state === 'ready', 'the host to register');
+  // Keep heartbeating so the host is idle, not lost.
+  const beats = setInterval(() => void heartbeat(fleet, hostId, { instanceId }).catch(() => undefined), 200);
+  try {
+    const gone = await until(fleet, (s) => s.hosts.length === 0, 'the idle host to be scaled down');
+    expect(gone.counters).toMatchObject({ drains: 1, 'terminations.drained': 1 });
+    expect(env.recorder.inputOf('terminateHost', instanceId)).toEqual({ instanceId });
+  } finally {
+    clearInterval(beats);
+  }
+});
+
+test('a host holding a session is not scaled down', async () => {
+  const { fleet } = await startFleet({ minHosts: 0, warmSlots: 0, idleCooldownMs: 500 });
+  const hostId = env.id('h');
+  await heartbeat(fleet, hostId);
+  await fleet.executeUpdate(placeUpdate, { args: [{ sessionId: env.id('s'), template: 'busybox' }] });
+  const beats = setInterval(() => void heartbeat(fleet, hostId, { sessions: 1 }).catch(() => undefined), 200);
+  try {
+    // Three cooldowns pass.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const s = await status(fleet);
+    expect(s.hosts).toHaveLength(1);
+    expect(s.hosts[0]?.state).toBe('ready');
+    expect(s.counters.drains).toBeUndefined();
+  } finally {
+    clearInterval(beats);
+  }
+});
+
+test('a placement finds no capacity within placeTimeoutMs when the fleet is at maxHosts', async () => {
+  const { fleet, fleetId } = await startFleet({ minHosts: 0, maxHosts: 1, warmSlots: 0, placeTimeoutMs: 1000 });
+  const hostId = env.id('h');
+  await heartbeat(fleet, hostId);
+  for (const n of [1, 2]) await fleet.executeUpdate(placeUpdate, { args: [{ sessionId: env.id(`s${n}`), template: 'busybox' }] });
+  const beats = setInterval(() => void heartbeat(fleet, hostId, { sessions: 2 }).catch(() => undefined), 200);
+  try {
+    expect(await failureType(fleet.executeUpdate(placeUpdate, { args: [{ sessionId: env.id('s3'), template: 'busybox' }] }))).toBe(SbxErrorType.NoCapacity);
+    expect(launched(fleetId)).toEqual([]);
+  } finally {
+    clearInterval(beats);
+  }
+});
+
+test('a host whose heartbeats stop is declared lost, and its sessions fail as host-lost', async () => {
+  const { fleet, fleetId } = await startFleet({ minHosts: 0, warmSlots: 0 });
+  const hostId = env.id('h');
+  await env.startHost(hostId);
+  const beats = setInterval(() => void heartbeat(fleet, hostId, { sessions: 1 }).catch(() => undefined), 200);
+  await heartbeat(fleet, hostId);
+  env.placement = {
+    placeSession: async (raw) => ({ ...(await fleet.executeUpdate(placeUpdate, { args: [{ sessionId: raw.sessionId, template: raw.template }] })), fleetId }),
+  };
+  const sessionId = env.id('s');
+  const { handle } = await env.createSession({ sessionId, idleTimeoutMs: 0 }).finally(() => clearInterval(beats));
+
+  const info = await eventually(() => env.info(handle), (i) => i.state === 'failed', 'the session to learn its host is lost');
+  expect(info.failureReason).toBe('host-lost');
+  const s = await status(fleet);
+  expect(s.counters.hostsLost).toBe(1);
+  expect(s.hosts.find((h) => h.hostId === hostId)).toBeUndefined();
+});

@@ -1,0 +1,74 @@
+import { expect, test } from '@jest/globals';
+import type { WorkflowHandle } from '@temporalio/client';
+import { fleetWorkflowId, warmPoolWorkflowId } from '../../../src/common/names.js';
+import { DEFAULT_RESOURCES } from '../../../src/common/sandbox.js';
+import type { HostActivities } from '../../../src/activities/host/activities.js';
+import type { WarmPoolConfigInput } from '../../../src/protocol/warm-pool-config.js';
+import { claimUpdate, configureWarmPoolSignal, warmPoolStatusQuery, type WarmPoolStatus } from '../../../src/protocol/messages.js';
+import { eventually } from '../harness/env.js';
+import { env } from '../harness/current.js';
+import { hostRefuses } from '../harness/stubs.js';
+import { SbxErrorType } from '../../../src/common/errors.js';
+
+
+/** A warm pool (and its fleet, which only receives slot releases here) placing on one stub host. */
+async function startPool(settings: Partial<WarmPoolConfigInput>, host: () => Partial<HostActivities> = () => ({})) {
+  const fleetId = env.id('f');
+  const hostId = env.id('h');
+  await env.startHost(hostId, host);
+  env.placement = { placeWarmSandbox: async () => ({ hostId, fleetId }) };
+  await env.startWorkflow('FleetWorkflow', fleetWorkflowId(fleetId), [{ fleetId }]);
+  const pool = await env.startWorkflow('WarmPoolWorkflow', warmPoolWorkflowId(fleetId, 'busybox'), [{ fleetId, template: 'busybox' }]);
+  await pool.signal(configureWarmPoolSignal, { hostTimeoutMs: 1000, ...settings });
+  return { pool, hostId };
+}
+
+const until = (pool: WorkflowHandle, ok: (s: WarmPoolStatus) => boolean, what: string) => eventually(() => pool.query(warmPoolStatusQuery), ok, what);
+
+test('a pool fills to its size with created, started sandboxes', async () => {
+  const { pool, hostId } = await startPool({ size: 2 });
+  const full = await until(pool, (s) => s.ready === 2, 'the pool to fill');
+  expect(full.sandboxes.every((s) => s.hostId === hostId && s.state === 'ready')).toBe(true);
+  for (const { sandboxId } of full.sandboxes) expect(env.recorder.started(sandboxId)).toEqual(['placeWarmSandbox', 'createSandbox', 'startSandbox']);
+});
+
+test('a claim hands a ready sandbox to the session and the pool refills behind it', async () => {
+  const { pool, hostId } = await startPool({ size: 1 });
+  const [ready] = (await until(pool, (s) => s.ready === 1, 'the pool to fill')).sandboxes;
+  const sessionId = env.id('s');
+  const claim = await pool.executeUpdate(claimUpdate, { args: [{ sessionId, resources: DEFAULT_RESOURCES }] });
+  expect(claim).toMatchObject({ sandboxId: ready!.sandboxId, hostId });
+  expect(env.recorder.inputOf('transferSandbox', ready!.sandboxId)).toEqual({ sandboxId: ready!.sandboxId, sessionId });
+
+  const refilled = await until(pool, (s) => s.ready === 1 && s.claimed === 1, 'the refill');
+  expect(refilled.sandboxes.find((s) => s.state === 'ready')?.sandboxId).not.toBe(ready!.sandboxId);
+});
+
+test('a claim asking for other resources gets null: the session is made cold', async () => {
+  const { pool } = await startPool({ size: 1 });
+  await until(pool, (s) => s.ready === 1, 'the pool to fill');
+  const claim = await pool.executeUpdate(claimUpdate, { args: [{ sessionId: env.id('s'), resources: { ...DEFAULT_RESOURCES, cpus: DEFAULT_RESOURCES.cpus + 1 } }] });
+  expect(claim).toBeNull();
+  expect((await pool.query(warmPoolStatusQuery)).ready).toBe(1);
+});
+
+test('a refill that fails backs off, cleans up, and fills the pool once the host recovers', async () => {
+  let failures = 1;
+  const { pool, hostId } = await startPool({ size: 1, maxConcurrentWarming: 1 }, () =>
+    failures > 0 ? { createSandbox: async () => (failures--, hostRefuses(SbxErrorType.NoSpace, 'the pool is full')()) } : {},
+  );
+  const full = await until(pool, (s) => s.ready === 1, 'the pool to fill after the failures');
+  expect(full.counters.warmFailures).toBe(1);
+  const failed = env.recorder.calls.filter((c) => c.where === hostId && c.activity === 'createSandbox' && c.phase === 'fail').map((c) => (c.input as { sandboxId: string }).sandboxId);
+  expect(failed).toHaveLength(1);
+  for (const sandboxId of failed) expect(env.recorder.started(sandboxId)).toEqual(['placeWarmSandbox', 'createSandbox', 'destroySandbox']);
+});
+
+test('a pool shrunk to zero removes its ready sandboxes', async () => {
+  const { pool } = await startPool({ size: 2 });
+  const full = await until(pool, (s) => s.ready === 2, 'the pool to fill');
+  await pool.signal(configureWarmPoolSignal, { hostTimeoutMs: 1000, size: 0 });
+  const empty = await until(pool, (s) => s.sandboxes.length === 0, 'the pool to empty');
+  expect(empty.counters.removed).toBe(2);
+  for (const { sandboxId } of full.sandboxes) expect(env.recorder.count('destroySandbox', sandboxId)).toBe(1);
+});
