@@ -4,7 +4,7 @@ import { CONTROL_TASK_QUEUE, HostId, sessionWorkflowId, TemplateName } from '../
 import { parseInput } from '../common/validate.js';
 import { CreateSessionRequest, createUpdate, SessionState, type CreateSessionInput, type SessionInfo } from '../workflows/messages.js';
 import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from '../workflows/search-attributes.js';
-import { SessionWorkflow } from '../workflows/session.js';
+import { SessionWorkflow, type SessionWorkflowInput } from '../workflows/session.js';
 import { sessionMemo } from '../workflows/session-story.js';
 import { toSbxError } from './errors.js';
 import { Session } from './session.js';
@@ -35,6 +35,31 @@ export interface SessionSummary {
   status: string;
 }
 
+/**
+ * How every front starts a session workflow: its id, queue, reuse policy, search attributes, and what
+ * the Web UI shows of it. A session id that belonged to a destroyed session is refused.
+ */
+export function sessionStartOptions(request: CreateSessionRequest, taskQueue: string) {
+  return {
+    workflowId: sessionWorkflowId(request.sessionId),
+    taskQueue,
+    args: [{ request }] as [SessionWorkflowInput],
+    workflowIdConflictPolicy: 'USE_EXISTING' as const,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    typedSearchAttributes: [
+      { key: SbxSessionState, value: 'creating' },
+      { key: SbxTemplate, value: request.template },
+      { key: SbxTurn, value: 0 },
+      ...(request.hostId ? [{ key: SbxHost, value: request.hostId }] : []),
+    ],
+    staticSummary: `sbx session ${request.sessionId} (template ${request.template})`,
+    memo: sessionMemo(request),
+    staticDetails: Object.keys(request.labels).length
+      ? `labels: ${Object.entries(request.labels).map(([k, v]) => `${k}=${v}`).join(', ')}`
+      : undefined,
+  };
+}
+
 /** What the agent platform imports: creates sessions and hands out `Session` handles. */
 export class SandboxClient {
   private constructor(
@@ -62,24 +87,7 @@ export class SandboxClient {
     } catch (err) {
       throw toSbxError(err, sessionId);
     }
-    const start = new WithStartWorkflowOperation(SessionWorkflow, {
-      workflowId: sessionWorkflowId(request.sessionId),
-      taskQueue: this.taskQueue,
-      args: [{ request }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      typedSearchAttributes: [
-        { key: SbxSessionState, value: 'creating' },
-        { key: SbxTemplate, value: request.template },
-        { key: SbxTurn, value: 0 },
-        ...(request.hostId ? [{ key: SbxHost, value: request.hostId }] : []),
-      ],
-      staticSummary: `sbx session ${request.sessionId} (template ${request.template})`,
-      memo: sessionMemo(request),
-      staticDetails: Object.keys(request.labels).length
-        ? `labels: ${Object.entries(request.labels).map(([k, v]) => `${k}=${v}`).join(', ')}`
-        : undefined,
-    });
+    const start = new WithStartWorkflowOperation(SessionWorkflow, sessionStartOptions(request, this.taskQueue));
     try {
       const info = await this.temporal.workflow.executeUpdateWithStart(createUpdate, {
         args: [request],
