@@ -39,7 +39,8 @@ export interface SessionSummary {
  * How every front starts a session workflow: its id, queue, reuse policy, search attributes, and what
  * the Web UI shows of it. A session id that belonged to a destroyed session is refused.
  */
-export function sessionStartOptions(request: CreateSessionRequest, taskQueue: string) {
+export function sessionStartOptions(request: CreateSessionRequest, taskQueue: string, createdBy = 'created through SandboxClient') {
+  const labels = Object.entries(request.labels).map(([k, v]) => `${k}=${v}`);
   return {
     workflowId: sessionWorkflowId(request.sessionId),
     taskQueue,
@@ -54,9 +55,8 @@ export function sessionStartOptions(request: CreateSessionRequest, taskQueue: st
     ],
     staticSummary: `sbx session ${request.sessionId} (template ${request.template})`,
     memo: sessionMemo(request),
-    staticDetails: Object.keys(request.labels).length
-      ? `labels: ${Object.entries(request.labels).map(([k, v]) => `${k}=${v}`).join(', ')}`
-      : undefined,
+    // Who made the session (the client, a Nexus caller, MCP), so the Web UI tells the fronts apart.
+    staticDetails: [createdBy, ...(labels.length ? [`labels: ${labels.join(', ')}`] : [])].join('\n'),
   };
 }
 
@@ -77,9 +77,9 @@ export class SandboxClient {
 
   /**
    * Creates a session, or returns the existing one when the same request is retried (update-with-start).
-   * A destroyed session's id cannot be reused.
+   * A destroyed session's id cannot be reused. `createdBy` is what the Web UI shows as its origin.
    */
-  async createSession(input: CreateSessionInput): Promise<{ session: Session; info: SessionInfo }> {
+  async createSession(input: CreateSessionInput, options: { createdBy?: string } = {}): Promise<{ session: Session; info: SessionInfo }> {
     const sessionId = (input as { sessionId?: string }).sessionId ?? '?';
     let request: CreateSessionRequest;
     try {
@@ -87,7 +87,7 @@ export class SandboxClient {
     } catch (err) {
       throw toSbxError(err, sessionId);
     }
-    const start = new WithStartWorkflowOperation(SessionWorkflow, sessionStartOptions(request, this.taskQueue));
+    const start = new WithStartWorkflowOperation(SessionWorkflow, sessionStartOptions(request, this.taskQueue, options.createdBy));
     try {
       const info = await this.temporal.workflow.executeUpdateWithStart(createUpdate, {
         args: [request],

@@ -57,14 +57,11 @@ export function createSbxNexusHandler() {
           throw toSbxError(err, (input as { sessionId?: string } | undefined)?.sessionId ?? '?');
         }
       });
-      const options = sessionStartOptions(request, '');
+      // The worker's own queue: the endpoint routes to the control queue that runs the sessions.
+      const options = { ...sessionStartOptions(request, '', createdByNexus(ctx.inboundLinks)), taskQueue: undefined };
       const handle = await mapped(async () => {
         try {
-          return await startWorkflow(ctx, SessionWorkflow, {
-            ...options,
-            taskQueue: undefined,
-            staticDetails: [options.staticDetails, createdByNexus(ctx.inboundLinks)].filter(Boolean).join('\n'),
-          });
+          return await startWorkflow(ctx, SessionWorkflow, options);
         } catch (err) {
           throw toSbxError(err, request.sessionId);
         }
