@@ -66,6 +66,18 @@ describe('the Nexus service sbx.sandbox.v1, called from a workflow in another na
     expect(final?.sessionId).toBe(sessionId);
   });
 
+  it('runs an exec longer than the Nexus request timeout once, answering the retried request', async () => {
+    const sessionId = `nx-long-${Date.now().toString(36)}`;
+    const { outcomes } = await runScript('long', [
+      { op: 'createSession', input: { sessionId } },
+      // Longer than the server's 10 s Nexus request timeout: the request is retried and joins the exec in flight.
+      { op: 'exec', input: { sessionId, toolCallId: 'slow', command: 'sleep 13; echo ran >> count.txt; cat count.txt' } },
+      { op: 'destroy', input: { sessionId } },
+    ]);
+    expect(value<ExecResult>(outcomes[1]).stdout).toBe('ran\n');
+    expect(value<SessionInfo>(outcomes[2]).toolCalls).toBe(1);
+  });
+
   it('answers bad requests and unknown sessions with typed sbx errors the caller acts on', async () => {
     const sessionId = `nx-bad-${Date.now().toString(36)}`;
     const { outcomes } = await runScript('errors', [
