@@ -1,6 +1,6 @@
 /**
  * Starts one run of the example agent and prints its report.
- *   node --import tsx examples/agent/start.ts [sessionId]
+ *   node --import tsx examples/agent/start.ts [sessionId] [nexus|activities]
  */
 import { Client, Connection } from '@temporalio/client';
 import { examplePlan } from './plan.js';
@@ -12,7 +12,7 @@ const sessionId = process.argv[2] ?? `agent-${Date.now().toString(36)}`;
 const report = await client.workflow.execute('agentWorkflow', {
   taskQueue: process.env.AGENT_TASK_QUEUE ?? AGENT_TASK_QUEUE,
   workflowId: `agent-${sessionId}`,
-  args: [examplePlan(sessionId)],
+  args: [{ ...examplePlan(sessionId), via: process.argv[3] === 'activities' ? 'activities' : 'nexus' }],
 });
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 await connection.close();

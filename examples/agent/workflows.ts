@@ -3,9 +3,14 @@
  * session through the Nexus service sbx.sandbox.v1. The "model" is a script: each turn's tool calls
  * come from the workflow input, so a run is deterministic and needs no LLM. Swap `scriptedModel` for an
  * activity that asks a real model and the rest stays as it is.
+ *
+ * Second variant (`via: 'activities'`): the same loop without Nexus, through the sandbox activities
+ * (sbx's agent-activities) registered in the agent's own worker.
  */
 import { condition, createNexusServiceClient, defineQuery, defineSignal, setHandler, workflowInfo } from '@temporalio/workflow';
-import { sbxErrorOf, sbxSandboxService, SBX_NEXUS_ENDPOINT } from '../../src/nexus/service.js';
+import { sandboxTools } from '../../src/agent-activities/workflow.js';
+import type { OperationInput, OperationOutput } from 'nexus-rpc';
+import { sbxErrorOf, sbxSandboxService, SBX_NEXUS_ENDPOINT, type SbxSandboxService } from '../../src/nexus/service.js';
 import type { SessionInfo } from '../../src/workflows/messages.js';
 
 /** A tool call the model asks for. */
@@ -22,6 +27,8 @@ export interface AgentInput {
   fork?: { newSessionId: string; planA: ToolCall[]; planB: ToolCall[] };
   /** Nexus endpoint of sbx; `sbx` under `sbx dev`. */
   endpoint?: string;
+  /** How to reach sbx: its Nexus service (default), or sandbox activities in this worker. */
+  via?: 'nexus' | 'activities';
   /** Waits for the `next` signal after each turn (a person, or a test, looks at the sandbox first). */
   stepThrough?: boolean;
 }
@@ -56,7 +63,7 @@ function scriptedModel(input: AgentInput, index: number): ToolCall[] {
 }
 
 export async function agentWorkflow(input: AgentInput): Promise<AgentReport> {
-  const sbx = createNexusServiceClient({ endpoint: input.endpoint ?? SBX_NEXUS_ENDPOINT, service: sbxSandboxService });
+  const sbx = input.via === 'activities' ? activityTools() : nexusTools(input.endpoint ?? SBX_NEXUS_ENDPOINT);
   const turns: TurnRecord[] = [];
   let released = 0;
   let waiting = false;
@@ -70,8 +77,7 @@ export async function agentWorkflow(input: AgentInput): Promise<AgentReport> {
     waiting = false;
   };
 
-  // The session lives as long as this operation: it completes when the session is destroyed.
-  const session = await sbx.startOperation('createSession', { sessionId: input.sessionId }, { scheduleToCloseTimeout: '1 day' });
+  const session = await sbx.create(input.sessionId);
   let completedTurn = 0;
 
   /** One turn on `sessionId`: each tool call in order; the first failure is answered by a rollback. */
@@ -85,27 +91,26 @@ export async function agentWorkflow(input: AgentInput): Promise<AgentReport> {
       // Before the first completed turn there is nothing to go back to: the turn just ends.
       if (!outcome.ok && lastGood === 0) return { turn: 0, outcomes, ended: { rolledBackTo: 0, because: `${toolCallId}: ${outcome.output}` } };
       if (!outcome.ok) {
-        const back = await sbx.executeOperation('rollback', { sessionId, turn: lastGood }, { scheduleToCloseTimeout: '10 minutes' });
+        const back = await sbx.call('rollback', { sessionId, turn: lastGood });
         return { turn: back.turn, outcomes, ended: { rolledBackTo: back.turn, because: `${toolCallId}: ${outcome.output}` } };
       }
     }
-    const done = await sbx.executeOperation('turnComplete', { sessionId }, { scheduleToCloseTimeout: '10 minutes' });
+    const done = await sbx.call('turnComplete', { sessionId });
     return { turn: done.turn, outcomes, ended: { completed: done.turn } };
   }
 
   async function runTool(sessionId: string, toolCallId: string, call: ToolCall): Promise<ToolOutcome> {
-    const options = { scheduleToCloseTimeout: '30 minutes' } as const;
     try {
       switch (call.tool) {
         case 'exec': {
-          const r = await sbx.executeOperation('exec', { sessionId, toolCallId, command: call.command }, options);
+          const r = await sbx.call('exec', { sessionId, toolCallId, command: call.command });
           return { toolCallId, call, ok: r.exitCode === 0, output: r.exitCode === 0 ? r.stdout : `exit ${r.exitCode}: ${r.stderr.trim()}` };
         }
         case 'writeFile':
-          await sbx.executeOperation('writeFiles', { sessionId, files: [{ path: call.path, content: call.content }] }, options);
+          await sbx.call('writeFiles', { sessionId, files: [{ path: call.path, content: call.content }] });
           return { toolCallId, call, ok: true, output: `wrote ${call.path}` };
         case 'readFile': {
-          const r = await sbx.executeOperation('readFile', { sessionId, path: call.path }, options);
+          const r = await sbx.call('readFile', { sessionId, path: call.path });
           return { toolCallId, call, ok: true, output: r.content };
         }
       }
@@ -127,7 +132,7 @@ export async function agentWorkflow(input: AgentInput): Promise<AgentReport> {
   let fork: AgentReport['fork'];
   if (input.fork) {
     const { newSessionId, planA, planB } = input.fork;
-    await sbx.executeOperation('fork', { sessionId: input.sessionId, newSessionId, turn: completedTurn }, { scheduleToCloseTimeout: '30 minutes' });
+    await sbx.call('fork', { sessionId: input.sessionId, newSessionId, turn: completedTurn });
     // Both plans run at once, each in its own sandbox.
     const [a, b] = await Promise.all([
       runTurn(input.sessionId, 'planA', planA, completedTurn),
@@ -136,9 +141,54 @@ export async function agentWorkflow(input: AgentInput): Promise<AgentReport> {
     fork = { planA: a, planB: b };
     turns.push(a);
     await pause();
-    await sbx.executeOperation('destroy', { sessionId: newSessionId }, { scheduleToCloseTimeout: '10 minutes' });
+    await sbx.call('destroy', { sessionId: newSessionId });
   }
 
-  await sbx.executeOperation('destroy', { sessionId: input.sessionId }, { scheduleToCloseTimeout: '10 minutes' });
-  return { turns, fork, final: await session.result() };
+  const destroyed = await sbx.call('destroy', { sessionId: input.sessionId });
+  return { turns, fork, final: await session.final(destroyed) };
+}
+
+type Ops = SbxSandboxService['operations'];
+type ToolOp = Exclude<keyof Ops, 'createSession'>;
+
+/** The few things the loop needs of sbx, the same through Nexus or through activities. */
+interface Sandbox {
+  create(sessionId: string): Promise<{ final(destroyed: SessionInfo): Promise<SessionInfo> }>;
+  call<K extends ToolOp>(op: K, input: OperationInput<Ops[K]>): Promise<OperationOutput<Ops[K]>>;
+}
+
+function nexusTools(endpoint: string): Sandbox {
+  const sbx = createNexusServiceClient({ endpoint, service: sbxSandboxService });
+  return {
+    async create(sessionId) {
+      // The session lives as long as this operation: it completes when the session is destroyed.
+      const held = await sbx.startOperation('createSession', { sessionId }, { scheduleToCloseTimeout: '1 day' });
+      return { final: () => held.result() };
+    },
+    call: (op, input) => sbx.executeOperation(op, input as never, { scheduleToCloseTimeout: '30 minutes' }) as never,
+  };
+}
+
+function activityTools(): Sandbox {
+  const tools = sandboxTools();
+  const byOp: { [K in ToolOp]: (input: OperationInput<Ops[K]>) => Promise<OperationOutput<Ops[K]>> } = {
+    exec: tools.exec,
+    writeFiles: tools.writeFiles,
+    readFile: tools.readFile,
+    listDir: tools.listDir,
+    turnComplete: tools.turnComplete,
+    rollback: tools.rollback,
+    fork: tools.fork,
+    destroy: tools.destroy,
+    info: tools.info,
+    pause: () => Promise.reject(new Error('not used by this example')),
+    resume: () => Promise.reject(new Error('not used by this example')),
+  };
+  return {
+    async create(sessionId) {
+      await tools.create({ sessionId });
+      return { final: async (destroyed) => destroyed };
+    },
+    call: (op, input) => (byOp[op] as unknown as (i: typeof input) => Promise<never>)(input),
+  };
 }

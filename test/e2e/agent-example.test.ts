@@ -15,7 +15,7 @@ let agentWorker: Awaited<ReturnType<typeof startAgentWorker>>;
 const names = uniqueNames(import.meta.url);
 const taskQueue = `agent-${names.id}`;
 
-const startWorker = () => startAgentWorker({ address: testStack().temporalAddress, namespace: CALLER_NAMESPACE, taskQueue });
+const startWorker = () => startAgentWorker({ address: testStack().temporalAddress, namespace: CALLER_NAMESPACE, taskQueue, sbx: sbx.client });
 
 beforeAll(async () => {
   sbx = await startSbx(import.meta.url);
@@ -96,5 +96,35 @@ describe('examples/agent: an agent workflow in namespace agents drives a session
     // Execs: 1 + 2 + 2 (the failing test) + 1 (plan A), each once, across both restarts.
     expect(report.final.toolCalls).toBe(6);
     expect((await fork.info()).state).toBe('destroyed');
+  });
+});
+
+describe('examples/agent, second variant: the same agent through sandbox activities in its own worker', () => {
+  it('runs the same plan with the same files and no tool call twice', async () => {
+    const sessionId = `agent-act-${Date.now().toString(36)}`;
+    const handle = await agents.workflow.start(agentWorkflow, {
+      taskQueue,
+      workflowId: `agent-${sessionId}`,
+      args: [{ ...examplePlan(sessionId), via: 'activities', stepThrough: true }],
+    });
+    const session = sbx.client.session(sessionId);
+    await atTurn(handle, 1);
+    expect((await session.readFile('NOTES.md')).content).toBe('turn 1\n');
+    const details = await sbx.client.temporal.workflow.getHandle(`sbx-session-${sessionId}`).describe();
+    expect(await details.staticDetails()).toBe(`created by an activity of workflow agent-${sessionId}`);
+    await agentWorker.stop();
+    agentWorker = await startWorker();
+    await handle.signal(nextSignal);
+    await atTurn(handle, 2);
+    await handle.signal(nextSignal);
+    const three = await atTurn(handle, 3);
+    expect(three.turns[2]!.ended).toMatchObject({ rolledBackTo: 2 });
+    expect((await session.readFile('NOTES.md')).content).toBe('turn 1\nturn 2\n');
+    await handle.signal(nextSignal);
+    await atTurn(handle, 4);
+    expect((await sbx.client.session(`${sessionId}-alt`).readFile('NOTES.md')).content).toBe('turn 1\nturn 2\nplan B\n');
+    await handle.signal(nextSignal);
+    const report = await handle.result();
+    expect(report.final).toMatchObject({ sessionId, state: 'destroyed', turn: 3, toolCalls: 6 });
   });
 });
