@@ -89,9 +89,11 @@ describe('the Nexus service sbx.sandbox.v1, called from a workflow in another na
       { op: 'readFile', input: { sessionId, path: 'missing.txt' } },
       { op: 'destroy', input: { sessionId } },
       { op: 'exec', input: { sessionId, toolCallId: 'y', command: 'true' } },
+      // A destroyed session's id is not reused.
+      { op: 'createSession', input: { sessionId } },
     ]);
     const types = outcomes.map((o) => (o.ok ? 'ok' : o.type));
-    expect(types).toEqual(['InvalidArgument', 'SessionNotFound', 'ok', 'InvalidArgument', 'InvalidArgument', 'NotFound', 'ok', 'SessionDestroyed']);
+    expect(types).toEqual(['InvalidArgument', 'SessionNotFound', 'ok', 'InvalidArgument', 'InvalidArgument', 'NotFound', 'ok', 'SessionDestroyed', 'SessionDestroyed']);
     const bad = outcomes[0] as { message: string };
     expect(bad.message).toMatch(/sessionId/);
   });
