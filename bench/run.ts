@@ -19,6 +19,7 @@ import { sessionWorkflowId, warmPoolWorkflowId } from '../src/common/names.js';
 import { repoRoot, temporalCliPath } from '../src/dev/paths.js';
 import { configureWarmPoolSignal, warmPoolStatusQuery, type SessionInfo, type WarmPoolStatus } from '../src/workflows/messages.js';
 import { ControlConfig, startControlWorker } from '../src/workers/control.js';
+import { frontsExec } from './lib/fronts.js';
 import { historyBreakdown } from './lib/history.js';
 import { killAllContainers, RawSandboxes } from './lib/raw.js';
 import { Cleanup, progress, startChildWorker, startStack, withTimeout, type BenchStack } from './lib/stack.js';
@@ -26,7 +27,7 @@ import { fmt, Recorder, summarize, type Summary } from './lib/stats.js';
 
 const MiB = 1024 * 1024;
 const BIG_OUTPUT = "head -c 1048576 /dev/zero | tr '\\0' a";
-const PHASES = ['lifecycle', 'warm', 'sizes', 'concurrency', 'memory'] as const;
+const PHASES = ['lifecycle', 'warm', 'sizes', 'concurrency', 'memory', 'fronts'] as const;
 type Phase = (typeof PHASES)[number];
 /** exec samples per lifecycle run (exec is cheap; more samples make its p99 mean something). */
 const EXECS_PER_RUN = 3;
@@ -773,6 +774,12 @@ async function main(): Promise<number> {
     await phase('sizes', () => sizes(ctx));
     await phase('concurrency', () => concurrency(ctx));
     await phase('memory', () => memory(ctx, cleanup));
+    await phase('fronts', async () => {
+      await frontsExec(ctx.stack, ctx.rec, { tag, rounds: opts.runs, perRound: EXECS_PER_RUN, warmupRounds: opts.warmup });
+      for (const metric of ['exec via SandboxClient', 'exec via MCP', 'exec via Nexus']) {
+        ctx.rows.push({ section: 'fronts', metric, orch: ctx.rec.get(metric), note: 'exec `true` on one session; Nexus timed in the caller workflow (namespace agents)' });
+      }
+    });
     if (interrupted) return 130;
 
     const finishedAt = new Date();

@@ -81,7 +81,8 @@ export async function startStack(
 ): Promise<BenchStack> {
   const logger = pino({ level: process.env.SBX_BENCH_LOG_LEVEL ?? 'warn' }, pino.destination(2));
   progress('starting the Temporal dev server');
-  const server = await startDevServer({ dbFile: join(opts.tmp, 'temporal.db'), port: await freePort(), uiPort: await freePort() });
+  // `agents`: the namespace of the fronts phase's Nexus caller.
+  const server = await startDevServer({ dbFile: join(opts.tmp, 'temporal.db'), port: await freePort(), uiPort: await freePort(), extraNamespaces: ['agents'] });
   cleanup.add('stop the Temporal dev server', () => server.stop());
   cleanup.add('remove containers and datasets', removeLeftovers);
   const hostId = `bench-${opts.tag}`;
