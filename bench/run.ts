@@ -21,12 +21,13 @@ import { fmt, Recorder, summarize } from './lib/stats.js';
 import { assertZfsResponsive, cmdVersion, destroySessions, removeCgroups } from './lib/util.js';
 import { concurrency } from './phases/concurrency.js';
 import { floor } from './phases/floor.js';
+import { fronts } from './phases/fronts.js';
 import { EXECS_PER_RUN, lifecycle } from './phases/lifecycle.js';
 import { memory } from './phases/memory.js';
 import { sizes } from './phases/sizes.js';
 import { warmClaim } from './phases/warm.js';
 
-const PHASE_RUNNERS: Record<Phase, (ctx: Context) => Promise<void>> = { floor, lifecycle, warm: warmClaim, sizes, concurrency, memory };
+const PHASE_RUNNERS: Record<Phase, (ctx: Context) => Promise<void>> = { floor, lifecycle, warm: warmClaim, sizes, concurrency, memory, fronts };
 
 let interrupted = false;
 

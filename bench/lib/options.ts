@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 
 export const MiB = 1024 * 1024;
-export const PHASES = ['floor', 'lifecycle', 'warm', 'sizes', 'concurrency', 'memory'] as const;
+export const PHASES = ['floor', 'lifecycle', 'warm', 'sizes', 'concurrency', 'memory', 'fronts'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface Options {

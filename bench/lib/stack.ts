@@ -79,7 +79,8 @@ export async function startStack(
 ): Promise<BenchStack> {
   await assertBuilt();
   progress('starting the Temporal dev server');
-  const server = await startDevServer({ dbFile: join(opts.tmp, 'temporal.db'), port: await freePort(), uiPort: await freePort() });
+  // `agents`: the namespace of the fronts phase's Nexus caller.
+  const server = await startDevServer({ dbFile: join(opts.tmp, 'temporal.db'), port: await freePort(), uiPort: await freePort(), extraNamespaces: ['agents'] });
   cleanup.add('stop the Temporal dev server', () => server.stop());
   cleanup.add('remove containers and datasets', removeLeftovers);
   const hostId = `bench-${opts.tag}`;

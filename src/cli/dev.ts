@@ -2,7 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { Logger } from 'pino';
+import { Connection } from '@temporalio/client';
 import { SandboxClient } from '../client/sandbox-client.js';
+import { CONTROL_TASK_QUEUE } from '../common/names.js';
 import { importBusyboxTemplate } from '../activities/host/busybox-template.js';
 import { detectBackends } from '../dev/detect.js';
 import { startDevServer } from '../dev/temporal-server.js';
@@ -10,11 +12,15 @@ import { ControlConfig, startControlWorker } from '../workers/control.js';
 import { HostConfig } from '../workers/host-config.js';
 import { startHostWorker } from '../workers/host.js';
 import { createLogger } from '../workers/logger.js';
+import { ensureNexusEndpoint } from '../nexus/endpoint.js';
+import { SBX_NEXUS_ENDPOINT } from '../nexus/service.js';
 import { fail } from './output.js';
 import { int } from './parsers.js';
 import { onStopSignal } from './worker-commands.js';
 
 const DEV_HOST = 'local';
+/** A namespace of its own for agent workflows that call sbx through Nexus (examples/agent). */
+const AGENTS_NAMESPACE = 'agents';
 
 /** `sbx dev`: the embedded default stack on one machine, with a short demo. */
 export function devCommand(): Command {
@@ -52,7 +58,12 @@ async function runDev(
   }
 
   logger.info('starting the Temporal dev server');
-  const server = await startDevServer({ dbFile: resolve(dataDir, 'temporal.db'), port: o.port, uiPort: o.uiPort });
+  const server = await startDevServer({
+    dbFile: resolve(dataDir, 'temporal.db'),
+    port: o.port,
+    uiPort: o.uiPort,
+    extraNamespaces: [AGENTS_NAMESPACE],
+  });
   const hostConfig = HostConfig.parse({
     hostId: DEV_HOST,
     temporalAddress: server.address,
@@ -64,6 +75,12 @@ async function runDev(
   });
   const host = await startHostWorker(hostConfig, logger);
   const control = await startControlWorker(ControlConfig.parse({ temporalAddress: server.address, defaultHostId: DEV_HOST }), logger);
+  const operator = await Connection.connect({ address: server.address });
+  try {
+    await ensureNexusEndpoint(operator, { name: SBX_NEXUS_ENDPOINT, namespace: 'default', taskQueue: CONTROL_TASK_QUEUE });
+  } finally {
+    await operator.close();
+  }
   if (!(await host.storage.templateExists('busybox'))) {
     logger.info('importing the busybox template');
     await importBusyboxTemplate(host.storage, 'busybox');
@@ -82,6 +99,7 @@ async function runDev(
       `sbx is up: storage ${storage}, runtime ${runtime}, host '${DEV_HOST}'`,
       `  Temporal:     ${server.address} (namespace default)`,
       `  Temporal UI:  ${server.uiUrl}/namespaces/default/workflows`,
+      `  Nexus:        endpoint '${SBX_NEXUS_ENDPOINT}' (service sbx.sandbox.v1), callers' namespace '${AGENTS_NAMESPACE}'`,
       `  try:          node dist/cli/main.js session create my-session && node dist/cli/main.js session exec my-session -- echo hi`,
       '',
     ].join('\n'),

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { devCommand } from './dev.js';
 import { fleetCommands } from './fleet-commands.js';
+import { mcpCommand } from './mcp.js';
 import { usageErrorsExit2 } from './output.js';
 import { sessionCommands } from './session-commands.js';
 import { templateCommands } from './template-commands.js';
@@ -22,6 +23,7 @@ program.addCommand(hostCommand());
 program.addCommand(sessionCommands(globals));
 program.addCommand(templateCommands(() => globals().json));
 program.addCommand(fleetCommands(globals));
+program.addCommand(mcpCommand(globals));
 
 usageErrorsExit2(program);
 

@@ -4,6 +4,7 @@ import { CONTROL_TASK_QUEUE, HostId, sessionWorkflowId, TemplateName } from '../
 import { parseInput } from '../common/validate.js';
 import { CreateSessionRequest, createUpdate, SessionState, type CreateSessionInput, type SessionInfo } from '../protocol/messages.js';
 import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from '../protocol/search-attributes.js';
+import type { SessionWorkflowInput } from '../protocol/session-input.js';
 import type { SessionWorkflow } from '../workflows/session/workflow.js';
 import { sessionMemo } from '../protocol/session-memo.js';
 import { toSbxError } from './errors.js';
@@ -35,6 +36,31 @@ export interface SessionSummary {
   status: string;
 }
 
+/**
+ * How every front starts a session workflow: its id, queue, reuse policy, search attributes, and what
+ * the Web UI shows of it. A session id that belonged to a destroyed session is refused.
+ */
+export function sessionStartOptions(request: CreateSessionRequest, taskQueue: string, createdBy = 'created through SandboxClient') {
+  const labels = Object.entries(request.labels).map(([k, v]) => `${k}=${v}`);
+  return {
+    workflowId: sessionWorkflowId(request.sessionId),
+    taskQueue,
+    args: [{ request }] as [SessionWorkflowInput],
+    workflowIdConflictPolicy: 'USE_EXISTING' as const,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    typedSearchAttributes: [
+      { key: SbxSessionState, value: 'creating' },
+      { key: SbxTemplate, value: request.template },
+      { key: SbxTurn, value: 0 },
+      ...(request.hostId ? [{ key: SbxHost, value: request.hostId }] : []),
+    ],
+    staticSummary: `sbx session ${request.sessionId} (template ${request.template})`,
+    memo: sessionMemo(request),
+    // Who made the session (the client, a Nexus caller, MCP), so the Web UI tells the fronts apart.
+    staticDetails: [createdBy, ...(labels.length ? [`labels: ${labels.join(', ')}`] : [])].join('\n'),
+  };
+}
+
 /** What the agent platform imports: creates sessions and hands out `Session` handles. */
 export class SandboxClient {
   private constructor(
@@ -52,9 +78,9 @@ export class SandboxClient {
 
   /**
    * Creates a session, or returns the existing one when the same request is retried (update-with-start).
-   * A destroyed session's id cannot be reused.
+   * A destroyed session's id cannot be reused. `createdBy` is what the Web UI shows as its origin.
    */
-  async createSession(input: CreateSessionInput): Promise<{ session: Session; info: SessionInfo }> {
+  async createSession(input: CreateSessionInput, options: { createdBy?: string } = {}): Promise<{ session: Session; info: SessionInfo }> {
     const sessionId = (input as { sessionId?: string }).sessionId ?? '?';
     let request: CreateSessionRequest;
     try {
@@ -62,24 +88,7 @@ export class SandboxClient {
     } catch (err) {
       throw toSbxError(err, sessionId);
     }
-    const start = new WithStartWorkflowOperation<typeof SessionWorkflow>('SessionWorkflow', {
-      workflowId: sessionWorkflowId(request.sessionId),
-      taskQueue: this.taskQueue,
-      args: [{ request }],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      typedSearchAttributes: [
-        { key: SbxSessionState, value: 'creating' },
-        { key: SbxTemplate, value: request.template },
-        { key: SbxTurn, value: 0 },
-        ...(request.hostId ? [{ key: SbxHost, value: request.hostId }] : []),
-      ],
-      staticSummary: `sbx session ${request.sessionId} (template ${request.template})`,
-      memo: sessionMemo(request),
-      staticDetails: Object.keys(request.labels).length
-        ? `labels: ${Object.entries(request.labels).map(([k, v]) => `${k}=${v}`).join(', ')}`
-        : undefined,
-    });
+    const start = new WithStartWorkflowOperation<typeof SessionWorkflow>('SessionWorkflow', sessionStartOptions(request, this.taskQueue, options.createdBy));
     try {
       const info = await this.temporal.workflow.executeUpdateWithStart(createUpdate, {
         args: [request],

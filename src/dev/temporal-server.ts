@@ -11,6 +11,8 @@ export interface DevServerOptions {
   uiPort: number;
   ip?: string;
   namespace?: string;
+  /** More namespaces made at start (a caller namespace for agent workflows). */
+  extraNamespaces?: string[];
   dynamicConfig?: Record<string, unknown>;
 }
 
@@ -51,6 +53,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     String(options.uiPort),
     '--namespace',
     options.namespace ?? 'default',
+    ...(options.extraNamespaces ?? []).flatMap((ns) => ['--namespace', ns]),
     '--log-level',
     'warn',
     ...searchAttributeArgs(),

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { createFleetActivities } from '../activities/control/fleet-activities.js';
 import { createPlacementActivities } from '../activities/control/placement.js';
 import { fleetWorkflowId, warmPoolWorkflowId } from '../common/names.js';
+import { createSbxNexusHandler } from '../nexus/handler.js';
 import { FleetConfig } from '../protocol/fleet-config.js';
 import { configureFleetSignal, configureWarmPoolSignal } from '../protocol/messages.js';
 import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
@@ -30,7 +31,7 @@ export interface RunningControl {
 }
 
 /**
- * Starts a control worker: the workflows and control activities on `sbx-control`. With a fleet it
+ * Starts a control worker: the workflows, control activities and Nexus service on `sbx-control`. With a fleet it
  * also starts (or reconfigures) the fleet workflow and its warm pools, and exports their metrics.
  */
 export async function startControlWorker(
@@ -84,6 +85,8 @@ export async function startControlWorker(
     ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: workflowsPath() }),
     interceptors: { workflowModules: workflowInterceptorModules() },
     activities,
+    // The Nexus service sbx.sandbox.v1: agent workflows in other namespaces drive sessions through it.
+    nexusServices: [createSbxNexusHandler()],
   });
   const done = worker.run().finally(async () => {
     await metrics?.close();

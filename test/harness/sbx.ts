@@ -8,6 +8,7 @@ import { DEFAULT_ZFS_CLI } from '../../src/activities/host/zfs-cli.js';
 import { importBusyboxTemplate } from '../../src/activities/host/busybox-template.js';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import { HostConfig } from '../../src/workers/host-config.js';
+import { createSbxNexusHandler } from '../../src/nexus/handler.js';
 import { startHostWorker, type RunningHost } from '../../src/workers/host.js';
 import { createTestWorker } from './temporal.js';
 import { testStack, uniqueNames } from './stack.js';
@@ -78,7 +79,7 @@ export async function startSbx(
       : { defaultHostId: hostId },
   );
   const startControl = async () => {
-    control = await createTestWorker({ taskQueue: controlTaskQueue, activities: placement });
+    control = await createTestWorker({ taskQueue: controlTaskQueue, activities: placement, nexusServices: [createSbxNexusHandler()] });
     running = control.worker.run();
   };
   const stopControl = async () => {

@@ -11,7 +11,7 @@ import { startMoto } from '../../src/dev/moto.js';
 import { freePort } from '../../src/dev/net.js';
 import { sbxSearchAttributes } from '../../src/protocol/search-attributes.js';
 import { workflowInterceptorModules } from '../../src/workers/workflow-interceptors.js';
-import { STACK_ENV, type TestStack } from './stack.js';
+import { CALLER_NAMESPACE, STACK_ENV, type TestStack } from './stack.js';
 import { workflowsPaths } from './workflows.js';
 
 /**
@@ -48,7 +48,8 @@ export default async function globalSetup(): Promise<void> {
       executable: { type: 'existing-path', path: requireBuilt(temporalCliPath(), 'Temporal CLI') },
       uiPort,
       searchAttributes: sbxSearchAttributes,
-      extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=400'],
+      // `agents`: a caller namespace for workflows that drive sbx through its Nexus endpoint.
+      extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=400', '--namespace', CALLER_NAMESPACE],
     },
   }).catch((err: Error) => {
     throw new Error(`Temporal dev server failed to start: ${err.message}`);

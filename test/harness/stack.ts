@@ -1,6 +1,8 @@
 import { basename } from 'node:path';
 
 export const STACK_ENV = 'SBX_TEST_STACK';
+/** A namespace other than sbx's, made by the global setup, for Nexus caller workflows. */
+export const CALLER_NAMESPACE = 'agents';
 
 /** What the global setup started, handed to every test file through the environment. */
 export interface TestStack {

@@ -1,0 +1,2 @@
+export { createSandboxActivities } from './activities.js';
+export type { SandboxActivities } from './types.js';
