@@ -4,7 +4,7 @@ import { testStack } from '../harness/stack.js';
 import { runChaos } from './run.js';
 
 /**
- * A short seeded chaos run (the long one is `npm run chaos`): seeded agent programs on three sessions
+ * A short seeded chaos run (the long one is `npm run chaos`): seeded agent programs on two sessions
  * while host workers and the control worker are killed and the Temporal server is stopped and
  * restarted. Nothing may be lost, diverge from the model, run twice, be left behind or get stuck.
  */
@@ -15,11 +15,11 @@ describe('a short chaos run', () => {
     const seed = Number(process.env.SBX_CHAOS_SEED ?? 20261129);
     const dir = join(stack.scratch, 'chaos');
     mkdirSync(dir, { recursive: true });
-    const report = await runChaos({ seed, sessions: 3, steps: 25, dir, zfsRoot: `${stack.zfsRoot}/chaos`, faultGapMs: [4_000, 8_000] });
+    const report = await runChaos({ seed, sessions: 2, steps: 20, dir, zfsRoot: `${stack.zfsRoot}/chaos`, faultGapMs: [3_000, 6_000] });
     const summary = report.summary(seed);
     const replay = report.passed ? '' : `\nsteps:\n${report.steps.join('\n')}`;
     expect({ passed: report.passed, summary: summary + replay }).toEqual({ passed: true, summary });
     expect(report.faults.length).toBeGreaterThan(0);
-    expect(report.stepsDone).toBe(3 * 25);
-  }, 300_000);
+    expect(report.stepsDone).toBe(2 * 20);
+  }, 600_000); // about two minutes on an idle machine; a shared one is slower
 });

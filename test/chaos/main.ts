@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,11 +39,11 @@ if (created.exitCode !== 0) {
 console.log(`chaos: seed ${seed}, ${sessions} sessions x ${steps} steps; scratch ${dir}, datasets ${zfsRoot}`);
 let passed = false;
 try {
-  const report = await runChaos({ seed, sessions, steps, dir, zfsRoot, progress: (line) => console.log(`  ${line}`) });
+  const stepsFile = join(dir, 'steps.txt');
+  console.log(`steps as they happen: ${stepsFile}`);
+  const report = await runChaos({ seed, sessions, steps, dir, zfsRoot, stepsFile, progress: (line) => console.log(`  ${line}`) });
   passed = report.passed;
   console.log(report.summary(seed));
-  const stepsFile = join(dir, 'steps.txt');
-  writeFileSync(stepsFile, report.steps.join('\n') + '\n');
   if (!passed) {
     const failing = new Set([...report.divergences, ...report.lost].map((d) => d.sessionId));
     console.log(`\nreplay: npm run chaos -- --sessions ${sessions} --steps ${steps} --seed ${seed}`);

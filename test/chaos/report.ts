@@ -1,3 +1,5 @@
+import { appendFileSync } from 'node:fs';
+
 /** What a chaos run counts, and the recovery time after each fault. */
 export type FaultKind = 'host-kill' | 'control-kill' | 'server-term' | 'server-kill';
 
@@ -37,8 +39,13 @@ export class ChaosReport {
   leftRunning: string[] = [];
   crashedProcesses: string[] = [];
 
+  /** Where each step is appended as it happens (to follow a long run), when set. */
+  constructor(private readonly stepsFile?: string) {}
+
   log(line: string): void {
-    this.steps.push(`${((Date.now() - this.started) / 1000).toFixed(1).padStart(7)}s ${line}`);
+    const entry = `${((Date.now() - this.started) / 1000).toFixed(1).padStart(7)}s ${line}`;
+    this.steps.push(entry);
+    if (this.stepsFile) appendFileSync(this.stepsFile, `${entry}\n`);
   }
 
   /** An exec succeeded on `hostId`: the faults it was the first success after are recovered. */

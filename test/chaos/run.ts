@@ -14,6 +14,8 @@ export interface ChaosOptions {
   /** Pause between a fault's recovery and the next fault, in ms. */
   faultGapMs?: [number, number];
   progress?: (line: string) => void;
+  /** Appends each step here as it happens. */
+  stepsFile?: string;
 }
 
 const HOSTS = ['chaos-h0', 'chaos-h1'];
@@ -28,7 +30,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * host and control workers and stops the Temporal server; then checks what the run left behind.
  */
 export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
-  const report = new ChaosReport();
+  const report = new ChaosReport(options.stepsFile);
   const rng = new Rng(options.seed);
   const progress = options.progress ?? (() => undefined);
   const cluster = new Cluster({ dir: options.dir, zfsRoot: options.zfsRoot, hostIds: HOSTS, suggestContinueAsNew: 150 });
