@@ -417,7 +417,11 @@ export class Agent {
     );
     this.report.sessionsMade++;
     const info = await this.retry('fork info', () => forked.info());
-    if (info.state !== 'active') throw new Lost(`fork ${newSessionId} is ${info.state} (${info.failureReason ?? ''})`);
+    if (info.state !== 'active') {
+      // A failed fork is still a session: the agent removes it, as a person would.
+      await this.destroy(forked).catch(() => undefined);
+      throw new Lost(`fork ${newSessionId} is ${info.state} (${info.failureReason ?? ''})`);
+    }
     await this.checkFiles(forked, source.files, `forked from ${source.name}`);
     await this.destroy(forked);
     // The source is untouched.
