@@ -57,10 +57,11 @@ export class ChaosReport {
     }
   }
 
-  recoveries(kind?: FaultKind): number[] {
+  /** From the fault to the first successful exec after it, or (`fromUp`) from the restarted process being ready. */
+  recoveries(kind?: FaultKind, fromUp = false): number[] {
     return this.faults
       .filter((f) => (kind === undefined || f.kind === kind) && f.recoveredAt !== undefined)
-      .map((f) => f.recoveredAt! - f.at)
+      .map((f) => f.recoveredAt! - (fromUp ? f.upAt! : f.at))
       .sort((a, b) => a - b);
   }
 
@@ -89,9 +90,9 @@ export class ChaosReport {
       `chaos seed ${seed}: ${this.passed ? 'PASSED' : 'FAILED'} in ${((Date.now() - this.started) / 1000).toFixed(0)} s`,
       `  steps run                  ${this.stepsDone} (${this.sessionsMade} sessions made, incl. forks and re-creates)`,
       `  faults injected            ${this.faults.length} (host kill -9 ${count('host-kill')}, control kill -9 ${count('control-kill')}, server SIGTERM ${count('server-term')}, server SIGKILL ${count('server-kill')})`,
-      `  recovery, all faults       ${ms(this.recoveries())}${this.unrecovered ? ` (${this.unrecovered} with no exec after)` : ''}`,
+      `  recovery (fault to next successful exec) ${ms(this.recoveries())}${this.unrecovered ? ` (${this.unrecovered} with no exec after)` : ''}`,
       ...(['host-kill', 'control-kill', 'server-term', 'server-kill'] as const).map(
-        (kind) => `    ${kind.padEnd(24)} ${ms(this.recoveries(kind))}`,
+        (kind) => `    ${kind.padEnd(24)} ${ms(this.recoveries(kind))}; after the process was back ${ms(this.recoveries(kind, true))}`,
       ),
       `  resent tool calls          ${this.resent} (outcome unknown ${this.outcomeUnknown}; uncertain answers retried ${this.uncertain})`,
       `  sessions lost              ${this.lost.length}`,
