@@ -130,6 +130,8 @@ export class Agent {
   private async newSession(): Promise<void> {
     this.sessionId = `${this.name}-g${this.gen++}`;
     this.model = new Model();
+    // A create that fails still leaves a session to destroy: this one, not the last.
+    this.session = this.client.session(this.sessionId);
     this.log('create');
     const { session } = await this.retry('create', () =>
       this.client.createSession({ sessionId: this.sessionId, template: 'busybox', hostId: this.hostId, idleTimeoutMs: 0, maxSnapshots: MAX_SNAPSHOTS }),
