@@ -25,7 +25,7 @@ export default {
     {
       ...common,
       displayName: 'integration',
-      testMatch: ['<rootDir>/test/{integration,e2e,fault,replay}/**/*.test.ts'],
+      testMatch: ['<rootDir>/test/{integration,e2e,fault,replay,chaos}/**/*.test.ts'],
       globalSetup: '<rootDir>/test/harness/global-setup.mjs',
       globalTeardown: '<rootDir>/test/harness/global-teardown.mjs',
       slowTestThreshold: 30,
