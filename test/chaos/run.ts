@@ -35,7 +35,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const progress = options.progress ?? (() => undefined);
   const cluster = new Cluster({ dir: options.dir, zfsRoot: options.zfsRoot, hostIds: HOSTS, suggestContinueAsNew: 150 });
   await cluster.start();
-  let client = await SandboxClient.connect({ address: cluster.address });
+  const client = await SandboxClient.connect({ address: cluster.address });
   try {
     const agents = Array.from({ length: options.sessions }, (_, i) => new Agent(`c${i}`, rng.fork(i), client, HOSTS[i % HOSTS.length]!, report));
     let done = false;
