@@ -112,7 +112,7 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
     const result = await exec({ command: 'sleep 41 & sleep 42; echo never', timeoutMs: 1000 });
     expect(result.status).toBe('timed_out');
     expect(result.stdout).toBe('');
-    expect(await running(/sleep 4[12]/)).toBe('');
+    expect(await running(/^sleep 4[12]$/)).toBe('');
   });
 
   it('kills the whole process group on cancel', async () => {
@@ -120,7 +120,7 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
     setTimeout(() => abort.abort(), 500);
     const result = await exec({ command: 'sleep 43 & sleep 44' }, { signal: abort.signal });
     expect(result.status).toBe('killed');
-    expect(await running(/sleep 4[34]/)).toBe('');
+    expect(await running(/^sleep 4[34]$/)).toBe('');
   });
 
   it('records pause, resume and hibernation, surviving a new runtime instance', async () => {
