@@ -20,7 +20,17 @@ describe('sbx control and the prebuilt workflow bundle', () => {
   const { id, taskQueue } = uniqueNames(import.meta.url);
   let sbx: SbxTestStack;
   const children: SbxProcess['child'][] = [];
-  const controlArgs = (hostId: string) => ['control', '--temporal-address', stack.temporalAddress, '--namespace', stack.namespace, '--task-queue', taskQueue, '--default-host', hostId];
+  const controlArgs = (hostId: string) => [
+    'control',
+    '--temporal-address',
+    stack.temporalAddress,
+    '--namespace',
+    stack.namespace,
+    '--task-queue',
+    taskQueue,
+    '--default-host',
+    hostId,
+  ];
 
   beforeAll(async () => {
     // What `npm run build` does after tsc, for a dist/ compiled by hand.
@@ -41,7 +51,10 @@ describe('sbx control and the prebuilt workflow bundle', () => {
 
     const control = await spawnSbx(controlArgs(sbx.hostId), 'control worker ready', 240_000);
     children.push(control.child);
-    const used = control.output().split('\n').find((line) => line.includes('workflow bundle') || line.includes('bundling the workflows'));
+    const used = control
+      .output()
+      .split('\n')
+      .find((line) => line.includes('workflow bundle') || line.includes('bundling the workflows'));
     expect(JSON.parse(used!)).toMatchObject({ msg: 'using the prebuilt workflow bundle', bundle });
 
     const client = await SandboxClient.connect({ address: stack.temporalAddress, namespace: stack.namespace, taskQueue });

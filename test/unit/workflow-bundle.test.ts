@@ -24,7 +24,8 @@ describe('staleBundleReason', () => {
     writeFileSync(join(dist, 'common', 'errors.js'), 'export const sbxFailure = 1;\n');
     writeFileSync(join(dist, 'common', 'unrelated.js'), 'export const cli = 1;\n');
     writeFileSync(bundle(), '// bundle\n');
-    for (const file of ['workflows/index.js', 'workflows/session.js', 'workflows/guard.js', 'common/errors.js', 'common/unrelated.js']) age(file, 1000);
+    for (const file of ['workflows/index.js', 'workflows/session.js', 'workflows/guard.js', 'common/errors.js', 'common/unrelated.js'])
+      age(file, 1000);
     age('workflow-bundle.js', 2000);
   });
   afterEach(() => rmSync(dist, { recursive: true, force: true }));
