@@ -45,7 +45,9 @@ export async function startControlWorker(
   const fleet = config.fleet;
   const warmTemplates = fleet?.warmPools.map((p) => p.template) ?? [];
   const metrics: MetricsServer | undefined =
-    config.metricsPort > 0 ? await startMetrics(config.metricsPort, client, fleet && { fleetId: fleet.fleetId, warmTemplates }, logger) : undefined;
+    config.metricsPort > 0
+      ? await startMetrics(config.metricsPort, client, fleet && { fleetId: fleet.fleetId, warmTemplates }, logger)
+      : undefined;
   let activities: object = createPlacementActivities({
     defaultHostId: config.defaultHostId,
     fleet: fleet && { fleetId: fleet.fleetId, client, warmTemplates },

@@ -120,7 +120,9 @@ export class HostCalls {
     const scope = new CancellationScope();
     this.toolScopes.add(scope);
     try {
-      return await scope.run(() => call(this.summarized(proxyActivities<HostActivities>({ ...hostOptions(hostId, req.hostTimeoutMs), ...options, ...queue }))));
+      return await scope.run(() =>
+        call(this.summarized(proxyActivities<HostActivities>({ ...hostOptions(hostId, req.hostTimeoutMs), ...options, ...queue }))),
+      );
     } catch (err) {
       if (isCancellation(err) && this.session.destroyRequested) {
         throw sbxFailure(SbxErrorType.SessionDestroyed, `session ${sessionId} is being destroyed: its '${what}' was stopped`);

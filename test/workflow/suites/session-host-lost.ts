@@ -2,10 +2,17 @@ import { expect, test } from '@jest/globals';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { SbxErrorType } from '../../../src/common/errors.js';
-import { createUpdate, destroyUpdate, execUpdate, hostLostSignal, rollbackUpdate, turnCompleteUpdate, type SessionInfo } from '../../../src/protocol/messages.js';
+import {
+  createUpdate,
+  destroyUpdate,
+  execUpdate,
+  hostLostSignal,
+  rollbackUpdate,
+  turnCompleteUpdate,
+  type SessionInfo,
+} from '../../../src/protocol/messages.js';
 import { eventually, failureType } from '../harness/env.js';
 import { env } from '../harness/current.js';
-
 
 /** What a call the host never picked up answers on a created session: nothing ran, the session is kept. */
 const keptSession = { type: SbxErrorType.HostLost, message: expect.stringMatching(/nothing ran.*session .* is kept/) };
@@ -45,7 +52,11 @@ test('the fleet reporting the host lost fails the session; tool calls are refuse
 
   await handle.signal(hostLostSignal, { hostId: env.id('other') });
   await handle.signal(hostLostSignal, { hostId });
-  await eventually(() => env.info(handle), (i) => i.state === 'failed', 'the session to fail');
+  await eventually(
+    () => env.info(handle),
+    (i) => i.state === 'failed',
+    'the session to fail',
+  );
   expect((await env.info(handle)).failureReason).toBe('host-lost');
   expect(await failureType(handle.executeUpdate(execUpdate, exec('after-loss')))).toBe(SbxErrorType.InvalidState);
 
