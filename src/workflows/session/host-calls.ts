@@ -77,15 +77,24 @@ export class HostCalls {
     return this.summarized(proxyActivities<HostActivities>(hostOptions(this.session.placed().hostId, this.session.req.hostTimeoutMs)));
   }
 
-  /** The typed failure for a host activity's `err`; a host that never picked the task up fails the session (host-lost). */
+  /**
+   * The typed failure for a host activity's `err`. A host that never picked the task up fails a
+   * session still being created (host-lost). A created one is kept: nothing ran, and a host that
+   * restarts for longer than hostTimeoutMs comes back with its sandbox; only the fleet's heartbeat
+   * check declares a host lost.
+   */
   failed(what: string, err: unknown): ApplicationFailure {
-    const { sessionId, req } = this.session;
-    const { failure, hostLost } = hostFailure(what, err, {
-      sessionId,
-      hostId: this.session.record.hostId,
-      hostTimeoutMs: req.hostTimeoutMs,
-    });
-    if (hostLost && this.session.state !== 'destroying') this.session.setState('failed', 'host-lost');
+    const { sessionId, req, state } = this.session;
+    const hostId = this.session.record.hostId;
+    const { failure, hostLost } = hostFailure(what, err, { sessionId, hostId, hostTimeoutMs: req.hostTimeoutMs });
+    if (!hostLost || state === 'destroying') return failure;
+    if ((state === 'active' || state === 'paused') && patched('host-timeout-keeps-session')) {
+      return sbxFailure(
+        SbxErrorType.HostLost,
+        `host ${hostId} did not pick up '${what}' within ${req.hostTimeoutMs} ms: nothing ran, and session ${sessionId} is kept (${state}); try again once the host is back, or destroy the session`,
+      );
+    }
+    this.session.setState('failed', 'host-lost');
     return failure;
   }
 
@@ -101,7 +110,7 @@ export class HostCalls {
   /**
    * Runs a tool call on the host's tools queue, whose slots lifecycle work never needs. A call no
    * tool slot took within hostTimeoutMs means the host is busy, not lost, unless the host also fails
-   * to answer a probe on its lifecycle queue: only then is the session marked host-lost.
+   * to answer a probe on its lifecycle queue: then the call fails as HostLost (see `failed`).
    */
   async tool<T>(what: string, call: (acts: HostActs) => Promise<T>, options: Partial<ActivityOptions> = {}): Promise<T> {
     const { sessionId, req } = this.session;
