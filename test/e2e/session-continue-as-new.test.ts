@@ -43,7 +43,8 @@ describe('a long session across continue-as-new', () => {
   it('answers a resent call whose output was dropped at continue-as-new with outputExpired', async () => {
     const { session } = await sbx.client.createSession({ sessionId: 'long-2' });
     // Two 200 KB outputs: only the newer fits the 256 KB carried across continue-as-new.
-    const big = (id: string) => session.exec({ toolCallId: id, command: `head -c 200000 /dev/zero | tr '\\0' a; echo ${id} >> /workspace/big.txt` });
+    const big = (id: string) =>
+      session.exec({ toolCallId: id, command: `head -c 200000 /dev/zero | tr '\\0' a; echo ${id} >> /workspace/big.txt` });
     expect((await big('big-old')).stdout).toHaveLength(200_000);
     expect((await big('big-new')).stdout).toHaveLength(200_000);
     const runs = (await session.info()).runs;
