@@ -25,6 +25,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The build also bundles the workflows (dist/workflow-bundle.js): `sbx control` starts without webpack.
 RUN npm run build && npm prune --omit=dev
 COPY --from=files-helper /out/sbx-files dist/sandbox-bin/sbx-files
 

@@ -27,7 +27,15 @@ import { memory } from './phases/memory.js';
 import { sizes } from './phases/sizes.js';
 import { warmClaim } from './phases/warm.js';
 
-const PHASE_RUNNERS: Record<Phase, (ctx: Context) => Promise<void>> = { floor, lifecycle, warm: warmClaim, sizes, concurrency, memory, fronts };
+const PHASE_RUNNERS: Record<Phase, (ctx: Context) => Promise<void>> = {
+  floor,
+  lifecycle,
+  warm: warmClaim,
+  sizes,
+  concurrency,
+  memory,
+  fronts,
+};
 
 let interrupted = false;
 
@@ -68,29 +76,53 @@ async function main(): Promise<number> {
       zfsFuse: (await cmdVersion('dpkg-query', ['-W', 'zfs-fuse'])).replace(/^zfs-fuse\s+/, ''),
       temporal: (await cmdVersion(temporalCliPath(), ['--version'])).replace(/^temporal version /, ''),
     };
-    progress(`machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB; runsc ${versions.runsc}; zfs-fuse ${versions.zfsFuse}; temporal ${versions.temporal}`);
+    progress(
+      `machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB; runsc ${versions.runsc}; zfs-fuse ${versions.zfsFuse}; temporal ${versions.temporal}`,
+    );
     progress(`options: runs ${opts.runs}, warmup ${opts.warmup}, phases ${[...opts.only].join(',')}; working in ${zfsRoot} and ${tmp}`);
 
-    const stack = await startStack({ tmp, tag, pool: opts.pool, maxSessions: Math.max(250, ...opts.concurrency.map((c) => 2 * c + 20)) }, cleanup, async () => {
-      // Runs after the workers stopped and before the server stops: nothing may hold files in a dataset when it goes.
-      for (const root of [join(tmp, 'host', 'runsc'), rawRunscRoot, join(tmp, 'mem', 'runsc')]) {
-        const killed = await killAllContainers(root);
-        if (killed) progress(`cleanup: killed ${killed} container(s) under ${root}`);
-      }
-      await destroyRecursive(zfsRoot);
-      datasetsGone = true;
-      await removeCgroups(rawCgroup, () => true);
-      await removeCgroups('/sbx', (name) => name.startsWith(`b${tag}-`));
-    });
+    const stack = await startStack(
+      { tmp, tag, pool: opts.pool, maxSessions: Math.max(250, ...opts.concurrency.map((c) => 2 * c + 20)) },
+      cleanup,
+      async () => {
+        // Runs after the workers stopped and before the server stops: nothing may hold files in a dataset when it goes.
+        for (const root of [join(tmp, 'host', 'runsc'), rawRunscRoot, join(tmp, 'mem', 'runsc')]) {
+          const killed = await killAllContainers(root);
+          if (killed) progress(`cleanup: killed ${killed} container(s) under ${root}`);
+        }
+        await destroyRecursive(zfsRoot);
+        datasetsGone = true;
+        await removeCgroups(rawCgroup, () => true);
+        await removeCgroups('/sbx', (name) => name.startsWith(`b${tag}-`));
+      },
+    );
     const live = new Set<string>();
     cleanup.add('destroy the remaining sessions', () => (interrupted ? Promise.resolve() : destroySessions(stack.client, live)));
 
-    const templateSnapshot = (await runZfs('zfs', ['list', '-H', '-t', 'snapshot', '-o', 'name', '-r', `${zfsRoot}/templates/busybox`])).stdout.split('\n').filter(Boolean).at(-1)!;
+    const templateSnapshot = (
+      await runZfs('zfs', ['list', '-H', '-t', 'snapshot', '-o', 'name', '-r', `${zfsRoot}/templates/busybox`])
+    ).stdout
+      .split('\n')
+      .filter(Boolean)
+      .at(-1)!;
     await runZfs('zfs', ['create', `${zfsRoot}/raw`]);
     await mkdir(rawRunscRoot, { recursive: true });
     const raw = new RawSandboxes(rawRunscRoot, `${zfsRoot}/raw`, templateSnapshot, rawCgroup, tmp);
 
-    const ctx: Context = { opts, tag, tmp, stack, raw, rec: new Recorder(), rows: [], notes: [], live, breakdown: new Recorder(), cleanup, interrupted: () => interrupted };
+    const ctx: Context = {
+      opts,
+      tag,
+      tmp,
+      stack,
+      raw,
+      rec: new Recorder(),
+      rows: [],
+      notes: [],
+      live,
+      breakdown: new Recorder(),
+      cleanup,
+      interrupted: () => interrupted,
+    };
     // In PHASES order: the floor first, so every later row can be compared with it.
     for (const name of opts.only) {
       if (interrupted) break;
@@ -104,7 +136,11 @@ async function main(): Promise<number> {
         const message = `phase ${name} failed: ${(err as Error).stack ?? String(err)}`;
         progress(message);
         phaseErrors.push(message);
-        ctx.rows.push({ section: name, metric: `phase ${name}`, note: `FAILED: ${(err as Error).message.replace(/\s+/g, ' ').slice(0, 200)}` });
+        ctx.rows.push({
+          section: name,
+          metric: `phase ${name}`,
+          note: `FAILED: ${(err as Error).message.replace(/\s+/g, ' ').slice(0, 200)}`,
+        });
       }
       progress(`phase ${name} took ${((performance.now() - start) / 1000).toFixed(0)} s`);
     }
@@ -136,7 +172,21 @@ async function main(): Promise<number> {
     const breakdown = Object.fromEntries([...ctx.breakdown.series].map(([name, samples]) => [name, summarize(samples)]));
     await writeFile(
       file,
-      JSON.stringify({ startedAt, finishedAt, machine, versions, options: { ...opts, only: [...opts.only] }, rows: ctx.rows, series, breakdown, errors: phaseErrors }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          startedAt,
+          finishedAt,
+          machine,
+          versions,
+          options: { ...opts, only: [...opts.only] },
+          rows: ctx.rows,
+          series,
+          breakdown,
+          errors: phaseErrors,
+        },
+        null,
+        2,
+      ) + '\n',
     );
     progress(`results written to ${file}`);
     return phaseErrors.length ? 1 : 0;

@@ -215,7 +215,14 @@ if [ -z "$(find dist/.build-stamp -newer package-lock.json 2>/dev/null)" ] \
    || [ -n "$(find src tsconfig.json tsconfig.build.json -newer dist/.build-stamp 2>/dev/null | head -1)" ]; then
   step "compiling TypeScript"
   npx tsc -p tsconfig.build.json || die "TypeScript compilation failed"
+  # Rebundled too: new dependencies can change the bundle while leaving the compiled files as they were.
+  rm -f dist/workflow-bundle.js
   touch dist/.build-stamp
+fi
+# 5b. The workflow bundle a control worker loads, so that it does not run webpack at every start.
+if ! stale=$(node dist/workers/bundle-workflows.js --check); then
+  step "bundling the workflows: $stale"
+  node dist/workers/bundle-workflows.js >/dev/null || die "bundling the workflows failed (node dist/workers/bundle-workflows.js)"
 fi
 
 # 6. The sbx-files helper, mounted read-only into every sandbox: a static Go binary, so it runs

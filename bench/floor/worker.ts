@@ -17,7 +17,12 @@ const connection = await NativeConnection.connect({ address: o.temporalAddress }
 const worker =
   o.role === 'workflows'
     ? await Worker.create({ connection, taskQueue: o.taskQueue, workflowsPath: fileURLToPath(new URL('./workflow.ts', import.meta.url)) })
-    : await Worker.create({ connection, taskQueue: o.taskQueue, activities: { noop: async (n: number) => n }, maxConcurrentActivityTaskExecutions: 64 });
+    : await Worker.create({
+        connection,
+        taskQueue: o.taskQueue,
+        activities: { noop: async (n: number) => n },
+        maxConcurrentActivityTaskExecutions: 64,
+      });
 process.on('SIGTERM', () => worker.shutdown());
 const running = worker.run();
 process.stdout.write('floor worker ready\n');

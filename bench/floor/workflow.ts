@@ -14,7 +14,11 @@ export interface FloorActivities {
 
 export async function FloorWorkflow(activityTaskQueue: string): Promise<void> {
   // The options an sbx host activity gets: a schedule-to-start bound, a start-to-close bound.
-  const { noop } = proxyActivities<FloorActivities>({ taskQueue: activityTaskQueue, scheduleToStartTimeout: '30 seconds', startToCloseTimeout: '1 minute' });
+  const { noop } = proxyActivities<FloorActivities>({
+    taskQueue: activityTaskQueue,
+    scheduleToStartTimeout: '30 seconds',
+    startToCloseTimeout: '1 minute',
+  });
   let stopped = false;
   // A validator, as every sbx update has one.
   const validator = (n: number) => {

@@ -39,4 +39,3 @@ export interface Row {
   note?: string;
   target?: Target;
 }
-

@@ -7,7 +7,11 @@ export async function nexusExecLoop(input: { endpoint: string; sessionId: string
   const times: number[] = [];
   for (let i = 0; i < input.n; i++) {
     const start = Date.now();
-    await sbx.executeOperation('exec', { sessionId: input.sessionId, toolCallId: `${input.prefix}-${i}`, command: 'true' }, { scheduleToCloseTimeout: '1 minute' });
+    await sbx.executeOperation(
+      'exec',
+      { sessionId: input.sessionId, toolCallId: `${input.prefix}-${i}`, command: 'true' },
+      { scheduleToCloseTimeout: '1 minute' },
+    );
     times.push(Date.now() - start);
   }
   return times;

@@ -14,7 +14,11 @@ export const CALLER_NAMESPACE = 'agents';
  * machine: SandboxClient, `sbx mcp` driven by the MCP SDK client over stdio, and the Nexus service from a
  * caller workflow in another namespace (timed inside the workflow: Date.now() advances per workflow task).
  */
-export async function frontsExec(stack: BenchStack, rec: Recorder, o: { tag: string; rounds: number; perRound: number; warmupRounds: number }): Promise<void> {
+export async function frontsExec(
+  stack: BenchStack,
+  rec: Recorder,
+  o: { tag: string; rounds: number; perRound: number; warmupRounds: number },
+): Promise<void> {
   const connection = await Connection.connect({ address: stack.server.address });
   const endpoint = `sbx-bench-${o.tag}`;
   await ensureNexusEndpoint(connection, { name: endpoint, namespace: 'default', taskQueue: stack.taskQueue });
@@ -30,7 +34,10 @@ export async function frontsExec(stack: BenchStack, rec: Recorder, o: { tag: str
   const mcp = new McpClient({ name: 'sbx-bench', version: '1' });
   const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
   await mcp.connect(
-    new StdioClientTransport({ command: process.execPath, args: ['--import', 'tsx', cli, '--address', stack.server.address, 'mcp', '--task-queue', stack.taskQueue] }),
+    new StdioClientTransport({
+      command: process.execPath,
+      args: ['--import', 'tsx', cli, '--address', stack.server.address, 'mcp', '--task-queue', stack.taskQueue],
+    }),
   );
   const sessionId = `b${o.tag}-fronts`;
   try {
@@ -42,7 +49,11 @@ export async function frontsExec(stack: BenchStack, rec: Recorder, o: { tag: str
         await rec.time('exec via SandboxClient', () => session.exec({ toolCallId: `c${round}-${i}`, command: 'true' }), discard);
       }
       for (let i = 0; i < o.perRound; i++) {
-        const result = await rec.time('exec via MCP', () => mcp.callTool({ name: 'sandbox_exec', arguments: { sessionId, toolCallId: `m${round}-${i}`, command: 'true' } }), discard);
+        const result = await rec.time(
+          'exec via MCP',
+          () => mcp.callTool({ name: 'sandbox_exec', arguments: { sessionId, toolCallId: `m${round}-${i}`, command: 'true' } }),
+          discard,
+        );
         if (result.isError) throw new Error(`MCP exec failed: ${JSON.stringify(result.content)}`);
       }
       const times = await callers.workflow.execute('nexusExecLoop', {

@@ -54,7 +54,11 @@ export async function historyBreakdown(client: Client, workflowIds: string[], in
       if (done) {
         const scheduled = byId.get(num(done.scheduledEventId));
         const name = activityName(scheduled);
-        const start = events.find((x) => x.activityTaskStartedEventAttributes && num(x.activityTaskStartedEventAttributes.scheduledEventId) === num(done.scheduledEventId));
+        const start = events.find(
+          (x) =>
+            x.activityTaskStartedEventAttributes &&
+            num(x.activityTaskStartedEventAttributes.scheduledEventId) === num(done.scheduledEventId),
+        );
         if (start) into.add(`activity ${name}: start→complete`, ms(e) - ms(start));
       }
       const wftStarted = e.workflowTaskStartedEventAttributes;

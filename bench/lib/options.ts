@@ -24,7 +24,11 @@ function parseSize(text: string): { label: string; bytes: number } {
   return { label: `${match[1]}${match[2]!.toUpperCase()}B`, bytes };
 }
 
-const list = (text: string) => text.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (text: string) =>
+  text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 const ints = (text: string, what: string) =>
   list(text).map((s) => {
     const n = Number(s);
@@ -45,7 +49,16 @@ export function parseOptions(argv: string[]): Options {
     .option('--quick', 'small counts for a smoke run', false)
     .showHelpAfterError();
   cmd.parse(argv);
-  const o = cmd.opts<{ runs?: string; warmup?: string; sizes?: string; concurrency?: string; idle?: string; only?: string; pool: string; quick: boolean }>();
+  const o = cmd.opts<{
+    runs?: string;
+    warmup?: string;
+    sizes?: string;
+    concurrency?: string;
+    idle?: string;
+    only?: string;
+    pool: string;
+    quick: boolean;
+  }>();
   const q = o.quick;
   const asked = o.only ? list(o.only) : [...PHASES];
   for (const name of asked) {
@@ -66,4 +79,3 @@ export function parseOptions(argv: string[]): Options {
     quick: q,
   };
 }
-

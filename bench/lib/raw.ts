@@ -51,7 +51,8 @@ export class RawSandboxes {
   async runsc(args: string[], reject = true): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     const result = await execa('runsc', [...this.flags, ...args], { reject: false, stripFinalNewline: false, maxBuffer: 64 * 1024 * 1024 });
     const out = { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
-    if (reject && out.exitCode !== 0) throw new Error(`runsc ${args.join(' ')} failed: ${out.stderr.trim().split('\n').slice(-2).join(' ')}`);
+    if (reject && out.exitCode !== 0)
+      throw new Error(`runsc ${args.join(' ')} failed: ${out.stderr.trim().split('\n').slice(-2).join(' ')}`);
     return out;
   }
 
@@ -62,7 +63,10 @@ export class RawSandboxes {
     try {
       const child = spawn('runsc', [...this.flags, ...args], { stdio: ['ignore', 'ignore', log.fd], detached: true });
       const [code] = (await once(child, 'exit')) as [number | null];
-      if (code !== 0) throw new Error(`runsc ${args.join(' ')} failed: ${(await readFile(join(dir, 'stderr'), 'utf8')).trim().split('\n').slice(-2).join(' ')}`);
+      if (code !== 0)
+        throw new Error(
+          `runsc ${args.join(' ')} failed: ${(await readFile(join(dir, 'stderr'), 'utf8')).trim().split('\n').slice(-2).join(' ')}`,
+        );
     } finally {
       await log.close();
       await rm(dir, { recursive: true, force: true });

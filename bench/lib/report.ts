@@ -3,12 +3,29 @@ import { fmt, type Recorder } from './stats.js';
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 || i >= cells.length - 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 || i >= cells.length - 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
   return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
 export function renderRows(rows: Row[]): string {
-  const header = ['metric', 'n', 'p50', 'p90', 'p99', 'raw p50', 'raw p90', 'raw p99', '×raw', '+ms over raw', 'floor p50', '+ms over floor', 'target', 'verdict', 'note'];
+  const header = [
+    'metric',
+    'n',
+    'p50',
+    'p90',
+    'p99',
+    'raw p50',
+    'raw p90',
+    'raw p99',
+    '×raw',
+    '+ms over raw',
+    'floor p50',
+    '+ms over floor',
+    'target',
+    'verdict',
+    'note',
+  ];
   const out: string[][] = [];
   let section = '';
   for (const r of rows) {
@@ -20,7 +37,23 @@ export function renderRows(rows: Row[]): string {
     const b = r.raw;
     const f = r.floor;
     if (r.value) {
-      out.push([r.metric, '1', `${fmt(r.value.amount)} ${r.value.unit}`, '', '', '', '', '', '', '', '', '', r.target?.text ?? '', r.target?.detail ?? '', r.note ?? '']);
+      out.push([
+        r.metric,
+        '1',
+        `${fmt(r.value.amount)} ${r.value.unit}`,
+        '',
+        '',
+        '',
+        '',
+        '',
+        '',
+        '',
+        '',
+        '',
+        r.target?.text ?? '',
+        r.target?.detail ?? '',
+        r.note ?? '',
+      ]);
       continue;
     }
     out.push([
@@ -54,4 +87,3 @@ export function renderBreakdown(rec: Recorder): string {
     }),
   );
 }
-

@@ -80,7 +80,12 @@ export async function startStack(
   await assertBuilt();
   progress('starting the Temporal dev server');
   // `agents`: the namespace of the fronts phase's Nexus caller.
-  const server = await startDevServer({ dbFile: join(opts.tmp, 'temporal.db'), port: await freePort(), uiPort: await freePort(), extraNamespaces: ['agents'] });
+  const server = await startDevServer({
+    dbFile: join(opts.tmp, 'temporal.db'),
+    port: await freePort(),
+    uiPort: await freePort(),
+    extraNamespaces: ['agents'],
+  });
   cleanup.add('stop the Temporal dev server', () => server.stop());
   cleanup.add('remove containers and datasets', removeLeftovers);
   const hostId = `bench-${opts.tag}`;
@@ -94,16 +99,25 @@ export async function startStack(
     'sbx host',
     [
       'host',
-      '--host-id', hostId,
-      '--temporal-address', server.address,
-      '--zfs-root', zfsRoot,
-      '--data-root', dataRoot,
+      '--host-id',
+      hostId,
+      '--temporal-address',
+      server.address,
+      '--zfs-root',
+      zfsRoot,
+      '--data-root',
+      dataRoot,
       '--ensure-busybox',
-      '--max-sessions', String(opts.maxSessions),
-      '--shutdown-grace-ms', '2000',
-      '--fleet', fleetId,
-      '--control-task-queue', fleetTaskQueue,
-      '--heartbeat-ms', '2000',
+      '--max-sessions',
+      String(opts.maxSessions),
+      '--shutdown-grace-ms',
+      '2000',
+      '--fleet',
+      fleetId,
+      '--control-task-queue',
+      fleetTaskQueue,
+      '--heartbeat-ms',
+      '2000',
     ],
     /host worker ready/,
     cleanup,
@@ -118,7 +132,19 @@ export async function startStack(
   );
   const client = await SandboxClient.connect({ address: server.address, taskQueue });
   cleanup.add('close the client', () => client.close());
-  return { server, host, control, client, hostId, taskQueue, fleetId, fleetTaskQueue, zfsRoot, dataRoot, runscRoot: join(dataRoot, 'runsc') };
+  return {
+    server,
+    host,
+    control,
+    client,
+    hostId,
+    taskQueue,
+    fleetId,
+    fleetTaskQueue,
+    zfsRoot,
+    dataRoot,
+    runscRoot: join(dataRoot, 'runsc'),
+  };
 }
 
 /** The workers run from dist/: a build older than the source would measure other code. */

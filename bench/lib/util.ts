@@ -14,7 +14,8 @@ export async function waitState(session: Session, want: SessionInfo['state'], ti
   for (;;) {
     const info = await session.info();
     if (info.state === want) return;
-    if (info.state === 'failed' || info.state === 'destroyed') throw new Error(`session ${session.id} is ${info.state} (${info.failureReason ?? ''}), not ${want}`);
+    if (info.state === 'failed' || info.state === 'destroyed')
+      throw new Error(`session ${session.id} is ${info.state} (${info.failureReason ?? ''}), not ${want}`);
     if (performance.now() > deadline) throw new Error(`session ${session.id} is still ${info.state}, not ${want}`);
     await sleep(5);
   }
@@ -24,7 +25,9 @@ export async function waitState(session: Session, want: SessionInfo['state'], ti
 export async function assertZfsResponsive(dataset: string): Promise<void> {
   const result = await execa('zfs', ['list', '-H', '-o', 'name', dataset], { reject: false, timeout: 60_000 });
   if (result.timedOut || result.exitCode !== 0) {
-    throw new Error(`zfs-fuse is not answering (zfs list ${dataset}: ${result.timedOut ? 'no answer in 60 s' : String(result.stderr).trim()}): stopping the bench`);
+    throw new Error(
+      `zfs-fuse is not answering (zfs list ${dataset}: ${result.timedOut ? 'no answer in 60 s' : String(result.stderr).trim()}): stopping the bench`,
+    );
   }
 }
 
@@ -100,4 +103,3 @@ export const cmdVersion = async (file: string, args: string[]) => {
   const result = await execa(file, args, { reject: false });
   return result.exitCode === 0 ? String(result.stdout).trim().split('\n')[0]! : `unknown (${file} ${args.join(' ')} failed)`;
 };
-

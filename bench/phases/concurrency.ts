@@ -43,4 +43,3 @@ export async function concurrency(ctx: Context): Promise<void> {
     progress(`concurrency ${c}: destroyed in ${((performance.now() - destroyStart) / 1000).toFixed(1)} s`);
   }
 }
-

@@ -20,10 +20,26 @@ export async function floor(ctx: Context): Promise<void> {
   const activityQueue = `bench-floor-${tag}-activities`;
   const script = ['--import', 'tsx', join(repoRoot, 'bench', 'floor', 'worker.ts')];
   const common = ['--temporal-address', stack.server.address];
-  const workflows = await startChildWorker('floor workflows', ['--role', 'workflows', '--task-queue', workflowQueue, ...common], /floor worker ready/, cleanup, script);
-  const activities = await startChildWorker('floor activities', ['--role', 'activities', '--task-queue', activityQueue, ...common], /floor worker ready/, cleanup, script);
+  const workflows = await startChildWorker(
+    'floor workflows',
+    ['--role', 'workflows', '--task-queue', workflowQueue, ...common],
+    /floor worker ready/,
+    cleanup,
+    script,
+  );
+  const activities = await startChildWorker(
+    'floor activities',
+    ['--role', 'activities', '--task-queue', activityQueue, ...common],
+    /floor worker ready/,
+    cleanup,
+    script,
+  );
   try {
-    const handle = await stack.client.temporal.workflow.start('FloorWorkflow', { taskQueue: workflowQueue, workflowId: `bench-floor-${tag}`, args: [activityQueue] });
+    const handle = await stack.client.temporal.workflow.start('FloorWorkflow', {
+      taskQueue: workflowQueue,
+      workflowId: `bench-floor-${tag}`,
+      args: [activityQueue],
+    });
     const total = opts.warmup + opts.runs;
     for (let i = 0; i < total; i++) {
       const discard = i < opts.warmup;
@@ -41,7 +57,12 @@ export async function floor(ctx: Context): Promise<void> {
     await activities.stop();
   }
   ctx.rows.push(
-    { section: 'floor', metric: FLOOR_BARE, orch: rec.get(FLOOR_BARE), note: 'update answered in the workflow task; workflow worker in a process of its own' },
+    {
+      section: 'floor',
+      metric: FLOOR_BARE,
+      orch: rec.get(FLOOR_BARE),
+      note: 'update answered in the workflow task; workflow worker in a process of its own',
+    },
     {
       section: 'floor',
       metric: FLOOR_ACTIVITY,

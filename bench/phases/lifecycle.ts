@@ -67,7 +67,11 @@ export async function lifecycle(ctx: Context): Promise<void> {
     const row = ctx.rows.find((r) => r.section === 'lifecycle' && r.metric === metric);
     if (row?.orch) {
       const p50 = row.orch.p50;
-      row.target = { text: 'p50 ≤ 400 ms', status: p50 <= 400 ? 'met' : 'missed', detail: p50 <= 400 ? `met (${fmt(p50)} ms)` : `missed by ${fmt(p50 - 400)} ms` };
+      row.target = {
+        text: 'p50 ≤ 400 ms',
+        status: p50 <= 400 ? 'met' : 'missed',
+        detail: p50 <= 400 ? `met (${fmt(p50)} ms)` : `missed by ${fmt(p50 - 400)} ms`,
+      };
     }
   }
 }
@@ -87,7 +91,10 @@ async function orchestratedLifecycle(ctx: Context, sid: string, discard: boolean
   await t('turnComplete', () => session.turnComplete());
   await session.exec({ toolCallId: 'w2', command: 'echo two > /workspace/f' });
   await t('rollback', () => session.rollback({ turn: 1 }));
-  expect((await session.exec({ toolCallId: 'check-rollback', command: 'cat /workspace/f' })).stdout.trim() === 'one', 'rollback restores f');
+  expect(
+    (await session.exec({ toolCallId: 'check-rollback', command: 'cat /workspace/f' })).stdout.trim() === 'one',
+    'rollback restores f',
+  );
   const fork = await t('fork', () => session.fork({ newSessionId: `${sid}-f`, turn: 1 }));
   live.add(fork.id);
   await fork.destroy();
@@ -108,7 +115,10 @@ async function orchestratedLifecycle(ctx: Context, sid: string, discard: boolean
     await session.resume({ wait: false });
     await waitState(session, 'active');
   });
-  expect((await session.exec({ toolCallId: 'check-restore', command: 'cat /workspace/f' })).stdout.trim() === 'one', 'f survives hibernate/restore');
+  expect(
+    (await session.exec({ toolCallId: 'check-restore', command: 'cat /workspace/f' })).stdout.trim() === 'one',
+    'f survives hibernate/restore',
+  );
   await t('destroy', () => session.destroy());
   live.delete(sid);
 }

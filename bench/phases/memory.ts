@@ -23,13 +23,19 @@ export async function memory(ctx: Context): Promise<void> {
     'sbx host',
     [
       'host',
-      '--host-id', hostId,
-      '--temporal-address', stack.server.address,
-      '--zfs-root', `${stack.zfsRoot}/mem`,
-      '--data-root', dataRoot,
+      '--host-id',
+      hostId,
+      '--temporal-address',
+      stack.server.address,
+      '--zfs-root',
+      `${stack.zfsRoot}/mem`,
+      '--data-root',
+      dataRoot,
       '--ensure-busybox',
-      '--max-sessions', String(Math.max(50, maxIdle + 10)),
-      '--shutdown-grace-ms', '2000',
+      '--max-sessions',
+      String(Math.max(50, maxIdle + 10)),
+      '--shutdown-grace-ms',
+      '2000',
     ],
     /host worker ready/,
     cleanup,
@@ -79,18 +85,48 @@ export async function memory(ctx: Context): Promise<void> {
     const mb = (b: number) => b / MiB;
     const hostTarget: Target | undefined =
       level === 0
-        ? { text: '≤ 150 MB idle', status: mb(hostRss) <= 150 ? 'met' : 'missed', detail: mb(hostRss) <= 150 ? `met (${fmt(mb(hostRss))} MB)` : `missed by ${fmt(mb(hostRss) - 150)} MB` }
+        ? {
+            text: '≤ 150 MB idle',
+            status: mb(hostRss) <= 150 ? 'met' : 'missed',
+            detail: mb(hostRss) <= 150 ? `met (${fmt(mb(hostRss))} MB)` : `missed by ${fmt(mb(hostRss) - 150)} MB`,
+          }
         : undefined;
     const controlTarget: Target | undefined =
       level === 200
         ? created >= 200
-          ? { text: '≤ 300 MB at 200 sessions', status: mb(controlRss) <= 300 ? 'met' : 'missed', detail: mb(controlRss) <= 300 ? `met (${fmt(mb(controlRss))} MB)` : `missed by ${fmt(mb(controlRss) - 300)} MB` }
+          ? {
+              text: '≤ 300 MB at 200 sessions',
+              status: mb(controlRss) <= 300 ? 'met' : 'missed',
+              detail: mb(controlRss) <= 300 ? `met (${fmt(mb(controlRss))} MB)` : `missed by ${fmt(mb(controlRss) - 300)} MB`,
+            }
           : { text: '≤ 300 MB at 200 sessions', status: 'n/a', detail: `only ${created} sessions reached` }
         : undefined;
-    ctx.rows.push({ section, metric: `sbx host RSS (child pid ${host.pid})`, value: { amount: mb(hostRss), unit: 'MB' }, note: `VmRSS${reached}`, target: hostTarget });
-    ctx.rows.push({ section, metric: `sbx control RSS (child pid ${control.pid})`, value: { amount: mb(controlRss), unit: 'MB' }, note: `VmRSS${reached}`, target: controlTarget });
-    ctx.rows.push({ section, metric: 'gVisor sandboxes, total PSS', value: { amount: mb(sandboxes.bytes), unit: 'MB' }, note: `${sandboxes.processes} runsc processes${created ? `, ${fmt(mb(sandboxes.bytes) / created)} MB per session` : ''}` });
-    ctx.rows.push({ section, metric: 'bench process RSS', value: { amount: mb(selfRss), unit: 'MB' }, note: 'the client and the raw commands (the workers are child processes)' });
+    ctx.rows.push({
+      section,
+      metric: `sbx host RSS (child pid ${host.pid})`,
+      value: { amount: mb(hostRss), unit: 'MB' },
+      note: `VmRSS${reached}`,
+      target: hostTarget,
+    });
+    ctx.rows.push({
+      section,
+      metric: `sbx control RSS (child pid ${control.pid})`,
+      value: { amount: mb(controlRss), unit: 'MB' },
+      note: `VmRSS${reached}`,
+      target: controlTarget,
+    });
+    ctx.rows.push({
+      section,
+      metric: 'gVisor sandboxes, total PSS',
+      value: { amount: mb(sandboxes.bytes), unit: 'MB' },
+      note: `${sandboxes.processes} runsc processes${created ? `, ${fmt(mb(sandboxes.bytes) / created)} MB per session` : ''}`,
+    });
+    ctx.rows.push({
+      section,
+      metric: 'bench process RSS',
+      value: { amount: mb(selfRss), unit: 'MB' },
+      note: 'the client and the raw commands (the workers are child processes)',
+    });
   }
   progress(`memory: destroying ${live.size} sessions`);
   await destroySessions(client, live);
@@ -98,4 +134,3 @@ export async function memory(ctx: Context): Promise<void> {
   await host.stop();
   await killAllContainers(runscRoot);
 }
-

@@ -15,7 +15,11 @@ export async function sizes(ctx: Context): Promise<void> {
     const need = size.bytes * 1.25 + 256 * MiB;
     if (free < need) {
       progress(`size ${size.label}: skipped, pool ${opts.pool} has ${(free / MiB).toFixed(0)} MiB free, needs ${(need / MiB).toFixed(0)}`);
-      ctx.rows.push({ section: `workspace ${size.label}`, metric: 'snapshot / rollback', note: `skipped: not enough pool space (${(free / MiB).toFixed(0)} MiB free, need ${(need / MiB).toFixed(0)} MiB)` });
+      ctx.rows.push({
+        section: `workspace ${size.label}`,
+        metric: 'snapshot / rollback',
+        note: `skipped: not enough pool space (${(free / MiB).toFixed(0)} MiB free, need ${(need / MiB).toFixed(0)} MiB)`,
+      });
       continue;
     }
     const sid = `b${tag}-s${size.label.toLowerCase()}`;
@@ -65,9 +69,26 @@ export async function sizes(ctx: Context): Promise<void> {
     live.delete(sid);
     const snap = rec.get(`snapshot ${size.label}`)!;
     snapshotP50.set(size.label, snap.p50);
-    ctx.rows.push({ section, metric: `turnComplete right after writing ${size.label}`, orch: rec.get(`snapshot after write ${size.label}`), note: 'one sample: the snapshot syncs the freshly written data' });
-    ctx.rows.push({ section, metric: `turnComplete, ${size.label} resident`, orch: snap, raw: rec.get(`raw snapshot ${size.label}`), note: 'raw: zfs snapshot of the same dataset' });
-    ctx.rows.push({ section, metric: `rollback, ${size.label} resident`, orch: rec.get(`rollback ${size.label}`), raw: rec.get('raw rollback'), note: 'raw column: the lifecycle raw rollback (small workspace)' });
+    ctx.rows.push({
+      section,
+      metric: `turnComplete right after writing ${size.label}`,
+      orch: rec.get(`snapshot after write ${size.label}`),
+      note: 'one sample: the snapshot syncs the freshly written data',
+    });
+    ctx.rows.push({
+      section,
+      metric: `turnComplete, ${size.label} resident`,
+      orch: snap,
+      raw: rec.get(`raw snapshot ${size.label}`),
+      note: 'raw: zfs snapshot of the same dataset',
+    });
+    ctx.rows.push({
+      section,
+      metric: `rollback, ${size.label} resident`,
+      orch: rec.get(`rollback ${size.label}`),
+      raw: rec.get('raw rollback'),
+      note: 'raw column: the lifecycle raw rollback (small workspace)',
+    });
     const fork = rec.get(`fork ${size.label}`);
     ctx.rows.push({
       section,
@@ -82,7 +103,13 @@ export async function sizes(ctx: Context): Promise<void> {
         detail: fork.p50 <= 400 ? `met (${fmt(fork.p50)} ms)` : `missed by ${fmt(fork.p50 - 400)} ms`,
       },
     });
-    ctx.rows.push({ section, metric: `destroy with ${size.label}`, orch: rec.get(`destroy ${size.label}`), raw: rec.get('raw destroy'), note: 'one sample; raw column: lifecycle raw destroy (small workspace)' });
+    ctx.rows.push({
+      section,
+      metric: `destroy with ${size.label}`,
+      orch: rec.get(`destroy ${size.label}`),
+      raw: rec.get('raw destroy'),
+      note: 'one sample; raw column: lifecycle raw destroy (small workspace)',
+    });
   }
   // Target: snapshot at 1 GB within 1.5× of 1 MB.
   const small = snapshotP50.get('1MB');
@@ -93,10 +120,12 @@ export async function sizes(ctx: Context): Promise<void> {
       ? {
           text: 'p50 ≤ 1.5× the 1MB p50',
           status: large <= 1.5 * small ? 'met' : 'missed',
-          detail: large <= 1.5 * small ? `met (${(large / small).toFixed(2)}×)` : `missed: ${(large / small).toFixed(2)}× (by ${fmt(large - 1.5 * small)} ms)`,
+          detail:
+            large <= 1.5 * small
+              ? `met (${(large / small).toFixed(2)}×)`
+              : `missed: ${(large / small).toFixed(2)}× (by ${fmt(large - 1.5 * small)} ms)`,
         }
       : { text: 'p50 ≤ 1.5× the 1MB p50', status: 'n/a', detail: 'not measured (1MB or 1GB size skipped or not requested)' };
   if (row) row.target = target;
   else ctx.rows.push({ section: 'workspace 1GB', metric: 'turnComplete, 1GB resident', target, note: 'not measured' });
 }
-

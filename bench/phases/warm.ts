@@ -20,16 +20,26 @@ export async function warmClaim(ctx: Context): Promise<void> {
     'sbx control (fleet)',
     [
       'control',
-      '--temporal-address', stack.server.address,
-      '--task-queue', stack.fleetTaskQueue,
-      '--fleet', stack.fleetId,
-      '--provisioner', 'static',
-      '--static-hosts', stack.hostId,
-      '--warm-pool', `busybox=${size}`,
-      '--min-hosts', '1',
-      '--max-hosts', '1',
-      '--warm-slots', '0',
-      '--max-sessions-per-host', '250',
+      '--temporal-address',
+      stack.server.address,
+      '--task-queue',
+      stack.fleetTaskQueue,
+      '--fleet',
+      stack.fleetId,
+      '--provisioner',
+      'static',
+      '--static-hosts',
+      stack.hostId,
+      '--warm-pool',
+      `busybox=${size}`,
+      '--min-hosts',
+      '1',
+      '--max-hosts',
+      '1',
+      '--warm-slots',
+      '0',
+      '--max-sessions-per-host',
+      '250',
     ],
     /control worker ready/,
     ctx.cleanup,
@@ -52,10 +62,20 @@ export async function warmClaim(ctx: Context): Promise<void> {
       progress(`warm run ${i + 1}/${total}${discard ? ' (warmup, discarded)' : ''}`);
       await poolUntil('filled', (s) => s.ready === size);
       const asked = Date.now();
-      const warm = await rec.time('create (warm claim)', () => client.createSession({ sessionId: `b${tag}-w${i}`, template: 'busybox' }), discard);
+      const warm = await rec.time(
+        'create (warm claim)',
+        () => client.createSession({ sessionId: `b${tag}-w${i}`, template: 'busybox' }),
+        discard,
+      );
       live.add(warm.session.id);
-      expect(warm.info.warmClaim !== undefined && Date.parse(warm.info.warmClaim.readyAt) < asked, 'the warm create claimed a sandbox made before it');
-      expect((await rec.time('first exec (warm)', () => warm.session.exec({ toolCallId: 'first', command: 'true' }), discard)).exitCode === 0, 'exec in a claimed sandbox');
+      expect(
+        warm.info.warmClaim !== undefined && Date.parse(warm.info.warmClaim.readyAt) < asked,
+        'the warm create claimed a sandbox made before it',
+      );
+      expect(
+        (await rec.time('first exec (warm)', () => warm.session.exec({ toolCallId: 'first', command: 'true' }), discard)).exitCode === 0,
+        'exec in a claimed sandbox',
+      );
       const cold = await rec.time(
         'create (cold, fleet)',
         () => client.createSession({ sessionId: `b${tag}-c${i}`, template: 'busybox', resources: { memoryMb: 256 } }),
@@ -99,4 +119,3 @@ export async function warmClaim(ctx: Context): Promise<void> {
     },
   );
 }
-

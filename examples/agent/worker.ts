@@ -19,7 +19,9 @@ export interface AgentWorkerOptions {
 }
 
 /** Bundles the agent workflow (its imports of sbx are the Nexus service definition only) and runs it. */
-export async function startAgentWorker(options: AgentWorkerOptions): Promise<{ worker: Worker; done: Promise<void>; stop(): Promise<void> }> {
+export async function startAgentWorker(
+  options: AgentWorkerOptions,
+): Promise<{ worker: Worker; done: Promise<void>; stop(): Promise<void> }> {
   const connection = await NativeConnection.connect({ address: options.address });
   const worker = await Worker.create({
     connection,
@@ -42,7 +44,12 @@ export async function startAgentWorker(options: AgentWorkerOptions): Promise<{ w
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const address = process.env.TEMPORAL_ADDRESS ?? 'localhost:7233';
   const sbx = await SandboxClient.connect({ address, namespace: process.env.SBX_NAMESPACE ?? 'default' });
-  const running = await startAgentWorker({ address, namespace: process.env.AGENT_NAMESPACE ?? 'agents', taskQueue: process.env.AGENT_TASK_QUEUE, sbx });
+  const running = await startAgentWorker({
+    address,
+    namespace: process.env.AGENT_NAMESPACE ?? 'agents',
+    taskQueue: process.env.AGENT_TASK_QUEUE,
+    sbx,
+  });
   process.once('SIGINT', () => void running.stop());
   process.once('SIGTERM', () => void running.stop());
   await running.done;

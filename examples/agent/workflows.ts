@@ -15,9 +15,7 @@ import type { SessionInfo } from '../../src/protocol/messages.js';
 
 /** A tool call the model asks for. */
 export type ToolCall =
-  | { tool: 'exec'; command: string }
-  | { tool: 'writeFile'; path: string; content: string }
-  | { tool: 'readFile'; path: string };
+  { tool: 'exec'; command: string } | { tool: 'writeFile'; path: string; content: string } | { tool: 'readFile'; path: string };
 
 export interface AgentInput {
   sessionId: string;
@@ -89,7 +87,8 @@ export async function agentWorkflow(input: AgentInput): Promise<AgentReport> {
       const outcome = await runTool(sessionId, toolCallId, call);
       outcomes.push(outcome);
       // Before the first completed turn there is nothing to go back to: the turn just ends.
-      if (!outcome.ok && lastGood === 0) return { turn: 0, outcomes, ended: { rolledBackTo: 0, because: `${toolCallId}: ${outcome.output}` } };
+      if (!outcome.ok && lastGood === 0)
+        return { turn: 0, outcomes, ended: { rolledBackTo: 0, because: `${toolCallId}: ${outcome.output}` } };
       if (!outcome.ok) {
         const back = await sbx.call('rollback', { sessionId, turn: lastGood });
         return { turn: back.turn, outcomes, ended: { rolledBackTo: back.turn, because: `${toolCallId}: ${outcome.output}` } };

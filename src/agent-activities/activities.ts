@@ -29,7 +29,14 @@ export function createSandboxActivities(client: SandboxClient, options: { create
   };
   return {
     sandboxCreate: (input) =>
-      run(async () => (await client.createSession(input, { createdBy: options.createdBy ?? `created by an activity of workflow ${Context.current().info.workflowExecution?.workflowId}` })).info),
+      run(
+        async () =>
+          (
+            await client.createSession(input, {
+              createdBy: options.createdBy ?? `created by an activity of workflow ${Context.current().info.workflowExecution?.workflowId}`,
+            })
+          ).info,
+      ),
     sandboxExec: (input) => run(() => ops.exec(input)),
     sandboxWriteFiles: (input) => run(() => ops.writeFiles(input, { updateId: updateId() })),
     sandboxReadFile: (input) => run(() => ops.readFile(input)),

@@ -1,6 +1,22 @@
 import type { z } from 'zod';
-import type { ExecRequestInput, ExecResult, ListDirRequest, ListDirResult, ReadFileRequest, ReadFileResult, WriteFilesRequest } from '../common/sandbox.js';
-import type { CreateSessionInput, ForkRequest, ForkResult, RollbackResult, SessionInfo, SnapshotTarget, TurnResult } from '../protocol/messages.js';
+import type {
+  ExecRequestInput,
+  ExecResult,
+  ListDirRequest,
+  ListDirResult,
+  ReadFileRequest,
+  ReadFileResult,
+  WriteFilesRequest,
+} from '../common/sandbox.js';
+import type {
+  CreateSessionInput,
+  ForkRequest,
+  ForkResult,
+  RollbackResult,
+  SessionInfo,
+  SnapshotTarget,
+  TurnResult,
+} from '../protocol/messages.js';
 
 type OnSession<T = object> = { sessionId: string } & T;
 

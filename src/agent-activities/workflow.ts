@@ -23,7 +23,10 @@ export function sandboxTools(options: { taskQueue?: string } = {}) {
     create: heavy.sandboxCreate,
     /** The activity runs as long as the command may, plus a margin for the round trip. */
     exec: (input: Parameters<SandboxActivities['sandboxExec']>[0]) =>
-      proxyActivities<SandboxActivities>({ ...base, startToCloseTimeout: (input.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS) + 120_000 }).sandboxExec(input),
+      proxyActivities<SandboxActivities>({
+        ...base,
+        startToCloseTimeout: (input.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS) + 120_000,
+      }).sandboxExec(input),
     writeFiles: quick.sandboxWriteFiles,
     readFile: quick.sandboxReadFile,
     listDir: quick.sandboxListDir,

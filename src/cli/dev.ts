@@ -105,7 +105,9 @@ async function runDev(
     ].join('\n'),
   );
   if (o.demo) await runDemo(server.address, server.uiUrl);
-  process.stdout.write('Ctrl-C hibernates the active sessions (`sbx session resume` brings one back) and stops everything sbx dev started.\n');
+  process.stdout.write(
+    'Ctrl-C hibernates the active sessions (`sbx session resume` brings one back) and stops everything sbx dev started.\n',
+  );
   await Promise.all([host.done, control.done]);
 }
 

@@ -10,7 +10,9 @@ import type { GlobalOptions } from './connect.js';
 export function mcpCommand(globals: () => GlobalOptions): Command {
   return new Command('mcp')
     .description('serve sbx sessions to an MCP client over stdio (tools sandbox_create, sandbox_exec, …)')
-    .addOption(new Option('--task-queue <name>', 'task queue of the control workers').env('SBX_CONTROL_TASK_QUEUE').default(CONTROL_TASK_QUEUE))
+    .addOption(
+      new Option('--task-queue <name>', 'task queue of the control workers').env('SBX_CONTROL_TASK_QUEUE').default(CONTROL_TASK_QUEUE),
+    )
     .action(async (o: { taskQueue: string }) => {
       const g = globals();
       let client: SandboxClient;

@@ -37,7 +37,7 @@ export function sessionCommands(globals: () => GlobalOptions): Command {
     .command('create <sessionId>')
     .description('create a session (a retried create returns the same session)')
     .option('-t, --template <name>', 'template to clone', 'busybox')
-    .option('--host <hostId>', 'host to place the session on (default: the control worker\'s default host)')
+    .option('--host <hostId>', "host to place the session on (default: the control worker's default host)")
     .option('--cpus <n>', 'CPUs', Number, 1)
     .option('--memory-mb <n>', 'memory limit in MiB', int, 512)
     .option('--max-pids <n>', 'process limit', int, 256)
@@ -131,7 +131,7 @@ export function sessionCommands(globals: () => GlobalOptions): Command {
 
   cmd
     .command('snapshots <sessionId>')
-    .description('list a session\'s snapshots, oldest first')
+    .description("list a session's snapshots, oldest first")
     .action(async (sessionId: string) =>
       withClient(async (client) => print(globals(), await client.session(sessionId).listSnapshots(), snapshotTable)),
     );
@@ -215,7 +215,12 @@ export function sessionCommands(globals: () => GlobalOptions): Command {
         print(globals(), sessions, (list) =>
           list.length === 0
             ? 'no sessions'
-            : list.map((s) => `${s.sessionId.padEnd(24)} ${(s.state ?? '-').padEnd(10)} ${(s.host ?? '-').padEnd(12)} ${s.template ?? '-'}  turn ${s.turn ?? 0}`).join('\n'),
+            : list
+                .map(
+                  (s) =>
+                    `${s.sessionId.padEnd(24)} ${(s.state ?? '-').padEnd(10)} ${(s.host ?? '-').padEnd(12)} ${s.template ?? '-'}  turn ${s.turn ?? 0}`,
+                )
+                .join('\n'),
         );
       }),
     );

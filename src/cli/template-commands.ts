@@ -9,7 +9,11 @@ import { createLogger } from '../workers/logger.js';
 import { fail, print, progress } from './output.js';
 
 /** Imports a template from a directory, a tarball, or Debian's static busybox. */
-export async function importTemplate(storage: Storage, name: string, source: { dir?: string; tar?: string; busybox?: boolean }): Promise<void> {
+export async function importTemplate(
+  storage: Storage,
+  name: string,
+  source: { dir?: string; tar?: string; busybox?: boolean },
+): Promise<void> {
   parseInput(TemplateName, name, 'template name');
   if (source.busybox) {
     await importBusyboxTemplate(storage, name);
@@ -29,12 +33,12 @@ export function templateCommands(json: () => boolean): Command {
     .description('make a template (dataset + version snapshot) from a root filesystem')
     .option('--from-dir <dir>', 'a directory holding the root filesystem')
     .option('--from-tar <file>', 'a tarball of the root filesystem')
-    .option('--busybox', 'a minimal root filesystem around Debian\'s static busybox')
+    .option('--busybox', "a minimal root filesystem around Debian's static busybox")
     .addOption(new Option('--host-id <id>', 'the host whose storage receives it').env('SBX_HOST_ID').default('local'))
     .addOption(new Option('--storage <kind>').choices(['zfs', 'local-disk']).env('SBX_STORAGE').default('zfs'))
     .addOption(new Option('--zfs-root <dataset>').env('SBX_ZFS_ROOT'))
     .addOption(new Option('--data-root <dir>').env('SBX_DATA_ROOT').default('/var/lib/sbx'))
-    .addOption(new Option('--zfs-lock <path>', 'the host\'s lock on zfs changes (default <data-root>/zfs.lock)').env('SBX_ZFS_LOCK'))
+    .addOption(new Option('--zfs-lock <path>', "the host's lock on zfs changes (default <data-root>/zfs.lock)").env('SBX_ZFS_LOCK'))
     .action(async (name: string, o) => {
       try {
         const sources = [o.fromDir, o.fromTar, o.busybox].filter(Boolean).length;

@@ -19,7 +19,10 @@ export function onStopSignal(shutdown: () => Promise<void>): void {
     if (stopping) process.exit(130);
     stopping = true;
     process.stderr.write(`\n${signal}: stopping (again to force)\n`);
-    void shutdown().then(() => process.exit(0), (err) => fail(err));
+    void shutdown().then(
+      () => process.exit(0),
+      (err) => fail(err),
+    );
   };
   process.on('SIGINT', () => handler('SIGINT'));
   process.on('SIGTERM', () => handler('SIGTERM'));
@@ -49,15 +52,27 @@ export function controlCommand(): Command {
     .addOption(new Option('--default-host <hostId>', 'host for sessions whose create names none (no fleet)').env('SBX_DEFAULT_HOST'))
     .addOption(new Option('--task-queue <name>', 'task queue of the control workers').env('SBX_CONTROL_TASK_QUEUE').default('sbx-control'))
     .addOption(new Option('--fleet <fleetId>', 'run a fleet: placement, autoscaling, host loss').env('SBX_FLEET'))
-    .addOption(new Option('--provisioner <kind>', 'how the fleet starts hosts').choices(['local', 'ec2', 'static']).env('SBX_PROVISIONER').default('local'))
-    .addOption(new Option('--local-state-dir <dir>', 'local provisioner: where host records and data live').env('SBX_LOCAL_STATE_DIR').default('/var/lib/sbx/fleet'))
+    .addOption(
+      new Option('--provisioner <kind>', 'how the fleet starts hosts')
+        .choices(['local', 'ec2', 'static'])
+        .env('SBX_PROVISIONER')
+        .default('local'),
+    )
+    .addOption(
+      new Option('--local-state-dir <dir>', 'local provisioner: where host records and data live')
+        .env('SBX_LOCAL_STATE_DIR')
+        .default('/var/lib/sbx/fleet'),
+    )
     .addOption(new Option('--static-hosts <ids>', 'static provisioner: comma-separated host ids').env('SBX_STATIC_HOSTS'))
     .addOption(new Option('--ec2-region <region>').env('AWS_REGION'))
     .addOption(new Option('--ec2-endpoint <url>', 'EC2 API endpoint (e.g. a moto server)').env('SBX_EC2_ENDPOINT'))
     .addOption(new Option('--ec2-image-id <ami>').env('SBX_EC2_IMAGE_ID'))
     .addOption(new Option('--ec2-instance-type <type>').env('SBX_EC2_INSTANCE_TYPE').default('m7i.large'))
     .addOption(
-      new Option('--warm-pool <template=size>', 'fleet: keep this many sandboxes of a template made and started (repeatable, or comma-separated)')
+      new Option(
+        '--warm-pool <template=size>',
+        'fleet: keep this many sandboxes of a template made and started (repeatable, or comma-separated)',
+      )
         .argParser((value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)])
         .env('SBX_WARM_POOLS'),
     )
@@ -70,8 +85,10 @@ export function controlCommand(): Command {
         throw new SbxError(SbxErrorType.InvalidArgument, 'warm pools live in a fleet: add --fleet <fleetId> to use --warm-pool');
       }
       const settings = Object.fromEntries(
-        FLEET_SETTINGS.map(([flag, key]) => [key, o[flag.slice(2, flag.indexOf(' ')).replace(/-([a-z])/g, (_: string, c: string) => c.toUpperCase())]])
-          .filter(([, value]) => value !== undefined),
+        FLEET_SETTINGS.map(([flag, key]) => [
+          key,
+          o[flag.slice(2, flag.indexOf(' ')).replace(/-([a-z])/g, (_: string, c: string) => c.toUpperCase())],
+        ]).filter(([, value]) => value !== undefined),
       );
       const config = parseInput(
         ControlConfig,
@@ -107,29 +124,65 @@ export function controlCommand(): Command {
 
 export function hostCommand(): Command {
   const host = temporalOptions(new Command('host').description('run a host worker: sandboxes on this machine, on queue sbx-host-<hostId>'))
-    .addOption(new Option('--host-id <id>', 'this host\'s id').env('SBX_HOST_ID').makeOptionMandatory())
-    .addOption(new Option('--storage <kind>', 'where session filesystems live').choices(['zfs', 'local-disk']).env('SBX_STORAGE').default('zfs'))
-    .addOption(new Option('--zfs-root <dataset>', 'ZFS dataset for sessions and templates (default <zfs-parent>/<hostId>)').env('SBX_ZFS_ROOT'))
+    .addOption(new Option('--host-id <id>', "this host's id").env('SBX_HOST_ID').makeOptionMandatory())
+    .addOption(
+      new Option('--storage <kind>', 'where session filesystems live').choices(['zfs', 'local-disk']).env('SBX_STORAGE').default('zfs'),
+    )
+    .addOption(
+      new Option('--zfs-root <dataset>', 'ZFS dataset for sessions and templates (default <zfs-parent>/<hostId>)').env('SBX_ZFS_ROOT'),
+    )
     .addOption(new Option('--zfs-parent <dataset>', 'parent of the default ZFS root').env('SBX_ZFS_PARENT').default('sbx'))
-    .addOption(new Option('--zfs-lock <path>', 'lock file serialising zfs changes on this machine (default <data-root>/zfs.lock)').env('SBX_ZFS_LOCK'))
-    .addOption(new Option('--zfs-timeout-ms <n>', 'longest run of one zfs command').argParser(int).env('SBX_ZFS_TIMEOUT_MS').default(120_000))
+    .addOption(
+      new Option('--zfs-lock <path>', 'lock file serialising zfs changes on this machine (default <data-root>/zfs.lock)').env(
+        'SBX_ZFS_LOCK',
+      ),
+    )
+    .addOption(
+      new Option('--zfs-timeout-ms <n>', 'longest run of one zfs command').argParser(int).env('SBX_ZFS_TIMEOUT_MS').default(120_000),
+    )
     .addOption(new Option('--fleet <fleetId>', 'register with this fleet and heartbeat to it').env('SBX_FLEET'))
     .addOption(new Option('--heartbeat-ms <n>', 'heartbeat interval').argParser(int).env('SBX_HEARTBEAT_MS').default(15_000))
-    .addOption(new Option('--control-task-queue <name>', 'the control workers\' task queue (where a first heartbeat starts the fleet)').env('SBX_CONTROL_TASK_QUEUE').default('sbx-control'))
+    .addOption(
+      new Option('--control-task-queue <name>', "the control workers' task queue (where a first heartbeat starts the fleet)")
+        .env('SBX_CONTROL_TASK_QUEUE')
+        .default('sbx-control'),
+    )
     .addOption(new Option('--ensure-busybox', 'import the busybox template at start if missing').env('SBX_ENSURE_BUSYBOX'))
     .addOption(new Option('--data-root <dir>', 'host directory for state').env('SBX_DATA_ROOT').default('/var/lib/sbx'))
     .addOption(new Option('--runtime <kind>', 'what runs sandboxes').choices(['gvisor', 'none']).env('SBX_RUNTIME').default('gvisor'))
     .addOption(new Option('--runsc-platform <name>', 'gVisor platform (ptrace, kvm, …)').env('SBX_RUNSC_PLATFORM'))
-    .addOption(new Option('--runsc <path>', 'runsc binary (default: the pinned gVisor the bootstrap built, else runsc on PATH)').env('SBX_RUNSC'))
-    .addOption(new Option('--max-sessions <n>', 'sessions this host accepts').argParser(int).env('SBX_MAX_SESSIONS').default(50))
-    .addOption(new Option('--default-quota-mb <n>', 'disk quota for sessions that set none (default 10240)').argParser(int).env('SBX_DEFAULT_QUOTA_MB'))
-    .addOption(new Option('--max-quota-mb <n>', 'largest disk quota a session may ask for (default 102400)').argParser(int).env('SBX_MAX_QUOTA_MB'))
-    .addOption(new Option('--reserve-mb <n>', 'pool space kept from sessions for snapshots and clones (default 256)').argParser(int).env('SBX_RESERVE_MB'))
-    .addOption(new Option('--reconcile-ms <n>', 'interval between reconcile passes, 0 for start only').argParser(int).env('SBX_RECONCILE_MS').default(300_000))
     .addOption(
-      new Option('--quarantine-grace-ms <n>', 'how long a sandbox no workflow claims is kept before deletion').argParser(int).env('SBX_QUARANTINE_GRACE_MS').default(86_400_000),
+      new Option('--runsc <path>', 'runsc binary (default: the pinned gVisor the bootstrap built, else runsc on PATH)').env('SBX_RUNSC'),
     )
-    .addOption(new Option('--max-concurrent <n>', 'lifecycle activities (create, snapshot, destroy, …) run at once').argParser(int).default(32))
+    .addOption(new Option('--max-sessions <n>', 'sessions this host accepts').argParser(int).env('SBX_MAX_SESSIONS').default(50))
+    .addOption(
+      new Option('--default-quota-mb <n>', 'disk quota for sessions that set none (default 10240)')
+        .argParser(int)
+        .env('SBX_DEFAULT_QUOTA_MB'),
+    )
+    .addOption(
+      new Option('--max-quota-mb <n>', 'largest disk quota a session may ask for (default 102400)').argParser(int).env('SBX_MAX_QUOTA_MB'),
+    )
+    .addOption(
+      new Option('--reserve-mb <n>', 'pool space kept from sessions for snapshots and clones (default 256)')
+        .argParser(int)
+        .env('SBX_RESERVE_MB'),
+    )
+    .addOption(
+      new Option('--reconcile-ms <n>', 'interval between reconcile passes, 0 for start only')
+        .argParser(int)
+        .env('SBX_RECONCILE_MS')
+        .default(300_000),
+    )
+    .addOption(
+      new Option('--quarantine-grace-ms <n>', 'how long a sandbox no workflow claims is kept before deletion')
+        .argParser(int)
+        .env('SBX_QUARANTINE_GRACE_MS')
+        .default(86_400_000),
+    )
+    .addOption(
+      new Option('--max-concurrent <n>', 'lifecycle activities (create, snapshot, destroy, …) run at once').argParser(int).default(32),
+    )
     .addOption(new Option('--max-concurrent-tools <n>', 'tool calls (exec, files, processes) run at once').argParser(int).default(64))
     .addOption(new Option('--max-tools-per-session <n>', 'tool calls one session may run at once on this host').argParser(int).default(16))
     .addOption(new Option('--shutdown-grace-ms <n>', 'time activities get to finish on SIGTERM').argParser(int).default(30_000))
@@ -152,7 +205,9 @@ export function hostCommand(): Command {
 /** `sbx host [flags] reconcile --dry-run`: what a reconcile pass would do on this host, or one pass now. */
 function hostReconcileCommand(): Command {
   return new Command('reconcile')
-    .description('compare the sandboxes on this host with Temporal: remove, quarantine or release them (takes the host\'s flags before "reconcile")')
+    .description(
+      'compare the sandboxes on this host with Temporal: remove, quarantine or release them (takes the host\'s flags before "reconcile")',
+    )
     .option('--dry-run', 'list what a pass would do and change nothing', false)
     .action(async (o: { dryRun: boolean }, cmd: Command) => {
       const logger = createLogger('sbx-host', { toStderr: true });

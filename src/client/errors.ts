@@ -36,7 +36,9 @@ export function toSbxError(err: unknown, sessionId: string): SbxError {
     return new SbxError(SbxErrorType.SessionNotFound, `session ${sessionId} does not exist`, { cause: err });
   }
   if (err instanceof WorkflowExecutionAlreadyStartedError) {
-    return new SbxError(SbxErrorType.SessionDestroyed, `session id ${sessionId} belonged to a destroyed session; choose a new id`, { cause: err });
+    return new SbxError(SbxErrorType.SessionDestroyed, `session id ${sessionId} belonged to a destroyed session; choose a new id`, {
+      cause: err,
+    });
   }
   const message = err instanceof Error ? err.message : String(err);
   if (/workflow execution already completed/i.test(message)) {

@@ -88,7 +88,10 @@ export class SandboxClient {
     } catch (err) {
       throw toSbxError(err, sessionId);
     }
-    const start = new WithStartWorkflowOperation<typeof SessionWorkflow>('SessionWorkflow', sessionStartOptions(request, this.taskQueue, options.createdBy));
+    const start = new WithStartWorkflowOperation<typeof SessionWorkflow>(
+      'SessionWorkflow',
+      sessionStartOptions(request, this.taskQueue, options.createdBy),
+    );
     try {
       const info = await this.temporal.workflow.executeUpdateWithStart(createUpdate, {
         args: [request],

@@ -74,7 +74,10 @@ export class SessionOps {
     const raw = input ?? {};
     try {
       const { sessionId } = parseInput(SessionRef, raw, `${op} request`);
-      return { sessionId, request: parseInput(sessionOpSchemas[op] as z.ZodType, raw, `${op} request`) as z.output<(typeof sessionOpSchemas)[N]> };
+      return {
+        sessionId,
+        request: parseInput(sessionOpSchemas[op] as z.ZodType, raw, `${op} request`) as z.output<(typeof sessionOpSchemas)[N]>,
+      };
     } catch (err) {
       throw toSbxError(err, (raw as { sessionId?: string }).sessionId ?? '?');
     }
@@ -119,7 +122,10 @@ export class SessionOps {
       const info = await this.query(result.sessionId);
       if (info.state === 'active') return result;
       if (info.state !== 'creating') {
-        throw new SbxError(SbxErrorType.CreateFailed, `fork ${result.sessionId} ended ${info.state}: ${info.failureReason ?? 'unknown reason'}`);
+        throw new SbxError(
+          SbxErrorType.CreateFailed,
+          `fork ${result.sessionId} ended ${info.state}: ${info.failureReason ?? 'unknown reason'}`,
+        );
       }
       if (Date.now() > until) {
         throw new SbxError(SbxErrorType.Busy, `fork ${result.sessionId} is still being created; ask again for the same fork`);
@@ -169,7 +175,9 @@ export class SessionOps {
         (d) => d.status.name !== 'RUNNING',
         () => false,
       );
-      throw closed ? new SbxError(SbxErrorType.SessionDestroyed, `session ${sessionId} is destroyed; create a new session`, { cause: err }) : error;
+      throw closed
+        ? new SbxError(SbxErrorType.SessionDestroyed, `session ${sessionId} is destroyed; create a new session`, { cause: err })
+        : error;
     }
   }
 }

@@ -70,7 +70,9 @@ export class Session {
         (d) => d.status.name !== 'RUNNING',
         () => false,
       );
-      throw closed ? new SbxError(SbxErrorType.SessionDestroyed, `session ${this.id} is destroyed; create a new session`, { cause: err }) : error;
+      throw closed
+        ? new SbxError(SbxErrorType.SessionDestroyed, `session ${this.id} is destroyed; create a new session`, { cause: err })
+        : error;
     }
   }
 

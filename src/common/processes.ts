@@ -7,19 +7,24 @@ export const ProcessId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'processI
 /** The command travels to the launcher as one env entry (SBX_PROCESS_COMMAND=…), so it has that entry's limit. */
 const MAX_LAUNCH_COMMAND_BYTES = MAX_ARG_BYTES - 64;
 
-export const LaunchProcessRequest = z.object({
-  processId: ProcessId,
-  command: z
-    .string()
-    .min(1, 'command must not be empty')
-    .refine((c) => utf8Bytes(c) <= MAX_LAUNCH_COMMAND_BYTES, `command may be at most ${MAX_LAUNCH_COMMAND_BYTES} bytes: put a longer script in a file with writeFiles`)
-    .refine((c) => !c.includes('\0'), 'command must not contain NUL bytes'),
-  cwd: SandboxPath.default('/workspace'),
-  env: ExecRequest.shape.env,
-}).superRefine((request, ctx) => {
-  const problem = execArgsProblem([], { ...request.env, SBX_PROCESS_ID: request.processId, SBX_PROCESS_COMMAND: request.command });
-  if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: ['env'] });
-});
+export const LaunchProcessRequest = z
+  .object({
+    processId: ProcessId,
+    command: z
+      .string()
+      .min(1, 'command must not be empty')
+      .refine(
+        (c) => utf8Bytes(c) <= MAX_LAUNCH_COMMAND_BYTES,
+        `command may be at most ${MAX_LAUNCH_COMMAND_BYTES} bytes: put a longer script in a file with writeFiles`,
+      )
+      .refine((c) => !c.includes('\0'), 'command must not contain NUL bytes'),
+    cwd: SandboxPath.default('/workspace'),
+    env: ExecRequest.shape.env,
+  })
+  .superRefine((request, ctx) => {
+    const problem = execArgsProblem([], { ...request.env, SBX_PROCESS_ID: request.processId, SBX_PROCESS_COMMAND: request.command });
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: ['env'] });
+  });
 export type LaunchProcessRequest = z.output<typeof LaunchProcessRequest>;
 
 export interface ProcessStatus {
@@ -30,4 +35,3 @@ export interface ProcessStatus {
   /** The last 4 KiB of its combined output. */
   outputTail: string;
 }
-

@@ -51,48 +51,65 @@ export const SandboxPath = z
 /** An argv string or env value: the kernel ends each at its first NUL byte. */
 const ExecString = z.string().refine((s) => !s.includes('\0'), 'command arguments and env values must not contain NUL bytes');
 
-export const ExecRequest = z.object({
-  toolCallId: z.string().min(1).max(200, 'toolCallId must be at most 200 characters'),
-  /** A string runs through `/bin/sh -c`; an array runs as argv. */
-  command: z.union([ExecString.min(1, 'command must not be empty'), z.array(ExecString).min(1, 'command must not be empty')]),
-  cwd: SandboxPath.default('/workspace'),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must be shell identifiers'), ExecString).default({}),
-  stdin: z
-    .string()
-    .refine((s) => serializedBytes(s) <= MAX_STDIN_BYTES, `stdin may be at most ${MAX_STDIN_BYTES} bytes as JSON: write larger input to a file with writeFiles`)
-    .optional(),
-  timeoutMs: z
-    .number()
-    .int('timeoutMs must be a whole number of milliseconds')
-    .positive('timeoutMs must be positive')
-    .max(24 * 3600_000)
-    .default(DEFAULT_EXEC_TIMEOUT_MS),
-  maxOutputBytes: z.number().int().positive().max(MAX_OUTPUT_BYTES).default(DEFAULT_MAX_OUTPUT_BYTES),
-}).superRefine((request, ctx) => {
-  const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command;
-  const problem = execArgsProblem(argv, request.env);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: [problem.field] });
-  else if (serializedBytes(request) > MAX_EXEC_REQUEST_BYTES) {
-    ctx.addIssue({ code: 'custom', message: `an exec request may be at most ${MAX_EXEC_REQUEST_BYTES} bytes as JSON: put large data in a file with writeFiles` });
-  }
-});
+export const ExecRequest = z
+  .object({
+    toolCallId: z.string().min(1).max(200, 'toolCallId must be at most 200 characters'),
+    /** A string runs through `/bin/sh -c`; an array runs as argv. */
+    command: z.union([ExecString.min(1, 'command must not be empty'), z.array(ExecString).min(1, 'command must not be empty')]),
+    cwd: SandboxPath.default('/workspace'),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must be shell identifiers'), ExecString).default({}),
+    stdin: z
+      .string()
+      .refine(
+        (s) => serializedBytes(s) <= MAX_STDIN_BYTES,
+        `stdin may be at most ${MAX_STDIN_BYTES} bytes as JSON: write larger input to a file with writeFiles`,
+      )
+      .optional(),
+    timeoutMs: z
+      .number()
+      .int('timeoutMs must be a whole number of milliseconds')
+      .positive('timeoutMs must be positive')
+      .max(24 * 3600_000)
+      .default(DEFAULT_EXEC_TIMEOUT_MS),
+    maxOutputBytes: z.number().int().positive().max(MAX_OUTPUT_BYTES).default(DEFAULT_MAX_OUTPUT_BYTES),
+  })
+  .superRefine((request, ctx) => {
+    const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command;
+    const problem = execArgsProblem(argv, request.env);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: [problem.field] });
+    else if (serializedBytes(request) > MAX_EXEC_REQUEST_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `an exec request may be at most ${MAX_EXEC_REQUEST_BYTES} bytes as JSON: put large data in a file with writeFiles`,
+      });
+    }
+  });
 export type ExecRequest = z.infer<typeof ExecRequest>;
 
 /** Why the kernel would refuse to exec `argv` with `env` (see MAX_ARG_BYTES), or undefined. */
 export function execArgsProblem(argv: string[], env: Record<string, string>): { field: 'command' | 'env'; message: string } | undefined {
   let total = 0;
-  for (const [field, strings] of [['command', argv], ['env', Object.entries(env).map(([name, value]) => `${name}=${value}`)]] as const) {
+  for (const [field, strings] of [
+    ['command', argv],
+    ['env', Object.entries(env).map(([name, value]) => `${name}=${value}`)],
+  ] as const) {
     for (const s of strings) {
       const bytes = utf8Bytes(s);
       if (bytes > MAX_ARG_BYTES) {
         const what = field === 'command' ? 'each command argument (a string command counts as one)' : 'each env entry NAME=value';
-        return { field, message: `${what} may be at most ${MAX_ARG_BYTES} bytes: pass large data as stdin or in a file written with writeFiles` };
+        return {
+          field,
+          message: `${what} may be at most ${MAX_ARG_BYTES} bytes: pass large data as stdin or in a file written with writeFiles`,
+        };
       }
       total += bytes + 9;
     }
   }
   if (total > MAX_ARGV_ENV_BYTES) {
-    return { field: 'command', message: `command arguments and env entries may be at most ${MAX_ARGV_ENV_BYTES} bytes together: pass large data as stdin or in a file written with writeFiles` };
+    return {
+      field: 'command',
+      message: `command arguments and env entries may be at most ${MAX_ARGV_ENV_BYTES} bytes together: pass large data as stdin or in a file written with writeFiles`,
+    };
   }
   return undefined;
 }
@@ -167,7 +184,12 @@ export const ReadFileRequest = z.object({
   path: SandboxPath,
   /** Where the page starts, in bytes; the result's `nextOffset` is where the next one does. */
   offset: z.number().int('offset must be a whole number of bytes').min(0, 'offset must not be negative').default(0),
-  maxBytes: z.number().int().positive().max(MAX_READ_BYTES, `maxBytes may be at most ${MAX_READ_BYTES} (read larger files in pages with offset)`).default(MAX_READ_BYTES),
+  maxBytes: z
+    .number()
+    .int()
+    .positive()
+    .max(MAX_READ_BYTES, `maxBytes may be at most ${MAX_READ_BYTES} (read larger files in pages with offset)`)
+    .default(MAX_READ_BYTES),
   encoding: z.enum(['utf8', 'base64']).default('utf8'),
 });
 export type ReadFileRequest = z.infer<typeof ReadFileRequest>;

@@ -21,7 +21,8 @@ export function sbxTools(client: SandboxClient): SbxTool[] {
   return [
     {
       name: 'sandbox_create',
-      description: 'Create an isolated Linux sandbox session (files under /workspace). Returns the session info; use its sessionId in every other tool.',
+      description:
+        'Create an isolated Linux sandbox session (files under /workspace). Returns the session info; use its sessionId in every other tool.',
       schema: CreateSessionRequest,
       onSession: false,
       run: async (args) => (await client.createSession(args as never, { createdBy: 'created through MCP (sbx mcp)' })).info,
@@ -67,7 +68,8 @@ export function sbxTools(client: SandboxClient): SbxTool[] {
     },
     {
       name: 'sandbox_rollback',
-      description: 'Return the sandbox to a completed turn (or a named snapshot): its files become exactly that snapshot; later turns are gone.',
+      description:
+        'Return the sandbox to a completed turn (or a named snapshot): its files become exactly that snapshot; later turns are gone.',
       schema: sessionOpSchemas.rollback,
       onSession: true,
       run: (args) => ops.rollback(args),

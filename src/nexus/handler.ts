@@ -69,7 +69,9 @@ export function createSbxNexusHandler() {
       // The operation starts once the session is active (or failed to be made): the caller can use it at once.
       await mapped(async () => {
         try {
-          await getClient().workflow.getHandle(sessionWorkflowId(request.sessionId)).executeUpdate(createUpdate, { args: [request] });
+          await getClient()
+            .workflow.getHandle(sessionWorkflowId(request.sessionId))
+            .executeUpdate(createUpdate, { args: [request] });
         } catch (err) {
           throw toSbxError(err, request.sessionId);
         }

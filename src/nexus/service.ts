@@ -2,7 +2,15 @@ import { ApplicationFailure } from '@temporalio/common';
 import * as nexus from 'nexus-rpc';
 import type { z } from 'zod';
 import { isSbxErrorType, type SbxErrorType } from '../common/errors.js';
-import type { ExecRequestInput, ExecResult, ListDirRequest, ListDirResult, ReadFileRequest, ReadFileResult, WriteFilesRequest } from '../common/sandbox.js';
+import type {
+  ExecRequestInput,
+  ExecResult,
+  ListDirRequest,
+  ListDirResult,
+  ReadFileRequest,
+  ReadFileResult,
+  WriteFilesRequest,
+} from '../common/sandbox.js';
 import type {
   CreateSessionInput,
   ForkRequest,

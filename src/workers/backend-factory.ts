@@ -36,6 +36,11 @@ export async function createStorage(config: HostConfig, logger: Logger, { init =
 export function createRuntime(config: HostConfig, logger: Logger): Runtime {
   const helperDir = requireFilesHelper(config.helperDir);
   return config.runtime === 'gvisor'
-    ? new GvisorRuntime({ runscRoot: join(config.dataRoot, 'runsc'), runscPath: config.runscPath, platform: config.runscPlatform, helperDir })
+    ? new GvisorRuntime({
+        runscRoot: join(config.dataRoot, 'runsc'),
+        runscPath: config.runscPath,
+        platform: config.runscPlatform,
+        helperDir,
+      })
     : new NoneRuntime({ stateDir: join(config.dataRoot, 'none'), warn: (message) => logger.warn(message), helperDir });
 }

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
@@ -13,16 +11,11 @@ import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 import type { ControlConfig } from './control-config.js';
 import { installTemporalLogging } from './logger.js';
 import { startMetrics, type MetricsServer } from './metrics.js';
+import { currentWorkflowBundle, workflowsPath } from './workflow-bundle.js';
 import { workflowInterceptorModules } from './workflow-interceptors.js';
 import { createProvisioner } from './provisioner-factory.js';
 
 export { ControlConfig } from './control-config.js';
-
-/** The workflows' entry: compiled JavaScript under dist/, TypeScript when run from source. */
-export function workflowsPath(): string {
-  const js = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
-  return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
-}
 
 export interface RunningControl {
   worker: Worker;
@@ -45,7 +38,9 @@ export async function startControlWorker(
   const fleet = config.fleet;
   const warmTemplates = fleet?.warmPools.map((p) => p.template) ?? [];
   const metrics: MetricsServer | undefined =
-    config.metricsPort > 0 ? await startMetrics(config.metricsPort, client, fleet && { fleetId: fleet.fleetId, warmTemplates }, logger) : undefined;
+    config.metricsPort > 0
+      ? await startMetrics(config.metricsPort, client, fleet && { fleetId: fleet.fleetId, warmTemplates }, logger)
+      : undefined;
   let activities: object = createPlacementActivities({
     defaultHostId: config.defaultHostId,
     fleet: fleet && { fleetId: fleet.fleetId, client, warmTemplates },
@@ -78,12 +73,15 @@ export async function startControlWorker(
   }
 
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  // A bundle holds the workflow interceptors already; bundling at start adds them.
+  const bundlePath = options.workflowBundlePath ?? currentWorkflowBundle(logger);
   const worker = await Worker.create({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
-    ...(options.workflowBundlePath ? { workflowBundle: { codePath: options.workflowBundlePath } } : { workflowsPath: workflowsPath() }),
-    interceptors: { workflowModules: workflowInterceptorModules() },
+    ...(bundlePath
+      ? { workflowBundle: { codePath: bundlePath } }
+      : { workflowsPath: workflowsPath(), interceptors: { workflowModules: workflowInterceptorModules() } }),
     activities,
     // The Nexus service sbx.sandbox.v1: agent workflows in other namespaces drive sessions through it.
     nexusServices: [createSbxNexusHandler()],

@@ -16,7 +16,8 @@ export interface HostHealth {
  * `pool` is the pool's state, absent when it could not be read in time.
  */
 export function heartbeatHealth(input: { probe?: ZfsProbe; pool?: PoolHealth }): HostHealth {
-  if (input.probe && !input.probe.answers) return { healthy: false, reason: `zfs-fuse does not answer: ${input.probe.detail ?? 'no detail'}` };
+  if (input.probe && !input.probe.answers)
+    return { healthy: false, reason: `zfs-fuse does not answer: ${input.probe.detail ?? 'no detail'}` };
   if (!input.pool) return { healthy: false, reason: 'the storage state could not be read in time' };
   if (input.pool.status === 'unhealthy') return { healthy: false, reason: `the pool is ${input.pool.state}` };
   return { healthy: true };

@@ -133,7 +133,9 @@ function runChains(config: HostConfig): { chainOf: ChainOf; close(): Promise<voi
   let client: Promise<Client> | undefined;
   return {
     async chainOf(workflowId, runId) {
-      client ??= Connection.connect({ address: config.temporalAddress }).then((connection) => new Client({ connection, namespace: config.namespace }));
+      client ??= Connection.connect({ address: config.temporalAddress }).then(
+        (connection) => new Client({ connection, namespace: config.namespace }),
+      );
       client.catch(() => (client = undefined));
       const description = await (await client).workflow.getHandle(workflowId, runId).describe();
       return description.raw.workflowExecutionInfo?.firstRunId || undefined;
@@ -143,4 +145,3 @@ function runChains(config: HostConfig): { chainOf: ChainOf; close(): Promise<voi
     },
   };
 }
-

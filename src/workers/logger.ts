@@ -11,7 +11,9 @@ export function createLogger(name: string, { toStderr = false } = {}): Logger {
   const options = {
     name,
     level: process.env.SBX_LOG_LEVEL ?? 'info',
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', destination: fd } } } : {}),
+    ...(pretty
+      ? { transport: { target: 'pino-pretty', options: { ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l', destination: fd } } }
+      : {}),
   };
   return pretty ? pino(options) : pino(options, pino.destination(fd));
 }

@@ -31,13 +31,32 @@ export async function startMetrics(
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
     registers: [registry],
   });
-  const pool = new Gauge({ name: 'sbx_warm_pool_sandboxes', help: 'Warm-pool sandboxes by template and state', labelNames: ['template', 'state'], registers: [registry] });
-  const poolTarget = new Gauge({ name: 'sbx_warm_pool_size', help: 'Warm-pool target size by template', labelNames: ['template'], registers: [registry] });
+  const pool = new Gauge({
+    name: 'sbx_warm_pool_sandboxes',
+    help: 'Warm-pool sandboxes by template and state',
+    labelNames: ['template', 'state'],
+    registers: [registry],
+  });
+  const poolTarget = new Gauge({
+    name: 'sbx_warm_pool_size',
+    help: 'Warm-pool target size by template',
+    labelNames: ['template'],
+    registers: [registry],
+  });
   const hosts = new Gauge({ name: 'sbx_fleet_hosts', help: 'Hosts by state', labelNames: ['state'], registers: [registry] });
   const sessions = new Gauge({ name: 'sbx_fleet_sessions', help: 'Sessions placed on the fleet', registers: [registry] });
-  const warm = new Gauge({ name: 'sbx_fleet_free_slots', help: 'Free slots on ready hosts plus expected slots of booting ones', registers: [registry] });
+  const warm = new Gauge({
+    name: 'sbx_fleet_free_slots',
+    help: 'Free slots on ready hosts plus expected slots of booting ones',
+    registers: [registry],
+  });
   const waiting = new Gauge({ name: 'sbx_fleet_waiting_placements', help: 'Creates waiting for capacity', registers: [registry] });
-  const events = new Gauge({ name: 'sbx_fleet_events_total', help: 'Provisions, terminations and placements by outcome', labelNames: ['event'], registers: [registry] });
+  const events = new Gauge({
+    name: 'sbx_fleet_events_total',
+    help: 'Provisions, terminations and placements by outcome',
+    labelNames: ['event'],
+    registers: [registry],
+  });
 
   const collect = async () => {
     if (!fleet) return;

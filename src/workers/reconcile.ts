@@ -85,7 +85,10 @@ export function createReconciler(
       // recorded its owner but not yet made its dataset.
       if (owners && firstPass) {
         const removed = new Set(planned.removeSessions);
-        await owners.reconcile((await storage.listSandboxes()).filter((id) => !removed.has(id)), reported);
+        await owners.reconcile(
+          (await storage.listSandboxes()).filter((id) => !removed.has(id)),
+          reported,
+        );
       }
       firstPass = false;
       const changed = planned.removeSessions.length + planned.quarantine.length + planned.release.length + planned.removeContainers.length;

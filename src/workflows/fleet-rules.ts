@@ -62,10 +62,7 @@ export function chooseHost(hosts: FleetHost[], template: string): FleetHost | un
   return hosts
     .filter((h) => freeSlots(h) > 0 && (h.templates.length === 0 || h.templates.includes(template)))
     .sort(
-      (a, b) =>
-        freeSlots(b) - freeSlots(a) ||
-        (a.idleSince ?? Infinity) - (b.idleSince ?? Infinity) ||
-        a.hostId.localeCompare(b.hostId),
+      (a, b) => freeSlots(b) - freeSlots(a) || (a.idleSince ?? Infinity) - (b.idleSince ?? Infinity) || a.hostId.localeCompare(b.hostId),
     )[0];
 }
 

@@ -119,7 +119,16 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     let host = find(beat.hostId);
     if (!host || host.state === 'lost' || host.state === 'terminating') {
       if (host) hosts.splice(hosts.indexOf(host), 1);
-      host = { hostId: beat.hostId, state: 'ready', maxSessions: beat.maxSessions, sessions: [], healthy: beat.healthy, templates: [], since: now(), idleSince: now() };
+      host = {
+        hostId: beat.hostId,
+        state: 'ready',
+        maxSessions: beat.maxSessions,
+        sessions: [],
+        healthy: beat.healthy,
+        templates: [],
+        since: now(),
+        idleSince: now(),
+      };
       hosts.push(host);
       count('hostsRegistered');
     }
@@ -254,7 +263,8 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
         const { hostId } = parseInput(DrainRequest, raw, 'drain request');
         const host = find(hostId);
         if (!host) throw sbxFailure(SbxErrorType.NotFound, `fleet ${config.fleetId} has no host ${hostId}`);
-        if (host.state !== 'ready') throw sbxFailure(SbxErrorType.InvalidState, `host ${hostId} is ${host.state}; only a ready host can be drained`);
+        if (host.state !== 'ready')
+          throw sbxFailure(SbxErrorType.InvalidState, `host ${hostId} is ${host.state}; only a ready host can be drained`);
       },
     },
   );
@@ -284,13 +294,9 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
       host.state = 'lost';
       count('hostsLost');
       // Each slot's owner is told: a session, or the pool of an unclaimed warm sandbox (once per pool).
-      const owners = new Set(
-        host.sessions.map((key) => host.warm?.[key] ?? sessionWorkflowId(host.claimed?.[key] ?? key)),
-      );
+      const owners = new Set(host.sessions.map((key) => host.warm?.[key] ?? sessionWorkflowId(host.claimed?.[key] ?? key)));
       for (const owner of owners) {
-        background.run(`tell ${owner} its host is lost`, () =>
-          getExternalWorkflowHandle(owner).signal(hostLostSignal, { hostId }),
-        );
+        background.run(`tell ${owner} its host is lost`, () => getExternalWorkflowHandle(owner).signal(hostLostSignal, { hostId }));
       }
       terminate(host, 'lost');
     }
@@ -343,4 +349,3 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     }
   }
 }
-

@@ -1,7 +1,6 @@
 import type { ActivateInput, Next, WorkflowInterceptorsFactory, WorkflowInternalsInterceptor } from '@temporalio/workflow';
 import { QUERY_AHEAD_OF_HISTORY } from '../protocol/messages.js';
 
-
 /**
  * Refuses to run a workflow past its recorded history for a query.
  *

@@ -82,7 +82,11 @@ export function snapshotsToPrune(snapshots: SnapshotRecord[], max: number): stri
  * The failure for one named snapshot too many, when the session already keeps `max`; turn snapshots
  * are pruned instead. A session started before the limit existed has no `max` and gets the default.
  */
-export function namedSnapshotLimit(snapshots: SnapshotRecord[], max: number | undefined, sessionId: string): ApplicationFailure | undefined {
+export function namedSnapshotLimit(
+  snapshots: SnapshotRecord[],
+  max: number | undefined,
+  sessionId: string,
+): ApplicationFailure | undefined {
   max ??= DEFAULT_MAX_NAMED_SNAPSHOTS;
   const named = snapshots.filter((s) => s.turn === undefined).length;
   if (named < max) return undefined;

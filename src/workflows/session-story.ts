@@ -135,7 +135,9 @@ export function currentDetails(story: StoryState): string {
       call.toolCallId === undefined ? undefined : code(call.toolCallId, ID_CHARS),
       call.name,
       call.command === undefined ? undefined : code(commandText(call.command), COMMAND_CHARS),
-    ].filter((part) => part !== undefined).join(' ');
+    ]
+      .filter((part) => part !== undefined)
+      .join(' ');
     lines.push(`last tool call: ${what} → ${outcome(call)}`);
   }
   return lines.join('\n\n');

@@ -1,7 +1,6 @@
 import { serializedBytes, type ExecResult } from '../common/sandbox.js';
 import type { CachedToolCall } from '../protocol/session-input.js';
 
-
 /**
  * Recorded results of recent tool calls, so a repeated toolCallId returns the recorded result
  * instead of running again — across continue-as-new too, where Temporal's own update-id dedupe ends.

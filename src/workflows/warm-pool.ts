@@ -75,9 +75,12 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     });
   const fleet = () => getExternalWorkflowHandle(fleetWorkflowId(fleetId));
 
-  const background = new BackgroundWork(() => {
-    dirty = true;
-  }, { pool: poolId });
+  const background = new BackgroundWork(
+    () => {
+      dirty = true;
+    },
+    { pool: poolId },
+  );
   const forget = (sandbox: WarmSandbox) => {
     const at = sandboxes.indexOf(sandbox);
     if (at >= 0) sandboxes.splice(at, 1);

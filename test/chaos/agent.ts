@@ -112,7 +112,8 @@ export class Agent {
         this.report.stepsDone++;
       } catch (err) {
         if (err instanceof Diverged) this.report.divergences.push({ sessionId: this.sessionId, step: this.step, symptom: err.message });
-        else this.report.lost.push({ sessionId: this.sessionId, step: this.step, symptom: err instanceof Lost ? err.message : String(err) });
+        else
+          this.report.lost.push({ sessionId: this.sessionId, step: this.step, symptom: err instanceof Lost ? err.message : String(err) });
         this.log(`!! ${err instanceof Diverged ? 'DIVERGED' : 'LOST'}: ${(err as Error).message}`);
         await this.destroy(this.session).catch(() => undefined);
         await this.newSession();
@@ -134,7 +135,13 @@ export class Agent {
     this.session = this.client.session(this.sessionId);
     this.log('create');
     const { session } = await this.retry('create', () =>
-      this.client.createSession({ sessionId: this.sessionId, template: 'busybox', hostId: this.hostId, idleTimeoutMs: 0, maxSnapshots: MAX_SNAPSHOTS }),
+      this.client.createSession({
+        sessionId: this.sessionId,
+        template: 'busybox',
+        hostId: this.hostId,
+        idleTimeoutMs: 0,
+        maxSnapshots: MAX_SNAPSHOTS,
+      }),
     );
     this.session = session;
     this.report.sessionsMade++;
@@ -230,7 +237,9 @@ export class Agent {
     if (answer.exitCode !== 0 || answer.stdout !== `${lines + 1}\n`) {
       const seen = await this.tokenCount(token);
       if (seen > 1) this.runTwice(token, seen);
-      this.diverge(`exec ${toolCallId}: expected exit 0 and '${lines + 1}', got exit ${answer.exitCode} '${answer.stdout.trim()}' ${answer.stderr.trim()}`);
+      this.diverge(
+        `exec ${toolCallId}: expected exit 0 and '${lines + 1}', got exit ${answer.exitCode} '${answer.stdout.trim()}' ${answer.stderr.trim()}`,
+      );
     }
   }
 
@@ -274,7 +283,8 @@ export class Agent {
     this.report.resent++;
     const answer = await this.execAnswer(toolCallId, token);
     if ('unknown' in answer) {
-      if (!('unknown' in recorded)) this.diverge(`resent ${toolCallId} answered OutcomeUnknown; it had answered '${recorded.stdout.trim()}'`);
+      if (!('unknown' in recorded))
+        this.diverge(`resent ${toolCallId} answered OutcomeUnknown; it had answered '${recorded.stdout.trim()}'`);
     } else if ('unknown' in recorded) {
       this.diverge(`resent ${toolCallId} answered '${answer.stdout.trim()}'; it had answered OutcomeUnknown`);
     } else if (answer.stdout !== recorded.stdout) {
@@ -286,7 +296,10 @@ export class Agent {
 
   private async writeFiles(): Promise<void> {
     const count = this.rng.int(1, 2);
-    const files = Array.from({ length: count }, () => ({ path: this.rng.pick(FILES), content: `${this.sessionId} step ${this.step} ${this.rng.int(0, 1e9)}\n` }));
+    const files = Array.from({ length: count }, () => ({
+      path: this.rng.pick(FILES),
+      content: `${this.sessionId} step ${this.step} ${this.rng.int(0, 1e9)}\n`,
+    }));
     this.log(`writeFiles ${files.map((f) => f.path).join(' ')}`);
     await this.retry('writeFiles', () => this.session.writeFiles(files));
     for (const file of files) this.model.files.set(file.path, file.content);
@@ -317,7 +330,10 @@ export class Agent {
   private async listDir(): Promise<void> {
     this.log('listDir /workspace');
     const listed = await this.retry('listDir', () => this.session.listDir('/workspace'));
-    const actual = listed.entries.map((e) => `/workspace/${e.name}`).filter((p) => p === LOG || FILES.includes(p)).sort();
+    const actual = listed.entries
+      .map((e) => `/workspace/${e.name}`)
+      .filter((p) => p === LOG || FILES.includes(p))
+      .sort();
     const expected = [...this.model.files.keys()].sort();
     if (actual.join() !== expected.join()) this.diverge(`listDir: expected ${expected.join(' ')}, got ${actual.join(' ')}`);
   }
@@ -341,7 +357,8 @@ export class Agent {
         return info.turn >= expected ? { turn: info.turn, snapshotId: '', usedBytes: 0 } : undefined;
       },
     );
-    if (result.turn !== expected && !(recovered && result.turn > expected)) this.diverge(`turnComplete: expected turn ${expected}, got ${result.turn}`);
+    if (result.turn !== expected && !(recovered && result.turn > expected))
+      this.diverge(`turnComplete: expected turn ${expected}, got ${result.turn}`);
     for (let turn = expected; turn <= result.turn; turn++) this.model.addTurn(turn);
     await this.checkSnapshots();
   }
@@ -386,12 +403,17 @@ export class Agent {
   /** Every managed file of `session` is as `files` says (present with that content, or absent). */
   private async checkFiles(session: Session, files: Files, when: string): Promise<void> {
     const listed = await this.retry('listDir', () => session.listDir('/workspace'));
-    const present = listed.entries.map((e) => `/workspace/${e.name}`).filter((p) => p === LOG || FILES.includes(p)).sort();
+    const present = listed.entries
+      .map((e) => `/workspace/${e.name}`)
+      .filter((p) => p === LOG || FILES.includes(p))
+      .sort();
     const expected = [...files.keys()].sort();
-    if (present.join() !== expected.join()) this.diverge(`${session.id} ${when}: expected files ${expected.join(' ')}, got ${present.join(' ')}`);
+    if (present.join() !== expected.join())
+      this.diverge(`${session.id} ${when}: expected files ${expected.join(' ')}, got ${present.join(' ')}`);
     for (const path of expected) {
       const content = (await this.retry('readFile', () => session.readFile(path))).content;
-      if (content !== files.get(path)) this.diverge(`${session.id} ${when}: ${path} is ${JSON.stringify(content)}, expected ${JSON.stringify(files.get(path))}`);
+      if (content !== files.get(path))
+        this.diverge(`${session.id} ${when}: ${path} is ${JSON.stringify(content)}, expected ${JSON.stringify(files.get(path))}`);
     }
   }
 
@@ -410,7 +432,10 @@ export class Agent {
           throw err;
         }),
       async () => {
-        const info = await this.client.session(newSessionId).info().catch(() => undefined);
+        const info = await this.client
+          .session(newSessionId)
+          .info()
+          .catch(() => undefined);
         if (!info) return undefined;
         const forked = this.client.session(newSessionId);
         await this.retry('fork wait', () => forked.waitFor((i) => i.state !== 'creating'));

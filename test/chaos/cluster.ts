@@ -85,7 +85,10 @@ export class Cluster {
   }
 
   async startHost(hostId: string): Promise<void> {
-    this.hosts.set(hostId, await spawnSbx(['host', '--temporal-address', this.address, ...this.hostArgs(hostId)], 'host worker ready', 180_000));
+    this.hosts.set(
+      hostId,
+      await spawnSbx(['host', '--temporal-address', this.address, ...this.hostArgs(hostId)], 'host worker ready', 180_000),
+    );
   }
 
   async killHost(hostId: string, signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
@@ -142,7 +145,9 @@ export class Cluster {
   async containers(): Promise<string[]> {
     const out: string[] = [];
     for (const hostId of this.options.hostIds) {
-      const listed = await execa(runscPath(), ['--root', join(this.dataRoot(hostId), 'runsc'), 'list', '--format', 'json'], { reject: false });
+      const listed = await execa(runscPath(), ['--root', join(this.dataRoot(hostId), 'runsc'), 'list', '--format', 'json'], {
+        reject: false,
+      });
       const ids = (JSON.parse(listed.stdout || '[]') ?? []) as Array<{ id: string }>;
       out.push(...ids.map((c) => `${hostId}/${c.id}`));
     }

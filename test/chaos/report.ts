@@ -84,7 +84,9 @@ export class ChaosReport {
 
   summary(seed: number): string {
     const ms = (values: number[]) =>
-      values.length === 0 ? 'n/a' : `p50 ${(values[Math.floor((values.length - 1) / 2)]! / 1000).toFixed(1)} s, max ${(values[values.length - 1]! / 1000).toFixed(1)} s`;
+      values.length === 0
+        ? 'n/a'
+        : `p50 ${(values[Math.floor((values.length - 1) / 2)]! / 1000).toFixed(1)} s, max ${(values[values.length - 1]! / 1000).toFixed(1)} s`;
     const count = (kind: FaultKind) => this.faults.filter((f) => f.kind === kind).length;
     const lines = [
       `chaos seed ${seed}: ${this.passed ? 'PASSED' : 'FAILED'} in ${((Date.now() - this.started) / 1000).toFixed(0)} s`,
@@ -106,7 +108,13 @@ export class ChaosReport {
     ];
     for (const d of this.lost) lines.push(`  LOST ${d.sessionId} at step ${d.step}: ${d.symptom}`);
     for (const d of this.divergences) lines.push(`  DIVERGED ${d.sessionId} at step ${d.step}: ${d.symptom}`);
-    for (const name of [...this.orphanDatasets, ...this.orphanContainers, ...this.stuckWorkflows, ...this.leftRunning, ...this.crashedProcesses]) {
+    for (const name of [
+      ...this.orphanDatasets,
+      ...this.orphanContainers,
+      ...this.stuckWorkflows,
+      ...this.leftRunning,
+      ...this.crashedProcesses,
+    ]) {
       lines.push(`  LEFT ${name}`);
     }
     return lines.join('\n');

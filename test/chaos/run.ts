@@ -37,7 +37,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   await cluster.start();
   const client = await SandboxClient.connect({ address: cluster.address });
   try {
-    const agents = Array.from({ length: options.sessions }, (_, i) => new Agent(`c${i}`, rng.fork(i), client, HOSTS[i % HOSTS.length]!, report));
+    const agents = Array.from(
+      { length: options.sessions },
+      (_, i) => new Agent(`c${i}`, rng.fork(i), client, HOSTS[i % HOSTS.length]!, report),
+    );
     let done = false;
     const programs = Promise.allSettled(agents.map((agent) => agent.run(options.steps))).finally(() => {
       done = true;
@@ -74,7 +77,7 @@ async function driveFaults(
   progress: (line: string) => void,
 ): Promise<void> {
   const wait = async (ms: number, until: () => boolean) => {
-    for (const end = Date.now() + ms; Date.now() < end && !until() && !done(); ) await sleep(200);
+    for (const end = Date.now() + ms; Date.now() < end && !until() && !done();) await sleep(200);
   };
   while (!done()) {
     await wait(rng.int(minGap, maxGap), () => false);
@@ -113,7 +116,8 @@ async function checkWorkflows(client: SandboxClient, report: ChaosReport): Promi
     const attempt = described.raw.pendingWorkflowTask?.attempt ?? 1;
     const history = await handle.fetchHistory();
     const failed = (history.events ?? []).filter((e) => e.workflowTaskFailedEventAttributes).length;
-    if (attempt > 1 || failed > 0) report.stuckWorkflows.push(`${wf.workflowId} (workflow task attempt ${attempt}, ${failed} failed tasks)`);
+    if (attempt > 1 || failed > 0)
+      report.stuckWorkflows.push(`${wf.workflowId} (workflow task attempt ${attempt}, ${failed} failed tasks)`);
     else report.leftRunning.push(`${wf.workflowId} still running`);
   }
 }

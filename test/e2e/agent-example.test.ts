@@ -15,7 +15,8 @@ let agentWorker: Awaited<ReturnType<typeof startAgentWorker>>;
 const names = uniqueNames(import.meta.url);
 const taskQueue = `agent-${names.id}`;
 
-const startWorker = () => startAgentWorker({ address: testStack().temporalAddress, namespace: CALLER_NAMESPACE, taskQueue, sbx: sbx.client });
+const startWorker = () =>
+  startAgentWorker({ address: testStack().temporalAddress, namespace: CALLER_NAMESPACE, taskQueue, sbx: sbx.client });
 
 beforeAll(async () => {
   sbx = await startSbx(import.meta.url);

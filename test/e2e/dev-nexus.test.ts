@@ -34,7 +34,12 @@ describe('sbx dev serves the Nexus service', () => {
         workflowId: `agent-${sessionId}`,
         args: [examplePlan(sessionId)],
       });
-      expect(report.turns.map((t) => t.ended)).toEqual([{ completed: 1 }, { completed: 2 }, expect.objectContaining({ rolledBackTo: 2 }), { completed: 3 }]);
+      expect(report.turns.map((t) => t.ended)).toEqual([
+        { completed: 1 },
+        { completed: 2 },
+        expect.objectContaining({ rolledBackTo: 2 }),
+        { completed: 3 },
+      ]);
       expect(report.final).toMatchObject({ sessionId, state: 'destroyed', toolCalls: 6 });
     } finally {
       await worker.stop();

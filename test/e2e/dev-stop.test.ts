@@ -28,9 +28,11 @@ describe('sbx dev on Ctrl-C', () => {
   };
   /** Sandboxes still running (a hibernated one is listed as stopped, its memory on its dataset). */
   const running = async () =>
-    (JSON.parse((await execa(runscPath(), ['--root', join(dataDir, 'host', 'runsc'), 'list', '--format', 'json'])).stdout || '[]') as { status: string }[]).filter(
-      (c) => c.status !== 'stopped',
-    );
+    (
+      JSON.parse((await execa(runscPath(), ['--root', join(dataDir, 'host', 'runsc'), 'list', '--format', 'json'])).stdout || '[]') as {
+        status: string;
+      }[]
+    ).filter((c) => c.status !== 'stopped');
 
   afterAll(async () => {
     if (dev) await stop();

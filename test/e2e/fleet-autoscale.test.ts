@@ -111,7 +111,10 @@ describe('fleet autoscaling with the local provisioner', () => {
     sampling = false;
     await sampler;
     for (const instance of await provisioner.list({ fleetId })) await provisioner.terminate(instance.instanceId);
-    await client.temporal.workflow.getHandle(fleetWorkflowId(fleetId)).terminate('test over').catch(() => undefined);
+    await client.temporal.workflow
+      .getHandle(fleetWorkflowId(fleetId))
+      .terminate('test over')
+      .catch(() => undefined);
     await stopControl?.();
     await client?.close();
   });

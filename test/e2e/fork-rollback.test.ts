@@ -4,7 +4,11 @@ import { startSbx, type SbxTestStack } from '../harness/sbx.js';
 
 async function sh(session: Session, toolCallId: string, command: string): Promise<string> {
   const result = await session.exec({ toolCallId, command });
-  expect({ status: result.status, exitCode: result.exitCode, stderr: result.stderr }).toEqual({ status: 'exited', exitCode: 0, stderr: '' });
+  expect({ status: result.status, exitCode: result.exitCode, stderr: result.stderr }).toEqual({
+    status: 'exited',
+    exitCode: 0,
+    stderr: '',
+  });
   return result.stdout;
 }
 

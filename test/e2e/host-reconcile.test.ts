@@ -26,7 +26,10 @@ describe('host reconcile', () => {
     connection = await Connection.connect({ address: stack.temporalAddress });
     await connection.workflowService.registerNamespace({ namespace: other, workflowExecutionRetentionPeriod: msToTs('1 day') });
     await until('the new namespace to be served', () =>
-      connection.workflowService.describeNamespace({ namespace: other }).then(() => true, () => false),
+      connection.workflowService.describeNamespace({ namespace: other }).then(
+        () => true,
+        () => false,
+      ),
     );
   });
 
@@ -52,8 +55,25 @@ describe('host reconcile', () => {
     const c = sbx.hostConfig;
     const dry = await execa(
       'node',
-      [cli, '--json', 'host', '--host-id', c.hostId, '--zfs-root', c.zfsRoot!, '--data-root', c.dataRoot, '--zfs-lock', zfsLockPathOf(c),
-        '--temporal-address', c.temporalAddress, '--namespace', other, 'reconcile', '--dry-run'],
+      [
+        cli,
+        '--json',
+        'host',
+        '--host-id',
+        c.hostId,
+        '--zfs-root',
+        c.zfsRoot!,
+        '--data-root',
+        c.dataRoot,
+        '--zfs-lock',
+        zfsLockPathOf(c),
+        '--temporal-address',
+        c.temporalAddress,
+        '--namespace',
+        other,
+        'reconcile',
+        '--dry-run',
+      ],
       { reject: false, timeout: 60_000 },
     );
     expect(dry.exitCode).toBe(0);

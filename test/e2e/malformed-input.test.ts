@@ -16,7 +16,19 @@ describe('malformed starts, updates and signals leave no workflow stuck (real de
   beforeAll(async () => {
     sbx = await startSbx(import.meta.url);
     cliOutput(await start(healthy, '{"request":{"sessionId":"mal-ok"}}'));
-    cliOutput(await temporalCli(['workflow', 'update', 'execute', '--workflow-id', healthy, '--name', 'create', '--input', '{"sessionId":"mal-ok"}']));
+    cliOutput(
+      await temporalCli([
+        'workflow',
+        'update',
+        'execute',
+        '--workflow-id',
+        healthy,
+        '--name',
+        'create',
+        '--input',
+        '{"sessionId":"mal-ok"}',
+      ]),
+    );
     cliOutput(await temporalCli(['workflow', 'update', 'execute', '--workflow-id', healthy, '--name', 'turnComplete']));
   }, 600_000);
   afterAll(async () => {
@@ -97,7 +109,16 @@ describe('malformed starts, updates and signals leave no workflow stuck (real de
     expect(badStarts.length + badUpdates.length + badSignals.length).toBeGreaterThanOrEqual(50);
     for (const [workflowId, inputs] of badStarts) await start(workflowId, ...inputs);
     for (const [name, input] of badUpdates) {
-      const result = await temporalCli(['workflow', 'update', 'execute', '--workflow-id', healthy, '--name', name, ...(input ? ['--input', input] : [])]);
+      const result = await temporalCli([
+        'workflow',
+        'update',
+        'execute',
+        '--workflow-id',
+        healthy,
+        '--name',
+        name,
+        ...(input ? ['--input', input] : []),
+      ]);
       // Each is refused with an answer (and none runs).
       expect({ name, input, exitCode: result.exitCode }).toEqual({ name, input, exitCode: 1 });
     }
@@ -106,7 +127,17 @@ describe('malformed starts, updates and signals leave no workflow stuck (real de
     }
     // An update is answered only after the signals before it were handled, in a completed workflow task
     // (what issue 14 found: one failing task refuses every update from then on).
-    const after = await temporalCli(['workflow', 'update', 'execute', '--workflow-id', healthy, '--name', 'exec', '--input', '{"toolCallId":"after","command":"echo ok"}']);
+    const after = await temporalCli([
+      'workflow',
+      'update',
+      'execute',
+      '--workflow-id',
+      healthy,
+      '--name',
+      'exec',
+      '--input',
+      '{"toolCallId":"after","command":"echo ok"}',
+    ]);
 
     const stuck: string[] = [];
     for (const workflowId of touched) {
@@ -122,7 +153,9 @@ describe('malformed starts, updates and signals leave no workflow stuck (real de
     expect(stuck).toEqual([]);
     expect(cliOutput(after)).toMatchObject({ result: { exitCode: 0, stdout: 'ok\n' } });
 
-    const info = cliOutput(await temporalCli(['workflow', 'query', '--workflow-id', healthy, '--name', 'info'])) as { queryResult: [unknown] };
+    const info = cliOutput(await temporalCli(['workflow', 'query', '--workflow-id', healthy, '--name', 'info'])) as {
+      queryResult: [unknown];
+    };
     expect(info.queryResult[0]).toMatchObject({ state: 'active', turn: 1, lastRejectedSignal: { name: 'hostLost' } });
     cliOutput(await temporalCli(['workflow', 'update', 'execute', '--workflow-id', healthy, '--name', 'destroy']));
     await recordWorkflowHistory(healthy, 'session-malformed-messages');

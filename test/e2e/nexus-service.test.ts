@@ -55,7 +55,11 @@ describe('the Nexus service sbx.sandbox.v1, called from a workflow in another na
     expect(value<ExecResult>(by('exec')).stdout).toBe('one\n');
     expect(value<{ turn: number }>(by('turnComplete')).turn).toBe(1);
     expect(value<ReadFileResult>(by('readFile')).content).toBe('one\n');
-    expect(value<{ entries: { name: string }[] }>(by('listDir')).entries.map((e) => e.name).sort()).toEqual(['a.txt', 'b.txt']);
+    expect(
+      value<{ entries: { name: string }[] }>(by('listDir'))
+        .entries.map((e) => e.name)
+        .sort(),
+    ).toEqual(['a.txt', 'b.txt']);
     expect(value<ExecResult>(by('exec', 2)).stdout).toBe('one\n');
     expect(value<SessionInfo>(by('pause')).state).toBe('paused');
     expect(value<SessionInfo>(by('resume')).state).toBe('active');
@@ -93,7 +97,17 @@ describe('the Nexus service sbx.sandbox.v1, called from a workflow in another na
       { op: 'createSession', input: { sessionId } },
     ]);
     const types = outcomes.map((o) => (o.ok ? 'ok' : o.type));
-    expect(types).toEqual(['InvalidArgument', 'SessionNotFound', 'ok', 'InvalidArgument', 'InvalidArgument', 'NotFound', 'ok', 'SessionDestroyed', 'SessionDestroyed']);
+    expect(types).toEqual([
+      'InvalidArgument',
+      'SessionNotFound',
+      'ok',
+      'InvalidArgument',
+      'InvalidArgument',
+      'NotFound',
+      'ok',
+      'SessionDestroyed',
+      'SessionDestroyed',
+    ]);
     const bad = outcomes[0] as { message: string };
     expect(bad.message).toMatch(/sessionId/);
   });

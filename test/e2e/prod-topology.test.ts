@@ -24,7 +24,11 @@ const script = fileURLToPath(new URL('../../scripts/prod-stack.sh', import.meta.
 
 async function sh(session: Session, toolCallId: string, command: string): Promise<string> {
   const result = await session.exec({ toolCallId, command });
-  expect({ status: result.status, exitCode: result.exitCode, stderr: result.stderr }).toEqual({ status: 'exited', exitCode: 0, stderr: '' });
+  expect({ status: result.status, exitCode: result.exitCode, stderr: result.stderr }).toEqual({
+    status: 'exited',
+    exitCode: 0,
+    stderr: '',
+  });
   return result.stdout;
 }
 
@@ -78,7 +82,11 @@ describe('the production topology on PostgreSQL', () => {
 
   it('runs on the server built from go.temporal.io/server with SQL visibility', async () => {
     const info = await client.temporal.connection.workflowService.getSystemInfo({});
-    expect(info.serverVersion).toBe(readFileSync(fileURLToPath(new URL('../../scripts/versions.env', import.meta.url)), 'utf8').match(/^TEMPORAL_SERVER_VERSION=(.*)$/m)![1]);
+    expect(info.serverVersion).toBe(
+      readFileSync(fileURLToPath(new URL('../../scripts/versions.env', import.meta.url)), 'utf8').match(
+        /^TEMPORAL_SERVER_VERSION=(.*)$/m,
+      )![1],
+    );
     const cluster = await client.temporal.connection.workflowService.getClusterInfo({});
     expect(cluster.visibilityStore).toBe('postgres12');
     expect(cluster.persistenceStore).toBe('postgres12');

@@ -24,7 +24,16 @@ describe('the Temporal Python SDK drives a session (real dev server, zfs-fuse, r
       python,
       [
         `${repoRoot}/examples/python/session_lifecycle.py`,
-        ...['--address', stack.temporalAddress, '--namespace', stack.namespace, '--task-queue', sbx.controlTaskQueue, '--session-id', 'py-api'],
+        ...[
+          '--address',
+          stack.temporalAddress,
+          '--namespace',
+          stack.namespace,
+          '--task-queue',
+          sbx.controlTaskQueue,
+          '--session-id',
+          'py-api',
+        ],
       ],
       { reject: false },
     );

@@ -19,12 +19,12 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
  * input it likes. None of that may reach another session's sandbox. Workflows are started here with
  * the raw Temporal client, as a non-TypeScript platform or the `temporal` CLI would.
  */
-describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs-fuse, runsc)', () => {
+describe("a session's sandbox belongs to its own workflow (real dev server, zfs-fuse, runsc)", () => {
   const names = uniqueNames(import.meta.url);
   let sbx: SbxTestStack;
   let temporal: Client;
   let victim: Session;
-  const secret = 'the victim\'s own data\n';
+  const secret = "the victim's own data\n";
 
   beforeAll(async () => {
     sbx = await startSbx(import.meta.url);
@@ -59,10 +59,12 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
 
   const activityEvents = (events: HistoryEvent[]) =>
     events.filter(
-      (e) => e.activityTaskScheduledEventAttributes || (e.markerRecordedEventAttributes && e.markerRecordedEventAttributes.markerName !== 'core_patch'),
+      (e) =>
+        e.activityTaskScheduledEventAttributes ||
+        (e.markerRecordedEventAttributes && e.markerRecordedEventAttributes.markerName !== 'core_patch'),
     );
 
-  it('fails a session workflow started under another session\'s id, before it touches anything', async () => {
+  it("fails a session workflow started under another session's id, before it touches anything", async () => {
     const impostor = await start('sbx-session-mismatch', [{ request: { sessionId: 'victim', template: 'busybox' } }]);
     // What issue 14 found: the impostor's destroy deleted the victim's dataset.
     await impostor.executeUpdate('destroy', { args: [] }).catch(() => undefined);
@@ -81,7 +83,17 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     const carrier = await start(sessionWorkflowId('carrier'), [
       {
         request: { sessionId: 'carrier' },
-        carried: { state: 'active', hostId: sbx.hostId, sandboxId: 'victim', turn: 1, snapshots: [], createdAt: '', toolCalls: 0, runs: 0, toolCache: [] },
+        carried: {
+          state: 'active',
+          hostId: sbx.hostId,
+          sandboxId: 'victim',
+          turn: 1,
+          snapshots: [],
+          createdAt: '',
+          toolCalls: 0,
+          runs: 0,
+          toolCache: [],
+        },
       },
     ]);
     await carrier.executeUpdate('destroy', { args: [] }).catch(() => undefined);
@@ -90,7 +102,7 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     await victimIntact('after-copier');
   });
 
-  it('starts a session from minimal JSON with the client\'s defaults, and fails a start without a usable input', async () => {
+  it("starts a session from minimal JSON with the client's defaults, and fails a start without a usable input", async () => {
     await start(sessionWorkflowId('cli1'), [{ request: { sessionId: 'cli1', template: 'busybox' } }]);
     // The same session asked for through the client: the same request once defaults are applied.
     const { session, info } = await sbx.client.createSession({ sessionId: 'cli1', template: 'busybox' });
@@ -120,7 +132,7 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     await session.destroy();
   });
 
-  it('refuses (NotOwner) a new workflow started under a session\'s id after its own was terminated', async () => {
+  it("refuses (NotOwner) a new workflow started under a session's id after its own was terminated", async () => {
     const { session: target } = await sbx.client.createSession({ sessionId: 'target' });
     await target.writeFiles([{ path: '/workspace/secret.txt', content: secret }]);
     const handle = temporal.workflow.getHandle(sessionWorkflowId('target'));
@@ -137,7 +149,7 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     expect(readFileSync(join(path, 'rootfs', 'workspace', 'secret.txt'), 'utf8')).toBe(secret);
   });
 
-  it('keeps a session\'s sandbox through an operator\'s reset of its workflow', async () => {
+  it("keeps a session's sandbox through an operator's reset of its workflow", async () => {
     const { session } = await sbx.client.createSession({ sessionId: 'reset1' });
     await session.writeFiles([{ path: '/workspace/kept.txt', content: 'kept\n' }]);
     const handle = temporal.workflow.getHandle(sessionWorkflowId('reset1'));
@@ -157,7 +169,7 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     await session.destroy();
   });
 
-  it('refuses (NotOwner) a warm pool started by anyone that names a session\'s sandbox as its own', async () => {
+  it("refuses (NotOwner) a warm pool started by anyone that names a session's sandbox as its own", async () => {
     // A pool trims ready sandboxes it was not configured for: this one would destroy the victim's.
     const pool = await temporal.workflow.start('WarmPoolWorkflow', {
       workflowId: `sbx-warmpool-${names.id}`.slice(0, 60),
@@ -166,7 +178,11 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
         {
           fleetId: 'rogue',
           template: 'busybox',
-          carried: { sandboxes: [{ sandboxId: 'victim', state: 'ready', spec: 'other', hostId: sbx.hostId, readyAt: 0 }], counters: {}, evictedHosts: [] },
+          carried: {
+            sandboxes: [{ sandboxId: 'victim', state: 'ready', spec: 'other', hostId: sbx.hostId, readyAt: 0 }],
+            counters: {},
+            evictedHosts: [],
+          },
         },
       ],
     });
@@ -179,17 +195,25 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
     await victimIntact('after-rogue-pool');
   });
 
-  it('refuses (NotOwner) every host activity a workflow on an attacker\'s own worker calls on the victim\'s sandbox', async () => {
+  it("refuses (NotOwner) every host activity a workflow on an attacker's own worker calls on the victim's sandbox", async () => {
     const { worker, connection } = await createTestWorker({ taskQueue: `${names.taskQueue}-rogue` });
     const attacks: Array<[string, string, unknown]> = [
-      ['rogue-exec', 'execCommand', { sandboxId: 'victim', request: { toolCallId: 'steal', command: 'cat /workspace/secret.txt' }, resources: DEFAULT_RESOURCES }],
+      [
+        'rogue-exec',
+        'execCommand',
+        { sandboxId: 'victim', request: { toolCallId: 'steal', command: 'cat /workspace/secret.txt' }, resources: DEFAULT_RESOURCES },
+      ],
       ['rogue-read', 'readFile', { sandboxId: 'victim', request: { path: '/workspace/secret.txt' } }],
       ['rogue-write', 'writeFiles', { sandboxId: 'victim', files: [{ path: '/workspace/secret.txt', content: 'overwritten' }] }],
       ['rogue-prune', 'destroySnapshots', { sandboxId: 'victim', names: ['turn-000001'] }],
       ['rogue-destroy', 'destroySandbox', { sandboxId: 'victim' }],
       ['rogue-take', 'transferSandbox', { sandboxId: 'victim', sessionId: 'thief' }],
       // Named as the session the copy would go to, it still may not read the victim's snapshot.
-      [sessionWorkflowId('thief'), 'createSandbox', { sandboxId: 'thief', origin: { kind: 'snapshot', sandboxId: 'victim', snapshot: 'turn-000001' } }],
+      [
+        sessionWorkflowId('thief'),
+        'createSandbox',
+        { sandboxId: 'thief', origin: { kind: 'snapshot', sandboxId: 'victim', snapshot: 'turn-000001' } },
+      ],
       ['rogue-fork', 'createSandbox', { sandboxId: 'thief', origin: { kind: 'snapshot', sandboxId: 'victim', snapshot: 'turn-000001' } }],
     ];
     const outcomes = await worker.runUntil(async () => {
@@ -204,7 +228,8 @@ describe('a session\'s sandbox belongs to its own workflow (real dev server, zfs
       return results;
     });
     await connection.close();
-    for (const [key, outcome] of Object.entries(outcomes)) expect([key, outcome]).toEqual([key, expect.objectContaining({ ok: false, type: 'NotOwner' })]);
+    for (const [key, outcome] of Object.entries(outcomes))
+      expect([key, outcome]).toEqual([key, expect.objectContaining({ ok: false, type: 'NotOwner' })]);
     expect(await sbx.host.storage.sandboxExists('thief')).toBe(false);
     expect((await victim.listSnapshots()).map((s) => s.name)).toEqual(['turn-000001']);
     await victimIntact('after-rogue-worker');

@@ -15,7 +15,14 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 /** The text a person sees on the page, iframes (where the UI renders markdown) included. */
 async function renderedText(page: Page): Promise<string> {
-  const texts = await Promise.all(page.frames().map((frame) => frame.locator('body').innerText().catch(() => '')));
+  const texts = await Promise.all(
+    page.frames().map((frame) =>
+      frame
+        .locator('body')
+        .innerText()
+        .catch(() => ''),
+    ),
+  );
   return texts.join('\n');
 }
 
@@ -23,7 +30,7 @@ async function renderedText(page: Page): Promise<string> {
  * Issue 14: an operator opening a session in the Temporal Web UI sees what it is doing (state,
  * turn, last tool call), what each host activity was for, and a history not buried in timer rows.
  */
-describe('the Temporal Web UI tells a session\'s story (real dev server and its UI, headless Chromium)', () => {
+describe("the Temporal Web UI tells a session's story (real dev server and its UI, headless Chromium)", () => {
   let sbx: SbxTestStack;
   let client: Client;
   let chromium: Awaited<ReturnType<typeof openChromium>>;
@@ -45,7 +52,7 @@ describe('the Temporal Web UI tells a session\'s story (real dev server and its 
       .filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
       .map((e) => (e.userMetadata?.summary ? defaultPayloadConverter.fromPayload<string>(e.userMetadata.summary) : undefined));
 
-  it('shows the state, host, template, turn and last tool call on the session\'s page', async () => {
+  it("shows the state, host, template, turn and last tool call on the session's page", async () => {
     const { session } = await sbx.client.createSession({ sessionId: 'ui-story' });
     const ran = await session.exec({ toolCallId: 'call-17', command: 'echo story; exit 3' });
     expect(ran.exitCode).toBe(3);
@@ -60,7 +67,7 @@ describe('the Temporal Web UI tells a session\'s story (real dev server and its 
     // UI 2.42 (the CLI's dev server) shows current details, summary and details under this tab.
     await page.getByText('User Metadata', { exact: true }).click();
     let text = '';
-    await waitFor('the session\'s current details on its page', 60_000, async () => {
+    await waitFor("the session's current details on its page", 60_000, async () => {
       text = await renderedText(page);
       return /state:\s*active/.test(text) && /turn:\s*1\b/.test(text);
     }).catch((err: Error) => {
@@ -74,7 +81,7 @@ describe('the Temporal Web UI tells a session\'s story (real dev server and its 
     await recordHistory('ui-story', 'session-web-ui');
   });
 
-  it('labels each host activity with a short summary, the agent\'s command made safe to show', async () => {
+  it("labels each host activity with a short summary, the agent's command made safe to show", async () => {
     const { session } = await sbx.client.createSession({ sessionId: 'ui-summaries' });
     await session.exec({ toolCallId: 'call-1', command: 'npm test || true' });
     const hostile = `echo '\u001b[2J<img src=x onerror=alert(1)>'\n# ${'x'.repeat(500)}`;
@@ -84,7 +91,12 @@ describe('the Temporal Web UI tells a session\'s story (real dev server and its 
 
     const shown = summaries(await events('ui-summaries'));
     expect(shown).toEqual(
-      expect.arrayContaining(['create sandbox ui-summaries', 'start sandbox ui-summaries', 'exec: npm test || true (call-1)', 'snapshot turn-000001']),
+      expect.arrayContaining([
+        'create sandbox ui-summaries',
+        'start sandbox ui-summaries',
+        'exec: npm test || true (call-1)',
+        'snapshot turn-000001',
+      ]),
     );
     expect(shown).not.toContain(undefined);
     const long = shown.find((s) => s?.includes('(call-2)'))!;
@@ -103,7 +115,11 @@ describe('the Temporal Web UI tells a session\'s story (real dev server and its 
       taskQueue: sbx.controlTaskQueue,
       args: [{ request: { sessionId: 'ui-memo-bare' } }],
     });
-    await waitFor('the bare session to be active', 60_000, async () => (await sbx.client.session('ui-memo-bare').info()).state === 'active');
+    await waitFor(
+      'the bare session to be active',
+      60_000,
+      async () => (await sbx.client.session('ui-memo-bare').info()).state === 'active',
+    );
 
     expect((await handle('ui-memo').describe()).memo).toEqual({ template: 'busybox', resources });
     expect((await handle('ui-memo-fork').describe()).memo).toEqual({ template: 'busybox', resources });

@@ -57,8 +57,23 @@ describe('the temporal CLI drives a session with JSON only (real dev server, zfs
   it('runs every documented line: create, exec, turnComplete, rollback, pause, resume, pauseNow, resumeNow, destroy', async () => {
     const lines = documentedCommands();
     const names = lines.map((line) => /--name (\w+)/.exec(line)?.[1] ?? line.split(' ')[2]);
-    expect(names).toEqual(['start', 'create', 'exec', 'turnComplete', 'rollback', 'pause', 'info', 'resume', 'pauseNow', 'resumeNow', 'destroy']);
-    const [start, create, exec, turnComplete, rollback, pause, query, resume, pauseNow, resumeNow, destroy] = lines as [string, ...string[]];
+    expect(names).toEqual([
+      'start',
+      'create',
+      'exec',
+      'turnComplete',
+      'rollback',
+      'pause',
+      'info',
+      'resume',
+      'pauseNow',
+      'resumeNow',
+      'destroy',
+    ]);
+    const [start, create, exec, turnComplete, rollback, pause, query, resume, pauseNow, resumeNow, destroy] = lines as [
+      string,
+      ...string[],
+    ];
 
     await run(start);
     expect(result(await run(create!))).toMatchObject({ sessionId, state: 'active', template: 'busybox' });
@@ -68,7 +83,10 @@ describe('the temporal CLI drives a session with JSON only (real dev server, zfs
 
     await run(pause!);
     await waitForState('paused');
-    expect(((await run(query!)) as { queryResult: [SessionInfo] }).queryResult[0]).toMatchObject({ state: 'paused', pauseMode: 'hibernate' });
+    expect(((await run(query!)) as { queryResult: [SessionInfo] }).queryResult[0]).toMatchObject({
+      state: 'paused',
+      pauseMode: 'hibernate',
+    });
     await run(resume!);
     await waitForState('active');
 
@@ -89,12 +107,19 @@ describe('the temporal CLI drives a session with JSON only (real dev server, zfs
   it('records a pause signal it cannot use in info, and the pauseNow twin refuses it with InvalidArgument', async () => {
     const id = 'cli-bad-signal';
     const wf = `--workflow-id sbx-session-${id}`;
-    await run(`temporal workflow start --type SessionWorkflow --task-queue ${sbx.controlTaskQueue} ${wf} --input '{"request":{"sessionId":"${id}"}}'`);
-    expect(result(await run(`temporal workflow update execute ${wf} --name create --input '{"sessionId":"${id}"}'`))).toMatchObject({ state: 'active' });
+    await run(
+      `temporal workflow start --type SessionWorkflow --task-queue ${sbx.controlTaskQueue} ${wf} --input '{"request":{"sessionId":"${id}"}}'`,
+    );
+    expect(result(await run(`temporal workflow update execute ${wf} --name create --input '{"sessionId":"${id}"}'`))).toMatchObject({
+      state: 'active',
+    });
     const query = async () => ((await run(`temporal workflow query ${wf} --name info`)) as { queryResult: [SessionInfo] }).queryResult[0];
 
     // What issue 14 found: both were dropped with a warning in a worker log, and nobody else saw it.
-    for (const [input, reason] of [['"hibernate"', 'invalid pause signal input: '], ['{"mode":"bogus"}', 'invalid pause signal input (mode): ']] as const) {
+    for (const [input, reason] of [
+      ['"hibernate"', 'invalid pause signal input: '],
+      ['{"mode":"bogus"}', 'invalid pause signal input (mode): '],
+    ] as const) {
       await run(`temporal workflow signal ${wf} --name pause --input '${input}'`);
       // A signal has no reply: poll until the session shows this one's refusal.
       let seen = await query();
@@ -107,7 +132,9 @@ describe('the temporal CLI drives a session with JSON only (real dev server, zfs
       expect(Number.isNaN(Date.parse(seen.lastRejectedSignal!.at))).toBe(false);
     }
 
-    await expect(run(`temporal workflow update execute ${wf} --name pauseNow --input '{"mode":"bogus"}'`)).rejects.toThrow(/invalid pauseNow request \(mode\)/);
+    await expect(run(`temporal workflow update execute ${wf} --name pauseNow --input '{"mode":"bogus"}'`)).rejects.toThrow(
+      /invalid pauseNow request \(mode\)/,
+    );
     await expect(run(`temporal workflow update execute ${wf} --name resumeNow`)).resolves.toMatchObject({ result: { state: 'active' } });
     expect(await query()).toMatchObject({ state: 'active' });
     expect(result(await run(`temporal workflow update execute ${wf} --name destroy`))).toMatchObject({ state: 'destroyed' });

@@ -63,7 +63,11 @@ describe('warm pool', () => {
     connection = await Connection.connect({ address: stack.temporalAddress });
     temporal = new Client({ connection, namespace: stack.namespace });
     // The fleet runs on this file's control queue before the host's first heartbeat would start it elsewhere.
-    await temporal.workflow.start('FleetWorkflow', { workflowId: fleetWorkflowId(fleetId), taskQueue: names.taskQueue, args: [{ fleetId }] });
+    await temporal.workflow.start('FleetWorkflow', {
+      workflowId: fleetWorkflowId(fleetId),
+      taskQueue: names.taskQueue,
+      args: [{ fleetId }],
+    });
     metricsPort = await freePort();
     metrics = await startMetrics(metricsPort, temporal, { fleetId, warmTemplates: ['busybox'] }, testLogger);
     sbx = await startSbx(
@@ -76,7 +80,10 @@ describe('warm pool', () => {
 
   afterAll(async () => {
     for (const id of [poolId, fleetWorkflowId(fleetId)]) {
-      await temporal.workflow.getHandle(id).terminate('test over').catch(() => undefined);
+      await temporal.workflow
+        .getHandle(id)
+        .terminate('test over')
+        .catch(() => undefined);
     }
     await host?.shutdown();
     await sbx?.stop();
@@ -141,7 +148,7 @@ describe('warm pool', () => {
     await recordHistory(`${fleetId}-a`, 'session-warm-claim');
   });
 
-  it('keeps the pool\'s sandboxes across a host restart and quarantines warm sandboxes no pool knows', async () => {
+  it("keeps the pool's sandboxes across a host restart and quarantines warm sandboxes no pool knows", async () => {
     const before = ready(await until('pool full', poolStatus, (p) => p.ready === 2)).map((s) => s.sandboxId);
     await sbx.host.shutdown();
     await sbx.host.storage.createSandbox('warm-stray', { kind: 'template', template: 'busybox' });

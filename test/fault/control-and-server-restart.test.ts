@@ -26,18 +26,12 @@ describe('crashes of the control worker and restarts of the Temporal server', ()
     server = await startDevServer({ dbFile, port, uiPort: await freePort() });
   };
   const startControl = async () => {
-    const child = await spawnSbx(
-      ['control', '--temporal-address', server.address, '--default-host', hostId],
-      'control worker ready',
-    );
+    const child = await spawnSbx(['control', '--temporal-address', server.address, '--default-host', hostId], 'control worker ready');
     children.push(child);
     return child;
   };
   const startHost = async () => {
-    const child = await spawnSbx(
-      ['host', '--temporal-address', server.address, ...hostStorage],
-      'host worker ready',
-    );
+    const child = await spawnSbx(['host', '--temporal-address', server.address, ...hostStorage], 'host worker ready');
     children.push(child);
     return child;
   };

@@ -18,7 +18,17 @@ describe('a host worker killed mid fork', () => {
   const hostId = `forkcrash-${names.id}`.slice(0, 40).replace(/-+$/, '');
   const dataRoot = join(stack.scratch, 'fork-crash', hostId);
   const zfsRoot = `${stack.zfsRoot}/${hostId}`;
-  const hostArgs = ['host', '--host-id', hostId, '--temporal-address', stack.temporalAddress, '--zfs-root', zfsRoot, '--data-root', dataRoot];
+  const hostArgs = [
+    'host',
+    '--host-id',
+    hostId,
+    '--temporal-address',
+    stack.temporalAddress,
+    '--zfs-root',
+    zfsRoot,
+    '--data-root',
+    dataRoot,
+  ];
   const suffix = Date.now().toString(36);
   const source = `src-${suffix}`;
   const forked = `fork-${suffix}`;
@@ -37,7 +47,19 @@ describe('a host worker killed mid fork', () => {
 
   beforeAll(async () => {
     mkdirSync(dataRoot, { recursive: true });
-    await execa('node', [cli, 'template', 'import', 'busybox', '--busybox', '--host-id', hostId, '--zfs-root', zfsRoot, '--data-root', dataRoot]);
+    await execa('node', [
+      cli,
+      'template',
+      'import',
+      'busybox',
+      '--busybox',
+      '--host-id',
+      hostId,
+      '--zfs-root',
+      zfsRoot,
+      '--data-root',
+      dataRoot,
+    ]);
     const { worker, connection: workerConnection } = await createTestWorker({
       taskQueue: names.taskQueue,
       activities: createPlacementActivities({ defaultHostId: hostId }),

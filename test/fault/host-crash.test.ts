@@ -17,7 +17,17 @@ describe('a host worker killed mid-command', () => {
   const hostId = `crash-${names.id}`.slice(0, 40).replace(/-+$/, '');
   const dataRoot = join(stack.scratch, 'host-crash', hostId);
   const zfsRoot = `${stack.zfsRoot}/${hostId}`;
-  const hostArgs = ['host', '--host-id', hostId, '--temporal-address', stack.temporalAddress, '--zfs-root', zfsRoot, '--data-root', dataRoot];
+  const hostArgs = [
+    'host',
+    '--host-id',
+    hostId,
+    '--temporal-address',
+    stack.temporalAddress,
+    '--zfs-root',
+    zfsRoot,
+    '--data-root',
+    dataRoot,
+  ];
   let host: SbxProcess | undefined;
   let client: SandboxClient;
   let stopControl: () => Promise<void>;
@@ -34,7 +44,19 @@ describe('a host worker killed mid-command', () => {
 
   beforeAll(async () => {
     mkdirSync(dataRoot, { recursive: true });
-    await execa('node', [cli, 'template', 'import', 'busybox', '--busybox', '--host-id', hostId, '--zfs-root', zfsRoot, '--data-root', dataRoot]);
+    await execa('node', [
+      cli,
+      'template',
+      'import',
+      'busybox',
+      '--busybox',
+      '--host-id',
+      hostId,
+      '--zfs-root',
+      zfsRoot,
+      '--data-root',
+      dataRoot,
+    ]);
     const { worker, connection } = await createTestWorker({
       taskQueue: names.taskQueue,
       activities: createPlacementActivities({ defaultHostId: hostId }),

@@ -39,8 +39,18 @@ describe('a control worker killed while a session resumes', () => {
     await child;
   };
   const history = async (sessionId: string) =>
-    (await execa(temporalCliPath(), ['workflow', 'show', '--workflow-id', sessionWorkflowId(sessionId), '--address', server.address, '--output', 'json']))
-      .stdout;
+    (
+      await execa(temporalCliPath(), [
+        'workflow',
+        'show',
+        '--workflow-id',
+        sessionWorkflowId(sessionId),
+        '--address',
+        server.address,
+        '--output',
+        'json',
+      ])
+    ).stdout;
   /** Waits until the session's workflow has scheduled an activity of this type. */
   const waitForEvent = async (sessionId: string, activityType: string) => {
     while (!(await history(sessionId)).includes(`"${activityType}"`)) await new Promise((resolve) => setTimeout(resolve, 50));

@@ -58,7 +58,11 @@ export default async function globalSetup(): Promise<void> {
   const moto = await startMoto();
 
   const bundlePath = join(scratch, 'workflow-bundle.js');
-  const bundle = await bundleWorkflowCode({ workflowsPath: workflowsPaths.all, workflowInterceptorModules: workflowInterceptorModules(), logger: quietLogger });
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: workflowsPaths.all,
+    workflowInterceptorModules: workflowInterceptorModules(),
+    logger: quietLogger,
+  });
   writeFileSync(bundlePath, bundle.code);
 
   const stack: TestStack = {

@@ -28,7 +28,9 @@ export function testStack(): TestStack {
 
 /** Names unique to one test file (and run), so files can run side by side. */
 export function uniqueNames(testFileUrl: string): { taskQueue: string; id: string } {
-  const file = basename(new URL(testFileUrl).pathname).replace(/\.test\.ts$/, '').replace(/[^a-z0-9]+/g, '-');
+  const file = basename(new URL(testFileUrl).pathname)
+    .replace(/\.test\.ts$/, '')
+    .replace(/[^a-z0-9]+/g, '-');
   const id = `${file}-${Date.now().toString(36)}`.slice(0, 40);
   return { taskQueue: `sbx-test-${id}`, id };
 }

@@ -9,8 +9,7 @@ import type { TestStack } from './stack.js';
 
 /** Leaves no process, container or dataset behind. */
 export default async function globalTeardown(): Promise<void> {
-  const started = (globalThis as { __sbxStack?: { stack: TestStack; temporal: TestWorkflowEnvironment; moto: MotoServer } })
-    .__sbxStack;
+  const started = (globalThis as { __sbxStack?: { stack: TestStack; temporal: TestWorkflowEnvironment; moto: MotoServer } }).__sbxStack;
   if (!started) return;
   const { stack, temporal, moto } = started;
   for (const runscRoot of runscRoots(stack.scratch)) {

@@ -6,7 +6,11 @@ import { testStack } from './stack.js';
 /** The built `temporal` CLI on PATH, pointed at the run's dev server, as a user's shell would have it. */
 function cliEnv(): Record<string, string> {
   const stack = testStack();
-  return { PATH: `${dirname(temporalCliPath())}:${process.env.PATH}`, TEMPORAL_ADDRESS: stack.temporalAddress, TEMPORAL_NAMESPACE: stack.namespace };
+  return {
+    PATH: `${dirname(temporalCliPath())}:${process.env.PATH}`,
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    TEMPORAL_NAMESPACE: stack.namespace,
+  };
 }
 
 /** Runs `temporal <args> --output json`; never throws on a non-zero exit (the caller checks it). */

@@ -31,7 +31,15 @@ describe('sbx usage errors', () => {
   });
 
   it('escapes control characters in a name an error repeats', async () => {
-    const result = await sbx('--address', stack.temporalAddress, '--namespace', stack.namespace, 'session', 'info', 'x\u001b]0;owned\u0007y');
+    const result = await sbx(
+      '--address',
+      stack.temporalAddress,
+      '--namespace',
+      stack.namespace,
+      'session',
+      'info',
+      'x\u001b]0;owned\u0007y',
+    );
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain('x\\u001b]0;owned\\u0007y');
     expect(result.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f]/);

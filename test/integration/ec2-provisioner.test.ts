@@ -1,8 +1,4 @@
-import {
-  DescribeInstanceAttributeCommand,
-  DescribeInstancesCommand,
-  EC2Client,
-} from '@aws-sdk/client-ec2';
+import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Provisioner, type Ec2ProvisionerOptions } from '../../src/activities/control/ec2-provisioner.js';
 import { launchClientToken } from '../../src/activities/control/ec2-mapping.js';
 import { hostUserData } from '../../src/activities/control/host-user-data.js';
@@ -71,14 +67,14 @@ describe("EC2 provisioner against moto's EC2 server", () => {
       'sbx:template': 'debian',
     });
 
-    const attribute = await ec2.send(
-      new DescribeInstanceAttributeCommand({ InstanceId: instance.instanceId, Attribute: 'userData' }),
-    );
+    const attribute = await ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instance.instanceId, Attribute: 'userData' }));
     const userData = Buffer.from(attribute.UserData!.Value!, 'base64').toString('utf8');
     expect(userData).toBe(
       hostUserData({ hostId: 'h1', fleetId, temporalAddress: 'temporal.internal:7233', namespace: 'sbx', extra: 'apt-get install -y sbx' }),
     );
-    expect(userData).toContain(`sbx host --host-id h1 --fleet ${fleetId} --control-task-queue sbx-control --temporal-address temporal.internal:7233`);
+    expect(userData).toContain(
+      `sbx host --host-id h1 --fleet ${fleetId} --control-task-queue sbx-control --temporal-address temporal.internal:7233`,
+    );
   });
 
   it('returns the terminated instance from describe, and leaves it out of list', async () => {

@@ -47,7 +47,10 @@ describe('host heartbeats with a hung zfs-fuse', () => {
 
   beforeAll(async () => {
     mkdirSync(dataRoot, { recursive: true });
-    const control = await createTestWorker({ taskQueue: names.taskQueue, activities: createFleetActivities(new StaticProvisioner({ hosts: [] })) });
+    const control = await createTestWorker({
+      taskQueue: names.taskQueue,
+      activities: createFleetActivities(new StaticProvisioner({ hosts: [] })),
+    });
     worker = control.worker;
     running = worker.run().finally(() => control.connection.close());
     connection = await Connection.connect({ address: stack.temporalAddress });
@@ -55,14 +58,20 @@ describe('host heartbeats with a hung zfs-fuse', () => {
     storage = await createStorage(config, testLogger);
   });
   afterAll(async () => {
-    await client?.workflow.getHandle(fleetWorkflowId(fleetId)).terminate('test over').catch(() => undefined);
+    await client?.workflow
+      .getHandle(fleetWorkflowId(fleetId))
+      .terminate('test over')
+      .catch(() => undefined);
     await connection?.close();
     worker?.shutdown();
     await running;
   });
 
   const host = async (): Promise<FleetStatus['hosts'][number] | undefined> => {
-    const status = await client.workflow.getHandle(fleetWorkflowId(fleetId)).query(fleetStatusQuery).catch(() => undefined);
+    const status = await client.workflow
+      .getHandle(fleetWorkflowId(fleetId))
+      .query(fleetStatusQuery)
+      .catch(() => undefined);
     return status?.hosts.find((h) => h.hostId === hostId);
   };
   async function until(what: string, check: (h: FleetStatus['hosts'][number]) => boolean): Promise<void> {

@@ -81,7 +81,9 @@ describe('a hostile sandbox and the file API (real runsc on ZFS)', () => {
   });
 
   it('stats and deletes links themselves, never what they name on the host', async () => {
-    await sh(`ln -s ${canary} /workspace/del-link && ln -s ${canary}/secret /workspace/del-final && mkdir -p /workspace/tree/a && echo x > /workspace/tree/a/f`);
+    await sh(
+      `ln -s ${canary} /workspace/del-link && ln -s ${canary}/secret /workspace/del-final && mkdir -p /workspace/tree/a && echo x > /workspace/tree/a/f`,
+    );
     expect(await session.statPath('del-link')).toMatchObject({ type: 'symlink', target: canary });
     expect(await outcome(session.deletePath('del-link/secret'))).toBe(SbxErrorType.NotFound);
     expect(await outcome(session.deletePath(`del-link/sub`, { recursive: true }))).toBe(SbxErrorType.NotFound);
@@ -147,11 +149,13 @@ describe('a hostile sandbox and the file API (real runsc on ZFS)', () => {
     const attempts = Array.from({ length: 1000 }, (_, i) => i);
     const seen = new Set<string>();
     for (let i = 0; i < attempts.length; i += 4) {
-      const batch = attempts.slice(i, i + 4).map((n) =>
-        n % 2 === 0
-          ? outcome(files.readFile(ReadFileRequest.parse({ path: n % 4 === 0 ? 'swap/secret' : 'swap/file' })))
-          : outcome(files.writeFiles([FileWrite.parse({ path: `swap/secret`, content: `race ${n}` })])),
-      );
+      const batch = attempts
+        .slice(i, i + 4)
+        .map((n) =>
+          n % 2 === 0
+            ? outcome(files.readFile(ReadFileRequest.parse({ path: n % 4 === 0 ? 'swap/secret' : 'swap/file' })))
+            : outcome(files.writeFiles([FileWrite.parse({ path: `swap/secret`, content: `race ${n}` })])),
+        );
       for (const result of await Promise.all(batch)) seen.add(result);
     }
     await session.killProcess('swapper');
@@ -208,7 +212,9 @@ describe('a hostile sandbox and the file API (real runsc on ZFS)', () => {
   });
 
   it('keeps links that stay inside working', async () => {
-    await sh('mkdir -p /workspace/real && echo via-link > /workspace/real/f && ln -s /workspace/real /workspace/abs-in && ln -s real /workspace/rel-in');
+    await sh(
+      'mkdir -p /workspace/real && echo via-link > /workspace/real/f && ln -s /workspace/real /workspace/abs-in && ln -s real /workspace/rel-in',
+    );
     expect((await session.readFile('abs-in/f')).content).toBe('via-link\n');
     expect((await session.readFile('rel-in/f')).content).toBe('via-link\n');
     await session.writeFiles([{ path: 'rel-in/g', content: 'written via link' }]);
@@ -225,7 +231,9 @@ describe('a hostile sandbox and the file API (real runsc on ZFS)', () => {
   });
 
   it('reads a large file in pages and lists a large directory in pages', async () => {
-    await sh('dd if=/dev/urandom of=/workspace/big bs=1024 count=2560 2>/dev/null; mkdir /workspace/many; cd /workspace/many; i=0; while [ $i -lt 1500 ]; do : > f$i; i=$((i+1)); done');
+    await sh(
+      'dd if=/dev/urandom of=/workspace/big bs=1024 count=2560 2>/dev/null; mkdir /workspace/many; cd /workspace/many; i=0; while [ $i -lt 1500 ]; do : > f$i; i=$((i+1)); done',
+    );
     const pieces: Buffer[] = [];
     let offset: number | undefined = 0;
     while (offset !== undefined) {

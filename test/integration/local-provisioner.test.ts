@@ -86,7 +86,10 @@ describe('local provisioner', () => {
     try {
       const instance = await launch(new LocalProvisioner(options()), 'env', 'env-host');
       const environ = readFileSync(`/proc/${parseLocalInstanceId(instance.instanceId).pid}/environ`, 'utf8');
-      const names = environ.split('\0').filter(Boolean).map((entry) => entry.slice(0, entry.indexOf('=')));
+      const names = environ
+        .split('\0')
+        .filter(Boolean)
+        .map((entry) => entry.slice(0, entry.indexOf('=')));
       expect(names).toEqual(expect.arrayContaining(['PATH', 'SBX_LOG_LEVEL', 'SBX_TEST_MARK']));
       expect(names).not.toContain('AWS_SECRET_ACCESS_KEY');
       expect(names).not.toContain('TEMPORAL_API_KEY');
@@ -123,9 +126,7 @@ describe('local provisioner', () => {
   });
 
   it('kills a host that ignores SIGTERM once the grace time is over', async () => {
-    const provisioner = new LocalProvisioner(
-      options({ command: standIn("process.on('SIGTERM', () => {});"), terminateGraceMs: 500 }),
-    );
+    const provisioner = new LocalProvisioner(options({ command: standIn("process.on('SIGTERM', () => {});"), terminateGraceMs: 500 }));
     const stubborn = await launch(provisioner, 'stubborn', 'stubborn');
     // The handler is installed before the first line is printed.
     await until('the host to install its SIGTERM handler', () =>

@@ -56,7 +56,11 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
   });
 
   it('runs in rootfs/workspace with exit codes, stdin and output', async () => {
-    expect(await exec({ command: 'echo hi > note.txt; echo err >&2; exit 4' })).toMatchObject({ exitCode: 4, status: 'exited', stderr: 'err\n' });
+    expect(await exec({ command: 'echo hi > note.txt; echo err >&2; exit 4' })).toMatchObject({
+      exitCode: 4,
+      status: 'exited',
+      stderr: 'err\n',
+    });
     expect(await readFile(join(bundle, 'rootfs', 'workspace', 'note.txt'), 'utf8')).toBe('hi\n');
     expect((await exec({ command: ['cat'], stdin: 'piped' })).stdout).toBe('piped');
     expect(await exec({ command: ['no-such-program-sbx'] })).toMatchObject({ exitCode: 127, status: 'exited' });
@@ -86,8 +90,12 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
     await symlink('/etc', join(bundle, 'rootfs', 'workspace', 'etc-out'));
     await symlink('../tmp', join(bundle, 'rootfs', 'workspace', 'tmp-in'));
     await expect(files.readFile(ReadFileRequest.parse({ path: 'etc-out/hostname' }))).rejects.toMatchObject({ type: 'PathEscape' });
-    await expect(files.writeFiles([FileWrite.parse({ path: 'etc-out/pwned', content: 'x' })])).rejects.toMatchObject({ type: 'PathEscape' });
-    await expect(files.readFile(ReadFileRequest.parse({ path: '/workspace/../../../etc/hostname' }))).rejects.toMatchObject({ type: 'PathEscape' });
+    await expect(files.writeFiles([FileWrite.parse({ path: 'etc-out/pwned', content: 'x' })])).rejects.toMatchObject({
+      type: 'PathEscape',
+    });
+    await expect(files.readFile(ReadFileRequest.parse({ path: '/workspace/../../../etc/hostname' }))).rejects.toMatchObject({
+      type: 'PathEscape',
+    });
     await files.writeFiles([FileWrite.parse({ path: 'tmp-in/note', content: 'inside' })]);
     expect(await readFile(join(bundle, 'rootfs', 'tmp', 'note'), 'utf8')).toBe('inside');
     expect((await files.readFile(ReadFileRequest.parse({ path: '/tmp/note' }))).content).toBe('inside');
@@ -104,7 +112,7 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
     const result = await exec({ command: 'sleep 41 & sleep 42; echo never', timeoutMs: 1000 });
     expect(result.status).toBe('timed_out');
     expect(result.stdout).toBe('');
-    expect(await running(/sleep 4[12]/)).toBe('');
+    expect(await running(/^sleep 4[12]$/)).toBe('');
   });
 
   it('kills the whole process group on cancel', async () => {
@@ -112,7 +120,7 @@ describe('NoneRuntime (plain processes on a ZFS dataset)', () => {
     setTimeout(() => abort.abort(), 500);
     const result = await exec({ command: 'sleep 43 & sleep 44' }, { signal: abort.signal });
     expect(result.status).toBe('killed');
-    expect(await running(/sleep 4[34]/)).toBe('');
+    expect(await running(/^sleep 4[34]$/)).toBe('');
   });
 
   it('records pause, resume and hibernation, surviving a new runtime instance', async () => {

@@ -17,10 +17,7 @@ export function contractHostIds(runTag: string): string[] {
  * The behaviour every provisioner shares, run against the real thing (moto's EC2 server, real
  * processes, the static list). `make` receives the host ids the suite will launch.
  */
-export function describeProvisionerContract(
-  name: string,
-  make: (hostIds: string[]) => Promise<ContractSubject> | ContractSubject,
-): void {
+export function describeProvisionerContract(name: string, make: (hostIds: string[]) => Promise<ContractSubject> | ContractSubject): void {
   describe(`${name} provisioner contract`, () => {
     const runTag = Date.now().toString(36);
     const hostIds = contractHostIds(runTag);

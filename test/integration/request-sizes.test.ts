@@ -146,7 +146,8 @@ describe('request and result sizes (real runsc on ZFS)', () => {
     const handle = sbx.client.temporal.workflow.getHandle(sessionWorkflowId(session.id));
     const raw = await handle.executeUpdate(snapshotUpdate, { args: [{ name: 'three' }] }).then(
       () => 'ok',
-      (err: unknown) => (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure ? err.cause.type : String(err)),
+      (err: unknown) =>
+        err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure ? err.cause.type : String(err),
     );
     expect(raw).toBe(SbxErrorType.InvalidState);
     expect((await session.snapshot('one')).name).toBe('one');
@@ -156,10 +157,16 @@ describe('request and result sizes (real runsc on ZFS)', () => {
   });
 
   it('holds the named-snapshot cap when two snapshots race for the last place', async () => {
-    const { session: racer } = await sbx.client.createSession({ sessionId: `race-${id}`.slice(0, 63), template: 'busybox', maxNamedSnapshots: 1 });
+    const { session: racer } = await sbx.client.createSession({
+      sessionId: `race-${id}`.slice(0, 63),
+      template: 'busybox',
+      maxNamedSnapshots: 1,
+    });
     const results = await Promise.allSettled([racer.snapshot('a'), racer.snapshot('b')]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.type)).toEqual([SbxErrorType.InvalidState]);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.type)).toEqual([
+      SbxErrorType.InvalidState,
+    ]);
     expect(await racer.listSnapshots()).toHaveLength(1);
     await racer.destroy();
     await recordHistory(racer.id, 'session-named-snapshot-cap');

@@ -64,9 +64,9 @@ describe('gVisor sandbox hardening (real runsc on a ZFS dataset)', () => {
     expect(modes).toBe('640 1000 1000 owned\n2775 1000 0 shared\n4755 0 0 suid/id\n');
 
     // Root reads and appends to a file whose mode denies everyone.
-    expect(await sh('cd /workspace; echo secret > locked; chown 1000 locked; chmod 000 locked; cat locked; echo more >> locked; cat locked')).toBe(
-      'secret\nsecret\nmore\n',
-    );
+    expect(
+      await sh('cd /workspace; echo secret > locked; chown 1000 locked; chmod 000 locked; cat locked; echo more >> locked; cat locked'),
+    ).toBe('secret\nsecret\nmore\n');
 
     // An archive unpacked as root keeps owners, modes and times, as dpkg and npm do.
     const unpacked = await sh(`cd /workspace
@@ -77,20 +77,35 @@ describe('gVisor sandbox hardening (real runsc on a ZFS dataset)', () => {
 
     // Dropping to a user works; its files take a setgid directory's group; a setuid-root binary does
     // not raise it back (no_new_privs).
-    expect(await sh('su app -c "id -u; /workspace/suid/id -u; touch /workspace/shared/by-app; stat -c %g /workspace/shared/by-app"')).toBe('1000\n1000\n0\n');
-    expect(await sh('su app -c "touch /workspace/owned-by-root" 2>&1 || echo refused')).toBe('touch: /workspace/owned-by-root: Permission denied\nrefused\n');
+    expect(await sh('su app -c "id -u; /workspace/suid/id -u; touch /workspace/shared/by-app; stat -c %g /workspace/shared/by-app"')).toBe(
+      '1000\n1000\n0\n',
+    );
+    expect(await sh('su app -c "touch /workspace/owned-by-root" 2>&1 || echo refused')).toBe(
+      'touch: /workspace/owned-by-root: Permission denied\nrefused\n',
+    );
 
     // Root signals another user's process.
-    expect(await sh('su app -c "sleep 300" </dev/null >/dev/null 2>&1 & p=$!; until [ "$(stat -c %u /proc/$p)" = 1000 ]; do sleep 0.1; done; kill $p; wait $p 2>/dev/null || echo "ended $?"')).toBe('ended 143\n');
+    expect(
+      await sh(
+        'su app -c "sleep 300" </dev/null >/dev/null 2>&1 & p=$!; until [ "$(stat -c %u /proc/$p)" = 1000 ]; do sleep 0.1; done; kill $p; wait $p 2>/dev/null || echo "ended $?"',
+      ),
+    ).toBe('ended 143\n');
   });
 
   it('a runsc call that hangs on a wedged sandbox ends in a typed error instead of holding the slot', async () => {
-    const impatient = new GvisorRuntime({ runscRoot: stack.runscRoot, helperDir: requireFilesHelper(), timeoutsMs: { call: 3_000, image: 3_000 } });
+    const impatient = new GvisorRuntime({
+      runscRoot: stack.runscRoot,
+      helperDir: requireFilesHelper(),
+      timeoutsMs: { call: 3_000, image: 3_000 },
+    });
     const { stdout } = await execa(runscPath(), ['--root', stack.runscRoot, 'state', `${sessionId}.sbx`]);
     const sandboxPid = (JSON.parse(stdout) as { pid: number }).pid;
     process.kill(sandboxPid, 'SIGSTOP');
     try {
-      await expect(impatient.pause(sessionId)).rejects.toMatchObject({ type: 'CommandFailed', message: expect.stringMatching(/did not finish within 3 s/) });
+      await expect(impatient.pause(sessionId)).rejects.toMatchObject({
+        type: 'CommandFailed',
+        message: expect.stringMatching(/did not finish within 3 s/),
+      });
     } finally {
       process.kill(sandboxPid, 'SIGCONT');
     }

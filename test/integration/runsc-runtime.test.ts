@@ -51,7 +51,12 @@ describe('GvisorRuntime (real runsc on a ZFS dataset)', () => {
   });
 
   it('reports exit codes of shell strings and argv commands', async () => {
-    expect(await exec({ command: 'echo out; echo err >&2; exit 3' })).toMatchObject({ exitCode: 3, status: 'exited', stdout: 'out\n', stderr: 'err\n' });
+    expect(await exec({ command: 'echo out; echo err >&2; exit 3' })).toMatchObject({
+      exitCode: 3,
+      status: 'exited',
+      stdout: 'out\n',
+      stderr: 'err\n',
+    });
     expect(await exec({ command: ['/bin/false'] })).toMatchObject({ exitCode: 1, status: 'exited' });
     expect(await exec({ command: ['echo', 'a b', '$HOME'] })).toMatchObject({ exitCode: 0, stdout: 'a b $HOME\n' });
     expect(await exec({ command: ['/bin/no-such-program'] })).toMatchObject({ exitCode: 127, status: 'exited' });

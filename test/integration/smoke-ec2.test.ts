@@ -1,9 +1,4 @@
-import {
-  DescribeInstancesCommand,
-  EC2Client,
-  RunInstancesCommand,
-  TerminateInstancesCommand,
-} from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { testStack } from '../harness/stack.js';
 
 describe("EC2 API (moto's real server)", () => {
@@ -27,9 +22,7 @@ describe("EC2 API (moto's real server)", () => {
     const instanceId = run.Instances![0]!.InstanceId!;
     expect(instanceId).toMatch(/^i-[0-9a-f]+$/);
 
-    const described = await ec2.send(
-      new DescribeInstancesCommand({ Filters: [{ Name: 'tag:sbx:fleet', Values: ['smoke'] }] }),
-    );
+    const described = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:sbx:fleet', Values: ['smoke'] }] }));
     const found = described.Reservations!.flatMap((r) => r.Instances!).map((i) => i.InstanceId);
     expect(found).toEqual([instanceId]);
 

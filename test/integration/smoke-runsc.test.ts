@@ -29,7 +29,17 @@ describe('gVisor (real runsc) on a ZFS dataset', () => {
     await writeFile(configPath, JSON.stringify(config));
 
     // --overlay2=none: newer runsc would keep rootfs writes in a sandbox-private overlay.
-    const run = await execa(runscPath(), ['--root', stack.runscRoot, '--network', 'none', '--overlay2=none', 'run', '--bundle', bundle, id]);
+    const run = await execa(runscPath(), [
+      '--root',
+      stack.runscRoot,
+      '--network',
+      'none',
+      '--overlay2=none',
+      'run',
+      '--bundle',
+      bundle,
+      id,
+    ]);
     expect(run.stdout.trim()).toBe('written');
     // gVisor's own kernel answers uname, and the write went through its gofer to the ZFS dataset.
     expect(await readFile(join(rootfs, 'workspace', 'out.txt'), 'utf8')).toBe('Linux\n');

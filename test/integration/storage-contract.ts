@@ -141,9 +141,9 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
       expect(await read('beta', 'notes.txt')).toBe('written in the fork\n');
 
       expect(await failureType(storage.createSandbox('beta', { kind: 'template', template }))).toBe(SbxErrorType.AlreadyExists);
-      expect(
-        await failureType(storage.createSandbox('gamma', { kind: 'snapshot', sandboxId: 'alpha', snapshot: 'turn-000009' })),
-      ).toBe(SbxErrorType.SnapshotNotFound);
+      expect(await failureType(storage.createSandbox('gamma', { kind: 'snapshot', sandboxId: 'alpha', snapshot: 'turn-000009' }))).toBe(
+        SbxErrorType.SnapshotNotFound,
+      );
 
       await storage.destroySandbox('alpha');
       expect(await storage.sandboxExists('alpha')).toBe(false);
@@ -152,22 +152,25 @@ export function describeStorageContract(name: string, makeStorage: () => Promise
       expect((await storage.listSnapshots('beta')).map((s) => s.name)).toEqual(['turn-000001']);
     });
 
-    it(
-      name === 'zfs' ? 'enforces a quota: a write beyond it fails with NoSpace' : 'records a quota without enforcing it',
-      async () => {
-        const MiB = 1024 * 1024;
-        await storage.createSandbox('quota', { kind: 'template', template }, 64 * MiB);
-        await storage.setQuota('quota', (await storage.usedBytes('quota')) + 16 * MiB);
-        const writeAll = async () => {
-          for (let i = 0; i < 7; i++) await writeFile(await hostPath('quota', `blob-${i}`), randomBytes(3 * MiB));
-        };
-        // libuv has no name for EDQUOT (errno 122) and reports it as errno -122.
-        if (name === 'zfs') expect([-122, -28]).toContain(await writeAll().then(() => 0, (err: NodeJS.ErrnoException) => err.errno));
-        else await writeAll();
-        expect(await failureType(storage.setQuota('quota', -1))).toBe(SbxErrorType.InvalidArgument);
-        await storage.destroySandbox('quota');
-      },
-    );
+    it(name === 'zfs' ? 'enforces a quota: a write beyond it fails with NoSpace' : 'records a quota without enforcing it', async () => {
+      const MiB = 1024 * 1024;
+      await storage.createSandbox('quota', { kind: 'template', template }, 64 * MiB);
+      await storage.setQuota('quota', (await storage.usedBytes('quota')) + 16 * MiB);
+      const writeAll = async () => {
+        for (let i = 0; i < 7; i++) await writeFile(await hostPath('quota', `blob-${i}`), randomBytes(3 * MiB));
+      };
+      // libuv has no name for EDQUOT (errno 122) and reports it as errno -122.
+      if (name === 'zfs')
+        expect([-122, -28]).toContain(
+          await writeAll().then(
+            () => 0,
+            (err: NodeJS.ErrnoException) => err.errno,
+          ),
+        );
+      else await writeAll();
+      expect(await failureType(storage.setQuota('quota', -1))).toBe(SbxErrorType.InvalidArgument);
+      await storage.destroySandbox('quota');
+    });
 
     it('marks a session quarantined, lists it with its time, and clears the mark', async () => {
       await storage.createSandbox('held', { kind: 'template', template });

@@ -25,7 +25,7 @@ describe('zfs-fuse probe', () => {
     });
   });
 
-  it('reads the root dataset\'s own mount, found in the mount table', async () => {
+  it("reads the root dataset's own mount, found in the mount table", async () => {
     const mounts = join(dir, 'mounts');
     const root = `${stack.zfsRoot}/probe`;
     writeFileSync(

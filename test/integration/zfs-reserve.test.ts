@@ -43,7 +43,9 @@ describe('a full pool with a reserve', () => {
     const template = { kind: 'template', template: 'tiny' } as const;
     await storage.createSandbox('filler', template, 1024 * MiB);
     await storage.createSandbox('other', template, 64 * MiB);
-    const fill = await execa('dd', ['if=/dev/zero', `of=${join(await storage.sandboxPath('filler'), 'rootfs', 'big')}`, 'bs=1M'], { reject: false });
+    const fill = await execa('dd', ['if=/dev/zero', `of=${join(await storage.sandboxPath('filler'), 'rootfs', 'big')}`, 'bs=1M'], {
+      reject: false,
+    });
     expect(fill.stderr).toContain('No space left on device');
     expect(Number(await zfs('get', '-Hp', '-o', 'value', 'available', `${pool}/host/sessions`))).toBeLessThan(MiB);
 

@@ -45,10 +45,16 @@ describe('ZfsStorage on real zfs-fuse', () => {
     expect(await zfs('get', '-Hp', '-o', 'value', 'quota', `${root}-own/sessions/s1`)).toBe(String(32 * 1024 * 1024));
   });
 
-  const file = async (sessionId: string, name: string) => readFile(join(await storage.sandboxPath(sessionId), 'rootfs', name), 'utf8').catch(() => 'absent');
-  const put = async (sessionId: string, name: string, text: string) => writeFile(join(await storage.sandboxPath(sessionId), 'rootfs', name), text);
+  const file = async (sessionId: string, name: string) =>
+    readFile(join(await storage.sandboxPath(sessionId), 'rootfs', name), 'utf8').catch(() => 'absent');
+  const put = async (sessionId: string, name: string, text: string) =>
+    writeFile(join(await storage.sandboxPath(sessionId), 'rootfs', name), text);
   const dataset = (sessionId: string) => `${root}-own/sessions/${sessionId}`;
-  const datasets = async () => (await zfs('list', '-H', '-o', 'name', '-t', 'all', '-r', `${root}-own/sessions`)).split('\n').slice(1).map((n) => n.slice(`${root}-own/sessions/`.length));
+  const datasets = async () =>
+    (await zfs('list', '-H', '-o', 'name', '-t', 'all', '-r', `${root}-own/sessions`))
+      .split('\n')
+      .slice(1)
+      .map((n) => n.slice(`${root}-own/sessions/`.length));
   const snapshotNames = async (sessionId: string) => (await storage.listSnapshots(sessionId)).map((snap) => snap.name);
 
   it('makes a fork a clone of the snapshot, with no snapshots of its own', async () => {
@@ -98,7 +104,9 @@ describe('ZfsStorage on real zfs-fuse', () => {
       expect(await storage.sandboxExists(gone)).toBe(false);
       expect(await storage.listSandboxes()).not.toContain(gone);
     }
-    expect(await storage.createSandbox('gen0', { kind: 'template', template: 'tiny' }).catch((err) => err)).toMatchObject({ type: 'AlreadyExists' });
+    expect(await storage.createSandbox('gen0', { kind: 'template', template: 'tiny' }).catch((err) => err)).toMatchObject({
+      type: 'AlreadyExists',
+    });
 
     // The fork of the fork works as any session: files, snapshots, rollback.
     expect(await file('gen2', 'f')).toBe('one');
@@ -153,7 +161,9 @@ describe('ZfsStorage on real zfs-fuse', () => {
     await storage.createSandbox('big', { kind: 'template', template: 'tiny' });
     await execa('dd', ['if=/dev/urandom', `of=${join(await storage.sandboxPath('big'), 'rootfs', 'blob')}`, 'bs=1M', 'count=20']);
     await storage.snapshot('big', 'turn-000001');
-    const refused = await storage.createSandbox('small', { kind: 'snapshot', sandboxId: 'big', snapshot: 'turn-000001' }, 16 * 1024 * 1024).catch((err) => err);
+    const refused = await storage
+      .createSandbox('small', { kind: 'snapshot', sandboxId: 'big', snapshot: 'turn-000001' }, 16 * 1024 * 1024)
+      .catch((err) => err);
     expect(refused).toMatchObject({ type: 'InvalidArgument', message: expect.stringMatching(/too small for a fork.*give at least \d+/) });
     expect(await storage.listSandboxes()).not.toContain('small');
     await storage.destroySandbox('big');
@@ -178,7 +188,10 @@ describe('ZfsStorage on real zfs-fuse', () => {
     expect((await stat(lockPath)).mode & 0o777).toBe(0o600);
     const holder = execa('flock', [lockPath, 'sleep', '60'], { reject: false });
     try {
-      await until('the holder to take the lock', async () => (await execa('flock', ['-n', lockPath, 'true'], { reject: false })).exitCode !== 0);
+      await until(
+        'the holder to take the lock',
+        async () => (await execa('flock', ['-n', lockPath, 'true'], { reject: false })).exitCode !== 0,
+      );
       const refused = await locked.snapshot('s2', 'under-lock').catch((err) => err);
       expect(refused).toMatchObject({ type: 'Busy', message: expect.stringContaining("held this host's zfs lock") });
     } finally {

@@ -16,6 +16,8 @@ for (const file of files) {
     await Worker.runReplayHistory({ workflowBundle: { codePath: bundlePath! } }, history, workflowId);
     console.log(JSON.stringify({ file: basename(file), ok: true }));
   } catch (err) {
-    console.log(JSON.stringify({ file: basename(file), ok: false, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }));
+    console.log(
+      JSON.stringify({ file: basename(file), ok: false, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }),
+    );
   }
 }

@@ -12,12 +12,31 @@ const replayer = fileURLToPath(new URL('./replay-histories.ts', import.meta.url)
  * Record anew with `SBX_RECORD_HISTORIES=1 npm test -- test/e2e` when a change is meant to break them.
  */
 describe('workflow replay', () => {
-  const files = readdirSync(historiesDir).filter((file) => file.endsWith('.json')).sort();
+  const files = readdirSync(historiesDir)
+    .filter((file) => file.endsWith('.json'))
+    .sort();
 
   it('replays every recorded history deterministically', async () => {
-    expect(files).toEqual(expect.arrayContaining(['session-lifecycle.json', 'session-fork.json', 'session-create-failed.json', 'session-warm-claim.json', 'warm-pool.json']));
-    const { stdout } = await execa('node', ['--import', 'tsx', replayer, testStack().workflowBundlePath, ...files.map((f) => historiesDir + f)]);
-    const results = stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'session-lifecycle.json',
+        'session-fork.json',
+        'session-create-failed.json',
+        'session-warm-claim.json',
+        'warm-pool.json',
+      ]),
+    );
+    const { stdout } = await execa('node', [
+      '--import',
+      'tsx',
+      replayer,
+      testStack().workflowBundlePath,
+      ...files.map((f) => historiesDir + f),
+    ]);
+    const results = stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line));
     expect(results).toEqual(files.map((file) => ({ file, ok: true })));
   });
 

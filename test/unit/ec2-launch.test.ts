@@ -32,7 +32,13 @@ describe('launch client token', () => {
 });
 
 describe('host user data', () => {
-  const script = hostUserData({ hostId: 'host-7', fleetId: 'prod', temporalAddress: 'temporal.prod:7233', namespace: 'sbx', extra: 'echo prepared' });
+  const script = hostUserData({
+    hostId: 'host-7',
+    fleetId: 'prod',
+    temporalAddress: 'temporal.prod:7233',
+    namespace: 'sbx',
+    extra: 'echo prepared',
+  });
 
   it('installs and starts sbx host as a service that registers with its fleet', () => {
     expect(script.startsWith('#!/bin/sh\n')).toBe(true);

@@ -2,7 +2,10 @@ import { LaunchProcessRequest } from '../../src/common/processes.js';
 import { CreateSessionRequest } from '../../src/protocol/messages.js';
 import { ExecRequest, MAX_ARG_BYTES, MAX_ARGV_ENV_BYTES, MAX_EXEC_REQUEST_BYTES, MAX_STDIN_BYTES } from '../../src/common/sandbox.js';
 
-const issue = (value: unknown, schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } } = ExecRequest) => {
+const issue = (
+  value: unknown,
+  schema: { safeParse(v: unknown): { success: boolean; error?: { issues: { message: string }[] } } } = ExecRequest,
+) => {
   const result = schema.safeParse(value);
   return result.success ? undefined : result.error!.issues[0]!.message;
 };

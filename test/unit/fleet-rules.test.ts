@@ -15,7 +15,18 @@ import {
 const config = FleetConfig.parse({ minHosts: 1, maxHosts: 5, maxSessionsPerHost: 4, warmSlots: 3, maxConcurrentProvisions: 3 });
 
 function host(hostId: string, patch: Partial<FleetHost> = {}): FleetHost {
-  return { hostId, state: 'ready', maxSessions: 4, sessions: [], healthy: true, templates: [], since: 0, lastHeartbeat: 0, idleSince: 0, ...patch };
+  return {
+    hostId,
+    state: 'ready',
+    maxSessions: 4,
+    sessions: [],
+    healthy: true,
+    templates: [],
+    since: 0,
+    lastHeartbeat: 0,
+    idleSince: 0,
+    ...patch,
+  };
 }
 
 describe('capacity: one notion for placement, scale-up and scale-down', () => {
@@ -154,7 +165,11 @@ describe('warm sandboxes on a host', () => {
 
     it('counts warm sandboxes across several drained hosts', () => {
       // capacity 3 + 3 + 4 = 10; each of a, b costs 4; warmSlots 2 allows a (→6) and b (→2).
-      const hosts = [warmHost('a', ['warm-1'], { idleSince: 0 }), warmHost('b', ['warm-2'], { idleSince: 10 }), host('c', { idleSince: 5000 })];
+      const hosts = [
+        warmHost('a', ['warm-1'], { idleSince: 0 }),
+        warmHost('b', ['warm-2'], { idleSince: 10 }),
+        host('c', { idleSince: 5000 }),
+      ];
       expect(hostsToDrain(hosts, { ...cfg, warmSlots: 2 }, 2000)).toEqual(['a', 'b']);
       expect(hostsToDrain(hosts, { ...cfg, warmSlots: 3 }, 2000)).toEqual(['a']);
     });
@@ -162,7 +177,12 @@ describe('warm sandboxes on a host', () => {
     it('keeps a host with a session or a claimed warm sandbox beside its warm ones', () => {
       const hosts = [
         warmHost('a', ['warm-1'], { sessions: ['s1'], idleSince: 0 }),
-        host('b', { sessions: ['warm-2', 'warm-3'], warm: { 'warm-3': 'sbx-warmpool-default-busybox' }, claimed: { 'warm-2': 's2' }, idleSince: 0 }),
+        host('b', {
+          sessions: ['warm-2', 'warm-3'],
+          warm: { 'warm-3': 'sbx-warmpool-default-busybox' },
+          claimed: { 'warm-2': 's2' },
+          idleSince: 0,
+        }),
         host('c', { idleSince: 5000 }),
         host('d', { idleSince: 5000 }),
       ];
@@ -179,7 +199,11 @@ describe('warm sandboxes on a host', () => {
 describe('host loss and termination', () => {
   it('marks hosts lost after heartbeatInterval × missLimit without a heartbeat', () => {
     const cfg = FleetConfig.parse({ heartbeatIntervalMs: 1000, heartbeatMissLimit: 3 });
-    const hosts = [host('fresh', { lastHeartbeat: 9000 }), host('stale', { lastHeartbeat: 6000 }), host('booting', { state: 'provisioning', lastHeartbeat: undefined })];
+    const hosts = [
+      host('fresh', { lastHeartbeat: 9000 }),
+      host('stale', { lastHeartbeat: 6000 }),
+      host('booting', { state: 'provisioning', lastHeartbeat: undefined }),
+    ];
     expect(hostsLost(hosts, cfg, 10_000)).toEqual(['stale']);
   });
 
@@ -209,7 +233,13 @@ describe('host loss and termination', () => {
 
 describe('FleetConfig', () => {
   it('has the original defaults and refuses nonsense', () => {
-    expect(FleetConfig.parse({})).toMatchObject({ minHosts: 1, maxHosts: 50, maxSessionsPerHost: 10, heartbeatIntervalMs: 15_000, heartbeatMissLimit: 3 });
+    expect(FleetConfig.parse({})).toMatchObject({
+      minHosts: 1,
+      maxHosts: 50,
+      maxSessionsPerHost: 10,
+      heartbeatIntervalMs: 15_000,
+      heartbeatMissLimit: 3,
+    });
     expect(FleetConfig.safeParse({ minHosts: 5, maxHosts: 2 }).success).toBe(false);
     expect(FleetConfig.safeParse({ heartbeatIntervalMs: -1 }).success).toBe(false);
   });

@@ -23,6 +23,8 @@ describe('HostConfig', () => {
     expect(HostConfig.safeParse({ hostId: 'h1', defaultQuotaBytes: 200 * MiB, maxQuotaBytes: 100 * MiB }).error?.issues[0]?.message).toBe(
       'defaultQuotaBytes must not exceed maxQuotaBytes',
     );
-    expect(HostConfig.safeParse({ hostId: 'h1', defaultQuotaBytes: 1 }).error?.issues[0]?.message).toBe('quotaBytes must be at least 16777216 (16 MiB)');
+    expect(HostConfig.safeParse({ hostId: 'h1', defaultQuotaBytes: 1 }).error?.issues[0]?.message).toBe(
+      'quotaBytes must be at least 16777216 (16 MiB)',
+    );
   });
 });

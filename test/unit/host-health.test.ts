@@ -3,7 +3,13 @@ import { heartbeatHealth } from '../../src/workers/host-health.js';
 import { chooseHost, hostsLost, type FleetHost } from '../../src/workflows/fleet-rules.js';
 import { FleetConfig } from '../../src/protocol/fleet-config.js';
 
-const pool = (status: PoolHealth['status'], state = 'ONLINE'): PoolHealth => ({ status, state, capacity: 10, sizeBytes: 100, freeBytes: 90 });
+const pool = (status: PoolHealth['status'], state = 'ONLINE'): PoolHealth => ({
+  status,
+  state,
+  capacity: 10,
+  sizeBytes: 100,
+  freeBytes: 90,
+});
 
 describe('the health a host reports in its heartbeat', () => {
   it('is healthy when zfs-fuse answers and the pool is online, degraded included (reserve lent out)', () => {
@@ -13,12 +19,20 @@ describe('the health a host reports in its heartbeat', () => {
   });
 
   it('is unhealthy, saying why, when zfs-fuse does not answer, the pool cannot be read in time, or is faulted', () => {
-    expect(heartbeatHealth({ probe: { answers: false, detail: 'zpool list sbx did not answer within 5 s' }, pool: pool('healthy') })).toEqual({
+    expect(
+      heartbeatHealth({ probe: { answers: false, detail: 'zpool list sbx did not answer within 5 s' }, pool: pool('healthy') }),
+    ).toEqual({
       healthy: false,
       reason: 'zfs-fuse does not answer: zpool list sbx did not answer within 5 s',
     });
-    expect(heartbeatHealth({ probe: { answers: true } })).toMatchObject({ healthy: false, reason: expect.stringMatching(/not be read in time/) });
-    expect(heartbeatHealth({ probe: { answers: true }, pool: pool('unhealthy', 'FAULTED') })).toEqual({ healthy: false, reason: 'the pool is FAULTED' });
+    expect(heartbeatHealth({ probe: { answers: true } })).toMatchObject({
+      healthy: false,
+      reason: expect.stringMatching(/not be read in time/),
+    });
+    expect(heartbeatHealth({ probe: { answers: true }, pool: pool('unhealthy', 'FAULTED') })).toEqual({
+      healthy: false,
+      reason: 'the pool is FAULTED',
+    });
   });
 
   it('keeps new sessions off an unhealthy host that still heartbeats, without declaring it lost', () => {

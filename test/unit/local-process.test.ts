@@ -1,9 +1,4 @@
-import {
-  cmdlineHasHost,
-  localInstanceId,
-  parseLocalInstanceId,
-  parseProcStat,
-} from '../../src/activities/control/local-process.js';
+import { cmdlineHasHost, localInstanceId, parseLocalInstanceId, parseProcStat } from '../../src/activities/control/local-process.js';
 
 describe('local host identity', () => {
   it('round-trips host ids that hold dashes and digits through the instance id', () => {

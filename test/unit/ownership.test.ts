@@ -15,7 +15,11 @@ describe('SandboxOwners', () => {
     dir = mkdtempSync(join(tmpdir(), 'sbx-owners-'));
     existing = new Set();
     continued = new Map();
-    owners = new SandboxOwners(join(dir, 'owners'), async (id) => existing.has(id), async (_workflowId, runId) => continued.get(runId) ?? runId);
+    owners = new SandboxOwners(
+      join(dir, 'owners'),
+      async (id) => existing.has(id),
+      async (_workflowId, runId) => continued.get(runId) ?? runId,
+    );
     await owners.init();
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -45,7 +49,7 @@ describe('SandboxOwners', () => {
     expect(await owners.ownerOf('alice')).toBe('sbx-session-alice');
   });
 
-  it('lets only the source\'s owner fork it, and gives the copy to the new session', async () => {
+  it("lets only the source's owner fork it, and gives the copy to the new session", async () => {
     await as('sbx-session-alice', () => owners.authorizeCreate('alice', template));
     existing.add('alice');
     const fromAlice = { kind: 'snapshot', sandboxId: 'alice', snapshot: 'turn-000001' } as const;
@@ -60,7 +64,7 @@ describe('SandboxOwners', () => {
     expect(await refusal(as('sbx-session-alice', () => owners.authorize('copy')))).toBe('NotOwner');
   });
 
-  it('moves a warm sandbox from its pool to the claiming session, at its owner\'s word only', async () => {
+  it("moves a warm sandbox from its pool to the claiming session, at its owner's word only", async () => {
     const pool = 'sbx-warmpool-f-busybox';
     await as(pool, () => owners.authorizeCreate('warm-abc', template));
     existing.add('warm-abc');
@@ -72,7 +76,7 @@ describe('SandboxOwners', () => {
     expect(await refusal(as(pool, () => owners.transfer('warm-abc', 'mallory')))).toBe('NotOwner');
   });
 
-  it('follows its owner across continue-as-new, and refuses a new workflow started under the owner\'s id', async () => {
+  it("follows its owner across continue-as-new, and refuses a new workflow started under the owner's id", async () => {
     await as('sbx-session-alice', () => owners.authorizeCreate('alice', template));
     existing.add('alice');
     continued.set('run-2', 'run-1');
@@ -81,7 +85,7 @@ describe('SandboxOwners', () => {
     expect(await refusal(as('sbx-session-alice', () => owners.authorizeCreate('alice', template), 'run-9'))).toBe('NotOwner');
   });
 
-  it('binds a handed-over sandbox to the chain of the new owner\'s first call', async () => {
+  it("binds a handed-over sandbox to the chain of the new owner's first call", async () => {
     await as('sbx-warmpool-f-busybox', () => owners.authorizeCreate('warm-abc', template), 'run-p');
     await as('sbx-warmpool-f-busybox', () => owners.transfer('warm-abc', 'alice'), 'run-p');
     await as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-1');
@@ -100,7 +104,13 @@ describe('SandboxOwners', () => {
   it('records at host start the owners its pools report, and drops records of sandboxes gone', async () => {
     await as('sbx-session-gone', () => owners.authorizeCreate('gone', template));
     await as('sbx-session-kept', () => owners.authorizeCreate('kept', template));
-    await owners.reconcile(['kept', 'warm-old'], new Map([['warm-old', 'sbx-session-alice'], ['kept', 'sbx-session-mallory']]));
+    await owners.reconcile(
+      ['kept', 'warm-old'],
+      new Map([
+        ['warm-old', 'sbx-session-alice'],
+        ['kept', 'sbx-session-mallory'],
+      ]),
+    );
     expect(await owners.ownerOf('gone')).toBeUndefined();
     expect(await owners.ownerOf('kept')).toBe('sbx-session-kept');
     expect(await owners.ownerOf('warm-old')).toBe('sbx-session-alice');

@@ -11,9 +11,12 @@ function guard() {
   const guard = interceptors().internals![0] as Required<WorkflowInternalsInterceptor>;
   return (replaying: boolean, seconds: number, jobs: Job[] = [{ resolveActivity: { seq: 1 } }], batchIndex = 0) => {
     let ran = false;
-    guard.activate({ activation: { isReplaying: replaying, timestamp: { seconds: Long.fromNumber(seconds), nanos: 0 }, jobs }, batchIndex }, () => {
-      ran = true;
-    });
+    guard.activate(
+      { activation: { isReplaying: replaying, timestamp: { seconds: Long.fromNumber(seconds), nanos: 0 }, jobs }, batchIndex },
+      () => {
+        ran = true;
+      },
+    );
     return ran;
   };
 }

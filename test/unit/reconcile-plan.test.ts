@@ -6,14 +6,28 @@ describe('planReconcile', () => {
   const base = { containers: [] as string[], quarantined: new Map<string, number>(), now: 10 * HOUR, graceMs: 24 * HOUR };
 
   it('keeps sessions whose workflow runs, removes closed ones and stray containers', () => {
-    const claims = new Map([['s1', 'claimed'], ['s2', 'closed'], ['s3', 'closed']] as const);
+    const claims = new Map([
+      ['s1', 'claimed'],
+      ['s2', 'closed'],
+      ['s3', 'closed'],
+    ] as const);
     const plan = planReconcile({ ...base, datasets: ['s1', 's2', 's3'], containers: ['s1', 's3', 'ghost'], claims });
-    expect(plan).toEqual({ keep: ['s1'], release: [], quarantine: [], held: [], removeSessions: ['s2', 's3'], removeContainers: ['ghost'] });
+    expect(plan).toEqual({
+      keep: ['s1'],
+      release: [],
+      quarantine: [],
+      held: [],
+      removeSessions: ['s2', 's3'],
+      removeContainers: ['ghost'],
+    });
   });
 
   it('never deletes a session nobody knows at first sight: it is quarantined', () => {
     // What a host sees for every session when it starts against the wrong namespace or a reset server.
-    const claims = new Map([['a', 'unknown'], ['b', 'unknown']] as const);
+    const claims = new Map([
+      ['a', 'unknown'],
+      ['b', 'unknown'],
+    ] as const);
     const plan = planReconcile({ ...base, datasets: ['a', 'b'], containers: ['a', 'b'], claims });
     expect(plan.quarantine).toEqual(['a', 'b']);
     expect(plan.removeSessions).toEqual([]);
@@ -30,12 +44,21 @@ describe('planReconcile', () => {
   });
 
   it('releases a quarantined session whose workflow is found again', () => {
-    const plan = planReconcile({ ...base, datasets: ['a'], claims: new Map([['a', 'claimed']] as const), quarantined: new Map([['a', 0]]) });
+    const plan = planReconcile({
+      ...base,
+      datasets: ['a'],
+      claims: new Map([['a', 'claimed']] as const),
+      quarantined: new Map([['a', 0]]),
+    });
     expect(plan).toMatchObject({ keep: ['a'], release: ['a'], removeSessions: [] });
   });
 
   it('leaves a dataset it has no answer for alone', () => {
-    expect(planReconcile({ ...base, datasets: ['a'], claims: new Map() })).toMatchObject({ keep: ['a'], removeSessions: [], quarantine: [] });
+    expect(planReconcile({ ...base, datasets: ['a'], claims: new Map() })).toMatchObject({
+      keep: ['a'],
+      removeSessions: [],
+      quarantine: [],
+    });
   });
 });
 

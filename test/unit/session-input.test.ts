@@ -14,7 +14,7 @@ function failureOf(fn: () => unknown): ApplicationFailure {
 }
 
 describe('parseSessionInput', () => {
-  it('applies the client\'s defaults to a minimal start', () => {
+  it("applies the client's defaults to a minimal start", () => {
     const input = parseSessionInput({ request: { sessionId: 'cli1', template: 'busybox' } }, as('cli1'));
     expect(input.request).toMatchObject({
       sessionId: 'cli1',
@@ -26,7 +26,7 @@ describe('parseSessionInput', () => {
     });
   });
 
-  it('refuses a workflow id that is not the session\'s own', () => {
+  it("refuses a workflow id that is not the session's own", () => {
     const failure = failureOf(() => parseSessionInput({ request: { sessionId: 'victim' } }, { workflowId: 'sbx-session-mismatch' }));
     expect(failure).toMatchObject({ type: 'InvalidArgument', nonRetryable: true });
     expect(failure.message).toContain('sbx-session-victim');

@@ -75,13 +75,24 @@ describe('sandboxesToTrim', () => {
   });
 
   it('trims the newest beyond the size, so the oldest keep serving', () => {
-    const sandboxes = [sbx('d', { readyAt: 40 }), sbx('a', { readyAt: 10 }), sbx('c', { readyAt: 30 }), sbx('b', { readyAt: 20 }), sbx('e', { readyAt: 50 })];
+    const sandboxes = [
+      sbx('d', { readyAt: 40 }),
+      sbx('a', { readyAt: 10 }),
+      sbx('c', { readyAt: 30 }),
+      sbx('b', { readyAt: 20 }),
+      sbx('e', { readyAt: 50 }),
+    ];
     expect(sandboxesToTrim(sandboxes, config).sort()).toEqual(['d', 'e']);
     expect(sandboxesToTrim(sandboxes, { ...config, size: 0 }).sort()).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 
   it('counts warming sandboxes towards the size, trimming ready ones to make room', () => {
-    const sandboxes = [sbx('a', { readyAt: 10 }), sbx('b', { readyAt: 20 }), sbx('w1', { state: 'warming' }), sbx('w2', { state: 'warming' })];
+    const sandboxes = [
+      sbx('a', { readyAt: 10 }),
+      sbx('b', { readyAt: 20 }),
+      sbx('w1', { state: 'warming' }),
+      sbx('w2', { state: 'warming' }),
+    ];
     expect(sandboxesToTrim(sandboxes, config)).toEqual(['b']);
   });
 

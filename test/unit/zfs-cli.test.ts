@@ -15,7 +15,20 @@ describe('zfsCommandLine', () => {
 
   it('takes the lock, with a wait limit, for changes', () => {
     expect(zfsCommandLine('zfs', ['destroy', '-r', 'sbx/a'], cli)).toEqual([
-      'flock', '-w', '60', '-E', '75', '/var/lib/sbx/zfs.lock', 'timeout', '-k', '5', '120', 'zfs', 'destroy', '-r', 'sbx/a',
+      'flock',
+      '-w',
+      '60',
+      '-E',
+      '75',
+      '/var/lib/sbx/zfs.lock',
+      'timeout',
+      '-k',
+      '5',
+      '120',
+      'zfs',
+      'destroy',
+      '-r',
+      'sbx/a',
     ]);
     expect(zfsCommandLine('zfs', ['recv', 'sbx/b'], cli, cli.copyTimeoutMs).slice(6, 10)).toEqual(['timeout', '-k', '5', '3600']);
   });
@@ -33,7 +46,9 @@ describe('outcome of a bounded call', () => {
     const failure = zfsFailure({ exitCode: 75, stderr: '', timedOut: 'lock' }, { operation: 'snapshot', dataset: 'sbx/a@t1' });
     expect(failure.type).toBe('Busy');
     expect(failure.nonRetryable).toBe(false);
-    expect(failure.message).toBe("Could not snapshot sbx/a@t1: another zfs change held this host's zfs lock past the wait limit; retry shortly.");
+    expect(failure.message).toBe(
+      "Could not snapshot sbx/a@t1: another zfs change held this host's zfs lock past the wait limit; retry shortly.",
+    );
     expect(classifyZfsError({ exitCode: 124, stderr: '', timedOut: 'command' })).toBe('Busy');
   });
 });

@@ -45,9 +45,7 @@ describe('classifyZfsError', () => {
     expect(classifyZfsError({ stderr: real.rollbackMissing, exitCode: 1 }, SbxErrorType.SnapshotNotFound)).toBe(
       SbxErrorType.SnapshotNotFound,
     );
-    expect(classifyZfsError({ stderr: real.createExisting, exitCode: 1 }, SbxErrorType.SnapshotNotFound)).toBe(
-      SbxErrorType.AlreadyExists,
-    );
+    expect(classifyZfsError({ stderr: real.createExisting, exitCode: 1 }, SbxErrorType.SnapshotNotFound)).toBe(SbxErrorType.AlreadyExists);
   });
 
   it('reports a zfs command that is not installed as CommandMissing', async () => {

@@ -6,7 +6,10 @@ import { parseInput } from '../../common/validate.js';
 export const HostUserDataInput = z.object({
   hostId: HostId,
   fleetId: FleetId,
-  controlTaskQueue: z.string().regex(/^[A-Za-z0-9._-]{1,255}$/, 'controlTaskQueue must be letters, digits, ".", "_" or "-"').default('sbx-control'),
+  controlTaskQueue: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,255}$/, 'controlTaskQueue must be letters, digits, ".", "_" or "-"')
+    .default('sbx-control'),
   temporalAddress: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'temporalAddress must be host:port'),
   namespace: z.string().regex(/^[A-Za-z0-9._-]{1,255}$/, 'namespace must be letters, digits, ".", "_" or "-"'),
   /** Shell commands run first, as root: install sbx, mount storage, fetch certificates. */

@@ -7,9 +7,7 @@ export function localInstanceId(hostId: string, pid: number): string {
   return `local-${hostId}-${pid}`;
 }
 
-const LocalInstanceId = z
-  .string()
-  .regex(/^local-[a-z0-9][a-z0-9-]{0,62}-\d+$/, 'instanceId must look like local-<hostId>-<pid>');
+const LocalInstanceId = z.string().regex(/^local-[a-z0-9][a-z0-9-]{0,62}-\d+$/, 'instanceId must look like local-<hostId>-<pid>');
 
 export function parseLocalInstanceId(instanceId: string): { hostId: string; pid: number } {
   const id = parseInput(LocalInstanceId, instanceId, 'instanceId');

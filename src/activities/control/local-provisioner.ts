@@ -7,13 +7,7 @@ import { z } from 'zod';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { parseInput } from '../../common/validate.js';
 import { localInstanceId, parseLocalInstanceId, processIdentity, sameProcess } from './local-process.js';
-import {
-  type Instance,
-  LaunchRequest,
-  ListRequest,
-  type Provisioner,
-  runningOrLost,
-} from './provisioner.js';
+import { type Instance, LaunchRequest, ListRequest, type Provisioner, runningOrLost } from './provisioner.js';
 
 export const LocalProvisionerOptions = z.object({
   /** The host worker command, e.g. ['node', 'dist/cli/main.js', 'host']; the host's flags are appended. */
@@ -115,7 +109,18 @@ export class LocalProvisioner implements Provisioner {
     await mkdir(dataRoot, { recursive: true });
     const args = [
       ...command.slice(1),
-      ...['--host-id', hostId, '--fleet', fleetId, '--temporal-address', temporalAddress, '--namespace', namespace, '--data-root', dataRoot],
+      ...[
+        '--host-id',
+        hostId,
+        '--fleet',
+        fleetId,
+        '--temporal-address',
+        temporalAddress,
+        '--namespace',
+        namespace,
+        '--data-root',
+        dataRoot,
+      ],
     ];
     const log = openSync(join(this.stateDir, `${hostId}.log`), 'a');
     try {
@@ -221,7 +226,9 @@ const INHERITED = new Set(['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NO
  */
 export function hostEnvironment(parent: NodeJS.ProcessEnv): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(parent).filter((entry): entry is [string, string] => entry[1] !== undefined && (INHERITED.has(entry[0]) || entry[0].startsWith('SBX_'))),
+    Object.entries(parent).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined && (INHERITED.has(entry[0]) || entry[0].startsWith('SBX_')),
+    ),
   );
 }
 

@@ -101,7 +101,11 @@ export function createPlacementActivities(config: PlacementConfig) {
       const input = parseInput(PlaceSessionInput, raw, 'placeSession input');
       if (input.hostId) return timed('explicit', async () => ({ hostId: input.hostId! }));
       if (config.fleet) {
-        return timed('fleet', async () => (input.claim ? await claimWarm(input) : undefined) ?? fleetPlace({ sessionId: input.sessionId, template: input.template }));
+        return timed(
+          'fleet',
+          async () =>
+            (input.claim ? await claimWarm(input) : undefined) ?? fleetPlace({ sessionId: input.sessionId, template: input.template }),
+        );
       }
       if (config.defaultHostId) return timed('default', async () => ({ hostId: config.defaultHostId! }));
       throw sbxFailure(

@@ -2,21 +2,13 @@ import { z } from 'zod';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { HostId } from '../../common/names.js';
 import { parseInput } from '../../common/validate.js';
-import {
-  type Instance,
-  LaunchRequest,
-  ListRequest,
-  type Provisioner,
-  runningOrLost,
-} from './provisioner.js';
+import { type Instance, LaunchRequest, ListRequest, type Provisioner, runningOrLost } from './provisioner.js';
 
 export const StaticHost = z.object({ hostId: HostId, address: z.string().min(1).optional() });
 export type StaticHost = z.infer<typeof StaticHost>;
 
 export const StaticProvisionerOptions = z.object({
-  hosts: z
-    .array(StaticHost)
-    .refine((hosts) => new Set(hosts.map((h) => h.hostId)).size === hosts.length, 'hostIds must be unique'),
+  hosts: z.array(StaticHost).refine((hosts) => new Set(hosts.map((h) => h.hostId)).size === hosts.length, 'hostIds must be unique'),
 });
 export type StaticProvisionerOptions = z.input<typeof StaticProvisionerOptions>;
 

@@ -31,7 +31,16 @@ export interface HostActivityDeps {
  * The activities a host worker serves on `sbx-host-<hostId>`. Each parses its input before anything
  * runs and is safe to retry: the goal state already reached counts as success.
  */
-export function createHostActivities({ hostId, storage, runtime, maxSessions, defaultQuotaBytes, maxQuotaBytes, journal, owners }: HostActivityDeps) {
+export function createHostActivities({
+  hostId,
+  storage,
+  runtime,
+  maxSessions,
+  defaultQuotaBytes,
+  maxQuotaBytes,
+  journal,
+  owners,
+}: HostActivityDeps) {
   const files = async (sandboxId: string) => sandboxFiles(runtime, sandboxId, await storage.sandboxPath(sandboxId));
 
   const runScript = async (sandboxId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
@@ -92,7 +101,8 @@ export function createHostActivities({ hostId, storage, runtime, maxSessions, de
       await owners.authorize(input.sandboxId);
       const ctx = Context.current();
       const path = await storage.sandboxPath(input.sandboxId);
-      const run = () => runtime.exec(input.sandboxId, path, input.request, { signal: ctx.cancellationSignal, onProgress: () => ctx.heartbeat() });
+      const run = () =>
+        runtime.exec(input.sandboxId, path, input.request, { signal: ctx.cancellationSignal, onProgress: () => ctx.heartbeat() });
       const result = await journal.once(input.sandboxId, input.request.toolCallId, async () => {
         try {
           return await run();

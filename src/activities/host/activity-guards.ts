@@ -60,23 +60,27 @@ export function lifecycleActivities<A extends Activities>(activities: A): A {
  */
 export function toolActivities<A extends Activities>(activities: A, perSandbox: number): A {
   const counts = new Map<string, number>();
-  return mapActivities(activities, (_name, fn) => (async (...args: unknown[]) => {
-    const key = sandboxOf(args);
-    if (key === undefined) return heartbeating(() => fn(...args));
-    const count = counts.get(key) ?? 0;
-    if (count >= perSandbox) {
-      throw sbxFailure(
-        SbxErrorType.Busy,
-        `sandbox ${key} already runs ${perSandbox} tool calls, this host's maximum per session; wait for one to finish`,
-      );
-    }
-    counts.set(key, count + 1);
-    try {
-      return await heartbeating(() => fn(...args));
-    } finally {
-      const left = counts.get(key)! - 1;
-      if (left === 0) counts.delete(key);
-      else counts.set(key, left);
-    }
-  }) as A[keyof A]);
+  return mapActivities(
+    activities,
+    (_name, fn) =>
+      (async (...args: unknown[]) => {
+        const key = sandboxOf(args);
+        if (key === undefined) return heartbeating(() => fn(...args));
+        const count = counts.get(key) ?? 0;
+        if (count >= perSandbox) {
+          throw sbxFailure(
+            SbxErrorType.Busy,
+            `sandbox ${key} already runs ${perSandbox} tool calls, this host's maximum per session; wait for one to finish`,
+          );
+        }
+        counts.set(key, count + 1);
+        try {
+          return await heartbeating(() => fn(...args));
+        } finally {
+          const left = counts.get(key)! - 1;
+          if (left === 0) counts.delete(key);
+          else counts.set(key, left);
+        }
+      }) as A[keyof A],
+  );
 }

@@ -39,7 +39,8 @@ export class LocalDiskStorage implements Storage {
   constructor(private readonly options: LocalDiskStorageOptions) {}
 
   async init(): Promise<void> {
-    for (const dir of ['sessions', 'templates', 'snapshots', 'state', 'staging']) await mkdir(join(this.options.root, dir), { recursive: true });
+    for (const dir of ['sessions', 'templates', 'snapshots', 'state', 'staging'])
+      await mkdir(join(this.options.root, dir), { recursive: true });
   }
 
   async sandboxPath(sandboxId: string): Promise<string> {
@@ -65,7 +66,10 @@ export class LocalDiskStorage implements Storage {
       assertName('template', origin.template);
       source = join(this.templateDir(origin.template), 'rootfs');
       if (!(await isDir(source))) {
-        throw sbxFailure(SbxErrorType.TemplateNotFound, `Template ${origin.template} does not exist on this host: import it first ('sbx template import').`);
+        throw sbxFailure(
+          SbxErrorType.TemplateNotFound,
+          `Template ${origin.template} does not exist on this host: import it first ('sbx template import').`,
+        );
       }
     } else {
       assertName('sandboxId', origin.sandboxId);
@@ -163,7 +167,10 @@ export class LocalDiskStorage implements Storage {
 
   async listSandboxes(): Promise<string[]> {
     const entries = await readdir(join(this.options.root, 'sessions'), { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    return entries
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
   }
 
   async setQuarantine(sandboxId: string, sinceMs: number | undefined): Promise<void> {
@@ -279,7 +286,10 @@ function sessionNotFound(sandboxId: string): Error {
 }
 
 function snapshotNotFound(sandboxId: string, name: string): Error {
-  return sbxFailure(SbxErrorType.SnapshotNotFound, `Session ${sandboxId} has no snapshot named ${name}; list its snapshots to see which exist.`);
+  return sbxFailure(
+    SbxErrorType.SnapshotNotFound,
+    `Session ${sandboxId} has no snapshot named ${name}; list its snapshots to see which exist.`,
+  );
 }
 
 async function isDir(path: string): Promise<boolean> {

@@ -48,8 +48,10 @@ export class NoneRuntime implements Runtime {
   async exec(sandboxId: string, bundlePath: string, request: ExecRequest, hooks: ExecHooks = {}): Promise<ExecResult> {
     const state = await this.current(sandboxId);
     if (state === 'absent') throw sbxFailure(SbxErrorType.NotFound, `Session ${sandboxId} has no sandbox on this host: start it first.`);
-    if (state === 'paused') throw sbxFailure(SbxErrorType.SessionPaused, `Session ${sandboxId} is paused: resume it before running commands.`);
-    if (state === 'stopped') throw sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sandboxId} is stopped: start or restore it first.`);
+    if (state === 'paused')
+      throw sbxFailure(SbxErrorType.SessionPaused, `Session ${sandboxId} is paused: resume it before running commands.`);
+    if (state === 'stopped')
+      throw sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sandboxId} is stopped: start or restore it first.`);
 
     const rootfs = join(bundlePath, 'rootfs');
     const cwd = await hostDirInside(rootfs, request.cwd);
@@ -114,7 +116,10 @@ export class NoneRuntime implements Runtime {
     const state = await this.current(sandboxId);
     if (state === 'absent') throw sbxFailure(SbxErrorType.NotFound, `Session ${sandboxId} has no sandbox on this host: start it first.`);
     if (!from.includes(state)) {
-      throw sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sandboxId} is ${state}, so it cannot become ${to}: start or restore it first.`);
+      throw sbxFailure(
+        SbxErrorType.InvalidState,
+        `The sandbox of session ${sandboxId} is ${state}, so it cannot become ${to}: start or restore it first.`,
+      );
     }
     if (state !== to) await this.record(sandboxId, to);
   }
@@ -148,7 +153,10 @@ async function hostDirInside(rootfs: string, sandboxPath: string): Promise<strin
   const dir = join(rootfs, sandboxAbsolutePath(sandboxPath, 'Working directory'));
   const [realRoot, realDir] = await Promise.all([realpath(rootfs), realpath(dir).catch(() => undefined)]);
   if (realDir === undefined || !(await stat(realDir)).isDirectory()) {
-    throw sbxFailure(SbxErrorType.InvalidArgument, `Working directory ${sandboxPath} does not exist in the sandbox: create it first or use another cwd.`);
+    throw sbxFailure(
+      SbxErrorType.InvalidArgument,
+      `Working directory ${sandboxPath} does not exist in the sandbox: create it first or use another cwd.`,
+    );
   }
   const rel = relative(realRoot, realDir);
   if (rel === '..' || rel.startsWith(`..${sep}`)) throw pathEscape(sandboxPath, 'Working directory');

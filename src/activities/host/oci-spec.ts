@@ -99,7 +99,9 @@ export function buildOciSpec({ sandboxId, resources, cgroupParent = '/sbx', help
       { destination: '/proc', type: 'proc', source: 'proc' },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs' },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      ...(helperDir ? [{ destination: SANDBOX_HELPER_DIR, type: 'bind', source: helperDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] }] : []),
+      ...(helperDir
+        ? [{ destination: SANDBOX_HELPER_DIR, type: 'bind', source: helperDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] }]
+        : []),
     ],
     linux: {
       cgroupsPath: `${cgroupParent.replace(/\/+$/, '')}/${sandboxId}`,

@@ -88,7 +88,7 @@ export function fitJsonText(text: string, maxBytes: number): string {
 
 function jsonPrefix(text: string, maxBytes: number): { length: number; bytes: number } {
   let bytes = 0;
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const c = text.charCodeAt(i);
     const pair = c >= 0xd800 && c < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
     const cost = pair ? 4 : jsonCharBytes(c);

@@ -127,7 +127,8 @@ export class SandboxOwners {
     }
     if (record === null || record.workflowId !== owner.workflowId) return false;
     if (record.chain !== undefined && owner.chain !== undefined) return record.chain === owner.chain;
-    if (record.chain === undefined && owner.chain !== undefined) await this.replace(sandboxId, { ...record, chain: owner.chain, runId: owner.runId });
+    if (record.chain === undefined && owner.chain !== undefined)
+      await this.replace(sandboxId, { ...record, chain: owner.chain, runId: owner.runId });
     return true;
   }
 

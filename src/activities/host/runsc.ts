@@ -78,7 +78,8 @@ export class GvisorRuntime implements Runtime {
   private readonly reaperPath: string | undefined;
 
   constructor(options: GvisorRuntimeOptions) {
-    this.reaperPath = options.reaperPath === null ? undefined : (options.reaperPath ?? (existsSync(DEFAULT_REAPER) ? DEFAULT_REAPER : undefined));
+    this.reaperPath =
+      options.reaperPath === null ? undefined : (options.reaperPath ?? (existsSync(DEFAULT_REAPER) ? DEFAULT_REAPER : undefined));
     this.helperDir = options.helperDir;
     this.binary = options.runscPath ?? runscPath();
     this.globalFlags = [
@@ -122,7 +123,19 @@ export class GvisorRuntime implements Runtime {
       const child = execa(
         this.binary,
         // The trailing /. makes the sandbox refuse a cwd that is a file, as it does a missing one.
-        [...this.globalFlags, 'exec', '--user', '0:0', '--cwd', `${cwd}/.`, ...env, '--internal-pid-file', pidFile, containerId(sandboxId), ...argv],
+        [
+          ...this.globalFlags,
+          'exec',
+          '--user',
+          '0:0',
+          '--cwd',
+          `${cwd}/.`,
+          ...env,
+          '--internal-pid-file',
+          pidFile,
+          containerId(sandboxId),
+          ...argv,
+        ],
         supervisedStdio(request),
       );
       const run = await supervise(child, request, hooks, () => this.killExec(sandboxId, pidFile)).catch((err: NodeJS.ErrnoException) => {
@@ -139,7 +152,12 @@ export class GvisorRuntime implements Runtime {
         if (request.toolCallId !== FILES_CALL_ID && !(await this.directoryInside(sandboxId, bundlePath, request.cwd))) {
           throw missingCwd(sandboxId, request);
         }
-        return { ...base, exitCode: 127, status: 'exited', stderr: `${base.stderr}sbx: cannot run ${argv[0]}: no such program in the sandbox\n` };
+        return {
+          ...base,
+          exitCode: 127,
+          status: 'exited',
+          stderr: `${base.stderr}sbx: cannot run ${argv[0]}: no such program in the sandbox\n`,
+        };
       }
       if (run.exitCode === 128) {
         const refusal = execRefusal(sandboxId, request, run.stderr);
@@ -223,15 +241,24 @@ export class GvisorRuntime implements Runtime {
     const status = await this.status(sandboxId);
     if (status === 'running' || status === 'paused') return;
     if (!(await exists(join(imagePath, CHECKPOINT_FILE)))) {
-      throw sbxFailure(SbxErrorType.NotFound, `No checkpoint image for session ${sandboxId} at ${imagePath}: it was never hibernated, or the image was removed.`);
+      throw sbxFailure(
+        SbxErrorType.NotFound,
+        `No checkpoint image for session ${sandboxId} at ${imagePath}: it was never hibernated, or the image was removed.`,
+      );
     }
     if (!(await exists(join(bundlePath, 'config.json')))) {
-      throw sbxFailure(SbxErrorType.InvalidState, `Session ${sandboxId} has no config.json in ${bundlePath}: start it instead of restoring.`);
+      throw sbxFailure(
+        SbxErrorType.InvalidState,
+        `Session ${sandboxId} has no config.json in ${bundlePath}: start it instead of restoring.`,
+      );
     }
     // runsc restore creates the container itself and refuses an id that still exists.
     if (status !== undefined) await this.runsc(['delete', '--force', containerId(sandboxId)]);
     await this.installHelper(bundlePath);
-    await this.runscDetached(['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sandboxId)], this.timeoutsMs.image);
+    await this.runscDetached(
+      ['restore', '--bundle', bundlePath, '--image-path', imagePath, '--detach', containerId(sandboxId)],
+      this.timeoutsMs.image,
+    );
   }
 
   async destroy(sandboxId: string): Promise<void> {
@@ -268,7 +295,8 @@ export class GvisorRuntime implements Runtime {
 
   private async requireStatus(sandboxId: string, verb: string): Promise<RunscStatus> {
     const status = await this.status(sandboxId);
-    if (status === undefined) throw sbxFailure(SbxErrorType.NotFound, `Cannot ${verb} session ${sandboxId}: it has no sandbox on this host; start it first.`);
+    if (status === undefined)
+      throw sbxFailure(SbxErrorType.NotFound, `Cannot ${verb} session ${sandboxId}: it has no sandbox on this host; start it first.`);
     return status;
   }
 
@@ -284,13 +312,15 @@ export class GvisorRuntime implements Runtime {
   private async killExec(sandboxId: string, pidFile: string): Promise<void> {
     const pid = await readPid(pidFile);
     if (pid === undefined) return;
-    await this.runsc(['exec', containerId(sandboxId), '/bin/sh', '-c', `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`], { reject: false });
+    await this.runsc(['exec', containerId(sandboxId), '/bin/sh', '-c', `kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`], {
+      reject: false,
+    });
     const signal = (victims: number[], sig: string) =>
       Promise.all(victims.map((victim) => this.runsc(['kill', '--pid', String(victim), containerId(sandboxId), sig], { reject: false })));
     for (let round = 0; round < 10; round++) {
       let victims = await this.leftovers(sandboxId, pid);
       if (victims.length === 0) return;
-      for (let more = victims; more.length > 0 && victims.length < 10_000; ) {
+      for (let more = victims; more.length > 0 && victims.length < 10_000;) {
         await signal(more, 'STOP');
         const seen = new Set(victims);
         more = (await this.leftovers(sandboxId, pid)).filter((p) => !seen.has(p));
@@ -411,7 +441,8 @@ function execRefusal(sandboxId: string, request: ExecRequest, stderr: string): E
   if (/failed to find initial working directory/.test(tail)) {
     return missingCwd(sandboxId, request);
   }
-  if (/in state paused/.test(tail)) return sbxFailure(SbxErrorType.SessionPaused, `Session ${sandboxId} is paused: resume it before running commands.`);
+  if (/in state paused/.test(tail))
+    return sbxFailure(SbxErrorType.SessionPaused, `Session ${sandboxId} is paused: resume it before running commands.`);
   if (/cannot execute in container .* in state (stopped|created)/.test(tail)) {
     return sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sandboxId} is not running: start it before running commands.`);
   }
@@ -420,7 +451,10 @@ function execRefusal(sandboxId: string, request: ExecRequest, stderr: string): E
 }
 
 function missingCwd(sandboxId: string, request: ExecRequest): Error {
-  return sbxFailure(SbxErrorType.InvalidArgument, `Working directory ${request.cwd} does not exist in session ${sandboxId} or is not a directory: create it first or use another cwd.`);
+  return sbxFailure(
+    SbxErrorType.InvalidArgument,
+    `Working directory ${request.cwd} does not exist in session ${sandboxId} or is not a directory: create it first or use another cwd.`,
+  );
 }
 
 function notFound(sandboxId: string): Error {
@@ -428,7 +462,10 @@ function notFound(sandboxId: string): Error {
 }
 
 function notRunning(sandboxId: string, status: RunscStatus, goal: string): Error {
-  return sbxFailure(SbxErrorType.InvalidState, `The sandbox of session ${sandboxId} is ${status}, so it cannot be ${goal}: start or restore it first.`);
+  return sbxFailure(
+    SbxErrorType.InvalidState,
+    `The sandbox of session ${sandboxId} is ${status}, so it cannot be ${goal}: start or restore it first.`,
+  );
 }
 
 function runscMissing(binary: string): Error {
@@ -483,7 +520,11 @@ function pinnedFlags(binary: string): string[] {
 }
 
 function runscFailed(args: string[], result: { stderr?: unknown; stdout?: unknown; exitCode?: number }): Error {
-  const reason = String(result.stderr || result.stdout || `exit code ${result.exitCode}`).trim().split('\n').slice(-3).join(' ');
+  const reason = String(result.stderr || result.stdout || `exit code ${result.exitCode}`)
+    .trim()
+    .split('\n')
+    .slice(-3)
+    .join(' ');
   if (isMissingContainer(reason)) return sbxFailure(SbxErrorType.NotFound, `runsc ${args[0]}: ${reason}`);
   return sbxFailure(SbxErrorType.CommandFailed, `runsc ${args.join(' ')} failed: ${reason}`);
 }

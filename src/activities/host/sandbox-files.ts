@@ -90,13 +90,19 @@ export function sandboxFiles(runtime: Runtime, sandboxId: string, bundlePath: st
     }
     if (!parsed.ok) throw fileError(parsed.error.code, pathOf(parsed.error.index));
     const checked = answer.safeParse(parsed.result);
-    if (!checked.success) throw sbxFailure(SbxErrorType.CommandFailed, `The file helper in sandbox ${sandboxId} gave an answer out of bounds; try again.`);
+    if (!checked.success)
+      throw sbxFailure(SbxErrorType.CommandFailed, `The file helper in sandbox ${sandboxId} gave an answer out of bounds; try again.`);
     return checked.data;
   }
 
   return {
     async readFile(request) {
-      const page = await run('read', { path: request.path, offset: request.offset, maxBytes: request.maxBytes }, ReadAnswer, () => request.path);
+      const page = await run(
+        'read',
+        { path: request.path, offset: request.offset, maxBytes: request.maxBytes },
+        ReadAnswer,
+        () => request.path,
+      );
       let data = Buffer.from(page.data, 'base64').subarray(0, request.maxBytes);
       let text = encode(data, request.encoding, request.offset + data.length < page.size);
       // Bytes that are not text grow when escaped as JSON: shrink the page until it fits.
@@ -106,7 +112,14 @@ export function sandboxFiles(runtime: Runtime, sandboxId: string, bundlePath: st
       }
       const end = request.offset + text.consumed;
       const truncated = end < page.size;
-      return { content: text.content, encoding: request.encoding, size: page.size, offset: request.offset, truncated, ...(truncated ? { nextOffset: end } : {}) };
+      return {
+        content: text.content,
+        encoding: request.encoding,
+        size: page.size,
+        offset: request.offset,
+        truncated,
+        ...(truncated ? { nextOffset: end } : {}),
+      };
     },
 
     async writeFiles(files) {
@@ -121,7 +134,12 @@ export function sandboxFiles(runtime: Runtime, sandboxId: string, bundlePath: st
     },
 
     async listDir(request) {
-      const page = await run('list', { path: request.path, after: request.cursor ?? '', limit: request.limit }, ListAnswer, () => request.path);
+      const page = await run(
+        'list',
+        { path: request.path, after: request.cursor ?? '', limit: request.limit },
+        ListAnswer,
+        () => request.path,
+      );
       const entries = page.entries.slice(0, request.limit);
       return { entries, ...(page.more && entries.length ? { nextCursor: entries[entries.length - 1]!.name } : {}) };
     },
@@ -178,7 +196,10 @@ function fileError(code: string, path: string): Error {
       return sbxFailure(SbxErrorType.PathEscape, `Path ${shown} leads outside the sandbox; use a path inside it.`);
     case 'ENOSPC':
     case 'EDQUOT':
-      return sbxFailure(SbxErrorType.NoSpace, `No space left to write ${shown}: the sandbox's quota or disk is full; free space or raise the quota.`);
+      return sbxFailure(
+        SbxErrorType.NoSpace,
+        `No space left to write ${shown}: the sandbox's quota or disk is full; free space or raise the quota.`,
+      );
     default:
       return sbxFailure(SbxErrorType.CommandFailed, `File operation on ${shown} failed in the sandbox (${code.replace(/[^A-Z]/g, '')}).`);
   }

@@ -19,7 +19,10 @@ export function assertName(kind: 'sandboxId' | 'template' | 'snapshot name', val
 
 export function assertQuota(quotaBytes: number): void {
   if (!Number.isSafeInteger(quotaBytes) || quotaBytes < MIN_QUOTA_BYTES) {
-    throw sbxFailure(SbxErrorType.InvalidArgument, `quota ${quotaBytes} is not valid: give a whole number of bytes, at least ${MIN_QUOTA_BYTES} (16 MiB).`);
+    throw sbxFailure(
+      SbxErrorType.InvalidArgument,
+      `quota ${quotaBytes} is not valid: give a whole number of bytes, at least ${MIN_QUOTA_BYTES} (16 MiB).`,
+    );
   }
 }
 

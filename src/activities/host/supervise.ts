@@ -120,7 +120,10 @@ export async function supervise(
 function spawnFailure(err: NodeJS.ErrnoException): Error {
   if (err.code === 'ENOENT') return err;
   if (err.code === 'E2BIG') {
-    return sbxFailure(SbxErrorType.InvalidArgument, 'The command could not be started: its arguments and environment are too large for the kernel (E2BIG).');
+    return sbxFailure(
+      SbxErrorType.InvalidArgument,
+      'The command could not be started: its arguments and environment are too large for the kernel (E2BIG).',
+    );
   }
   return sbxFailure(SbxErrorType.CommandFailed, `The command could not be started (${err.code ?? err.message}); try again.`);
 }

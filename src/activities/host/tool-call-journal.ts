@@ -80,7 +80,9 @@ export class ToolCallJournal {
     const dir = join(this.dir, sandboxId);
     const names = await readdir(dir).catch(() => [] as string[]);
     if (names.length <= MAX_ENTRIES * 1.1) return;
-    const aged = await Promise.all(names.map(async (name) => ({ name, mtime: (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0 })));
+    const aged = await Promise.all(
+      names.map(async (name) => ({ name, mtime: (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0 })),
+    );
     aged.sort((a, b) => a.mtime - b.mtime);
     await Promise.all(aged.slice(0, names.length - MAX_ENTRIES).map(({ name }) => rm(join(dir, name), { force: true })));
   }

@@ -74,7 +74,21 @@ export interface ZfsResult {
 }
 
 /** `zfs` subcommands that mount, unmount or change datasets. */
-const MUTATING = new Set(['create', 'clone', 'destroy', 'rollback', 'snapshot', 'receive', 'recv', 'set', 'inherit', 'mount', 'unmount', 'umount', 'promote']);
+const MUTATING = new Set([
+  'create',
+  'clone',
+  'destroy',
+  'rollback',
+  'snapshot',
+  'receive',
+  'recv',
+  'set',
+  'inherit',
+  'mount',
+  'unmount',
+  'umount',
+  'promote',
+]);
 /** `zpool` subcommands that mount or unmount a pool's datasets. */
 const POOL_MUTATING = new Set(['create', 'destroy', 'import', 'export']);
 

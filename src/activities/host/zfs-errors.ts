@@ -61,7 +61,7 @@ function advice(type: SbxErrorType): string {
     case SbxErrorType.PoolFaulted:
       return "the ZFS pool is faulted or its I/O is suspended; check 'zpool status' on the host";
     case SbxErrorType.CommandMissing:
-      return "ZFS is not usable on this host: install it (Debian: zfs-fuse or zfsutils-linux) and make sure its daemon runs";
+      return 'ZFS is not usable on this host: install it (Debian: zfs-fuse or zfsutils-linux) and make sure its daemon runs';
     default:
       return 'see the zfs message';
   }
@@ -75,7 +75,10 @@ export function zfsFailure(outcome: ZfsOutcome, op: ZfsOperation): ApplicationFa
       outcome.timedOut === 'lock'
         ? "another zfs change held this host's zfs lock past the wait limit"
         : 'zfs did not finish within its time limit and was stopped (zfs-fuse may be overloaded or stuck)';
-    return sbxFailure(type, `Could not ${op.operation} ${op.dataset}: ${why}; retry shortly.`, { dataset: op.dataset, timedOut: outcome.timedOut });
+    return sbxFailure(type, `Could not ${op.operation} ${op.dataset}: ${why}; retry shortly.`, {
+      dataset: op.dataset,
+      timedOut: outcome.timedOut,
+    });
   }
   const said = outcome.stderr.trim().split('\n').filter(Boolean).join('; ');
   const message = `Could not ${op.operation} ${op.dataset}: ${advice(type)}.${said ? ` (zfs: ${said})` : ''}`;

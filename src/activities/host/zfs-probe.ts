@@ -49,7 +49,11 @@ async function bounded(command: string[], timeoutMs: number): Promise<string | u
   if (result.signal === 'SIGKILL' || result.exitCode === 137 || result.exitCode === 124 || result.timedOut) {
     return `did not answer within ${seconds} s`;
   }
-  return `failed: ${String(result.stderr || result.message).trim().split('\n')[0]}`;
+  return `failed: ${
+    String(result.stderr || result.message)
+      .trim()
+      .split('\n')[0]
+  }`;
 }
 
 /** The mountpoint of `root`'s own dataset, or of its nearest mounted child, from the mount table. */

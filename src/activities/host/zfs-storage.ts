@@ -89,7 +89,8 @@ export class ZfsStorage implements Storage {
       }
     }
     const sessions = `${this.root}/sessions`;
-    for (const property of SESSION_PROPERTIES) await this.zfs(['set', property, sessions], { operation: `set ${property} on`, dataset: sessions });
+    for (const property of SESSION_PROPERTIES)
+      await this.zfs(['set', property, sessions], { operation: `set ${property} on`, dataset: sessions });
     if (this.reserveBytes !== undefined) await this.initReserve();
     await this.sweep();
   }
@@ -130,7 +131,11 @@ export class ZfsStorage implements Storage {
     const known = this.paths.get(sandboxId);
     if (known) return known;
     const dataset = this.sandboxDataset(sandboxId);
-    const path = await this.get(dataset, 'mountpoint', { operation: 'find the directory of', dataset, notFound: SbxErrorType.SessionNotFound });
+    const path = await this.get(dataset, 'mountpoint', {
+      operation: 'find the directory of',
+      dataset,
+      notFound: SbxErrorType.SessionNotFound,
+    });
     await ensureNosuidNodev(path);
     this.paths.set(sandboxId, path);
     return path;
@@ -257,7 +262,11 @@ export class ZfsStorage implements Storage {
     const snapshot = `${dataset}@${name}`;
     await this.withReserve(async () => {
       try {
-        await this.zfs(['rollback', '-r', snapshot], { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound }, true);
+        await this.zfs(
+          ['rollback', '-r', snapshot],
+          { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound },
+          true,
+        );
       } catch (err) {
         if (!/clones of previous snapshots exist/.test((err as Error).message)) throw err;
         throw await this.forksInTheWay(sandboxId, name);
@@ -290,7 +299,10 @@ export class ZfsStorage implements Storage {
   /** The session datasets and whether each is retired: one `zfs get`. */
   private async sessionMarks(): Promise<Array<{ dataset: string; retired: boolean }>> {
     const parent = `${this.root}/sessions`;
-    const out = await this.zfs(['get', '-H', '-r', '-d', '1', '-o', 'name,value', RETIRED_PROPERTY, parent], { operation: 'list the sessions in', dataset: parent });
+    const out = await this.zfs(['get', '-H', '-r', '-d', '1', '-o', 'name,value', RETIRED_PROPERTY, parent], {
+      operation: 'list the sessions in',
+      dataset: parent,
+    });
     return out
       .split('\n')
       .map((line) => line.split('\t'))
@@ -313,7 +325,10 @@ export class ZfsStorage implements Storage {
   /** Sessions cloned from snapshots of `dataset`: clone dataset → origin snapshot. */
   private async clones(dataset: string): Promise<Map<string, string>> {
     const parent = `${this.root}/sessions`;
-    const out = await this.zfs(['get', '-H', '-r', '-d', '1', '-o', 'name,value', 'origin', parent], { operation: 'list the origins in', dataset: parent });
+    const out = await this.zfs(['get', '-H', '-r', '-d', '1', '-o', 'name,value', 'origin', parent], {
+      operation: 'list the origins in',
+      dataset: parent,
+    });
     return new Map(
       out
         .split('\n')
@@ -329,7 +344,9 @@ export class ZfsStorage implements Storage {
     const target = snapshots.find((snap) => snap.name === name)?.createTxg ?? -1;
     const later = new Set(snapshots.filter((snap) => snap.createTxg > target).map((snap) => `${dataset}@${snap.name}`));
     const parent = `${this.root}/sessions/`;
-    const forks = [...(await this.clones(dataset))].filter(([, origin]) => later.has(origin)).map(([clone, origin]) => `${clone.slice(parent.length)} (from ${origin.split('@')[1]})`);
+    const forks = [...(await this.clones(dataset))]
+      .filter(([, origin]) => later.has(origin))
+      .map(([clone, origin]) => `${clone.slice(parent.length)} (from ${origin.split('@')[1]})`);
     return sbxFailure(
       SbxErrorType.InvalidState,
       `Cannot roll session ${sandboxId} back to ${name}: forks were made from later snapshots and depend on them: ${forks.join(', ') || 'see zfs'}. Destroy those forks first, or roll back to the snapshot they were made from or a later one.`,
@@ -343,7 +360,8 @@ export class ZfsStorage implements Storage {
     const cloned = new Set((await this.clones(dataset)).values());
     for (const snapshot of await this.snapshotsOf(dataset, SbxErrorType.SessionNotFound)) {
       const full = `${dataset}@${snapshot.name}`;
-      if (!cloned.has(full)) await this.zfsAllowing(['destroy', full], { operation: 'destroy', dataset: full }, SbxErrorType.NotFound, true);
+      if (!cloned.has(full))
+        await this.zfsAllowing(['destroy', full], { operation: 'destroy', dataset: full }, SbxErrorType.NotFound, true);
     }
   }
 
@@ -352,7 +370,7 @@ export class ZfsStorage implements Storage {
    * source's own source, and so on.
    */
   private async collectRetired(source: string | undefined): Promise<void> {
-    for (let dataset = source; dataset; ) {
+    for (let dataset = source; dataset;) {
       const lineage = await this.lineage(dataset);
       if (!lineage?.retired) return;
       const result = await runZfsRetryingBusy(['destroy', '-r', '-f', dataset], undefined, this.cli);
@@ -367,7 +385,11 @@ export class ZfsStorage implements Storage {
   async setQuarantine(sandboxId: string, sinceMs: number | undefined): Promise<void> {
     const dataset = this.sandboxDataset(sandboxId);
     const args = sinceMs === undefined ? ['inherit', QUARANTINE_PROPERTY, dataset] : ['set', `${QUARANTINE_PROPERTY}=${sinceMs}`, dataset];
-    await this.zfs(args, { operation: sinceMs === undefined ? 'release from quarantine' : 'quarantine', dataset, notFound: SbxErrorType.SessionNotFound });
+    await this.zfs(args, {
+      operation: sinceMs === undefined ? 'release from quarantine' : 'quarantine',
+      dataset,
+      notFound: SbxErrorType.SessionNotFound,
+    });
   }
 
   async quarantined(): Promise<Map<string, number>> {
@@ -420,7 +442,10 @@ export class ZfsStorage implements Storage {
   async health(): Promise<PoolHealth> {
     const pool = this.root.split('/')[0]!;
     if (!this.reserveHeld) await this.holdReserve();
-    const out = await this.zpool(['list', '-H', '-o', 'health,size,free,capacity', pool], { operation: 'read the health of pool', dataset: pool });
+    const out = await this.zpool(['list', '-H', '-o', 'health,size,free,capacity', pool], {
+      operation: 'read the health of pool',
+      dataset: pool,
+    });
     const health = parsePoolList(out);
     return this.reserveHeld || health.status === 'unhealthy' ? health : { ...health, status: 'degraded' };
   }
@@ -489,7 +514,10 @@ export class ZfsStorage implements Storage {
   private async newestVersion(name: string): Promise<string> {
     const versions = await this.versionsOf(name);
     if (versions.length === 0) {
-      throw sbxFailure(SbxErrorType.TemplateNotFound, `Template ${name} does not exist on this host: import it first ('sbx template import').`);
+      throw sbxFailure(
+        SbxErrorType.TemplateNotFound,
+        `Template ${name} does not exist on this host: import it first ('sbx template import').`,
+      );
     }
     return `v${versions.at(-1)}`;
   }

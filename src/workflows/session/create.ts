@@ -77,7 +77,11 @@ export async function create(session: SessionEntity): Promise<void> {
       }
     }
     // A request the host refuses as invalid (a quota over its maximum) keeps its type: the caller must change it.
-    const type = hostLost ? SbxErrorType.HostLost : failure.type === SbxErrorType.InvalidArgument ? SbxErrorType.InvalidArgument : SbxErrorType.CreateFailed;
+    const type = hostLost
+      ? SbxErrorType.HostLost
+      : failure.type === SbxErrorType.InvalidArgument
+        ? SbxErrorType.InvalidArgument
+        : SbxErrorType.CreateFailed;
     session.createError = sbxFailure(type, `session ${sessionId} could not be created: ${failure.message}`);
     session.setState('failed', hostLost ? 'host-lost' : 'create-failed');
     await session.releaseSlot();

@@ -1,4 +1,12 @@
-import { ActivityFailure, ApplicationFailure, ParentClosePolicy, patched, setHandler, startChild, WorkflowIdReusePolicy } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  ParentClosePolicy,
+  patched,
+  setHandler,
+  startChild,
+  WorkflowIdReusePolicy,
+} from '@temporalio/workflow';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { sessionWorkflowId } from '../../common/names.js';
 import { parseInput } from '../../common/validate.js';

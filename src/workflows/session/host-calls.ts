@@ -80,7 +80,11 @@ export class HostCalls {
   /** The typed failure for a host activity's `err`; a host that never picked the task up fails the session (host-lost). */
   failed(what: string, err: unknown): ApplicationFailure {
     const { sessionId, req } = this.session;
-    const { failure, hostLost } = hostFailure(what, err, { sessionId, hostId: this.session.record.hostId, hostTimeoutMs: req.hostTimeoutMs });
+    const { failure, hostLost } = hostFailure(what, err, {
+      sessionId,
+      hostId: this.session.record.hostId,
+      hostTimeoutMs: req.hostTimeoutMs,
+    });
     if (hostLost && this.session.state !== 'destroying') this.session.setState('failed', 'host-lost');
     return failure;
   }
@@ -107,7 +111,9 @@ export class HostCalls {
     const scope = new CancellationScope();
     this.toolScopes.add(scope);
     try {
-      return await scope.run(() => call(this.summarized(proxyActivities<HostActivities>({ ...hostOptions(hostId, req.hostTimeoutMs), ...options, ...queue }))));
+      return await scope.run(() =>
+        call(this.summarized(proxyActivities<HostActivities>({ ...hostOptions(hostId, req.hostTimeoutMs), ...options, ...queue }))),
+      );
     } catch (err) {
       if (isCancellation(err) && this.session.destroyRequested) {
         throw sbxFailure(SbxErrorType.SessionDestroyed, `session ${sessionId} is being destroyed: its '${what}' was stopped`);

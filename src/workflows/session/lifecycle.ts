@@ -21,7 +21,9 @@ import type { SessionEntity } from './entity.js';
 export async function resume(session: SessionEntity): Promise<void> {
   if (session.state !== 'paused') return;
   await session.host.run('resume', () =>
-    session.host.acts().resumeSandbox({ sandboxId: session.sandboxId, mode: session.record.pauseMode ?? 'freeze', resources: session.req.resources }),
+    session.host
+      .acts()
+      .resumeSandbox({ sandboxId: session.sandboxId, mode: session.record.pauseMode ?? 'freeze', resources: session.req.resources }),
   );
   session.record.pauseMode = undefined;
   session.setState('active');
@@ -78,8 +80,9 @@ export function registerLifecycleHandlers(session: SessionEntity): void {
   setHandler(hostLostSignal, (raw) => {
     const hostId = session.signalInput('hostLost', HostRef, raw)?.hostId;
     const { state } = session;
-    if (hostId === undefined || hostId !== session.record.hostId || state === 'destroyed' || state === 'destroying' || state === 'failed') return;
-    log.warn('the fleet reports this session\'s host lost', { sessionId: session.sessionId, hostId });
+    if (hostId === undefined || hostId !== session.record.hostId || state === 'destroyed' || state === 'destroying' || state === 'failed')
+      return;
+    log.warn("the fleet reports this session's host lost", { sessionId: session.sessionId, hostId });
     session.setState('failed', 'host-lost');
   });
   setHandler(forkReadySignal, (raw) => {

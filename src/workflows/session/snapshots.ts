@@ -30,7 +30,13 @@ export function registerSnapshotHandlers(session: SessionEntity): void {
         const turn = s().turn + 1;
         const name = turnSnapshotName(turn);
         const snap = await host.run('turn snapshot', () => host.acts().snapshotSandbox({ sandboxId: session.sandboxId, name }));
-        s().snapshots.push({ name, turn, createdAt: new Date().toISOString(), usedBytes: snap.usedBytes, referencedBytes: snap.referencedBytes });
+        s().snapshots.push({
+          name,
+          turn,
+          createdAt: new Date().toISOString(),
+          usedBytes: snap.usedBytes,
+          referencedBytes: snap.referencedBytes,
+        });
         s().turn = turn;
         upsertSearchAttributes([{ key: SbxTurn, value: turn }]);
         session.showStory();
@@ -86,7 +92,9 @@ export function registerSnapshotHandlers(session: SessionEntity): void {
         session.allowed('rollback');
         const target = resolveSnapshot(s().snapshots, SnapshotTarget.parse(raw), s().turn);
         // The sandbox restarts on the rolled-back filesystem, so a paused one comes back active.
-        await host.run('rollback', () => host.acts().rollbackSandbox({ sandboxId: session.sandboxId, name: target.name, resources: req.resources }));
+        await host.run('rollback', () =>
+          host.acts().rollbackSandbox({ sandboxId: session.sandboxId, name: target.name, resources: req.resources }),
+        );
         s().snapshots = snapshotsAfterRollback(s().snapshots, target.name);
         s().turn = turnAfterRollback(s().snapshots);
         upsertSearchAttributes([{ key: SbxTurn, value: s().turn }]);

@@ -85,7 +85,9 @@ function toolUpdate<S extends z.ZodType, R>(
   call: (acts: HostActs, request: z.output<S>) => Promise<R>,
 ): void {
   const handler = (raw: z.input<S>) =>
-    runTool(session, () => shownAs(session, { name: update.name }, () => session.host.tool(update.name, (acts) => call(acts, schema.parse(raw)))));
+    runTool(session, () =>
+      shownAs(session, { name: update.name }, () => session.host.tool(update.name, (acts) => call(acts, schema.parse(raw)))),
+    );
   setHandler(update, handler, {
     validator: (raw) => (parseInput(schema, raw, `${update.name} request`), session.allowed(operation), session.assertToolSlot()),
   });
@@ -140,12 +142,22 @@ export function registerToolHandlers(session: SessionEntity): void {
   );
 
   const sandboxId = () => session.sandboxId;
-  toolUpdate(session, writeFilesUpdate, WriteFilesRequest, 'files', (acts, request) => acts.writeFiles({ sandboxId: sandboxId(), ...request }));
+  toolUpdate(session, writeFilesUpdate, WriteFilesRequest, 'files', (acts, request) =>
+    acts.writeFiles({ sandboxId: sandboxId(), ...request }),
+  );
   toolUpdate(session, readFileUpdate, ReadFileRequest, 'files', (acts, request) => acts.readFile({ sandboxId: sandboxId(), request }));
   toolUpdate(session, listDirUpdate, ListDirRequest, 'files', (acts, request) => acts.listDir({ sandboxId: sandboxId(), request }));
   toolUpdate(session, statPathUpdate, StatPathRequest, 'files', (acts, request) => acts.statPath({ sandboxId: sandboxId(), request }));
-  toolUpdate(session, deletePathUpdate, DeletePathRequest, 'files', (acts, request) => acts.deletePath({ sandboxId: sandboxId(), request }));
-  toolUpdate(session, launchProcessUpdate, LaunchProcessRequest, 'exec', (acts, request) => acts.launchProcess({ sandboxId: sandboxId(), request }));
-  toolUpdate(session, processStatusUpdate, ProcessRef, 'files', (acts, { processId }) => acts.processStatus({ sandboxId: sandboxId(), processId }));
-  toolUpdate(session, killProcessUpdate, ProcessRef, 'files', (acts, { processId }) => acts.killProcess({ sandboxId: sandboxId(), processId }));
+  toolUpdate(session, deletePathUpdate, DeletePathRequest, 'files', (acts, request) =>
+    acts.deletePath({ sandboxId: sandboxId(), request }),
+  );
+  toolUpdate(session, launchProcessUpdate, LaunchProcessRequest, 'exec', (acts, request) =>
+    acts.launchProcess({ sandboxId: sandboxId(), request }),
+  );
+  toolUpdate(session, processStatusUpdate, ProcessRef, 'files', (acts, { processId }) =>
+    acts.processStatus({ sandboxId: sandboxId(), processId }),
+  );
+  toolUpdate(session, killProcessUpdate, ProcessRef, 'files', (acts, { processId }) =>
+    acts.killProcess({ sandboxId: sandboxId(), processId }),
+  );
 }

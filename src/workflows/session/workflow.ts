@@ -87,10 +87,16 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     const seen = session.activitySeq;
     const idleTimeout = session.state === 'active' && req.idleTimeoutMs > 0 ? req.idleTimeoutMs : undefined;
     const wake = () =>
-      session.destroyRequested || session.lifetimeExpired || pending.length > 0 || session.activitySeq !== seen || workflowInfo().continueAsNewSuggested;
+      session.destroyRequested ||
+      session.lifetimeExpired ||
+      pending.length > 0 ||
+      session.activitySeq !== seen ||
+      workflowInfo().continueAsNewSuggested;
     const woke = idleClock
       ? await idleClock.wait(idleTimeout !== undefined, wake)
-      : idleTimeout === undefined ? (await condition(wake), true) : await condition(wake, idleTimeout);
+      : idleTimeout === undefined
+        ? (await condition(wake), true)
+        : await condition(wake, idleTimeout);
     // A tool call starting or ending, or one still running when the period ends, is activity.
     if (session.activitySeq !== seen || (!woke && !lock.idle)) idleClock?.touch();
     if (!woke && lock.idle) pending.push({ kind: 'pause', mode: req.idlePauseMode, reason: 'idle' });

@@ -53,7 +53,9 @@ export class WorkflowTestEnv {
     installQuietRuntime();
     const shared = workflowTestServer();
     const { address, namespace } = server ?? shared;
-    const file = basename(new URL(testFileUrl).pathname).replace(/\.test\.ts$/, '').replace(/[^a-z0-9]+/g, '-');
+    const file = basename(new URL(testFileUrl).pathname)
+      .replace(/\.test\.ts$/, '')
+      .replace(/[^a-z0-9]+/g, '-');
     const prefix = `${file.slice(0, 20)}-${Date.now().toString(36)}`;
     const connection = await Connection.connect({ address });
     const env = new WorkflowTestEnv(new Client({ connection, namespace }), connection, `sbx-wf-test-${prefix}`, prefix, address, namespace);
@@ -167,7 +169,18 @@ export class WorkflowTestEnv {
    */
   async recordHistory(workflowId: string, name: string): Promise<void> {
     if (process.env.SBX_RECORD_HISTORIES !== '1') return;
-    const { stdout } = await execa(temporalCliPath(), ['workflow', 'show', '--workflow-id', workflowId, '--address', this.address, '--namespace', this.namespace, '--output', 'json']);
+    const { stdout } = await execa(temporalCliPath(), [
+      'workflow',
+      'show',
+      '--workflow-id',
+      workflowId,
+      '--address',
+      this.address,
+      '--namespace',
+      this.namespace,
+      '--output',
+      'json',
+    ]);
     writeFileSync(fileURLToPath(new URL(`../../replay/histories/${name}.json`, import.meta.url)), stdout);
   }
 }

@@ -28,7 +28,10 @@ export function installQuietRuntime(): void {
   runtimeInstalled = true;
   try {
     // Core's own warnings (an activity completing after its workflow ended) are noise here too.
-    Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+    });
   } catch {
     // Another test file in this jest worker installed it already.
   }

@@ -27,7 +27,9 @@ export class Recorder {
 
   /** Calls that started, in order, optionally only those naming `sandboxId`. */
   started(sandboxId?: string): string[] {
-    return this.calls.filter((c) => c.phase === 'start' && (sandboxId === undefined || sandboxOf(c.input) === sandboxId)).map((c) => c.activity);
+    return this.calls
+      .filter((c) => c.phase === 'start' && (sandboxId === undefined || sandboxOf(c.input) === sandboxId))
+      .map((c) => c.activity);
   }
 
   /** The recorded phases of `sandboxId`'s calls, as 'activity:phase'. */

@@ -3,10 +3,15 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { SbxErrorType } from '../../../src/common/errors.js';
 import { fleetWorkflowId } from '../../../src/common/names.js';
 import type { FleetConfigInput } from '../../../src/protocol/fleet-config.js';
-import { configureFleetSignal, fleetStatusQuery, hostHeartbeatSignal, placeUpdate, type FleetStatus } from '../../../src/protocol/messages.js';
+import {
+  configureFleetSignal,
+  fleetStatusQuery,
+  hostHeartbeatSignal,
+  placeUpdate,
+  type FleetStatus,
+} from '../../../src/protocol/messages.js';
 import { eventually, failureType } from '../harness/env.js';
 import { env } from '../harness/current.js';
-
 
 /** Fast clocks: the fleet reconciles five times a second. */
 const fast: Partial<FleetConfigInput> = { reconcileIntervalMs: 200, heartbeatIntervalMs: 500, heartbeatMissLimit: 2 };
@@ -19,7 +24,14 @@ async function startFleet(settings: Partial<FleetConfigInput>): Promise<{ fleet:
 }
 
 const heartbeat = (fleet: WorkflowHandle, hostId: string, extra: { sessions?: number; instanceId?: string } = {}) =>
-  fleet.signal(hostHeartbeatSignal, { hostId, maxSessions: 2, sessions: extra.sessions ?? 0, healthy: true, templates: [], instanceId: extra.instanceId });
+  fleet.signal(hostHeartbeatSignal, {
+    hostId,
+    maxSessions: 2,
+    sessions: extra.sessions ?? 0,
+    healthy: true,
+    templates: [],
+    instanceId: extra.instanceId,
+  });
 
 const status = (fleet: WorkflowHandle) => fleet.query(fleetStatusQuery);
 const until = (fleet: WorkflowHandle, ok: (s: FleetStatus) => boolean, what: string) => eventually(() => status(fleet), ok, what);
@@ -34,7 +46,13 @@ test('a fleet below minHosts launches a host, which turns ready when it heartbea
   const booting = await until(fleet, (s) => s.hosts.length === 1, 'a host to be launched');
   expect(booting.hosts[0]).toMatchObject({ state: 'provisioning' });
   const hostId = booting.hosts[0]!.hostId;
-  expect(await eventually(async () => launched(fleetId), (ids) => ids.length > 0, 'the launch')).toEqual([hostId]);
+  expect(
+    await eventually(
+      async () => launched(fleetId),
+      (ids) => ids.length > 0,
+      'the launch',
+    ),
+  ).toEqual([hostId]);
 
   await heartbeat(fleet, hostId);
   const ready = await until(fleet, (s) => s.hosts[0]?.state === 'ready', 'the host to be ready');
@@ -46,7 +64,13 @@ test('a placement waiting for capacity scales the fleet up and lands on the new 
   const { fleet, fleetId } = await startFleet({ minHosts: 0, warmSlots: 0 });
   const sessionId = env.id('s');
   const placing = fleet.executeUpdate(placeUpdate, { args: [{ sessionId, template: 'busybox' }] });
-  const hostId = (await eventually(async () => launched(fleetId), (ids) => ids.length > 0, 'a launch for the waiting placement'))[0]!;
+  const hostId = (
+    await eventually(
+      async () => launched(fleetId),
+      (ids) => ids.length > 0,
+      'a launch for the waiting placement',
+    )
+  )[0]!;
   await heartbeat(fleet, hostId);
   expect(await placing).toEqual({ hostId });
   expect((await status(fleet)).hosts[0]?.sessions).toEqual([sessionId]);
@@ -54,7 +78,11 @@ test('a placement waiting for capacity scales the fleet up and lands on the new 
 
 test('a host that never heartbeats after launch is terminated at the provision timeout and replaced', async () => {
   const { fleet, fleetId } = await startFleet({ minHosts: 1, warmSlots: 0, provisionTimeoutMs: 1000 });
-  const after = await until(fleet, (s) => (s.counters['terminations.provisionTimeout'] ?? 0) >= 1 && s.hosts.length === 1, 'the provision timeout');
+  const after = await until(
+    fleet,
+    (s) => (s.counters['terminations.provisionTimeout'] ?? 0) >= 1 && s.hosts.length === 1,
+    'the provision timeout',
+  );
   const first = launched(fleetId)[0]!;
   expect(env.recorder.inputOf('terminateHost', `i-${first}`)).toEqual({ instanceId: `i-${first}` });
   expect(after.hosts[0]?.hostId).not.toBe(first);
@@ -103,7 +131,9 @@ test('a placement finds no capacity within placeTimeoutMs when the fleet is at m
   for (const n of [1, 2]) await fleet.executeUpdate(placeUpdate, { args: [{ sessionId: env.id(`s${n}`), template: 'busybox' }] });
   const beats = setInterval(() => void heartbeat(fleet, hostId, { sessions: 2 }).catch(() => undefined), 200);
   try {
-    expect(await failureType(fleet.executeUpdate(placeUpdate, { args: [{ sessionId: env.id('s3'), template: 'busybox' }] }))).toBe(SbxErrorType.NoCapacity);
+    expect(await failureType(fleet.executeUpdate(placeUpdate, { args: [{ sessionId: env.id('s3'), template: 'busybox' }] }))).toBe(
+      SbxErrorType.NoCapacity,
+    );
     expect(launched(fleetId)).toEqual([]);
   } finally {
     clearInterval(beats);
@@ -117,12 +147,19 @@ test('a host whose heartbeats stop is declared lost, and its sessions fail as ho
   const beats = setInterval(() => void heartbeat(fleet, hostId, { sessions: 1 }).catch(() => undefined), 200);
   await heartbeat(fleet, hostId);
   env.placement = {
-    placeSession: async (raw) => ({ ...(await fleet.executeUpdate(placeUpdate, { args: [{ sessionId: raw.sessionId, template: raw.template }] })), fleetId }),
+    placeSession: async (raw) => ({
+      ...(await fleet.executeUpdate(placeUpdate, { args: [{ sessionId: raw.sessionId, template: raw.template }] })),
+      fleetId,
+    }),
   };
   const sessionId = env.id('s');
   const { handle } = await env.createSession({ sessionId, idleTimeoutMs: 0 }).finally(() => clearInterval(beats));
 
-  const info = await eventually(() => env.info(handle), (i) => i.state === 'failed', 'the session to learn its host is lost');
+  const info = await eventually(
+    () => env.info(handle),
+    (i) => i.state === 'failed',
+    'the session to learn its host is lost',
+  );
   expect(info.failureReason).toBe('host-lost');
   const s = await status(fleet);
   expect(s.counters.hostsLost).toBe(1);

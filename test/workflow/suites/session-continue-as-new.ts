@@ -28,7 +28,10 @@ describe('continue-as-new', () => {
 
     const results = new Map<string, ExecResult>();
     const call = async (toolCallId: string) =>
-      results.set(toolCallId, await handle.executeUpdate(execUpdate, { args: [{ toolCallId, command: ['true'] }], updateId: `${toolCallId}-a` }));
+      results.set(
+        toolCallId,
+        await handle.executeUpdate(execUpdate, { args: [{ toolCallId, command: ['true'] }], updateId: `${toolCallId}-a` }),
+      );
     await call('call-0');
     const runsBefore = (await env.info(handle)).runs;
     for (let i = 1; (await env.info(handle)).runs === runsBefore; i++) {
@@ -40,7 +43,10 @@ describe('continue-as-new', () => {
     const again = await handle.executeUpdate(execUpdate, { args: [{ toolCallId: 'call-0', command: ['true'] }], updateId: 'call-0-b' });
     expect(again).toEqual(results.get('call-0'));
     const ranCall0 = env.recorder.calls.filter(
-      (c) => c.phase === 'start' && c.activity === 'execCommand' && (c.input as { request: { toolCallId: string } }).request.toolCallId === 'call-0',
+      (c) =>
+        c.phase === 'start' &&
+        c.activity === 'execCommand' &&
+        (c.input as { request: { toolCallId: string } }).request.toolCallId === 'call-0',
     );
     expect(ranCall0).toHaveLength(1);
 

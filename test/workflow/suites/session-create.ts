@@ -15,7 +15,6 @@ import { eventually, failureType } from '../harness/env.js';
 import { env } from '../harness/current.js';
 import { hostRefuses } from '../harness/stubs.js';
 
-
 /** Starts a session and returns its create's failure type and the session's info afterwards. */
 async function failedCreate(request: CreateSessionInput & { sessionId: string }) {
   const handle = await env.startSession(request);
@@ -53,7 +52,7 @@ describe('the create saga undoes what each failing step made', () => {
     expect(env.recorder.started(sessionId)).toEqual(['placeSession', 'createSandbox', 'startSandbox', 'stopSandbox', 'destroySandbox']);
   });
 
-  test('a sandbox that already exists is not destroyed: it may be another session\'s', async () => {
+  test("a sandbox that already exists is not destroyed: it may be another session's", async () => {
     const hostId = env.id('h');
     await env.startHost(hostId, () => ({ createSandbox: hostRefuses(SbxErrorType.AlreadyExists, 'the dataset exists') }));
     const sessionId = env.id('s');
@@ -64,7 +63,9 @@ describe('the create saga undoes what each failing step made', () => {
 
   test('a request the host refuses as invalid keeps its type, so the caller knows to change it', async () => {
     const hostId = env.id('h');
-    await env.startHost(hostId, () => ({ createSandbox: hostRefuses(SbxErrorType.InvalidArgument, 'quotaBytes is more than the host allows') }));
+    await env.startHost(hostId, () => ({
+      createSandbox: hostRefuses(SbxErrorType.InvalidArgument, 'quotaBytes is more than the host allows'),
+    }));
     const { type } = await failedCreate({ sessionId: env.id('s'), hostId, quotaBytes: 1 << 30 });
     expect(type).toBe(SbxErrorType.InvalidArgument);
   });
@@ -101,7 +102,10 @@ describe('warm claims', () => {
     await env.startHost(hostId);
     const sandboxId = warmSandboxId(hostId);
     env.placement = {
-      claimWarmSandbox: async () => ({ hostId, warm: { sandboxId, hostId, readyAt: new Date(0).toISOString(), pool: 'sbx-warmpool-none' } }),
+      claimWarmSandbox: async () => ({
+        hostId,
+        warm: { sandboxId, hostId, readyAt: new Date(0).toISOString(), pool: 'sbx-warmpool-none' },
+      }),
     };
     const sessionId = env.id('s');
     const { handle, info } = await env.createSession({ sessionId });

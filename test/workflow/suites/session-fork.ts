@@ -7,7 +7,6 @@ import { eventually, failureType } from '../harness/env.js';
 import { env } from '../harness/current.js';
 import { hostRefuses } from '../harness/stubs.js';
 
-
 /** A session with one turn, placed by a fleet (so a fork reserves a slot) on a host of its own. */
 async function sourceSession(host: () => Partial<HostActivities> = () => ({})) {
   const hostId = env.id('h');
@@ -19,19 +18,28 @@ async function sourceSession(host: () => Partial<HostActivities> = () => ({})) {
   return { handle, sessionId, hostId };
 }
 
-test('a fork is a new active session on its source\'s host, made from the snapshot', async () => {
+test("a fork is a new active session on its source's host, made from the snapshot", async () => {
   const { handle, sessionId, hostId } = await sourceSession();
   const newSessionId = env.id('fork');
-  expect(await handle.executeUpdate(forkUpdate, { args: [{ newSessionId, turn: 1 }] })).toEqual({ sessionId: newSessionId, fromSnapshot: 'turn-000001' });
+  expect(await handle.executeUpdate(forkUpdate, { args: [{ newSessionId, turn: 1 }] })).toEqual({
+    sessionId: newSessionId,
+    fromSnapshot: 'turn-000001',
+  });
 
   const child = env.handle(newSessionId);
-  const info = await eventually(() => env.info(child), (i) => i.state !== 'creating', 'the fork to be created');
+  const info = await eventually(
+    () => env.info(child),
+    (i) => i.state !== 'creating',
+    'the fork to be created',
+  );
   expect(info).toMatchObject({ state: 'active', hostId, forkedFrom: { sessionId, snapshot: 'turn-000001' } });
-  expect(env.recorder.inputOf('createSandbox', newSessionId)).toMatchObject({ origin: { kind: 'snapshot', sandboxId: sessionId, snapshot: 'turn-000001' } });
+  expect(env.recorder.inputOf('createSandbox', newSessionId)).toMatchObject({
+    origin: { kind: 'snapshot', sandboxId: sessionId, snapshot: 'turn-000001' },
+  });
   expect(env.recorder.inputOf('reserveSlot', newSessionId)).toMatchObject({ hostId });
 });
 
-test('a fork with no fleet slot on the source\'s host fails with NoCapacity and starts nothing', async () => {
+test("a fork with no fleet slot on the source's host fails with NoCapacity and starts nothing", async () => {
   const { handle, sessionId } = await sourceSession();
   env.placement = { reserveSlot: hostRefuses(SbxErrorType.NoCapacity, 'the host is full') };
   const newSessionId = env.id('fork');
@@ -48,12 +56,14 @@ test('a fork into an existing session id fails with SessionExists and copies not
   const other = env.id('s');
   const { info: before } = await env.createSession({ sessionId: other, idleTimeoutMs: 0 });
   expect(before.state).toBe('active');
-  expect(await failureType(handle.executeUpdate(forkUpdate, { args: [{ newSessionId: other, turn: 1 }] }))).toBe(SbxErrorType.SessionExists);
+  expect(await failureType(handle.executeUpdate(forkUpdate, { args: [{ newSessionId: other, turn: 1 }] }))).toBe(
+    SbxErrorType.SessionExists,
+  );
   expect(env.recorder.count('createSandbox', other)).toBe(1);
   expect((await env.info(handle)).state).toBe('active');
 });
 
-test('a fork whose copy fails answers the host\'s error, and the new session ends failed', async () => {
+test("a fork whose copy fails answers the host's error, and the new session ends failed", async () => {
   const { handle } = await sourceSession(() => ({
     createSandbox: async (raw) => {
       if (raw.origin.kind === 'snapshot') return hostRefuses(SbxErrorType.NoSpace, 'no space for the copy')();
@@ -64,10 +74,14 @@ test('a fork whose copy fails answers the host\'s error, and the new session end
   expect(await failureType(handle.executeUpdate(forkUpdate, { args: [{ newSessionId, turn: 1 }] }))).toBe(SbxErrorType.NoSpace);
 
   const child = env.handle(newSessionId);
-  const info = await eventually(() => env.info(child), (i) => i.state !== 'creating', 'the fork to give up');
-  expect(info).toMatchObject({ state: 'failed', failureReason: 'create-failed' });
-  expect(await failureType(child.executeUpdate(createUpdate, { args: [{ sessionId: newSessionId, hostId: info.hostId, idleTimeoutMs: 0 }] }))).toBe(
-    SbxErrorType.CreateFailed,
+  const info = await eventually(
+    () => env.info(child),
+    (i) => i.state !== 'creating',
+    'the fork to give up',
   );
+  expect(info).toMatchObject({ state: 'failed', failureReason: 'create-failed' });
+  expect(
+    await failureType(child.executeUpdate(createUpdate, { args: [{ sessionId: newSessionId, hostId: info.hostId, idleTimeoutMs: 0 }] })),
+  ).toBe(SbxErrorType.CreateFailed);
   expect((await env.info(handle)).state).toBe('active');
 });

@@ -4,7 +4,6 @@ import { createUpdate, destroyUpdate, execUpdate, hostLostSignal, type SessionIn
 import { eventually, failureType } from '../harness/env.js';
 import { env } from '../harness/current.js';
 
-
 const exec = (toolCallId: string) => ({ args: [{ toolCallId, command: ['true'] }] as [{ toolCallId: string; command: string[] }] });
 
 test('a create on a host that never answers fails as host-lost, and destroy still completes', async () => {
@@ -30,7 +29,11 @@ test('the fleet reporting the host lost fails the session; tool calls are refuse
 
   await handle.signal(hostLostSignal, { hostId: env.id('other') });
   await handle.signal(hostLostSignal, { hostId });
-  await eventually(() => env.info(handle), (i) => i.state === 'failed', 'the session to fail');
+  await eventually(
+    () => env.info(handle),
+    (i) => i.state === 'failed',
+    'the session to fail',
+  );
   expect((await env.info(handle)).failureReason).toBe('host-lost');
   expect(await failureType(handle.executeUpdate(execUpdate, exec('after-loss')))).toBe(SbxErrorType.InvalidState);
 

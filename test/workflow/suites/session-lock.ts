@@ -5,7 +5,6 @@ import { eventually } from '../harness/env.js';
 import { env } from '../harness/current.js';
 import { gate, heldBy, type Gate } from '../harness/stubs.js';
 
-
 const execArgs = (toolCallId: string) => ({ args: [{ toolCallId, command: ['true'] }] as [{ toolCallId: string; command: string[] }] });
 const done = { exitCode: 0, stdout: '', stderr: '', truncated: false, status: 'exited' as const, durationMs: 1 };
 /** Long enough for a call that did not wait to reach the stub host. */
@@ -34,7 +33,11 @@ test('a rollback waits for the tool call in flight, and a tool call sent meanwhi
   const first = gate();
   const { handle, sessionId } = await sessionWithGates({ exec: { first } });
   const inFlight = handle.executeUpdate(execUpdate, execArgs('first'));
-  await eventually(async () => env.recorder.count('execCommand', sessionId), (n) => n === 1, 'the first exec to reach the host');
+  await eventually(
+    async () => env.recorder.count('execCommand', sessionId),
+    (n) => n === 1,
+    'the first exec to reach the host',
+  );
 
   const rollback = await handle.startUpdate(rollbackUpdate, { args: [{ turn: 1 }], waitForStage: WorkflowUpdateStage.ACCEPTED });
   const later = await handle.startUpdate(execUpdate, { ...execArgs('later'), waitForStage: WorkflowUpdateStage.ACCEPTED });
@@ -47,16 +50,29 @@ test('a rollback waits for the tool call in flight, and a tool call sent meanwhi
   expect(await rollback.result()).toEqual({ snapshotId: 'turn-000001', turn: 1 });
   await later.result();
   const timeline = env.recorder.timeline(sessionId).filter((e) => /^(execCommand|rollbackSandbox):/.test(e));
-  expect(timeline).toEqual(['execCommand:start', 'execCommand:end', 'rollbackSandbox:start', 'rollbackSandbox:end', 'execCommand:start', 'execCommand:end']);
+  expect(timeline).toEqual([
+    'execCommand:start',
+    'execCommand:end',
+    'rollbackSandbox:start',
+    'rollbackSandbox:end',
+    'execCommand:start',
+    'execCommand:end',
+  ]);
 });
 
 test('tool calls sent during a rollback run after it', async () => {
   const rollbackGate = gate();
   const { handle, sessionId } = await sessionWithGates({ rollback: rollbackGate });
   const rollback = handle.executeUpdate(rollbackUpdate, { args: [{ turn: 1 }] });
-  await eventually(async () => env.recorder.count('rollbackSandbox', sessionId), (n) => n === 1, 'the rollback to reach the host');
+  await eventually(
+    async () => env.recorder.count('rollbackSandbox', sessionId),
+    (n) => n === 1,
+    'the rollback to reach the host',
+  );
 
-  const calls = await Promise.all(['a', 'b'].map((id) => handle.startUpdate(execUpdate, { ...execArgs(id), waitForStage: WorkflowUpdateStage.ACCEPTED })));
+  const calls = await Promise.all(
+    ['a', 'b'].map((id) => handle.startUpdate(execUpdate, { ...execArgs(id), waitForStage: WorkflowUpdateStage.ACCEPTED })),
+  );
   await settle();
   expect(env.recorder.count('execCommand', sessionId)).toBe(0);
 
@@ -84,8 +100,14 @@ test('concurrent turnCompletes each get their own turn and snapshot', async () =
   const { handle } = await env.createSession({ sessionId, hostId, idleTimeoutMs: 0 });
 
   const first = handle.executeUpdate(turnCompleteUpdate);
-  await eventually(async () => snapshots, (n) => n === 1, 'the first snapshot to reach the host');
-  const rest = await Promise.all([1, 2, 3].map(() => handle.startUpdate(turnCompleteUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED })));
+  await eventually(
+    async () => snapshots,
+    (n) => n === 1,
+    'the first snapshot to reach the host',
+  );
+  const rest = await Promise.all(
+    [1, 2, 3].map(() => handle.startUpdate(turnCompleteUpdate, { waitForStage: WorkflowUpdateStage.ACCEPTED })),
+  );
   firstSnapshot.open();
   const results = [await first, ...(await Promise.all(rest.map((u) => u.result())))];
 

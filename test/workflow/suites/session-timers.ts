@@ -5,7 +5,6 @@ import { eventually, failureType } from '../harness/env.js';
 import { env } from '../harness/current.js';
 import { gate, heldBy } from '../harness/stubs.js';
 
-
 const exec = (toolCallId: string) => ({ args: [{ toolCallId, command: ['true'] }] as [{ toolCallId: string; command: string[] }] });
 
 describe('idle auto-pause', () => {
@@ -15,7 +14,11 @@ describe('idle auto-pause', () => {
     const sessionId = env.id('s');
     const { handle } = await env.createSession({ sessionId, hostId, idleTimeoutMs: 1000, idlePauseMode: 'hibernate', autoResume: true });
 
-    const paused = await eventually(() => env.info(handle), (i) => i.state === 'paused', 'the idle pause');
+    const paused = await eventually(
+      () => env.info(handle),
+      (i) => i.state === 'paused',
+      'the idle pause',
+    );
     expect(paused.pauseMode).toBe('hibernate');
     expect(env.recorder.count('pauseSandbox', sessionId)).toBe(1);
 
@@ -28,7 +31,11 @@ describe('idle auto-pause', () => {
     expect(resume?.input).toMatchObject({ sandboxId: sessionId, mode: 'hibernate' });
 
     // Idle again after the call: the clock runs anew.
-    await eventually(() => env.info(handle), (i) => i.state === 'paused', 'the second idle pause');
+    await eventually(
+      () => env.info(handle),
+      (i) => i.state === 'paused',
+      'the second idle pause',
+    );
     expect(env.recorder.count('pauseSandbox', sessionId)).toBe(2);
   });
 
@@ -37,7 +44,11 @@ describe('idle auto-pause', () => {
     await env.startHost(hostId);
     const sessionId = env.id('s');
     const { handle } = await env.createSession({ sessionId, hostId, idleTimeoutMs: 1000 });
-    await eventually(() => env.info(handle), (i) => i.state === 'paused', 'the idle pause');
+    await eventually(
+      () => env.info(handle),
+      (i) => i.state === 'paused',
+      'the idle pause',
+    );
 
     expect(await failureType(handle.executeUpdate(execUpdate, exec('refused')))).toBe(SbxErrorType.SessionPaused);
     expect(env.recorder.count('execCommand', sessionId)).toBe(0);
@@ -47,11 +58,20 @@ describe('idle auto-pause', () => {
   test('a tool call running longer than the idle timeout is not paused under it', async () => {
     const hostId = env.id('h');
     const held = gate();
-    await env.startHost(hostId, () => ({ execCommand: async () => (await heldBy(held), { exitCode: 0, stdout: '', stderr: '', truncated: false, status: 'exited', durationMs: 3000 }) }));
+    await env.startHost(hostId, () => ({
+      execCommand: async () => (
+        await heldBy(held),
+        { exitCode: 0, stdout: '', stderr: '', truncated: false, status: 'exited', durationMs: 3000 }
+      ),
+    }));
     const sessionId = env.id('s');
     const { handle } = await env.createSession({ sessionId, hostId, idleTimeoutMs: 1000 });
     const call = handle.executeUpdate(execUpdate, exec('long'));
-    await eventually(async () => env.recorder.count('execCommand', sessionId), (n) => n === 1, 'the exec to reach the host');
+    await eventually(
+      async () => env.recorder.count('execCommand', sessionId),
+      (n) => n === 1,
+      'the exec to reach the host',
+    );
     // Two idle periods pass while the call runs.
     await new Promise((resolve) => setTimeout(resolve, 2000));
     expect((await env.info(handle)).state).toBe('active');
@@ -59,7 +79,11 @@ describe('idle auto-pause', () => {
     expect((await call).exitCode).toBe(0);
     expect(env.recorder.count('pauseSandbox', sessionId)).toBe(0);
     // Once the call ended the session idles, and then pauses.
-    await eventually(() => env.info(handle), (i) => i.state === 'paused', 'the idle pause after the call');
+    await eventually(
+      () => env.info(handle),
+      (i) => i.state === 'paused',
+      'the idle pause after the call',
+    );
   });
 });
 
@@ -67,11 +91,20 @@ describe('max lifetime', () => {
   test('a session past its max lifetime is destroyed, stopping the tool call it was running', async () => {
     const hostId = env.id('h');
     const held = gate();
-    await env.startHost(hostId, () => ({ execCommand: async () => (await heldBy(held), { exitCode: 0, stdout: '', stderr: '', truncated: false, status: 'exited', durationMs: 1 }) }));
+    await env.startHost(hostId, () => ({
+      execCommand: async () => (
+        await heldBy(held),
+        { exitCode: 0, stdout: '', stderr: '', truncated: false, status: 'exited', durationMs: 1 }
+      ),
+    }));
     const sessionId = env.id('s');
     const { handle } = await env.createSession({ sessionId, hostId, maxLifetimeMs: 1500, idleTimeoutMs: 0 });
     const call = failureType(handle.executeUpdate(execUpdate, exec('endless')));
-    await eventually(async () => env.recorder.count('execCommand', sessionId), (n) => n === 1, 'the exec to reach the host');
+    await eventually(
+      async () => env.recorder.count('execCommand', sessionId),
+      (n) => n === 1,
+      'the exec to reach the host',
+    );
 
     const final = (await handle.result()) as SessionInfo;
     expect(final.state).toBe('destroyed');

@@ -10,7 +10,6 @@ import { env } from '../harness/current.js';
 import { hostRefuses } from '../harness/stubs.js';
 import { SbxErrorType } from '../../../src/common/errors.js';
 
-
 /** A warm pool (and its fleet, which only receives slot releases here) placing on one stub host. */
 async function startPool(settings: Partial<WarmPoolConfigInput>, host: () => Partial<HostActivities> = () => ({})) {
   const fleetId = env.id('f');
@@ -23,13 +22,15 @@ async function startPool(settings: Partial<WarmPoolConfigInput>, host: () => Par
   return { pool, hostId };
 }
 
-const until = (pool: WorkflowHandle, ok: (s: WarmPoolStatus) => boolean, what: string) => eventually(() => pool.query(warmPoolStatusQuery), ok, what);
+const until = (pool: WorkflowHandle, ok: (s: WarmPoolStatus) => boolean, what: string) =>
+  eventually(() => pool.query(warmPoolStatusQuery), ok, what);
 
 test('a pool fills to its size with created, started sandboxes', async () => {
   const { pool, hostId } = await startPool({ size: 2 });
   const full = await until(pool, (s) => s.ready === 2, 'the pool to fill');
   expect(full.sandboxes.every((s) => s.hostId === hostId && s.state === 'ready')).toBe(true);
-  for (const { sandboxId } of full.sandboxes) expect(env.recorder.started(sandboxId)).toEqual(['placeWarmSandbox', 'createSandbox', 'startSandbox']);
+  for (const { sandboxId } of full.sandboxes)
+    expect(env.recorder.started(sandboxId)).toEqual(['placeWarmSandbox', 'createSandbox', 'startSandbox']);
 });
 
 test('a claim hands a ready sandbox to the session and the pool refills behind it', async () => {
@@ -47,7 +48,9 @@ test('a claim hands a ready sandbox to the session and the pool refills behind i
 test('a claim asking for other resources gets null: the session is made cold', async () => {
   const { pool } = await startPool({ size: 1 });
   await until(pool, (s) => s.ready === 1, 'the pool to fill');
-  const claim = await pool.executeUpdate(claimUpdate, { args: [{ sessionId: env.id('s'), resources: { ...DEFAULT_RESOURCES, cpus: DEFAULT_RESOURCES.cpus + 1 } }] });
+  const claim = await pool.executeUpdate(claimUpdate, {
+    args: [{ sessionId: env.id('s'), resources: { ...DEFAULT_RESOURCES, cpus: DEFAULT_RESOURCES.cpus + 1 } }],
+  });
   expect(claim).toBeNull();
   expect((await pool.query(warmPoolStatusQuery)).ready).toBe(1);
 });
@@ -59,7 +62,9 @@ test('a refill that fails backs off, cleans up, and fills the pool once the host
   );
   const full = await until(pool, (s) => s.ready === 1, 'the pool to fill after the failures');
   expect(full.counters.warmFailures).toBe(1);
-  const failed = env.recorder.calls.filter((c) => c.where === hostId && c.activity === 'createSandbox' && c.phase === 'fail').map((c) => (c.input as { sandboxId: string }).sandboxId);
+  const failed = env.recorder.calls
+    .filter((c) => c.where === hostId && c.activity === 'createSandbox' && c.phase === 'fail')
+    .map((c) => (c.input as { sandboxId: string }).sandboxId);
   expect(failed).toHaveLength(1);
   for (const sandboxId of failed) expect(env.recorder.started(sandboxId)).toEqual(['placeWarmSandbox', 'createSandbox', 'destroySandbox']);
 });

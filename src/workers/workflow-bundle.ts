@@ -1,0 +1,58 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { workflowInterceptorModules } from './workflow-interceptors.js';
+
+/** The workflows' entry: compiled JavaScript under dist/, TypeScript when run from source. */
+export function workflowsPath(): string {
+  const js = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+  return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
+}
+
+/** Where the build writes the workflow bundle: dist/workflow-bundle.js, beside the compiled code. */
+export function prebuiltBundlePath(): string {
+  return fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
+}
+
+/** The modules a bundle is made from: the workflows and the workflow interceptors. */
+export function workflowBundleEntries(): string[] {
+  return [workflowsPath(), ...workflowInterceptorModules()];
+}
+
+/**
+ * Why `bundle` does not hold the code of `entries`, or undefined when it does: it must exist and be no
+ * older than any compiled module the entries import (relative imports, followed to the end).
+ */
+export function staleBundleReason(bundle: string, entries: string[]): string | undefined {
+  if (!existsSync(bundle)) return `there is no prebuilt bundle at ${bundle}`;
+  const builtAt = statSync(bundle).mtimeMs;
+  const seen = new Set<string>();
+  const queue = [...entries];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    if (!existsSync(file)) return `${file} is missing`;
+    if (statSync(file).mtimeMs > builtAt) return `${file} is newer than ${bundle}`;
+    for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*['"](\.\.?\/[^'"]+)['"]/g)) {
+      queue.push(resolve(dirname(file), spec));
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The prebuilt bundle when it is current, else undefined (the worker then bundles at start, which takes
+ * webpack seconds to minutes on a loaded machine). Logs which one and why.
+ */
+export function currentWorkflowBundle(logger: Logger): string | undefined {
+  const bundle = prebuiltBundlePath();
+  const reason = staleBundleReason(bundle, workflowBundleEntries());
+  if (reason) {
+    logger.info({ reason }, 'bundling the workflows at start: the prebuilt bundle is not current (npm run build makes it)');
+    return undefined;
+  }
+  logger.info({ bundle }, 'using the prebuilt workflow bundle');
+  return bundle;
+}
