@@ -140,6 +140,12 @@ export interface ExecResult {
   truncated: boolean;
   status: ExecStatus;
   durationMs: number;
+  /**
+   * Set on a repeated toolCallId whose recorded output was dropped at the session's continue-as-new
+   * (only the newest outputs are carried): stdout and stderr are empty because they are gone, not
+   * because the command printed nothing. Exit code and status are still the recorded ones.
+   */
+  outputExpired?: boolean;
 }
 
 /** Bytes of one readFile page: a large file is read in pages with `offset`. */

@@ -15,8 +15,10 @@ export class ToolCallCache {
     for (const entry of carried) this.entries.set(entry.toolCallId, entry);
   }
 
+  /** The recorded call; one whose output was dropped says so in its result (`outputExpired`). */
   get(toolCallId: string): CachedToolCall | undefined {
-    return this.entries.get(toolCallId);
+    const entry = this.entries.get(toolCallId);
+    return entry?.outputDropped ? { ...entry, result: { ...entry.result, outputExpired: true } } : entry;
   }
 
   record(toolCallId: string, result: ExecResult): void {

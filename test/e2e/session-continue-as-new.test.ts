@@ -39,4 +39,25 @@ describe('a long session across continue-as-new', () => {
     expect(await session.rollback({ turn: 1 })).toEqual({ snapshotId: 'turn-000001', turn: 1 });
     await session.destroy();
   });
+
+  it('answers a resent call whose output was dropped at continue-as-new with outputExpired', async () => {
+    const { session } = await sbx.client.createSession({ sessionId: 'long-2' });
+    // Two 200 KB outputs: only the newer fits the 256 KB carried across continue-as-new.
+    const big = (id: string) =>
+      session.exec({ toolCallId: id, command: `head -c 200000 /dev/zero | tr '\\0' a; echo ${id} >> /workspace/big.txt` });
+    expect((await big('big-old')).stdout).toHaveLength(200_000);
+    expect((await big('big-new')).stdout).toHaveLength(200_000);
+    const runs = (await session.info()).runs;
+    for (let i = 0; (await session.info()).runs === runs; i++) {
+      await session.exec({ toolCallId: `small-${i}`, command: 'true' });
+    }
+
+    const old = await session.exec({ toolCallId: 'big-old', command: 'echo again >> /workspace/big.txt' });
+    expect(old).toMatchObject({ exitCode: 0, stdout: '', outputExpired: true });
+    const newer = await session.exec({ toolCallId: 'big-new', command: 'echo again >> /workspace/big.txt' });
+    expect(newer.stdout).toHaveLength(200_000);
+    expect(newer.outputExpired).toBeUndefined();
+    expect((await session.readFile('/workspace/big.txt')).content).toBe('big-old\nbig-new\n');
+    await session.destroy();
+  });
 });

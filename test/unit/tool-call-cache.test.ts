@@ -30,6 +30,18 @@ describe('ToolCallCache', () => {
     expect(next.get('new')!.result.stdout).toHaveLength(600);
   });
 
+  it('answers a resent toolCallId whose output was dropped with outputExpired, not a bare empty output', () => {
+    const cache = new ToolCallCache(10);
+    cache.record('old', result('5\n'.repeat(600)));
+    cache.record('new', result('6\n'));
+    const next = new ToolCallCache(10, cache.carry(100));
+    expect(next.get('old')!.result).toMatchObject({ exitCode: 0, stdout: '', outputExpired: true });
+    expect(next.get('new')!.result.stdout).toBe('6\n');
+    expect(next.get('new')!.result.outputExpired).toBeUndefined();
+    // Carried again, it still says so.
+    expect(new ToolCallCache(10, next.carry(100)).get('old')!.result.outputExpired).toBe(true);
+  });
+
   it('counts carried output as it travels: a control character is 6 bytes of JSON', () => {
     const cache = new ToolCallCache(10);
     cache.record('binary', result('\u0001'.repeat(200)));

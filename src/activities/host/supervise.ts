@@ -136,6 +136,10 @@ async function drain(streams: (Readable | null | undefined)[]): Promise<void> {
     new Promise((resolve) => (grace = setTimeout(resolve, DRAIN_GRACE_MS))),
   ]);
   clearTimeout(grace);
+  // Node may emit exit before reading the child's last output, and a loop busy elsewhere runs the
+  // grace timer before it polls the pipes again: let one I/O poll (it precedes setImmediate) read
+  // what already reached them, or an exec answers exit 0 with its output lost.
+  await new Promise((resolve) => setImmediate(resolve));
   for (const s of open) s.destroy();
 }
 
