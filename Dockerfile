@@ -12,6 +12,12 @@ WORKDIR /src
 COPY helpers/sbx-files ./
 RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/sbx-files .
 
+# The sbx-reaper helper on the host: runsc create runs under it, so a killed sandbox is reaped at once.
+FROM golang:1.25-bookworm AS reaper
+WORKDIR /src
+COPY helpers/sbx-reaper ./
+RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/sbx-reaper .
+
 FROM node:20-bookworm-slim
 
 # zfs-fuse is what the host worker drives beside runsc; Debian packages it.
@@ -28,6 +34,7 @@ COPY src ./src
 # The build also bundles the workflows (dist/workflow-bundle.js): `sbx control` starts without webpack.
 RUN npm run build && npm prune --omit=dev
 COPY --from=files-helper /out/sbx-files dist/sandbox-bin/sbx-files
+COPY --from=reaper /out/sbx-reaper dist/host-bin/sbx-reaper
 
 COPY docker/host-entrypoint.sh /usr/local/bin/sbx-host-entrypoint
 ENTRYPOINT ["node", "dist/cli/main.js"]
