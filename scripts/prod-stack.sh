@@ -7,7 +7,7 @@
 #   scripts/prod-stack.sh start [dir]    start it (default dir: <cache>/prod-stack), print the addresses
 #   scripts/prod-stack.sh stop [dir]     stop every process it started (the data stays)
 #   scripts/prod-stack.sh status [dir]   which of its processes run
-#   scripts/prod-stack.sh restart <control-N|host-N> [dir]   start one worker again (after a crash)
+#   scripts/prod-stack.sh restart <control-N|host-N|temporal-server> [dir]   start one process again (after a crash)
 #
 # <dir>/stack.json names the addresses, host ids and process ids; <dir>/logs holds every log.
 # Environment (start):
@@ -229,9 +229,7 @@ start() {
 
   # 3. The Temporal server (compose: temporal), all four services in one process.
   write_server_config
-  spawn temporal-server "$server_dir/temporal-server" --root "$dir/temporal" --config config --env sbx --allow-no-auth start
-  wait_until "Temporal server on 127.0.0.1:$frontend_port" 90 temporal-server temporal operator cluster health
-  say "Temporal server on 127.0.0.1:$frontend_port"
+  spawn_server
 
   # 4. Namespace and search attributes (compose: temporal-init); a visibility query that names them
   #    succeeds once the frontend knows them.
@@ -293,6 +291,12 @@ Stop it: scripts/prod-stack.sh stop $dir
 TEXT
 }
 
+spawn_server() { # with the config start wrote; frontend_port is set
+  spawn temporal-server "$server_dir/temporal-server" --root "$dir/temporal" --config config --env sbx --allow-no-auth start
+  wait_until "Temporal server on 127.0.0.1:$frontend_port" 90 temporal-server temporal operator cluster health
+  say "Temporal server on 127.0.0.1:$frontend_port"
+}
+
 spawn_worker() { # <control-N|host-N>: with the settings start wrote to stack.env
   local name=$1 n=${1##*-}
   # shellcheck disable=SC1091
@@ -317,10 +321,14 @@ restart() { # <name>
   local name=$1 pid
   pid=$(cat "$dir/$name.pid" 2>/dev/null || true)
   if [ -n "$pid" ] && running "$pid"; then die "$name still runs (pid $pid)"; fi
-  spawn_worker "$name"
   case "$name" in
-    control-*) wait_log "$name" 'control worker ready' 60 ;;
-    host-*) wait_log "$name" 'host worker ready' 120 ;;
+    temporal-server)
+      # shellcheck disable=SC1091
+      source "$dir/stack.env"
+      spawn_server ;;
+    control-*) spawn_worker "$name" && wait_log "$name" 'control worker ready' 60 ;;
+    host-*) spawn_worker "$name" && wait_log "$name" 'host worker ready' 120 ;;
+    *) die "no process $name: control-1, control-2, host-1, host-2 or temporal-server" ;;
   esac
   say "$name running again (pid $(cat "$dir/$name.pid"))"
 }
@@ -369,5 +377,5 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) die "usage: scripts/prod-stack.sh start|stop|status [dir], or restart <control-N|host-N> [dir]" ;;
+  *) die "usage: scripts/prod-stack.sh start|stop|status [dir], or restart <control-N|host-N|temporal-server> [dir]" ;;
 esac

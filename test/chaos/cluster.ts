@@ -17,11 +17,32 @@ export interface ClusterOptions {
   suggestContinueAsNew: number;
 }
 
+/** The processes a chaos run faults and checks: one Temporal server, control workers, host workers. */
+export interface ChaosCluster {
+  readonly address: string;
+  readonly hostIds: string[];
+  start(): Promise<void>;
+  startServer(): Promise<void>;
+  /** Stops the server with SIGTERM (an orderly stop) or SIGKILL (a crash). */
+  stopServer(signal: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  startHost(hostId: string): Promise<void>;
+  killHost(hostId: string, signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>;
+  startControl(): Promise<void>;
+  killControl(): Promise<void>;
+  /** Workers that exited without being told to (a crash of their own), each restarted; names them. */
+  restartDead(): Promise<string[]>;
+  /** Session datasets each host still has. */
+  datasets(): Promise<string[]>;
+  /** Sandboxes runsc still knows on each host. */
+  containers(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
 /**
  * The chaos run's own processes, each separate as operators run them: a Temporal dev server on a
  * SQLite file (so its state survives a restart), one `sbx control` and one `sbx host` per host id.
  */
-export class Cluster {
+export class Cluster implements ChaosCluster {
   private server?: DevServer;
   private port = 0;
   private control?: SbxProcess;
@@ -34,6 +55,10 @@ export class Cluster {
 
   get address(): string {
     return `127.0.0.1:${this.port}`;
+  }
+
+  get hostIds(): string[] {
+    return this.options.hostIds;
   }
 
   dataRoot(hostId: string): string {
@@ -76,7 +101,6 @@ export class Cluster {
     }
   }
 
-  /** Stops the server with SIGTERM (an orderly stop) or SIGKILL (a crash). */
   async stopServer(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
     if (!this.server) return;
     if (signal === 'SIGKILL') this.server.process.kill('SIGKILL');
@@ -111,9 +135,6 @@ export class Cluster {
     if (control) await stop(control, 'SIGKILL');
   }
 
-  /**
-   * Workers that exited without being told to (a crash of their own), each restarted; names them.
-   */
   async restartDead(): Promise<string[]> {
     const dead: string[] = [];
     if (this.control && this.control.child.exitCode !== null) {
@@ -129,29 +150,12 @@ export class Cluster {
     return dead;
   }
 
-  /** Session datasets each host still has. */
-  async datasets(): Promise<string[]> {
-    const out: string[] = [];
-    for (const hostId of this.options.hostIds) {
-      const parent = `${this.options.zfsRoot}/${hostId}/sessions`;
-      const listed = await execa('zfs', ['list', '-H', '-o', 'name', '-r', '-d', '1', parent], { reject: false });
-      if (listed.exitCode !== 0) continue; // no session was ever made there
-      out.push(...listed.stdout.split('\n').filter((name) => name && name !== parent));
-    }
-    return out;
+  datasets(): Promise<string[]> {
+    return sessionDatasets(this.options.hostIds.map((hostId) => `${this.options.zfsRoot}/${hostId}`));
   }
 
-  /** Sandboxes runsc still knows on each host. */
-  async containers(): Promise<string[]> {
-    const out: string[] = [];
-    for (const hostId of this.options.hostIds) {
-      const listed = await execa(runscPath(), ['--root', join(this.dataRoot(hostId), 'runsc'), 'list', '--format', 'json'], {
-        reject: false,
-      });
-      const ids = (JSON.parse(listed.stdout || '[]') ?? []) as Array<{ id: string }>;
-      out.push(...ids.map((c) => `${hostId}/${c.id}`));
-    }
-    return out;
+  containers(): Promise<string[]> {
+    return runscContainers(this.options.hostIds.map((hostId) => [hostId, join(this.dataRoot(hostId), 'runsc')]));
   }
 
   async stop(): Promise<void> {
@@ -168,6 +172,29 @@ async function stop(process: SbxProcess, signal: 'SIGKILL' | 'SIGTERM'): Promise
   const timer = signal === 'SIGTERM' ? setTimeout(() => process.child.kill('SIGKILL'), 30_000) : undefined;
   await process.child;
   clearTimeout(timer);
+}
+
+/** The session datasets under each host's dataset root. */
+export async function sessionDatasets(hostRoots: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const root of hostRoots) {
+    const parent = `${root}/sessions`;
+    const listed = await execa('zfs', ['list', '-H', '-o', 'name', '-r', '-d', '1', parent], { reject: false });
+    if (listed.exitCode !== 0) continue; // no session was ever made there
+    out.push(...listed.stdout.split('\n').filter((name) => name && name !== parent));
+  }
+  return out;
+}
+
+/** The containers runsc knows under each [hostId, runsc root], named hostId/containerId. */
+export async function runscContainers(roots: Array<[string, string]>): Promise<string[]> {
+  const out: string[] = [];
+  for (const [hostId, root] of roots) {
+    const listed = await execa(runscPath(), ['--root', root, 'list', '--format', 'json'], { reject: false });
+    const ids = (JSON.parse(listed.stdout || '[]') ?? []) as Array<{ id: string }>;
+    out.push(...ids.map((c) => `${hostId}/${c.id}`));
+  }
+  return out;
 }
 
 function tail(output: string): string {

@@ -1,6 +1,6 @@
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import { Agent } from './agent.js';
-import { Cluster } from './cluster.js';
+import { Cluster, type ChaosCluster } from './cluster.js';
 import { ChaosReport, type Fault, type FaultKind } from './report.js';
 import { Rng } from './rng.js';
 
@@ -16,9 +16,10 @@ export interface ChaosOptions {
   progress?: (line: string) => void;
   /** Appends each step here as it happens. */
   stepsFile?: string;
+  /** A cluster already started (the production topology); by default the run starts and stops its own. */
+  cluster?: ChaosCluster;
 }
 
-const HOSTS = ['chaos-h0', 'chaos-h1'];
 const FAULTS: Record<FaultKind, number> = { 'host-kill': 4, 'control-kill': 3, 'server-term': 1.5, 'server-kill': 1.5 };
 /** A fault with no successful exec after it this long stops waiting (the report says so). */
 const RECOVERY_WAIT_MS = 120_000;
@@ -33,13 +34,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const report = new ChaosReport(options.stepsFile);
   const rng = new Rng(options.seed);
   const progress = options.progress ?? (() => undefined);
-  const cluster = new Cluster({ dir: options.dir, zfsRoot: options.zfsRoot, hostIds: HOSTS, suggestContinueAsNew: 150 });
-  await cluster.start();
+  const cluster =
+    options.cluster ??
+    new Cluster({ dir: options.dir, zfsRoot: options.zfsRoot, hostIds: ['chaos-h0', 'chaos-h1'], suggestContinueAsNew: 150 });
+  if (!options.cluster) await cluster.start();
+  const hosts = cluster.hostIds;
   const client = await SandboxClient.connect({ address: cluster.address });
   try {
     const agents = Array.from(
       { length: options.sessions },
-      (_, i) => new Agent(`c${i}`, rng.fork(i), client, HOSTS[i % HOSTS.length]!, report),
+      (_, i) => new Agent(`c${i}`, rng.fork(i), client, hosts[i % hosts.length]!, report),
     );
     let done = false;
     const programs = Promise.allSettled(agents.map((agent) => agent.run(options.steps))).finally(() => {
@@ -54,7 +58,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     progress(`programs done after ${report.stepsDone} steps; checking what is left`);
 
     // A host removes what closed sessions left (a destroy it missed while down) when it starts.
-    for (const hostId of HOSTS) {
+    for (const hostId of hosts) {
       await cluster.killHost(hostId, 'SIGTERM');
       await cluster.startHost(hostId);
     }
@@ -63,13 +67,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await checkWorkflows(client, report);
   } finally {
     await client.close();
-    await cluster.stop();
+    if (!options.cluster) await cluster.stop();
   }
   return report;
 }
 
 async function driveFaults(
-  cluster: Cluster,
+  cluster: ChaosCluster,
   rng: Rng,
   report: ChaosReport,
   [minGap, maxGap]: [number, number],
@@ -84,7 +88,7 @@ async function driveFaults(
     if (done()) return;
     report.crashedProcesses.push(...(await cluster.restartDead()));
     const kind = rng.weighted(FAULTS);
-    const hostId = kind === 'host-kill' ? rng.pick(HOSTS) : undefined;
+    const hostId = kind === 'host-kill' ? rng.pick(cluster.hostIds) : undefined;
     const downMs = rng.int(0, 3000);
     const fault: Fault = { kind, hostId, at: Date.now() };
     report.faults.push(fault);

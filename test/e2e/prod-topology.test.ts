@@ -1,26 +1,15 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { DEFAULT_HELPER_DIR } from '../../src/activities/host/files-helper.js';
 import { GvisorRuntime } from '../../src/activities/host/runsc.js';
 import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import type { Session } from '../../src/client/session.js';
 import { sessionWorkflowId } from '../../src/common/names.js';
+import { alive, prodStack, ProdCluster, type ProdStack } from '../chaos/prod-cluster.js';
+import { runChaos } from '../chaos/run.js';
 import { testStack } from '../harness/stack.js';
-
-/** What scripts/prod-stack.sh writes to <dir>/stack.json. */
-interface ProdStack {
-  temporalAddress: string;
-  namespace: string;
-  fleetId: string;
-  controlTaskQueue: string;
-  hostIds: string[];
-  pids: { temporalServer: number; control: number[]; host: number[] };
-}
-
-const script = fileURLToPath(new URL('../../scripts/prod-stack.sh', import.meta.url));
 
 async function sh(session: Session, toolCallId: string, command: string): Promise<string> {
   const result = await session.exec({ toolCallId, command });
@@ -31,15 +20,6 @@ async function sh(session: Session, toolCallId: string, command: string): Promis
   });
   return result.stdout;
 }
-
-/** Running, not a zombie waiting for init to reap it. */
-const alive = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-};
 
 /**
  * The production topology of docker-compose.yml as processes (scripts/prod-stack.sh): Debian's
@@ -55,21 +35,17 @@ describe('the production topology on PostgreSQL', () => {
   let prod: ProdStack;
   let client: SandboxClient;
 
+  const env = { SBX_PROD_PREFIX: prefix, SBX_ZFS_PARENT: run.zfsRoot, SBX_HEARTBEAT_MS: '10000', SBX_RESERVE_MB: '16' };
+
   beforeAll(async () => {
-    const started = await execa('bash', [script, 'start', dir], {
-      reject: false,
-      all: true,
-      env: { SBX_PROD_PREFIX: prefix, SBX_ZFS_PARENT: run.zfsRoot, SBX_HEARTBEAT_MS: '10000', SBX_RESERVE_MB: '16' },
-    });
-    if (started.exitCode !== 0) throw new Error(`prod-stack.sh start failed (${started.exitCode}):\n${started.all}`);
+    await prodStack(['start', dir], env);
     prod = JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')) as ProdStack;
     client = await SandboxClient.connect({ address: prod.temporalAddress, namespace: prod.namespace, taskQueue: prod.controlTaskQueue });
   }, 240_000);
 
   afterAll(async () => {
     await client?.close();
-    const stopped = await execa('bash', [script, 'stop', dir], { reject: false, all: true });
-    if (stopped.exitCode !== 0) console.error(`prod-stack.sh stop failed:\n${stopped.all}`);
+    await prodStack(['stop', dir]).catch((err) => console.error(String(err)));
     // Sandboxes a failed test left: their containers live under the hosts' data roots, outside the
     // run's scratch, and the hosts' datasets are mounted there.
     for (const hostId of existsSync(join(dir, 'hosts')) ? readdirSync(join(dir, 'hosts')) : []) {
@@ -157,12 +133,7 @@ describe('the production topology on PostgreSQL', () => {
     );
     await new Promise((resolve) => setTimeout(resolve, 1000));
     process.kill(pid, 'SIGKILL');
-    const restarted = await execa('bash', [script, 'restart', worker, dir], {
-      reject: false,
-      all: true,
-      env: { SBX_ZFS_PARENT: run.zfsRoot, SBX_RESERVE_MB: '16' },
-    });
-    expect(restarted.all).toMatch(/running again/);
+    expect(await prodStack(['restart', worker, dir], env)).toMatch(/running again/);
     // The command in flight either finished or was reported lost with its host; the session goes on.
     expect(await running).toBeDefined();
     expect(await sh(session, 'after', 'head -1 /workspace/log.txt')).toBe('before\n');
@@ -171,4 +142,23 @@ describe('the production topology on PostgreSQL', () => {
     expect(await sh(session, 'after-rollback', 'cat /workspace/log.txt')).toBe('before\n');
     expect((await session.destroy()).state).toBe('destroyed');
   });
+
+  it('passes a short chaos run: workers and the server killed, nothing lost, nothing run twice', async () => {
+    const seed = Number(process.env.SBX_CHAOS_SEED ?? 20261130);
+    const chaosDir = join(dir, 'chaos');
+    const report = await runChaos({
+      seed,
+      sessions: 2,
+      steps: 20,
+      dir: chaosDir,
+      zfsRoot: run.zfsRoot,
+      faultGapMs: [3_000, 6_000],
+      cluster: ProdCluster.attach(dir, env),
+    });
+    const summary = report.summary(seed);
+    const replay = report.passed ? '' : `\nsteps:\n${report.steps.join('\n')}`;
+    expect({ passed: report.passed, summary: summary + replay }).toEqual({ passed: true, summary });
+    expect(report.faults.length).toBeGreaterThan(0);
+    expect(report.stepsDone).toBe(2 * 20);
+  }, 900_000);
 });
