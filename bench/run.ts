@@ -163,10 +163,13 @@ async function main(): Promise<number> {
       ? `\n## Where the time goes (workflow histories of the measured lifecycle sessions; event timestamps have 1 ms resolution)\n\n${renderBreakdown(ctx.breakdown)}\n` +
         `\nHelper commands the activities run around the raw one: runsc state p50 ${fmt(ctx.rec.get('raw runsc state')?.p50)} ms, zfs get p50 ${fmt(ctx.rec.get('raw zfs get mountpoint')?.p50)} ms\n`
       : '';
-    process.stdout.write(`${header}${renderRows(ctx.rows)}\n${breakdownText}`);
+    const table = `${header}${renderRows(ctx.rows)}\n${breakdownText}`;
+    process.stdout.write(table);
 
     const resultsDir = join(repoRoot, 'bench', 'results');
     await mkdir(resultsDir, { recursive: true });
+    // The table of the last run, committed so the README's headline rows have their source.
+    await writeFile(join(resultsDir, 'latest.md'), table);
     const file = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
     const series = Object.fromEntries([...ctx.rec.series].map(([name, samples]) => [name, { summary: summarize(samples), samples }]));
     const breakdown = Object.fromEntries([...ctx.breakdown.series].map(([name, samples]) => [name, summarize(samples)]));
