@@ -141,7 +141,8 @@ test('a placement finds no capacity within placeTimeoutMs when the fleet is at m
 });
 
 test('a host whose heartbeats stop is declared lost, and its sessions fail as host-lost', async () => {
-  const { fleet, fleetId } = await startFleet({ minHosts: 0, warmSlots: 0 });
+  // A 4 s miss window: a loaded machine can hold the 200 ms beats back for a second while the session is made.
+  const { fleet, fleetId } = await startFleet({ minHosts: 0, warmSlots: 0, heartbeatIntervalMs: 1000, heartbeatMissLimit: 4 });
   const hostId = env.id('h');
   await env.startHost(hostId);
   const beats = setInterval(() => void heartbeat(fleet, hostId, { sessions: 1 }).catch(() => undefined), 200);
