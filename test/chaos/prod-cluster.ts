@@ -83,7 +83,17 @@ export class ProdCluster implements ChaosCluster {
   }
 
   private async restart(name: string): Promise<void> {
-    await prodStack(['restart', name, this.dir], this.env);
+    // A killed process blocked in a zfs-fuse call leaves only when the call returns; until then the
+    // script sees it running.
+    for (let tries = 0; ; tries++) {
+      try {
+        await prodStack(['restart', name, this.dir], this.env);
+        break;
+      } catch (err) {
+        if (tries >= 120 || !/still runs/.test(String(err))) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
     this.down.delete(name);
   }
 

@@ -49,7 +49,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const programs = Promise.allSettled(agents.map((agent) => agent.run(options.steps))).finally(() => {
       done = true;
     });
-    const driver = driveFaults(cluster, rng.fork(1_000_000), report, options.faultGapMs ?? [8_000, 20_000], () => done, progress);
+    // A fault the driver could not undo ends the faults, not the run: the report says what failed.
+    const driver = driveFaults(cluster, rng.fork(1_000_000), report, options.faultGapMs ?? [8_000, 20_000], () => done, progress).catch(
+      (err: unknown) => {
+        report.crashedProcesses.push(`fault driver stopped: ${String(err)}`);
+      },
+    );
     for (const result of await programs) {
       if (result.status === 'rejected') report.lost.push({ sessionId: '?', step: -1, symptom: `agent stopped: ${String(result.reason)}` });
     }
