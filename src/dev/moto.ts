@@ -14,7 +14,8 @@ export async function startMoto(): Promise<MotoServer> {
   const port = await freePort();
   const child = execa(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore', reject: false });
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitFor(`moto server at ${endpoint}`, 30_000, async () => {
+  // Python starting on a busy 2-core machine can take most of a minute.
+  await waitFor(`moto server at ${endpoint}`, 120_000, async () => {
     if (child.exitCode !== null) throw new Error(`moto server exited with code ${child.exitCode}`);
     const res = await fetch(`${endpoint}/moto-api/`).catch(() => undefined);
     return res !== undefined;
