@@ -10,8 +10,16 @@ const LOG = '/workspace/chaos.log';
 const FILES = ['/workspace/a.txt', '/workspace/b.txt', '/workspace/c.txt', '/workspace/d.txt'];
 /** Turn snapshots a chaos session keeps: small, so pruning runs too. */
 const MAX_SNAPSHOTS = 6;
-/** An operation that gets no definite answer for this long counts its session as lost. */
+/**
+ * An operation that gets no definite answer for this long counts its session as lost. The time runs
+ * while every process is up: back-to-back faults on a busy machine delay an answer, they do not lose it.
+ */
 const GIVE_UP_MS = 5 * 60_000;
+
+/** Nothing ran: the host did not pick the call up (Busy, or HostLost for a session it keeps). */
+function nothingRan(err: SbxError): boolean {
+  return err.type === SbxErrorType.Busy || (err.type === SbxErrorType.HostLost && /nothing ran, and session .* is kept/.test(err.message));
+}
 
 type Files = Map<string, string>;
 interface Snap {
@@ -150,10 +158,10 @@ export class Agent {
   /**
    * Calls `fn` until the workflow answers: a refusal or failure it sends is thrown; a transport
    * failure or time-out is an unknown outcome, resolved by `recover` (which may answer for it) or by
-   * calling again. Busy means nothing ran: wait and call again.
+   * calling again. Busy, or HostLost for a session the host keeps, means nothing ran: wait and call again.
    */
   private async retry<T>(what: string, fn: () => Promise<T>, recover?: () => Promise<T | undefined>): Promise<T> {
-    const deadline = Date.now() + GIVE_UP_MS;
+    const started = Date.now();
     let uncertain = false;
     for (;;) {
       try {
@@ -164,12 +172,12 @@ export class Agent {
         return await fn();
       } catch (err) {
         if (err instanceof Diverged || err instanceof Lost) throw err;
-        if (definite(err) && err.type !== SbxErrorType.Busy) {
+        if (definite(err) && !nothingRan(err)) {
           if (err.type === SbxErrorType.HostLost && /may or may not have completed/.test(err.message) && what !== 'exec') {
             // The host died mid-step; its retries ran out before it came back: try the step again.
           } else throw err;
         }
-        if (Date.now() > deadline) throw new Lost(`${what}: no answer for ${GIVE_UP_MS / 1000} s: ${String(err)}`);
+        if (this.givenUp(started)) throw new Lost(`${what}: no answer for ${GIVE_UP_MS / 1000} s with every process up: ${String(err)}`);
         if (!definite(err)) {
           uncertain = true;
           this.report.uncertain++;
@@ -177,6 +185,11 @@ export class Agent {
         await sleep(1000);
       }
     }
+  }
+
+  /** Whether a call made at `started` has waited GIVE_UP_MS since the last fault ended. */
+  private givenUp(started: number): boolean {
+    return Date.now() - Math.max(started, this.report.quietSince()) > GIVE_UP_MS;
   }
 
   private diverge(message: string): never {
@@ -251,13 +264,13 @@ export class Agent {
   /** An exec's answer: a lost answer is asked for again with the same toolCallId, which never runs it twice. */
   private async execAnswer(toolCallId: string, token: string): Promise<ExecResult | { unknown: true }> {
     const command = `echo ${token} >> ${LOG} && grep -c . ${LOG}`;
-    const deadline = Date.now() + GIVE_UP_MS;
+    const started = Date.now();
     for (;;) {
       try {
         return await this.retry('exec', () => this.session.exec({ toolCallId, command }));
       } catch (err) {
         if (err instanceof SbxError && err.type === SbxErrorType.OutcomeUnknown) return { unknown: true };
-        if (err instanceof SbxError && err.type === SbxErrorType.HostLost && /may or may not/.test(err.message) && Date.now() < deadline) {
+        if (err instanceof SbxError && err.type === SbxErrorType.HostLost && /may or may not/.test(err.message) && !this.givenUp(started)) {
           this.log(`exec ${toolCallId}: ${err.type}; resending it`);
           this.report.resent++;
           await sleep(1000);

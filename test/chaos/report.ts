@@ -48,6 +48,13 @@ export class ChaosReport {
     if (this.stepsFile) appendFileSync(this.stepsFile, `${entry}\n`);
   }
 
+  /** Since when every faulted process has been running again (now, while one is down). */
+  quietSince(): number {
+    let since = this.started;
+    for (const fault of this.faults) since = Math.max(since, fault.upAt ?? Date.now());
+    return since;
+  }
+
   /** An exec succeeded on `hostId`: the faults it was the first success after are recovered. */
   execSucceeded(hostId: string, at = Date.now()): void {
     for (const fault of this.faults) {
