@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { Connection } from '@temporalio/client';
 import { SandboxClient } from '../client/sandbox-client.js';
@@ -25,7 +25,7 @@ const AGENTS_NAMESPACE = 'agents';
 /** `sbx dev`: the embedded default stack on one machine, with a short demo. */
 export function devCommand(): Command {
   return new Command('dev')
-    .description('run everything on this machine: Temporal dev server, control worker, one host worker, and a demo')
+    .description('run everything on this machine: Temporal dev server, control worker, one host worker with a warm pool, and a demo')
     .addOption(new Option('--data-dir <dir>', 'state directory (Temporal SQLite file, host data)').env('SBX_DEV_DATA').default('.sbx'))
     .option('--port <n>', 'Temporal frontend port', int, 7233)
     .option('--ui-port <n>', 'Temporal Web UI port', int, 8233)
@@ -36,7 +36,11 @@ export function devCommand(): Command {
     .option(
       '--warm-pool <n>',
       'busybox sandboxes kept made and started, so a create claims one and answers at once (0: none, every create makes its sandbox)',
-      int,
+      (value: string) => {
+        const n = int(value);
+        if (n < 0) throw new InvalidArgumentError('expected 0 or more');
+        return n;
+      },
       2,
     )
     .option('--no-demo', 'skip the demo session')

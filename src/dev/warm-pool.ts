@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
+import { SbxErrorType, sbxFailure } from '../common/errors.js';
 import { warmPoolWorkflowId } from '../common/names.js';
 import { configureWarmPoolSignal, warmPoolStatusQuery, type WarmPoolStatus } from '../protocol/messages.js';
 import type { z } from 'zod';
@@ -15,6 +16,12 @@ export const DEV_TEMPLATE = 'busybox';
  */
 export function devFleet(hostId: string, size: number, maxSessions: number): z.input<typeof ControlConfig>['fleet'] {
   if (size === 0) return undefined;
+  if (size > maxSessions) {
+    throw sbxFailure(
+      SbxErrorType.InvalidArgument,
+      `a warm pool of ${size} does not fit the dev host's ${maxSessions} sessions; ask for fewer`,
+    );
+  }
   return {
     fleetId: DEV_FLEET,
     provisioner: 'static',

@@ -8,6 +8,10 @@ describe('devFleet', () => {
     expect(fleet!.settings).toMatchObject({ minHosts: 1, maxHosts: 1, warmSlots: 0, maxSessionsPerHost: 50 });
   });
 
+  it('refuses a pool larger than the host holds', () => {
+    expect(() => devFleet('local', 51, 50)).toThrow(/does not fit/);
+  });
+
   it('is no fleet at size 0: sessions go straight to the host', () => {
     expect(devFleet('local', 0, 50)).toBeUndefined();
   });
