@@ -7,10 +7,20 @@ import { progress, startChildWorker } from '../lib/stack.js';
 import { fmt, type Summary } from '../lib/stats.js';
 import { expect } from '../lib/util.js';
 
+const FIRST_COMMAND = 'create → first command (warm)';
+
+const target = (s: Summary | undefined, p50: number, p99: number): Target => {
+  const text = `p50 ≤ ${p50} ms, p99 ≤ ${p99} ms`;
+  if (s === undefined) return { text, status: 'n/a', detail: 'no samples' };
+  const met = s.p50 <= p50 && s.p99 <= p99;
+  return { text, status: met ? 'met' : 'missed', detail: met ? 'met' : `missed: p50 ${fmt(s.p50)}, p99 ${fmt(s.p99)}` };
+};
+
 /**
  * Warm claim against cold create, both through a fleet: a second control worker runs the fleet (the
  * bench host heartbeats to it) with a warm pool. Each run waits for a full pool, then creates one
- * session that claims a warm sandbox and one that asks for other resources, so it is created cold.
+ * session that claims a warm sandbox and runs its first command (timed apart and end to end), and one
+ * that asks for other resources, so it is created cold.
  */
 export async function warmClaim(ctx: Context): Promise<void> {
   const { opts, rec, stack, tag, live } = ctx;
@@ -62,6 +72,7 @@ export async function warmClaim(ctx: Context): Promise<void> {
       progress(`warm run ${i + 1}/${total}${discard ? ' (warmup, discarded)' : ''}`);
       await poolUntil('filled', (s) => s.ready === size);
       const asked = Date.now();
+      const started = performance.now();
       const warm = await rec.time(
         'create (warm claim)',
         () => client.createSession({ sessionId: `b${tag}-w${i}`, template: 'busybox' }),
@@ -76,6 +87,7 @@ export async function warmClaim(ctx: Context): Promise<void> {
         (await rec.time('first exec (warm)', () => warm.session.exec({ toolCallId: 'first', command: 'true' }), discard)).exitCode === 0,
         'exec in a claimed sandbox',
       );
+      rec.add(FIRST_COMMAND, performance.now() - started, discard);
       const cold = await rec.time(
         'create (cold, fleet)',
         () => client.createSession({ sessionId: `b${tag}-c${i}`, template: 'busybox', resources: { memoryMb: 256 } }),
@@ -94,23 +106,27 @@ export async function warmClaim(ctx: Context): Promise<void> {
     await client.close();
     await control.stop();
   }
-  const target = (s: Summary | undefined): Target =>
-    s === undefined
-      ? { text: 'p50 ≤ 30 ms, p99 ≤ 100 ms', status: 'n/a', detail: 'no samples' }
-      : {
-          text: 'p50 ≤ 30 ms, p99 ≤ 100 ms',
-          status: s.p50 <= 30 && s.p99 <= 100 ? 'met' : 'missed',
-          detail: s.p50 <= 30 && s.p99 <= 100 ? 'met' : `missed: p50 ${fmt(s.p50)}, p99 ${fmt(s.p99)}`,
-        };
   ctx.rows.push(
+    {
+      section: 'warm',
+      metric: FIRST_COMMAND,
+      orch: rec.get(FIRST_COMMAND),
+      note: 'createSession + exec `true` end to end, claiming from a full pool (Daytona publishes 110 ms median, 290 ms p99 for create → first command)',
+      target: target(rec.get(FIRST_COMMAND), 110, 290),
+    },
     {
       section: 'warm',
       metric: 'create (warm claim)',
       orch: rec.get('create (warm claim)'),
       note: `client create until active, claiming from a pool of ${size}: one claim update from a local activity, in which the pool hands the sandbox to the session on its host (one host activity)`,
-      target: target(rec.get('create (warm claim)')),
+      target: target(rec.get('create (warm claim)'), 30, 100),
     },
-    { section: 'warm', metric: 'first exec (warm)', orch: rec.get('first exec (warm)'), note: 'exec `true` in the claimed sandbox' },
+    {
+      section: 'warm',
+      metric: 'first exec (warm)',
+      orch: rec.get('first exec (warm)'),
+      note: 'exec `true` in the claimed sandbox; the pool starts its replacement 1 s after the claim, so the two do not compete',
+    },
     {
       section: 'warm',
       metric: 'create (cold, fleet)',

@@ -1,11 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { Connection } from '@temporalio/client';
 import { SandboxClient } from '../client/sandbox-client.js';
 import { CONTROL_TASK_QUEUE } from '../common/names.js';
-import { importBusyboxTemplate } from '../activities/host/busybox-template.js';
 import { detectBackends } from '../dev/detect.js';
 import { startDevServer } from '../dev/temporal-server.js';
 import { ControlConfig, startControlWorker } from '../workers/control.js';
@@ -17,6 +16,7 @@ import { SBX_NEXUS_ENDPOINT } from '../nexus/service.js';
 import { fail } from './output.js';
 import { int } from './parsers.js';
 import { onStopSignal } from './worker-commands.js';
+import { devFleet, emptyWarmPool, warmPoolFilled } from '../dev/warm-pool.js';
 
 const DEV_HOST = 'local';
 /** A namespace of its own for agent workflows that call sbx through Nexus (examples/agent). */
@@ -25,7 +25,7 @@ const AGENTS_NAMESPACE = 'agents';
 /** `sbx dev`: the embedded default stack on one machine, with a short demo. */
 export function devCommand(): Command {
   return new Command('dev')
-    .description('run everything on this machine: Temporal dev server, control worker, one host worker, and a demo')
+    .description('run everything on this machine: Temporal dev server, control worker, one host worker with a warm pool, and a demo')
     .addOption(new Option('--data-dir <dir>', 'state directory (Temporal SQLite file, host data)').env('SBX_DEV_DATA').default('.sbx'))
     .option('--port <n>', 'Temporal frontend port', int, 7233)
     .option('--ui-port <n>', 'Temporal Web UI port', int, 8233)
@@ -33,6 +33,16 @@ export function devCommand(): Command {
     .addOption(new Option('--runtime <kind>', 'sandbox runtime').choices(['auto', 'gvisor', 'none']).default('auto'))
     .option('--pool <name>', 'ZFS pool (made by the bootstrap script)', 'sbx')
     .option('--zfs-root <dataset>', 'dataset under which the dev host keeps sessions and templates (default <pool>/dev)')
+    .option(
+      '--warm-pool <n>',
+      'busybox sandboxes kept made and started, so a create claims one and answers at once (0: none, every create makes its sandbox)',
+      (value: string) => {
+        const n = int(value);
+        if (n < 0) throw new InvalidArgumentError('expected 0 or more');
+        return n;
+      },
+      2,
+    )
     .option('--no-demo', 'skip the demo session')
     .action(async (o) => {
       const logger = createLogger('sbx-dev');
@@ -45,7 +55,17 @@ export function devCommand(): Command {
 }
 
 async function runDev(
-  o: { dataDir: string; port: number; uiPort: number; storage: string; runtime: string; pool: string; zfsRoot?: string; demo: boolean },
+  o: {
+    dataDir: string;
+    port: number;
+    uiPort: number;
+    storage: string;
+    runtime: string;
+    pool: string;
+    zfsRoot?: string;
+    warmPool: number;
+    demo: boolean;
+  },
   logger: Logger,
 ): Promise<void> {
   const dataDir = resolve(o.dataDir);
@@ -72,26 +92,39 @@ async function runDev(
     zfsRoot: o.zfsRoot ?? `${o.pool}/dev`,
     dataRoot: resolve(dataDir, 'host'),
     shutdownGraceMs: 5000,
+    // Before the workers serve: the warm pool makes busybox sandboxes as soon as the control worker runs.
+    ensureBusybox: true,
   });
-  const host = await startHostWorker(hostConfig, logger);
-  const control = await startControlWorker(ControlConfig.parse({ temporalAddress: server.address, defaultHostId: DEV_HOST }), logger);
+  // With a warm pool the host joins a one-host fleet, whose pool keeps sandboxes ready for creates.
+  const fleet = devFleet(DEV_HOST, o.warmPool, hostConfig.maxSessions);
+  const host = await startHostWorker({ ...hostConfig, fleetId: fleet?.fleetId }, logger);
+  const control = await startControlWorker(
+    ControlConfig.parse({ temporalAddress: server.address, defaultHostId: DEV_HOST, fleet }),
+    logger,
+  );
   const operator = await Connection.connect({ address: server.address });
   try {
     await ensureNexusEndpoint(operator, { name: SBX_NEXUS_ENDPOINT, namespace: 'default', taskQueue: CONTROL_TASK_QUEUE });
   } finally {
     await operator.close();
   }
-  if (!(await host.storage.templateExists('busybox'))) {
-    logger.info('importing the busybox template');
-    await importBusyboxTemplate(host.storage, 'busybox');
-  }
 
   const stop = async () => {
+    if (fleet)
+      await withClient(server.address, async (client) => {
+        if (!(await emptyWarmPool(client.temporal))) logger.warn('the warm pool did not empty in time; its sandboxes keep running');
+      });
     await hibernateSessions(server.address, logger);
     await Promise.allSettled([control.shutdown(), host.shutdown()]);
     await server.stop();
   };
   onStopSignal(stop);
+  if (fleet) {
+    logger.info(`warming ${o.warmPool} busybox sandboxes`);
+    await withClient(server.address, async (client) => {
+      if (!(await warmPoolFilled(client.temporal, o.warmPool))) logger.warn('the warm pool is not full yet: the first creates may be cold');
+    });
+  }
 
   process.stdout.write(
     [
@@ -100,6 +133,7 @@ async function runDev(
       `  Temporal:     ${server.address} (namespace default)`,
       `  Temporal UI:  ${server.uiUrl}/namespaces/default/workflows`,
       `  Nexus:        endpoint '${SBX_NEXUS_ENDPOINT}' (service sbx.sandbox.v1), callers' namespace '${AGENTS_NAMESPACE}'`,
+      `  Warm pool:    ${fleet ? `${o.warmPool} busybox sandboxes ready (fleet '${fleet.fleetId}'; \`sbx fleet status\`)` : 'none (--warm-pool 0)'}`,
       `  try:          node dist/cli/main.js session create my-session && node dist/cli/main.js session exec my-session -- echo hi`,
       '',
     ].join('\n'),
@@ -135,14 +169,29 @@ async function hibernateSessions(address: string, logger: Logger): Promise<void>
   }
 }
 
+async function withClient<T>(address: string, fn: (client: SandboxClient) => Promise<T>): Promise<T> {
+  const client = await SandboxClient.connect({ address });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
 async function runDemo(address: string, uiUrl: string): Promise<void> {
   const say = (line: string) => process.stdout.write(`demo: ${line}\n`);
   const client = await SandboxClient.connect({ address });
   try {
     const sessionId = `demo-${Date.now().toString(36)}`;
     say(`creating session ${sessionId}`);
-    const { session } = await client.createSession({ sessionId, template: 'busybox' });
+    const asked = performance.now();
+    const { session, info } = await client.createSession({ sessionId, template: 'busybox' });
+    const created = performance.now();
     const uname = await session.exec({ toolCallId: 'demo-uname', command: 'uname -a' });
+    const answered = performance.now();
+    const how = info.warmClaim ? `claimed warm sandbox ${info.sandboxId}; the pool refills in the background` : 'made cold';
+    say(`created in ${ms(created - asked)} (${how}); first command answered ${ms(answered - created)} later`);
+    say(`create → first command: ${ms(answered - asked)}`);
     say(`exec 'uname -a' → ${uname.stdout.trim()}`);
     await session.writeFiles([{ path: 'notes.txt', content: 'written in turn 1\n' }]);
     const turn1 = await session.turnComplete();
@@ -158,3 +207,5 @@ async function runDemo(address: string, uiUrl: string): Promise<void> {
     await client.close();
   }
 }
+
+const ms = (elapsed: number) => `${Math.round(elapsed)} ms`;

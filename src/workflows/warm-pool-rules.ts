@@ -4,6 +4,13 @@ import type { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 
 /** Pure decisions of the warm-pool workflow. */
 
+/**
+ * How long a claimed sandbox's replacement waits. Making one (zfs clone, runsc create and start) is
+ * the heaviest work a host does, and started at once it doubled the claimed session's first command.
+ * A pool left with no ready sandbox refills at once: its next create would be cold.
+ */
+export const REFILL_DELAY_MS = 1000;
+
 export interface WarmSandbox {
   sandboxId: string;
   state: WarmSandboxState;
@@ -13,6 +20,8 @@ export interface WarmSandbox {
   /** Workflow time (ms) it became ready. */
   readyAt?: number;
   sessionId?: string;
+  /** Workflow time (ms) it was claimed; its replacement waits REFILL_DELAY_MS from then. */
+  claimedAt?: number;
 }
 
 /** A stable key for what a sandbox was made with. */
@@ -23,12 +32,31 @@ export function specOf(resources: Resources, quotaBytes: number | undefined): st
 const counts = (sandboxes: WarmSandbox[], spec: string, state: WarmSandboxState) =>
   sandboxes.filter((s) => s.state === state && s.spec === spec).length;
 
-/** How many sandboxes to start making now: up to the size, within the concurrency limit. */
-export function sandboxesToWarm(sandboxes: WarmSandbox[], config: WarmPoolConfig): number {
+/** Claimed sandboxes whose replacement still waits at `now`; none while the pool has no ready sandbox. */
+function settling(sandboxes: WarmSandbox[], spec: string, now: number): WarmSandbox[] {
+  if (counts(sandboxes, spec, 'ready') === 0) return [];
+  return sandboxes.filter(
+    (s) => s.state === 'claimed' && s.spec === spec && s.claimedAt !== undefined && now < s.claimedAt + REFILL_DELAY_MS,
+  );
+}
+
+/**
+ * How many sandboxes to start making now: up to the size, within the concurrency limit. Given `now`,
+ * a sandbox claimed less than REFILL_DELAY_MS ago still counts, unless the pool has no ready one.
+ */
+export function sandboxesToWarm(sandboxes: WarmSandbox[], config: WarmPoolConfig, now?: number): number {
   const spec = specOf(config.resources, config.quotaBytes);
-  const have = counts(sandboxes, spec, 'ready') + counts(sandboxes, spec, 'warming');
+  const waiting = now === undefined ? 0 : settling(sandboxes, spec, now).length;
+  const have = counts(sandboxes, spec, 'ready') + counts(sandboxes, spec, 'warming') + waiting;
   const warming = sandboxes.filter((s) => s.state === 'warming').length;
   return Math.max(0, Math.min(config.size - have, config.maxConcurrentWarming - warming));
+}
+
+/** Milliseconds until a refill held back by a recent claim may start; 0 when none is held back. */
+export function refillWaitMs(sandboxes: WarmSandbox[], config: WarmPoolConfig, now: number): number {
+  if (sandboxesToWarm(sandboxes, config, now) >= sandboxesToWarm(sandboxes, config)) return 0;
+  const spec = specOf(config.resources, config.quotaBytes);
+  return Math.min(...settling(sandboxes, spec, now).map((s) => s.claimedAt! + REFILL_DELAY_MS - now));
 }
 
 /**

@@ -31,7 +31,15 @@ import {
 } from '../protocol/messages.js';
 import { BackgroundWork } from './background-work.js';
 import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
-import { chooseForClaim, refillBackoffMs, sandboxesToTrim, sandboxesToWarm, specOf, type WarmSandbox } from './warm-pool-rules.js';
+import {
+  chooseForClaim,
+  refillBackoffMs,
+  refillWaitMs,
+  sandboxesToTrim,
+  sandboxesToWarm,
+  specOf,
+  type WarmSandbox,
+} from './warm-pool-rules.js';
 
 export interface WarmPoolWorkflowInput {
   fleetId: string;
@@ -55,6 +63,8 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
   const evicted = new Set<string>(input.carried?.evictedHosts ?? []);
   const lost = new Set<string>();
   const poolId = workflowInfo().workflowId;
+  // A claimed sandbox's replacement waits a moment (REFILL_DELAY_MS): a new timer, so runs from before keep refilling at once.
+  const refillWaits = patched('warm-refill-waits-after-claim');
   let dirty = true;
   let failures = 0;
   let retryAt = 0;
@@ -170,6 +180,7 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
       }
       chosen.state = 'claimed';
       chosen.sessionId = request.sessionId;
+      chosen.claimedAt = now();
       count('claims');
       dirty = true;
       if (patched('warm-claim-hands-over-owner')) {
@@ -257,11 +268,13 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
       background.run(`trim ${sandboxId}`, () => remove(sandbox));
     }
     const backoff = retryAt - now();
+    const at = refillWaits ? now() : undefined;
     if (backoff <= 0) {
-      for (let i = sandboxesToWarm(sandboxes, config); i > 0; i--) background.run('warm a sandbox', warmOne);
+      for (let i = sandboxesToWarm(sandboxes, config, at); i > 0; i--) background.run('warm a sandbox', warmOne);
     }
+    const wait = backoff > 0 ? backoff : at === undefined ? 0 : refillWaitMs(sandboxes, config, at);
     const wake = () => dirty || workflowInfo().continueAsNewSuggested;
-    if (backoff > 0) await condition(wake, backoff);
+    if (wait > 0) await condition(wake, wait);
     else await condition(wake);
     if (workflowInfo().continueAsNewSuggested) {
       await condition(() => allHandlersFinished() && background.idle);

@@ -15,9 +15,9 @@ describe('sbx dev on Ctrl-C', () => {
   let dev: SbxProcess | undefined;
   let port = 0;
 
-  const start = async () => {
+  const start = async (extra: string[] = []) => {
     port = await freePort();
-    const args = ['dev', '--no-demo', '--data-dir', dataDir, '--port', String(port), '--ui-port', String(await freePort())];
+    const args = ['dev', '--no-demo', '--data-dir', dataDir, '--port', String(port), '--ui-port', String(await freePort()), ...extra];
     dev = await spawnSbx([...args, '--zfs-root', `${stack.zfsRoot}/${id}`], 'sbx is up', 120_000);
   };
   const stop = async () => {
@@ -30,9 +30,11 @@ describe('sbx dev on Ctrl-C', () => {
   const running = async () =>
     (
       JSON.parse((await execa(runscPath(), ['--root', join(dataDir, 'host', 'runsc'), 'list', '--format', 'json'])).stdout || '[]') as {
+        id: string;
         status: string;
       }[]
     ).filter((c) => c.status !== 'stopped');
+  const runningIds = async () => (await running()).map((c) => c.id);
 
   afterAll(async () => {
     if (dev) await stop();
@@ -41,17 +43,25 @@ describe('sbx dev on Ctrl-C', () => {
   it('hibernates active sessions, and the next sbx dev resumes them with their files and memory', async () => {
     await start();
     let client = await SandboxClient.connect({ address: `127.0.0.1:${port}` });
-    const { session } = await client.createSession({ sessionId: 'kept-across-dev', template: 'busybox' });
+    const { session, info } = await client.createSession({ sessionId: 'kept-across-dev', template: 'busybox' });
+    // sbx dev keeps a warm pool by default: a new user's first create claims a sandbox made before it.
+    expect(info.warmClaim).toBeDefined();
+    expect(info.sandboxId).toMatch(/^warm-/);
     await session.exec({ toolCallId: 'write', command: 'echo on-disk > /workspace/f; echo in-memory > /tmp/m' });
     await client.close();
-    expect(await running()).toHaveLength(1);
+    expect((await runningIds()).some((id) => id.startsWith(info.sandboxId!))).toBe(true);
 
+    // The unclaimed warm sandboxes are removed, the session is hibernated: nothing keeps running.
     const result = await stop();
     expect(result.exitCode).toBe(0);
     expect(await running()).toEqual([]);
 
-    await start();
+    await start(['--warm-pool', '0']);
     client = await SandboxClient.connect({ address: `127.0.0.1:${port}` });
+    // Without a warm pool a create makes its own sandbox.
+    const cold = await client.createSession({ sessionId: 'cold-in-dev', template: 'busybox' });
+    expect(cold.info.warmClaim).toBeUndefined();
+    await cold.session.destroy();
     const again = client.session('kept-across-dev');
     expect(await again.info()).toMatchObject({ state: 'paused', pauseMode: 'hibernate' });
     await again.resume();

@@ -1,7 +1,9 @@
 import { WarmPoolConfig } from '../../src/protocol/warm-pool-config.js';
 import {
   chooseForClaim,
+  REFILL_DELAY_MS,
   refillBackoffMs,
+  refillWaitMs,
   sandboxesToTrim,
   sandboxesToWarm,
   specOf,
@@ -60,6 +62,38 @@ describe('sandboxesToWarm', () => {
     const empty = WarmPoolConfig.parse({ size: 0 });
     expect(sandboxesToWarm([], empty)).toBe(0);
     expect(sandboxesToWarm([sbx('a'), sbx('b')], empty)).toBe(0);
+  });
+});
+
+describe('a refill after a claim', () => {
+  const size2 = { ...config, size: 2 };
+  const claimed = (claimedAt: number) => sbx('c', { state: 'claimed', sessionId: 's1', claimedAt });
+
+  it('waits REFILL_DELAY_MS after the claim while the pool still has a ready sandbox', () => {
+    const sandboxes = [sbx('a'), claimed(1000)];
+    expect(sandboxesToWarm(sandboxes, size2, 1000)).toBe(0);
+    expect(refillWaitMs(sandboxes, size2, 1000)).toBe(REFILL_DELAY_MS);
+    expect(refillWaitMs(sandboxes, size2, 1000 + REFILL_DELAY_MS - 1)).toBe(1);
+    expect(sandboxesToWarm(sandboxes, size2, 1000 + REFILL_DELAY_MS)).toBe(1);
+    expect(refillWaitMs(sandboxes, size2, 1000 + REFILL_DELAY_MS)).toBe(0);
+  });
+
+  it('starts at once when the claim left no ready sandbox: the next create would be cold', () => {
+    const sandboxes = [claimed(1000), sbx('d', { state: 'claimed', sessionId: 's2', claimedAt: 1001 })];
+    expect(sandboxesToWarm(sandboxes, size2, 1001)).toBe(2);
+    expect(refillWaitMs(sandboxes, size2, 1001)).toBe(0);
+  });
+
+  it('does not wait without a time (runs from before the wait) or for claims made before it existed', () => {
+    expect(sandboxesToWarm([sbx('a'), claimed(1000)], size2)).toBe(1);
+    expect(sandboxesToWarm([sbx('a'), sbx('c', { state: 'claimed', sessionId: 's1' })], size2, 1000)).toBe(1);
+  });
+
+  it('never holds back more than the claims made within the delay', () => {
+    const sandboxes = [sbx('a'), claimed(0), sbx('d', { state: 'claimed', sessionId: 's2', claimedAt: 900 })];
+    const size3 = { ...config, size: 3 };
+    expect(sandboxesToWarm(sandboxes, size3, 1000)).toBe(1);
+    expect(refillWaitMs(sandboxes, size3, 1000)).toBe(900 + REFILL_DELAY_MS - 1000);
   });
 });
 

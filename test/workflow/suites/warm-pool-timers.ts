@@ -45,6 +45,40 @@ test('a claim hands a ready sandbox to the session and the pool refills behind i
   expect(refilled.sandboxes.find((s) => s.state === 'ready')?.sandboxId).not.toBe(ready!.sandboxId);
 });
 
+/** The pool's events from accepting the claim `updateId` on: its timers and the refills it scheduled, in order. */
+async function eventsAfterClaim(pool: WorkflowHandle, updateId: string): Promise<string[]> {
+  const events = (await pool.fetchHistory()).events ?? [];
+  const claimed = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId === updateId);
+  expect(claimed).toBeGreaterThanOrEqual(0);
+  return events.slice(claimed + 1).flatMap((e) => {
+    if (e.timerStartedEventAttributes) return ['timer started'];
+    if (e.timerFiredEventAttributes) return ['timer fired'];
+    return e.activityTaskScheduledEventAttributes?.activityType?.name === 'placeWarmSandbox' ? ['refill'] : [];
+  });
+}
+
+test('a claim that leaves a ready sandbox refills after a pause, so the new sandbox does not compete with the first command', async () => {
+  const { pool } = await startPool({ size: 2 });
+  await until(pool, (s) => s.ready === 2, 'the pool to fill');
+  await pool.executeUpdate(claimUpdate, { args: [{ sessionId: env.id('s'), resources: DEFAULT_RESOURCES }], updateId: 'first' });
+  await until(pool, (s) => s.ready === 2 && s.claimed === 1, 'the refill');
+  const after = await eventsAfterClaim(pool, 'first');
+  expect(after.indexOf('refill')).toBeGreaterThan(after.indexOf('timer fired'));
+  expect(after.indexOf('timer fired')).toBeGreaterThan(after.indexOf('timer started'));
+  expect(after.indexOf('timer started')).toBeGreaterThanOrEqual(0);
+});
+
+test('a claim that empties the pool refills at once: the next create would be cold', async () => {
+  const { pool } = await startPool({ size: 2 });
+  await until(pool, (s) => s.ready === 2, 'the pool to fill');
+  await pool.executeUpdate(claimUpdate, { args: [{ sessionId: env.id('s'), resources: DEFAULT_RESOURCES }], updateId: 'first' });
+  await pool.executeUpdate(claimUpdate, { args: [{ sessionId: env.id('s'), resources: DEFAULT_RESOURCES }], updateId: 'second' });
+  await until(pool, (s) => s.ready === 2 && s.claimed === 2, 'the refill');
+  const after = await eventsAfterClaim(pool, 'second');
+  expect(after.indexOf('refill')).toBeGreaterThanOrEqual(0);
+  expect(after.slice(0, after.indexOf('refill'))).not.toContain('timer fired');
+});
+
 test('a claim asking for other resources gets null: the session is made cold', async () => {
   const { pool } = await startPool({ size: 1 });
   await until(pool, (s) => s.ready === 1, 'the pool to fill');
