@@ -4,10 +4,20 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { workflowInterceptorModules } from './workflow-interceptors.js';
 
-/** The workflows' entry: compiled JavaScript under dist/, TypeScript when run from source. */
-export function workflowsPath(): string {
-  const js = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+/** A module of sbx: compiled JavaScript under dist/, TypeScript when run from source. */
+function sourceModule(relative: string): string {
+  const js = fileURLToPath(new URL(relative, import.meta.url));
   return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
+}
+
+/** The workflows' entry. */
+export function workflowsPath(): string {
+  return sourceModule('../workflows/index.js');
+}
+
+/** Modules every workflow in a worker shares (see workflow-preload.ts). */
+export function workflowPreloadModules(): string[] {
+  return [sourceModule('./workflow-preload.js')];
 }
 
 /** Where the build writes the workflow bundle: dist/workflow-bundle.js, beside the compiled code. */
@@ -18,6 +28,11 @@ export function prebuiltBundlePath(): string {
 /** The modules a bundle is made from: the workflows and the workflow interceptors. */
 export function workflowBundleEntries(): string[] {
   return [workflowsPath(), ...workflowInterceptorModules()];
+}
+
+/** Everything a current bundle must be no older than: the entries and the preloaded modules. */
+function bundledModules(): string[] {
+  return [...workflowBundleEntries(), ...workflowPreloadModules()];
 }
 
 /**
@@ -48,7 +63,7 @@ export function staleBundleReason(bundle: string, entries: string[]): string | u
  */
 export function currentWorkflowBundle(logger: Logger): string | undefined {
   const bundle = prebuiltBundlePath();
-  const reason = staleBundleReason(bundle, workflowBundleEntries());
+  const reason = staleBundleReason(bundle, bundledModules());
   if (reason) {
     logger.info({ reason }, 'bundling the workflows at start: the prebuilt bundle is not current (npm run build makes it)');
     return undefined;

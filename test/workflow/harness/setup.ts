@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { workflowPreloadModules } from '../../../src/workers/workflow-bundle.js';
 import { startDevServer } from './server.js';
 import { WORKFLOW_ENV, type WorkflowTestServer } from './server-info.js';
 
@@ -32,11 +33,16 @@ async function workflowBundle(): Promise<string> {
     const path = join(src, file);
     if (statSync(path).isFile()) hash.update(file).update(readFileSync(path));
   }
-  hash.update(readFileSync(join(src, '..', 'package-lock.json')));
+  hash.update(readFileSync(join(src, '..', 'package-lock.json'))).update(JSON.stringify(workflowPreloadModules()));
   const dir = join(tmpdir(), 'sbx-workflow-bundles');
   const path = join(dir, `${hash.digest('hex').slice(0, 16)}.js`);
   if (existsSync(path)) return path;
-  const bundle = await bundleWorkflowCode({ workflowsPath: join(src, 'workflows', 'index.ts'), logger: quietLogger });
+  // With the control worker's preloaded modules: tests run the workflows as production shares them.
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: join(src, 'workflows', 'index.ts'),
+    preloadModules: workflowPreloadModules(),
+    logger: quietLogger,
+  });
   mkdirSync(dir, { recursive: true });
   // Written whole, then renamed: a concurrent run never reads half a bundle.
   const partial = `${path}.${process.pid}`;
