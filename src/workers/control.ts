@@ -11,7 +11,7 @@ import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 import type { ControlConfig } from './control-config.js';
 import { installTemporalLogging } from './logger.js';
 import { startMetrics, type MetricsServer } from './metrics.js';
-import { currentWorkflowBundle, workflowPreloadModules, workflowsPath } from './workflow-bundle.js';
+import { currentWorkflowBundle, workflowsPath } from './workflow-bundle.js';
 import { workflowInterceptorModules } from './workflow-interceptors.js';
 import { createProvisioner } from './provisioner-factory.js';
 
@@ -81,11 +81,7 @@ export async function startControlWorker(
     taskQueue: config.taskQueue,
     ...(bundlePath
       ? { workflowBundle: { codePath: bundlePath } }
-      : {
-          workflowsPath: workflowsPath(),
-          interceptors: { workflowModules: workflowInterceptorModules() },
-          bundlerOptions: { preloadModules: workflowPreloadModules() },
-        }),
+      : { workflowsPath: workflowsPath(), interceptors: { workflowModules: workflowInterceptorModules() } }),
     activities,
     // The Nexus service sbx.sandbox.v1: agent workflows in other namespaces drive sessions through it.
     nexusServices: [createSbxNexusHandler()],

@@ -4,20 +4,10 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { workflowInterceptorModules } from './workflow-interceptors.js';
 
-/** A module of sbx: compiled JavaScript under dist/, TypeScript when run from source. */
-function sourceModule(relative: string): string {
-  const js = fileURLToPath(new URL(relative, import.meta.url));
-  return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
-}
-
-/** The workflows' entry. */
+/** The workflows' entry: compiled JavaScript under dist/, TypeScript when run from source. */
 export function workflowsPath(): string {
-  return sourceModule('../workflows/index.js');
-}
-
-/** Modules every workflow in a worker shares (see workflow-preload.ts). */
-export function workflowPreloadModules(): string[] {
-  return [sourceModule('./workflow-preload.js')];
+  const js = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+  return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
 }
 
 /** Where the build writes the workflow bundle: dist/workflow-bundle.js, beside the compiled code. */
@@ -28,11 +18,6 @@ export function prebuiltBundlePath(): string {
 /** The modules a bundle is made from: the workflows and the workflow interceptors. */
 export function workflowBundleEntries(): string[] {
   return [workflowsPath(), ...workflowInterceptorModules()];
-}
-
-/** Everything a current bundle must be no older than: the entries and the preloaded modules. */
-function bundledModules(): string[] {
-  return [...workflowBundleEntries(), ...workflowPreloadModules()];
 }
 
 /**
@@ -63,7 +48,7 @@ export function staleBundleReason(bundle: string, entries: string[]): string | u
  */
 export function currentWorkflowBundle(logger: Logger): string | undefined {
   const bundle = prebuiltBundlePath();
-  const reason = staleBundleReason(bundle, bundledModules());
+  const reason = staleBundleReason(bundle, workflowBundleEntries());
   if (reason) {
     logger.info({ reason }, 'bundling the workflows at start: the prebuilt bundle is not current (npm run build makes it)');
     return undefined;

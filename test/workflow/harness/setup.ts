@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowPreloadModules } from '../../../src/workers/workflow-bundle.js';
 import { startDevServer } from './server.js';
 import { WORKFLOW_ENV, type WorkflowTestServer } from './server-info.js';
 
@@ -33,16 +32,11 @@ async function workflowBundle(): Promise<string> {
     const path = join(src, file);
     if (statSync(path).isFile()) hash.update(file).update(readFileSync(path));
   }
-  hash.update(readFileSync(join(src, '..', 'package-lock.json'))).update(JSON.stringify(workflowPreloadModules()));
+  hash.update(readFileSync(join(src, '..', 'package-lock.json')));
   const dir = join(tmpdir(), 'sbx-workflow-bundles');
   const path = join(dir, `${hash.digest('hex').slice(0, 16)}.js`);
   if (existsSync(path)) return path;
-  // With the control worker's preloaded modules: tests run the workflows as production shares them.
-  const bundle = await bundleWorkflowCode({
-    workflowsPath: join(src, 'workflows', 'index.ts'),
-    preloadModules: workflowPreloadModules(),
-    logger: quietLogger,
-  });
+  const bundle = await bundleWorkflowCode({ workflowsPath: join(src, 'workflows', 'index.ts'), logger: quietLogger });
   mkdirSync(dir, { recursive: true });
   // Written whole, then renamed: a concurrent run never reads half a bundle.
   const partial = `${path}.${process.pid}`;
