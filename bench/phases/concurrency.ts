@@ -1,5 +1,8 @@
+import { sessionWorkflowId } from '../../src/common/names.js';
 import type { Context } from '../lib/context.js';
+import { historyBreakdown } from '../lib/history.js';
 import { progress } from '../lib/stack.js';
+import { Recorder } from '../lib/stats.js';
 import { destroySessions, pool } from '../lib/util.js';
 
 /** Creates per second with 1, 4, 16 concurrent clients. */
@@ -36,6 +39,12 @@ export async function concurrency(ctx: Context): Promise<void> {
       value: { amount: ok / (wallMs / 1000), unit: 'sessions/s' },
       note: `${ok} sessions in ${(wallMs / 1000).toFixed(1)} s`,
     });
+    // What waits when clients are added: each step's dispatch and run time at this level.
+    const split = new Recorder();
+    await historyBreakdown(stack.client.temporal, ids.filter((id) => live.has(id)).map(sessionWorkflowId), split);
+    for (const [metric] of split.series) {
+      ctx.rows.push({ section: 'create under load', metric: `@${c} history: ${metric}`, orch: split.get(metric) });
+    }
     progress(`concurrency ${c}: ${ok} sessions in ${(wallMs / 1000).toFixed(1)} s; destroying them`);
     const destroyStart = performance.now();
     await destroySessions(stack.client, new Set(ids.filter((id) => live.has(id))), c);

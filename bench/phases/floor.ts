@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { repoRoot } from '../../src/dev/paths.js';
 import type { Context } from '../lib/context.js';
+import { historyBreakdown } from '../lib/history.js';
 import { progress, startChildWorker } from '../lib/stack.js';
+import { Recorder } from '../lib/stats.js';
 import { activityUpdate, bareUpdate, stopSignal } from '../floor/workflow.js';
 
 export const FLOOR_BARE = 'floor: bare update';
@@ -52,6 +54,17 @@ export async function floor(ctx: Context): Promise<void> {
     }
     await handle.signal(stopSignal);
     await handle.result();
+    // Where the round trip goes: dispatch of the activity and of the workflow task after it, as the server saw them.
+    const split = new Recorder();
+    await historyBreakdown(stack.client.temporal, [handle.workflowId], split);
+    for (const [metric] of split.series) {
+      ctx.rows.push({
+        section: 'floor',
+        metric: `floor history: ${metric}`,
+        orch: split.get(metric),
+        note: 'event timestamps, 1 ms resolution',
+      });
+    }
   } finally {
     await workflows.stop();
     await activities.stop();

@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { execa, type ResultPromise } from 'execa';
 import { searchAttributeArgs } from '../protocol/search-attributes.js';
+import { devServerTuningArgs } from './server-tuning.js';
 import { waitFor } from './net.js';
 import { requireBuilt, temporalCliPath } from './paths.js';
 
@@ -57,7 +58,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     '--log-level',
     'warn',
     ...searchAttributeArgs(),
-    ...Object.entries(options.dynamicConfig ?? {}).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
+    ...devServerTuningArgs({ persistent: true, dynamicConfig: options.dynamicConfig }),
   ];
   // Its own process group: a terminal's Ctrl-C reaches only sbx dev, which still needs the server
   // to hibernate its sessions before it stops it; an exit of ours takes it down all the same.

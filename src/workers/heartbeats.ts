@@ -22,7 +22,8 @@ export function startHeartbeats(
   config: HostConfig,
   storage: Storage,
   logger: Logger,
-  probe: () => Promise<ZfsProbe> = () => probeZfsFuse({ root: zfsRootOf(config), timeoutMs: PROBE_TIMEOUT_MS }),
+  // The pool itself is asked by storage.health() in the same beat: one `zpool list`, not two.
+  probe: () => Promise<ZfsProbe> = () => probeZfsFuse({ root: zfsRootOf(config), timeoutMs: PROBE_TIMEOUT_MS, askPool: false }),
 ): { stop(): Promise<void> } {
   const fleetId = config.fleetId!;
   let stopped = false;
@@ -31,6 +32,10 @@ export function startHeartbeats(
   let counts = { maxSessions: config.maxSessions, sessions: 0 };
   let wasHealthy = true;
   const connecting = Connection.connect({ address: config.temporalAddress });
+  // One client for every beat (a client per beat was garbage for each tick).
+  const client = connecting.then((connection) => new Client({ connection, namespace: config.namespace }));
+  // Awaited only after the probe: a failed connect must not count as unhandled meanwhile (each beat reports it).
+  client.catch(() => undefined);
   const readStorage = async () => {
     const [pool, sessions, quarantined] = await Promise.all([storage.health(), storage.listSandboxes(), storage.quarantined()]);
     // Quarantined sandboxes hold slots no session can use until reconcile deletes them.
@@ -38,8 +43,6 @@ export function startHeartbeats(
     return pool;
   };
   const beat = async () => {
-    const connection = await connecting;
-    const client = new Client({ connection, namespace: config.namespace });
     const zfs = storage.kind === 'zfs' ? await probe() : undefined;
     const pool = zfs && !zfs.answers ? undefined : await withTimeout(readStorage(), STORAGE_READ_TIMEOUT_MS);
     const health = heartbeatHealth({ probe: zfs, pool });
@@ -48,7 +51,9 @@ export function startHeartbeats(
       else logger.error({ fleetId, reason: health.reason }, 'host unhealthy: the fleet places no sessions here until it recovers');
       wasHealthy = health.healthy;
     }
-    await client.workflow.signalWithStart('FleetWorkflow', {
+    await (
+      await client
+    ).workflow.signalWithStart('FleetWorkflow', {
       workflowId: fleetWorkflowId(fleetId),
       taskQueue: config.controlTaskQueue,
       args: [{ fleetId }],

@@ -7,6 +7,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import { DEFAULT_ZFS_CLI, runZfs } from '../../src/activities/host/zfs-cli.js';
 import { probeZfsFuse } from '../../src/activities/host/zfs-probe.js';
 import { requireBuilt, temporalCliPath } from '../../src/dev/paths.js';
+import { devServerTuningArgs } from '../../src/dev/server-tuning.js';
 import { startMoto } from '../../src/dev/moto.js';
 import { freePort } from '../../src/dev/net.js';
 import { sbxSearchAttributes } from '../../src/protocol/search-attributes.js';
@@ -49,7 +50,11 @@ export default async function globalSetup(): Promise<void> {
       uiPort,
       searchAttributes: sbxSearchAttributes,
       // `agents`: a caller namespace for workflows that drive sbx through its Nexus endpoint.
-      extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=400', '--namespace', CALLER_NAMESPACE],
+      extraArgs: [
+        ...devServerTuningArgs({ persistent: false, dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 400 } }),
+        '--namespace',
+        CALLER_NAMESPACE,
+      ],
     },
   }).catch((err: Error) => {
     throw new Error(`Temporal dev server failed to start: ${err.message}`);

@@ -25,6 +25,14 @@ describe('zfs-fuse probe', () => {
     });
   });
 
+  it('leaves the pool to a caller that reads it itself (a heartbeat): only the mount is listed', async () => {
+    // A zpool that would never answer: a probe that still asked it would report a hang.
+    const silent = join(dir, 'zpool-unasked');
+    writeFileSync(silent, '#!/bin/sh\nexec sleep 3600\n');
+    chmodSync(silent, 0o755);
+    expect(await probeZfsFuse({ root: stack.zfsRoot, timeoutMs: 1000, zpool: silent, askPool: false })).toEqual({ answers: true });
+  });
+
   it("reads the root dataset's own mount, found in the mount table", async () => {
     const mounts = join(dir, 'mounts');
     const root = `${stack.zfsRoot}/probe`;

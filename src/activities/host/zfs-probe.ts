@@ -16,6 +16,8 @@ export interface ZfsProbeOptions {
   zpool?: string;
   /** Where mounts are listed (a test stands in its own list). */
   mountsFile?: string;
+  /** Ask the pool too (default); false for a caller that reads the pool itself right after, bounded. */
+  askPool?: boolean;
 }
 
 /**
@@ -26,7 +28,10 @@ export interface ZfsProbeOptions {
  */
 export async function probeZfsFuse(options: ZfsProbeOptions): Promise<ZfsProbe> {
   const pool = options.root.split('/')[0]!;
-  const poolAnswer = await bounded([options.zpool ?? 'zpool', 'list', '-H', '-o', 'health', pool], options.timeoutMs);
+  const poolAnswer =
+    options.askPool === false
+      ? undefined
+      : await bounded([options.zpool ?? 'zpool', 'list', '-H', '-o', 'health', pool], options.timeoutMs);
   if (poolAnswer) return { answers: false, detail: `zpool list ${pool} ${poolAnswer}` };
   const mountpoint = await rootMount(options.root, options.mountsFile ?? '/proc/mounts');
   if (mountpoint === undefined) return { answers: true };

@@ -1,4 +1,13 @@
-import { ApplicationFailure, getExternalWorkflowHandle, log, setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import {
+  ApplicationFailure,
+  getExternalWorkflowHandle,
+  log,
+  patched,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { z } from 'zod';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { fleetWorkflowId } from '../../common/names.js';
@@ -135,9 +144,17 @@ export class SessionEntity {
   setState(state: SessionState, failureReason?: string): void {
     this.record.state = state;
     this.record.failureReason = failureReason;
-    upsertSearchAttributes([{ key: SbxSessionState, value: state }]);
+    this.upsert([{ key: SbxSessionState, value: state }]);
     this.showStory();
     log.info('session state changed', { sessionId: this.sessionId, state, failureReason });
+  }
+
+  /** Upserts only the attributes whose value changes: each upsert is a command and an event (histories from before sent all). */
+  upsert(pairs: SearchAttributeUpdatePair[]): void {
+    const shown = workflowInfo().typedSearchAttributes;
+    const changed = pairs.filter((pair) => shown.get(pair.key) !== pair.value);
+    const sent = changed.length < pairs.length && patched('upsert-only-changes') ? changed : pairs;
+    if (sent.length > 0) upsertSearchAttributes(sent);
   }
 
   allowed(op: Operation): void {

@@ -1,6 +1,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { requireBuilt, temporalCliPath } from '../../../src/dev/paths.js';
+import { devServerTuningArgs } from '../../../src/dev/server-tuning.js';
 import { sbxSearchAttributes } from '../../../src/protocol/search-attributes.js';
 
 /**
@@ -13,7 +14,7 @@ export function startDevServer(extraArgs: string[] = []): Promise<TestWorkflowEn
     server: {
       executable: { type: 'existing-path', path: requireBuilt(temporalCliPath(), 'Temporal CLI') },
       searchAttributes: sbxSearchAttributes,
-      extraArgs: ['--log-level', 'error', ...extraArgs],
+      extraArgs: ['--log-level', 'error', ...devServerTuningArgs({ persistent: false }), ...extraArgs],
     },
   }).catch((err: Error) => {
     throw new Error(`Temporal dev server failed to start: ${err.message}`);
