@@ -17,6 +17,8 @@ import {
   processStatusUpdate,
   ReadFileRequest,
   readFileUpdate,
+  ReadOutputRequest,
+  readOutputUpdate,
   StatPathRequest,
   statPathUpdate,
   WriteFilesRequest,
@@ -182,6 +184,9 @@ export function registerToolHandlers(session: SessionEntity): void {
     acts.writeFiles({ sandboxId: sandboxId(), ...request }),
   );
   toolUpdate(session, readFileUpdate, ReadFileRequest, 'files', (acts, request) => acts.readFile({ sandboxId: sandboxId(), request }));
+  toolUpdate(session, readOutputUpdate, ReadOutputRequest, 'files', (acts, request) =>
+    acts.readOutput({ sandboxId: sandboxId(), request }),
+  );
   toolUpdate(session, listDirUpdate, ListDirRequest, 'files', (acts, request) => acts.listDir({ sandboxId: sandboxId(), request }));
   toolUpdate(session, statPathUpdate, StatPathRequest, 'files', (acts, request) => acts.statPath({ sandboxId: sandboxId(), request }));
   toolUpdate(session, deletePathUpdate, DeletePathRequest, 'files', (acts, request) =>
