@@ -48,7 +48,8 @@ const messages: Message[] = [
     kind: 'update',
     name: 'exec',
     input: ExecRequest,
-    output: '{ exitCode, stdout, stderr, truncated, status: "exited"|"timed_out"|"killed"|"oom", durationMs, outputExpired?, fullOutput?: { ref, stdoutBytes, stderrBytes, complete } }',
+    output:
+      '{ exitCode, stdout, stderr, truncated, status: "exited"|"timed_out"|"killed"|"oom", durationMs, outputExpired?, fullOutput?: { ref, stdoutBytes, stderrBytes, complete } }',
     does: 'Runs a command in the sandbox. Use update id `exec-<toolCallId>`: a repeated toolCallId returns the recorded result and never runs twice; when the output of that result was dropped at continue-as-new (only the newest outputs are carried) it comes back empty with `outputExpired: true`. Each argument and env entry is at most 64 KiB and all together 256 KiB; stdin at most 1 MiB and the whole request 1.5 MiB as JSON (README, Limits).',
   },
   {

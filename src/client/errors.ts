@@ -65,4 +65,3 @@ export async function acrossContinueAsNew<T>(fn: () => Promise<T>, sessionId: st
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
-

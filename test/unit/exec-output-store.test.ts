@@ -32,7 +32,7 @@ describe('ExecOutputStore', () => {
     expect(kept.fullOutput).toEqual({ ref: 'big', stdoutBytes: bytes.length, stderrBytes: 5, complete: true });
 
     let read = '';
-    for (let offset: number | undefined = 0; offset !== undefined; ) {
+    for (let offset: number | undefined = 0; offset !== undefined;) {
       const page = await store.read('s1', 'big', 'stdout', offset, 100_001);
       expect(page.encoding).toBe('utf8');
       expect(page.totalBytes).toBe(bytes.length);

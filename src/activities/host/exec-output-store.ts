@@ -72,9 +72,7 @@ export class ExecOutputStore {
   async prune(sandboxId: string): Promise<void> {
     const dir = join(this.dir, sandboxId);
     const names = await readdir(dir).catch(() => [] as string[]);
-    const files = await Promise.all(
-      names.map(async (name) => ({ name, stat: await stat(join(dir, name)).catch(() => undefined) })),
-    );
+    const files = await Promise.all(names.map(async (name) => ({ name, stat: await stat(join(dir, name)).catch(() => undefined) })));
     let total = files.reduce((sum, f) => sum + (f.stat?.size ?? 0), 0);
     files.sort((a, b) => (a.stat?.mtimeMs ?? 0) - (b.stat?.mtimeMs ?? 0));
     for (const { name, stat: s } of files) {

@@ -50,7 +50,12 @@ export class ToolCallJournal {
    * reported while it waits, and its cancellation stops the command, unless the caller's run closed
    * (`orphaned`): then only that caller stops waiting and the command runs on for the resend.
    */
-  async once(sandboxId: string, toolCallId: string, command: (signal: AbortSignal) => Promise<ExecResult>, waiter: Waiter = {}): Promise<ExecResult> {
+  async once(
+    sandboxId: string,
+    toolCallId: string,
+    command: (signal: AbortSignal) => Promise<ExecResult>,
+    waiter: Waiter = {},
+  ): Promise<ExecResult> {
     const file = this.path(sandboxId, toolCallId);
     let run = this.running.get(file);
     if (run) return waitFor(run, waiter);

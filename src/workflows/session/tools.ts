@@ -117,9 +117,12 @@ function toolUpdate<S extends z.ZodType, R>(
       shownAs(session, { name: update.name }, () => session.host.tool(update.name, (acts) => call(acts, schema.parse(raw)))),
     );
   setHandler(update, handler, {
-    validator: (raw) => (
-      parseInput(schema, raw, `${update.name} request`), session.allowed(operation), assertNotContinuing(session), session.assertToolSlot()
-    ),
+    validator: (raw) => {
+      parseInput(schema, raw, `${update.name} request`);
+      session.allowed(operation);
+      assertNotContinuing(session);
+      session.assertToolSlot();
+    },
   });
 }
 

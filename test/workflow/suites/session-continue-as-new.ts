@@ -74,7 +74,10 @@ describe('continue-as-new', () => {
     const first = handle.executeUpdate(execUpdate, { ...longArgs, updateId: 'long-a' });
     const longRuns = async () =>
       env.recorder.calls.filter(
-        (c) => c.phase === 'start' && c.activity === 'execCommand' && (c.input as { request: { toolCallId: string } }).request.toolCallId === 'long',
+        (c) =>
+          c.phase === 'start' &&
+          c.activity === 'execCommand' &&
+          (c.input as { request: { toolCallId: string } }).request.toolCallId === 'long',
       ).length;
     await eventually(longRuns, (n) => n === 1, 'the long exec to reach the host');
 
