@@ -109,7 +109,7 @@ describe('sbx mcp, driven by the MCP SDK client over stdio', () => {
     expect(missing).toMatchObject({ ok: false });
     expect(missing.text).toMatch(/^SessionNotFound: /);
     // Still serving.
-    expect((await mcp.listTools()).tools.length).toBe(9);
+    expect((await mcp.listTools()).tools.length).toBe(10);
     expect(stderr).not.toMatch(/Error|uncaught/i);
   });
 });
