@@ -17,6 +17,7 @@ import {
   PauseRequest,
   ProcessRef,
   ReadFileRequest,
+  ReadOutputRequest,
   SnapshotTarget,
   StatPathRequest,
   WriteFilesRequest,
@@ -47,7 +48,8 @@ const messages: Message[] = [
     kind: 'update',
     name: 'exec',
     input: ExecRequest,
-    output: '{ exitCode, stdout, stderr, truncated, status: "exited"|"timed_out"|"killed"|"oom", durationMs, outputExpired? }',
+    output:
+      '{ exitCode, stdout, stderr, truncated, status: "exited"|"timed_out"|"killed"|"oom", durationMs, outputExpired?, fullOutput?: { ref, stdoutBytes, stderrBytes, complete } }',
     does: 'Runs a command in the sandbox. Use update id `exec-<toolCallId>`: a repeated toolCallId returns the recorded result and never runs twice; when the output of that result was dropped at continue-as-new (only the newest outputs are carried) it comes back empty with `outputExpired: true`. Each argument and env entry is at most 64 KiB and all together 256 KiB; stdin at most 1 MiB and the whole request 1.5 MiB as JSON (README, Limits).',
   },
   {
@@ -63,6 +65,13 @@ const messages: Message[] = [
     input: ReadFileRequest,
     output: '{ content, encoding, size, offset, nextOffset?, truncated }',
     does: 'Reads one page (at most 1 MiB) of a regular file.',
+  },
+  {
+    kind: 'update',
+    name: 'readOutput',
+    input: ReadOutputRequest,
+    output: '{ stream, data, encoding, offset, totalBytes, nextOffset? }',
+    does: "Reads one page (at most 1 MiB) of an exec's full output, kept on the host when it went past what a result carries (`fullOutput.ref`); `OutputExpired` once it is no longer kept.",
   },
   {
     kind: 'update',
@@ -215,7 +224,7 @@ export function temporalApiDoc(): string {
     Object.values(SbxErrorType)
       .map((type) => `\`${type}\``)
       .join(', ') + '.',
-    'Only `Busy` is worth retrying as it is; the message says what to do for the others.',
+    'Only `Busy` and `ContinuedAsNew` are worth retrying as they are (`ContinuedAsNew`: the session is continuing as new; send the same call again, an exec with the same toolCallId); the message says what to do for the others.',
     '',
     '## Messages',
     '',

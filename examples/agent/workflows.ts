@@ -182,6 +182,7 @@ function activityTools(): Sandbox {
     info: tools.info,
     pause: () => Promise.reject(new Error('not used by this example')),
     resume: () => Promise.reject(new Error('not used by this example')),
+    readOutput: () => Promise.reject(new Error('not used by this example')),
   };
   return {
     async create(sessionId) {

@@ -46,3 +46,22 @@ export function toSbxError(err: unknown, sessionId: string): SbxError {
   }
   return new SbxError(SbxErrorType.CommandFailed, message, { cause: err });
 }
+
+/** How long a call keeps waiting for a session's next run (continue-as-new waits for lifecycle work in flight). */
+const NEXT_RUN_WAIT_MS = 15 * 60_000;
+
+/**
+ * Runs `fn` again while the session answers ContinuedAsNew: the call did not run, or (an exec) runs on
+ * and is joined by the resend, so sending the same call again is safe. The caller sees one answer.
+ */
+export async function acrossContinueAsNew<T>(fn: () => Promise<T>, sessionId: string): Promise<T> {
+  const until = Date.now() + NEXT_RUN_WAIT_MS;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (toSbxError(err, sessionId).type !== SbxErrorType.ContinuedAsNew || Date.now() > until) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}

@@ -17,6 +17,8 @@ import {
   PauseRequest,
   ReadFileRequest,
   readFileUpdate,
+  ReadOutputRequest,
+  readOutputUpdate,
   resumeNowUpdate,
   rollbackUpdate,
   SnapshotTarget,
@@ -24,11 +26,12 @@ import {
   WriteFilesRequest,
   writeFilesUpdate,
   type ForkResult,
+  type OutputPage,
   type RollbackResult,
   type SessionInfo,
   type TurnResult,
 } from '../protocol/messages.js';
-import { SbxError, SbxErrorType, toSbxError } from './errors.js';
+import { acrossContinueAsNew, SbxError, SbxErrorType, toSbxError } from './errors.js';
 
 /**
  * The session operations of the fronts that take one flat object per call (`{sessionId, ...request}`):
@@ -43,6 +46,7 @@ export const sessionOpSchemas = {
   exec: ExecRequest,
   writeFiles: WriteFilesRequest,
   readFile: ReadFileRequest,
+  readOutput: ReadOutputRequest,
   listDir: ListDirRequest,
   turnComplete: z.object({}),
   rollback: SnapshotTarget,
@@ -96,6 +100,11 @@ export class SessionOps {
   async readFile(input: unknown): Promise<ReadFileResult> {
     const { sessionId, request } = this.parse('readFile', input);
     return this.update(sessionId, readFileUpdate, [request]);
+  }
+
+  async readOutput(input: unknown): Promise<OutputPage> {
+    const { sessionId, request } = this.parse('readOutput', input);
+    return this.update(sessionId, readOutputUpdate, [request]);
   }
 
   async listDir(input: unknown): Promise<ListDirResult> {
@@ -167,7 +176,7 @@ export class SessionOps {
   private async call<T>(sessionId: string, fn: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>): Promise<T> {
     const handle = this.client.workflow.getHandle(sessionWorkflowId(sessionId));
     try {
-      return await fn(handle);
+      return await acrossContinueAsNew(() => fn(handle), sessionId);
     } catch (err) {
       const error = toSbxError(err, sessionId);
       if (error.type !== SbxErrorType.SessionNotFound) throw error;

@@ -26,6 +26,8 @@ import {
   processStatusUpdate,
   ReadFileRequest,
   readFileUpdate,
+  ReadOutputRequest,
+  readOutputUpdate,
   resumeNowUpdate,
   resumeSignal,
   rollbackUpdate,
@@ -36,6 +38,7 @@ import {
   turnCompleteUpdate,
   WriteFilesRequest,
   writeFilesUpdate,
+  type OutputPage,
   type PauseMode,
   type RollbackResult,
   type SessionInfo,
@@ -45,7 +48,7 @@ import {
 } from '../protocol/messages.js';
 import type { SessionWorkflow } from '../workflows/session/workflow.js';
 import { QUERY_AHEAD_OF_HISTORY } from '../protocol/messages.js';
-import { SbxError, SbxErrorType, toSbxError } from './errors.js';
+import { acrossContinueAsNew, SbxError, SbxErrorType, toSbxError } from './errors.js';
 import { sessionWorkflowId } from '../common/names.js';
 
 /** A handle on one session. Every call validates its input here first, then in the workflow. */
@@ -61,7 +64,7 @@ export class Session {
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await acrossContinueAsNew(fn, this.id);
     } catch (err) {
       const error = toSbxError(err, this.id);
       if (error.type !== SbxErrorType.SessionNotFound) throw error;
@@ -88,6 +91,15 @@ export class Session {
   async exec(request: ExecRequestInput): Promise<ExecResult> {
     const parsed = this.valid(ExecRequest, request, 'exec request');
     return this.call(() => this.handle.executeUpdate(execUpdate, { args: [parsed], updateId: `exec-${parsed.toolCallId}` }));
+  }
+
+  /**
+   * One page of an exec's full output, kept on the host when it was too large for its result
+   * (`result.fullOutput.ref`); pass `nextOffset` back as `offset` for the next page.
+   */
+  async readOutput(ref: string, options: Omit<z.input<typeof ReadOutputRequest>, 'ref'> = {}): Promise<OutputPage> {
+    const parsed = this.valid(ReadOutputRequest, { ...options, ref }, 'readOutput request');
+    return this.call(() => this.handle.executeUpdate(readOutputUpdate, { args: [parsed] }));
   }
 
   async writeFiles(files: z.input<typeof WriteFilesRequest>['files']): Promise<void> {

@@ -146,6 +146,12 @@ export interface ExecResult {
    * because the command printed nothing. Exit code and status are still the recorded ones.
    */
   outputExpired?: boolean;
+  /**
+   * Set when stdout or stderr went past what a result carries inline: the host keeps both in full
+   * (up to 64 MiB each; `complete` is false beyond) and `readOutput` pages through them by `ref`.
+   * Byte counts are of everything printed.
+   */
+  fullOutput?: { ref: string; stdoutBytes: number; stderrBytes: number; complete: boolean };
 }
 
 /** Bytes of one readFile page: a large file is read in pages with `offset`. */

@@ -53,6 +53,14 @@ export function sbxTools(client: SandboxClient): SbxTool[] {
       run: (args) => ops.readFile(args),
     },
     {
+      name: 'sandbox_read_output',
+      description:
+        "Read an exec's full output when its result was cut (result.fullOutput.ref), one page of up to 1 MiB of stdout or stderr from offset; nextOffset starts the next page.",
+      schema: sessionOpSchemas.readOutput,
+      onSession: true,
+      run: (args) => ops.readOutput(args),
+    },
+    {
       name: 'sandbox_list_dir',
       description: 'List a directory of the sandbox (default /workspace), one page of entries; nextCursor starts the next.',
       schema: sessionOpSchemas.listDir,

@@ -81,6 +81,7 @@ export function createSbxNexusHandler() {
     exec: (_ctx, input) => mapped(() => ops().exec(input)),
     writeFiles: (ctx, input) => mapped(() => ops().writeFiles(input, once(ctx))),
     readFile: (_ctx, input) => mapped(() => ops().readFile(input)),
+    readOutput: (_ctx, input) => mapped(() => ops().readOutput(input)),
     listDir: (_ctx, input) => mapped(() => ops().listDir(input)),
     turnComplete: (ctx, input) => mapped(() => ops().turnComplete(input, once(ctx))),
     rollback: (ctx, input) => mapped(() => ops().rollback(input, once(ctx))),

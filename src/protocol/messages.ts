@@ -156,6 +156,36 @@ export const launchProcessUpdate = defineUpdate<ProcessStatus, [z.input<typeof L
 export const processStatusUpdate = defineUpdate<ProcessStatus, [z.input<typeof ProcessRef>]>('processStatus');
 export const killProcessUpdate = defineUpdate<ProcessStatus, [z.input<typeof ProcessRef>]>('killProcess');
 
+/** One page of a tool call's full output (see ExecResult.fullOutput), read back by its reference. */
+export const MAX_OUTPUT_PAGE_BYTES = 1024 * 1024;
+export const OutputStream = z.enum(['stdout', 'stderr']);
+export type OutputStream = z.infer<typeof OutputStream>;
+export const ReadOutputRequest = z.object({
+  /** `fullOutput.ref` of the exec result. */
+  ref: z.string().min(1).max(200, 'ref must be at most 200 characters'),
+  stream: OutputStream.default('stdout'),
+  /** Where the page starts, in bytes; the page's `nextOffset` is where the next one does. */
+  offset: z.number().int('offset must be a whole number of bytes').min(0, 'offset must not be negative').default(0),
+  maxBytes: z
+    .number()
+    .int()
+    .positive()
+    .max(MAX_OUTPUT_PAGE_BYTES, `maxBytes may be at most ${MAX_OUTPUT_PAGE_BYTES}: read further pages with offset`)
+    .default(MAX_OUTPUT_PAGE_BYTES),
+});
+export interface OutputPage {
+  stream: OutputStream;
+  /** UTF-8 text when the page is valid UTF-8 (a page never splits a character), else base64. */
+  data: string;
+  encoding: 'utf8' | 'base64';
+  offset: number;
+  /** Bytes of the stream kept on the host. */
+  totalBytes: number;
+  /** Set when the stream goes on past this page. */
+  nextOffset?: number;
+}
+export const readOutputUpdate = defineUpdate<OutputPage, [z.input<typeof ReadOutputRequest>]>('readOutput');
+
 export const pauseSignal = defineSignal<[z.input<typeof PauseRequest>]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');
 /** The update twins of pause and resume: they answer when done, with the session's info or a typed error. */

@@ -4,6 +4,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Runtime, Storage } from '../activities/host/backends.js';
 import { createHostActivities } from '../activities/host/activities.js';
+import { ExecOutputStore } from '../activities/host/exec-output-store.js';
 import { ToolCallJournal } from '../activities/host/tool-call-journal.js';
 import { lifecycleActivities, toolActivities } from '../activities/host/activity-guards.js';
 import { hostTaskQueue, hostToolsTaskQueue } from '../common/names.js';
@@ -63,6 +64,7 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
     defaultQuotaBytes: config.defaultQuotaBytes,
     maxQuotaBytes: config.maxQuotaBytes,
     journal: new ToolCallJournal(join(config.dataRoot, 'tool-calls')),
+    outputs: new ExecOutputStore(join(config.dataRoot, 'tool-outputs')),
     owners,
   });
   // Two queues with their own slots: tool calls (which may run for hours) can fill theirs, never the

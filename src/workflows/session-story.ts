@@ -47,6 +47,7 @@ const hostSummaries: Summaries<HostActivities> = {
   execCommand: ({ request }) => `exec: ${plain(commandText(request.command), COMMAND_CHARS)} (${plain(request.toolCallId, ID_CHARS)})`,
   writeFiles: ({ files }) => `write ${files.length === 1 ? plain(files[0].path, COMMAND_CHARS) : `${files.length} files`}`,
   readFile: ({ request }) => `read ${plain(request.path, COMMAND_CHARS)}`,
+  readOutput: ({ request }) => `read ${request.stream ?? 'stdout'} of ${plain(request.ref, ID_CHARS)}`,
   listDir: ({ request }) => `list ${plain(request.path ?? '/workspace', COMMAND_CHARS)}`,
   statPath: ({ request }) => `stat ${plain(request.path, COMMAND_CHARS)}`,
   deletePath: ({ request }) => `delete ${plain(request.path, COMMAND_CHARS)}`,

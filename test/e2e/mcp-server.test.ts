@@ -53,6 +53,7 @@ describe('sbx mcp, driven by the MCP SDK client over stdio', () => {
         'sandbox_fork',
         'sandbox_list_dir',
         'sandbox_read_file',
+        'sandbox_read_output',
         'sandbox_rollback',
         'sandbox_turn_complete',
         'sandbox_write_file',
@@ -108,7 +109,7 @@ describe('sbx mcp, driven by the MCP SDK client over stdio', () => {
     expect(missing).toMatchObject({ ok: false });
     expect(missing.text).toMatch(/^SessionNotFound: /);
     // Still serving.
-    expect((await mcp.listTools()).tools.length).toBe(9);
+    expect((await mcp.listTools()).tools.length).toBe(10);
     expect(stderr).not.toMatch(/Error|uncaught/i);
   });
 });

@@ -73,4 +73,46 @@ describe('ToolCallJournal', () => {
     // A lone surrogate would not survive UTF-8 (Temporal's payloads) unchanged.
     expect(Buffer.from(recorded.stdout).toString()).toBe(recorded.stdout);
   });
+
+  it('joins a resent call still running instead of running it again', async () => {
+    let runs = 0;
+    let release!: () => void;
+    const command = () => {
+      runs++;
+      return new Promise<ExecResult>((resolve) => (release = () => resolve(result('once'))));
+    };
+    const first = journal.once('s1', 'joined', command);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const resent = journal.once('s1', 'joined', command);
+    release();
+    expect(await first).toMatchObject({ stdout: 'once' });
+    expect(await resent).toMatchObject({ stdout: 'once' });
+    expect(runs).toBe(1);
+  });
+
+  it('lets a caller whose run closed stop waiting while the command runs on; a cancelled one stops it', async () => {
+    let stopped: unknown;
+    let release!: () => void;
+    const command = (signal: AbortSignal) =>
+      new Promise<ExecResult>((resolve) => {
+        release = () => resolve(result('finished'));
+        signal.addEventListener('abort', () => {
+          stopped = signal.reason;
+          resolve(result('killed'));
+        });
+      });
+    const closed = new AbortController();
+    const orphan = journal.once('s1', 'long', command, { signal: closed.signal, orphaned: () => true });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    closed.abort(new Error('NOT_FOUND'));
+    await expect(orphan).rejects.toThrow('NOT_FOUND');
+    expect(stopped).toBeUndefined();
+
+    const cancel = new AbortController();
+    const resent = journal.once('s1', 'long', command, { signal: cancel.signal, orphaned: () => false });
+    cancel.abort(new Error('CANCELLED'));
+    expect(await resent).toMatchObject({ stdout: 'killed' });
+    expect(String(stopped)).toContain('CANCELLED');
+    release();
+  });
 });

@@ -11,6 +11,8 @@ import type { ProcessStatus } from '../../common/processes.js';
 import { killScript, launchScript, parseProcessStatus, statusScript } from './process-scripts.js';
 import { sandboxFiles } from './sandbox-files.js';
 import type { ToolCallJournal } from './tool-call-journal.js';
+import type { ExecOutputStore } from './exec-output-store.js';
+import type { OutputPage } from '../../protocol/messages.js';
 import { capCombinedOutput } from './output-cap.js';
 
 export interface HostActivityDeps {
@@ -23,6 +25,8 @@ export interface HostActivityDeps {
   /** Largest quota a create may ask for. */
   maxQuotaBytes: number;
   journal: ToolCallJournal;
+  /** Full outputs too large for a result, next to the journal. */
+  outputs: ExecOutputStore;
   /** Who owns each sandbox: every per-sandbox activity refuses callers other than the owner. */
   owners: SandboxOwners;
 }
@@ -39,6 +43,7 @@ export function createHostActivities({
   defaultQuotaBytes,
   maxQuotaBytes,
   journal,
+  outputs,
   owners,
 }: HostActivityDeps) {
   const files = async (sandboxId: string) => sandboxFiles(runtime, sandboxId, await storage.sandboxPath(sandboxId));
@@ -94,6 +99,7 @@ export function createHostActivities({
       await runtime.destroy(input.sandboxId);
       await storage.destroySandbox(input.sandboxId);
       await journal.forget(input.sandboxId);
+      await outputs.forget(input.sandboxId);
     },
 
     async execCommand(raw: inputs.ExecInput): Promise<ExecResult> {
@@ -101,9 +107,13 @@ export function createHostActivities({
       await owners.authorize(input.sandboxId);
       const ctx = Context.current();
       const path = await storage.sandboxPath(input.sandboxId);
-      const run = () =>
-        runtime.exec(input.sandboxId, path, input.request, { signal: ctx.cancellationSignal, onProgress: () => ctx.heartbeat() });
-      const result = await journal.once(input.sandboxId, input.request.toolCallId, async () => {
+      const { sandboxId, request } = input;
+      const command = async (signal: AbortSignal) => {
+        const output = outputs.capture(sandboxId, request.toolCallId);
+        const run = () => runtime.exec(sandboxId, path, request, { signal, onOutput: (stream, chunk) => output.push(stream, chunk) });
+        return output.finish(await runOnce(run));
+      };
+      const runOnce = async (run: () => Promise<ExecResult>) => {
         try {
           return await run();
         } catch (err) {
@@ -118,8 +128,22 @@ export function createHostActivities({
           await runtime.start(input.sandboxId, path, input.resources);
           return run();
         }
+      };
+      // A closed run (the session continued as new) stops waiting; the command runs on for its resend.
+      const result = await journal.once(sandboxId, request.toolCallId, command, {
+        signal: ctx.cancellationSignal,
+        onProgress: () => ctx.heartbeat(),
+        orphaned: () => ctx.cancellationDetails?.notFound === true,
       });
       return capCombinedOutput(result, MAX_COMBINED_OUTPUT_BYTES);
+    },
+
+    /** One page of a tool call's full output, kept on the host when it was too large for its result. */
+    async readOutput(raw: inputs.ReadOutputInput): Promise<OutputPage> {
+      const input = parseInput(inputs.ReadOutputInput, raw, 'readOutput request');
+      await owners.authorize(input.sandboxId);
+      const { ref, stream, offset, maxBytes } = input.request;
+      return outputs.read(input.sandboxId, ref, stream, offset, maxBytes);
     },
 
     async writeFiles(raw: inputs.WriteFilesInput): Promise<void> {

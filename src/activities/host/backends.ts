@@ -36,6 +36,8 @@ export interface ExecHooks {
   signal?: AbortSignal;
   /** Called now and then while a command runs, so the activity can heartbeat. */
   onProgress?: () => void;
+  /** Every chunk the command prints, past the result's cap too (kept on the host when large). */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
 }
 
 /** What runs the sandbox. Every method is idempotent in the same sense as Storage. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SandboxId, SessionId, SnapshotName } from '../../common/names.js';
 import { LaunchProcessRequest, ProcessId } from '../../common/processes.js';
+import { ReadOutputRequest } from '../../protocol/messages.js';
 import {
   batchRule,
   DeletePathRequest,
@@ -31,6 +32,7 @@ export const WriteFilesInput = SandboxRef.extend({ files: FileWrites }).refine(
   { message: batchRule, path: ['files'] },
 );
 export const ReadFileInput = SandboxRef.extend({ request: ReadFileRequest });
+export const ReadOutputInput = SandboxRef.extend({ request: ReadOutputRequest });
 export const ListDirInput = SandboxRef.extend({ request: ListDirRequest });
 export const StatPathInput = SandboxRef.extend({ request: StatPathRequest });
 export const DeletePathInput = SandboxRef.extend({ request: DeletePathRequest });
@@ -49,6 +51,7 @@ export type StartSandboxInput = z.input<typeof StartSandboxInput>;
 export type ExecInput = z.input<typeof ExecInput>;
 export type WriteFilesInput = z.input<typeof WriteFilesInput>;
 export type ReadFileInput = z.input<typeof ReadFileInput>;
+export type ReadOutputInput = z.input<typeof ReadOutputInput>;
 export type ListDirInput = z.input<typeof ListDirInput>;
 export type StatPathInput = z.input<typeof StatPathInput>;
 export type DeletePathInput = z.input<typeof DeletePathInput>;

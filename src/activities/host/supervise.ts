@@ -51,8 +51,8 @@ export async function supervise(
   const started = Date.now();
   const stdout = new OutputCap(options.maxOutputBytes);
   const stderr = new OutputCap(options.maxOutputBytes);
-  child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  child.stdout?.on('data', (chunk: Buffer) => (stdout.push(chunk), options.onOutput?.('stdout', chunk)));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr.push(chunk), options.onOutput?.('stderr', chunk)));
   // The promise settles after the streams close; exit is awaited separately below.
   child.catch(() => undefined);
 

@@ -12,6 +12,21 @@ const MAX_RECORD_BYTES = 256 * 1024;
 /** What such a result keeps of stdout and stderr together, as JSON text. */
 const MAX_RECORDED_OUTPUT_BYTES = 64 * 1024;
 
+/** How often a waiting caller reports progress (its activity heartbeats). */
+const PROGRESS_INTERVAL_MS = 2_000;
+
+interface Running {
+  result: Promise<ExecResult>;
+  stop: AbortController;
+}
+
+/** The caller waiting for a call: its cancellation, its progress report, and whether its run has closed. */
+export interface Waiter {
+  signal?: AbortSignal;
+  onProgress?: () => void;
+  orphaned?: () => boolean;
+}
+
 type Entry = { state: 'started'; toolCallId: string; at: string } | { state: 'done'; toolCallId: string; result: ExecResult };
 
 /**
@@ -23,12 +38,30 @@ type Entry = { state: 'started'; toolCallId: string; at: string } | { state: 'do
  * continue-as-new, which the workflow's own cache does not.
  */
 export class ToolCallJournal {
+  /** Calls running in this worker, by journal file: a resend joins the one running. */
+  private readonly running = new Map<string, Running>();
+
   constructor(private readonly dir: string) {}
 
-  /** Runs `command` once per toolCallId: a recorded result is returned instead of running again. */
-  async once(sandboxId: string, toolCallId: string, command: () => Promise<ExecResult>): Promise<ExecResult> {
+  /**
+   * Runs `command` once per toolCallId: a recorded result is returned instead of running again, and a
+   * call still running in this worker is joined (a resend from the session's next run after
+   * continue-as-new waits for the command already running). `waiter` is the caller's: its progress is
+   * reported while it waits, and its cancellation stops the command, unless the caller's run closed
+   * (`orphaned`): then only that caller stops waiting and the command runs on for the resend.
+   */
+  async once(
+    sandboxId: string,
+    toolCallId: string,
+    command: (signal: AbortSignal) => Promise<ExecResult>,
+    waiter: Waiter = {},
+  ): Promise<ExecResult> {
     const file = this.path(sandboxId, toolCallId);
+    let run = this.running.get(file);
+    if (run) return waitFor(run, waiter);
     const entry = await this.read(file);
+    run = this.running.get(file);
+    if (run) return waitFor(run, waiter);
     if (entry?.state === 'done' && entry.toolCallId === toolCallId) return entry.result;
     if (entry?.state === 'started' && entry.toolCallId === toolCallId) {
       throw sbxFailure(
@@ -36,6 +69,14 @@ export class ToolCallJournal {
         `Tool call ${toolCallId} was running when its host worker stopped (${entry.at}); it may or may not have completed, so it is not run again. Check the sandbox, then use a new toolCallId.`,
       );
     }
+    const stop = new AbortController();
+    const result = this.run(file, sandboxId, toolCallId, () => command(stop.signal)).finally(() => this.running.delete(file));
+    run = { result, stop };
+    this.running.set(file, run);
+    return waitFor(run, waiter);
+  }
+
+  private async run(file: string, sandboxId: string, toolCallId: string, command: () => Promise<ExecResult>): Promise<ExecResult> {
     await this.write(file, { state: 'started', toolCallId, at: new Date().toISOString() });
     let result: ExecResult;
     try {
@@ -92,4 +133,24 @@ export class ToolCallJournal {
 function fitRecord(result: ExecResult): ExecResult {
   if (serializedBytes(result) <= MAX_RECORD_BYTES) return result;
   return { ...capCombinedOutput(result, MAX_RECORDED_OUTPUT_BYTES), truncated: true };
+}
+
+/** Waits for `run` on behalf of `waiter` (see `once`). */
+function waitFor(run: Running, { signal, onProgress, orphaned }: Waiter): Promise<ExecResult> {
+  if (!signal && !onProgress) return run.result;
+  return new Promise<ExecResult>((resolve, reject) => {
+    const beat = onProgress ? setInterval(onProgress, PROGRESS_INTERVAL_MS) : undefined;
+    const done = () => {
+      clearInterval(beat);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = () => {
+      if (!orphaned?.()) return run.stop.abort(signal?.reason);
+      done();
+      reject(signal?.reason instanceof Error ? signal.reason : new Error('the caller stopped waiting'));
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    run.result.then(resolve, reject).finally(done);
+  });
 }

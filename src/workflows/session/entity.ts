@@ -68,6 +68,10 @@ export class SessionEntity {
   toolsRunning = 0;
   lifetimeExpired = false;
   lastToolCall: LastToolCall | undefined;
+  /** Continue-as-new is pending: new tool calls are refused and execs in flight handed over to the next run. */
+  continuing = false;
+  /** Rejects once `continuing` is set (see tools.ts `handover`); one per run. */
+  handingOver: Promise<never> | undefined;
 
   constructor(
     input: SessionWorkflowInput,

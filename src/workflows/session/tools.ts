@@ -1,4 +1,4 @@
-import { ApplicationFailure, patched, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
@@ -17,6 +17,8 @@ import {
   processStatusUpdate,
   ReadFileRequest,
   readFileUpdate,
+  ReadOutputRequest,
+  readOutputUpdate,
   StatPathRequest,
   statPathUpdate,
   WriteFilesRequest,
@@ -30,6 +32,31 @@ import { resume } from './lifecycle.js';
 
 const EXEC_RETRY = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 };
 
+function continuedAsNew(session: SessionEntity): ApplicationFailure {
+  return sbxFailure(
+    SbxErrorType.ContinuedAsNew,
+    `session ${session.sessionId} is continuing as new: send the same call again (same toolCallId); the next run answers it`,
+  );
+}
+
+/** In validators and before a call starts: while continue-as-new is pending, a call waits for the next run. */
+function assertNotContinuing(session: SessionEntity): void {
+  if (session.continuing) throw continuedAsNew(session);
+}
+
+/**
+ * Rejects once continue-as-new is pending: an exec in flight then answers ContinuedAsNew instead of
+ * holding the run open for as long as its command runs, and its caller's resend (same toolCallId)
+ * re-attaches to the command on the host from the next run. One condition per run.
+ */
+function handover(session: SessionEntity): Promise<never> {
+  if (!session.handingOver) {
+    session.handingOver = condition(() => session.continuing).then(() => Promise.reject(continuedAsNew(session)));
+    session.handingOver.catch(() => undefined);
+  }
+  return session.handingOver;
+}
+
 /** A tool call: resumes a paused session first when autoResume is set, then shares the lock. */
 async function runTool<T>(session: SessionEntity, fn: () => Promise<T>): Promise<T> {
   session.activitySeq++;
@@ -37,6 +64,7 @@ async function runTool<T>(session: SessionEntity, fn: () => Promise<T>): Promise
   try {
     if (session.state === 'paused' && session.req.autoResume) await session.lock.runExclusive(() => resume(session));
     return await session.lock.runShared(async () => {
+      assertNotContinuing(session);
       if (session.state !== 'active') {
         session.allowed('exec');
         throw sbxFailure(SbxErrorType.SessionPaused, `session ${session.sessionId} was paused while the call waited; resume it`);
@@ -89,7 +117,12 @@ function toolUpdate<S extends z.ZodType, R>(
       shownAs(session, { name: update.name }, () => session.host.tool(update.name, (acts) => call(acts, schema.parse(raw)))),
     );
   setHandler(update, handler, {
-    validator: (raw) => (parseInput(schema, raw, `${update.name} request`), session.allowed(operation), session.assertToolSlot()),
+    validator: (raw) => {
+      parseInput(schema, raw, `${update.name} request`);
+      session.allowed(operation);
+      assertNotContinuing(session);
+      session.assertToolSlot();
+    },
   });
 }
 
@@ -109,15 +142,22 @@ export function registerToolHandlers(session: SessionEntity): void {
         const result = await shownAs(
           session,
           shown,
-          () =>
-            session.host.tool('exec', (acts) => acts.execCommand({ sandboxId: session.sandboxId, request, resources: req.resources }), {
-              startToCloseTimeout: request.timeoutMs + 60_000,
-              heartbeatTimeout: '30 seconds',
-              // A command may have run on a host that died mid-way. The host's tool-call journal makes a
-              // retry safe (it returns the recorded result, or OutcomeUnknown, and never runs it twice),
-              // so a host that comes back answers what really happened instead of a bare HostLost.
-              retry: patched('exec-retry-through-journal') ? EXEC_RETRY : { maximumAttempts: 1 },
-            }),
+          () => {
+            const onHost = session.host.tool(
+              'exec',
+              (acts) => acts.execCommand({ sandboxId: session.sandboxId, request, resources: req.resources }),
+              {
+                startToCloseTimeout: request.timeoutMs + 60_000,
+                heartbeatTimeout: '30 seconds',
+                // A command may have run on a host that died mid-way. The host's tool-call journal makes a
+                // retry safe (it returns the recorded result, or OutcomeUnknown, and never runs it twice),
+                // so a host that comes back answers what really happened instead of a bare HostLost.
+                retry: patched('exec-retry-through-journal') ? EXEC_RETRY : { maximumAttempts: 1 },
+              },
+            );
+            // `continuing` is only ever set behind its patch: older histories never take this branch.
+            return Promise.race([onHost, handover(session)]);
+          },
           ({ exitCode, status }) => ({ ...shown, result: { exitCode, status } }),
         );
         session.record.toolCalls++;
@@ -135,6 +175,7 @@ export function registerToolHandlers(session: SessionEntity): void {
       validator: (raw) => {
         const { toolCallId } = parseInput(ExecRequest, raw, 'exec request');
         session.allowed('exec');
+        assertNotContinuing(session);
         // A repeated toolCallId answers from the record or joins the call in flight: no new slot.
         if (!cache.get(toolCallId) && !inFlight.has(toolCallId)) session.assertToolSlot();
       },
@@ -146,6 +187,9 @@ export function registerToolHandlers(session: SessionEntity): void {
     acts.writeFiles({ sandboxId: sandboxId(), ...request }),
   );
   toolUpdate(session, readFileUpdate, ReadFileRequest, 'files', (acts, request) => acts.readFile({ sandboxId: sandboxId(), request }));
+  toolUpdate(session, readOutputUpdate, ReadOutputRequest, 'files', (acts, request) =>
+    acts.readOutput({ sandboxId: sandboxId(), request }),
+  );
   toolUpdate(session, listDirUpdate, ListDirRequest, 'files', (acts, request) => acts.listDir({ sandboxId: sandboxId(), request }));
   toolUpdate(session, statPathUpdate, StatPathRequest, 'files', (acts, request) => acts.statPath({ sandboxId: sandboxId(), request }));
   toolUpdate(session, deletePathUpdate, DeletePathRequest, 'files', (acts, request) =>

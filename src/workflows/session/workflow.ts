@@ -118,8 +118,14 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
         .catch((err) => log.warn(`${signal.kind} failed`, { sessionId, error: String(err) }));
     }
     if (workflowInfo().continueAsNewSuggested) {
+      // New tool calls wait for the next run and execs in flight are handed over to it (see tools.ts):
+      // a day-long command no longer holds the run, and its history, open for a day.
+      session.continuing = patched('continue-as-new-hands-over-tool-calls');
       await condition(() => allHandlersFinished() && lock.idle);
-      if (session.destroyRequested || pending.length > 0) continue;
+      if (session.destroyRequested || pending.length > 0) {
+        session.continuing = false;
+        continue;
+      }
       await continueAsNew<typeof SessionWorkflow>(session.continuation());
     }
   }

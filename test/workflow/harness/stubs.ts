@@ -125,6 +125,9 @@ export function stubHostActivities(recorder: Recorder, overrides: () => Partial<
       return { exitCode: 0, stdout: `${request.toolCallId} run ${execs}`, stderr: '', truncated: false, status: 'exited', durationMs: 1 };
     },
     async writeFiles() {},
+    async readOutput(raw) {
+      return { stream: raw.request.stream ?? 'stdout', data: '', encoding: 'utf8', offset: 0, totalBytes: 0 };
+    },
     async readFile() {
       return { content: '', encoding: 'utf8', size: 0, offset: 0, truncated: false };
     },
