@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import type { Session } from '../../src/client/session.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
+import { sessionClosed } from '../harness/session-closed.js';
 
 async function sh(session: Session, toolCallId: string, command: string): Promise<string> {
   const result = await session.exec({ toolCallId, command });
@@ -80,6 +81,7 @@ describe('rollback and fork end to end', () => {
     await grandchild.rollback({ turn: 1 });
     expect(await sh(grandchild, 'read-2', 'cat /workspace/f')).toBe('four\n');
     expect(await grandchild.destroy()).toMatchObject({ state: 'destroyed' });
+    for (const id of ['src-a', 'src-a-fork', 'src-a-fork2']) await sessionClosed(sbx.client, id);
     expect(await tree('src-a')).toEqual([]);
   }, 300_000);
 });

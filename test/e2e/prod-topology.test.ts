@@ -86,6 +86,8 @@ describe('the production topology on PostgreSQL', () => {
     for (let i = 0; i < 100 && (await listedActive()).length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await listedActive()).toEqual(['prod-life', 'prod-life-fork']);
     for (const s of [fork, session]) expect((await s.destroy()).state).toBe('destroyed');
+    // A destroy answers once the sandbox is killed; the workflow closes when the dataset is gone.
+    await client.temporal.workflow.getHandle(sessionWorkflowId('prod-life')).result();
     const description = await client.temporal.workflow.getHandle(sessionWorkflowId('prod-life')).describe();
     expect(description.status.name).toBe('COMPLETED');
   });

@@ -1,5 +1,6 @@
 import { SbxError } from '../../src/client/errors.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
+import { sessionClosed } from '../harness/session-closed.js';
 
 const MiB = 1024 * 1024;
 
@@ -69,6 +70,7 @@ describe('session disk quotas', () => {
     const turn = await filler.turnComplete();
     expect(turn).toMatchObject({ turn: 1 });
     expect((await filler.destroy()).state).toBe('destroyed');
+    await sessionClosed(sbx.client, 'filler');
     expect(await sbx.host.storage.sandboxExists('filler')).toBe(false);
 
     const { session: late } = await sbx.client.createSession({ sessionId: 'late' });

@@ -5,6 +5,7 @@ import { runscPath } from '../../src/dev/paths.js';
 import type { Session } from '../../src/client/session.js';
 import { sessionWorkflowId } from '../../src/common/names.js';
 import { recordHistory } from '../harness/histories.js';
+import { sessionClosed } from '../harness/session-closed.js';
 import { startSbx, type SbxTestStack } from '../harness/sbx.js';
 
 async function sh(session: Session, toolCallId: string, command: string): Promise<string> {
@@ -87,10 +88,13 @@ describe('session lifecycle end to end (real dev server, zfs-fuse, runsc)', () =
     for (const s of [session, fork]) {
       const destroyed = await s.destroy();
       expect(destroyed.state).toBe('destroyed');
+      // Answered once the sandbox is killed; the dataset goes after, before the workflow closes.
+      expect(await containerState(s.id)).toBe('absent');
     }
+    await sessionClosed(sbx.client, 'life-1');
+    await sessionClosed(sbx.client, 'life-1-fork');
     expect(await datasetExists('life-1')).toBe(false);
     expect(await datasetExists('life-1-fork')).toBe(false);
-    expect(await containerState('life-1')).toBe('absent');
     const description = await sbx.client.temporal.workflow.getHandle(sessionWorkflowId('life-1')).describe();
     expect(description.status.name).toBe('COMPLETED');
     const afterDestroy = await errorOf(session.exec({ toolCallId: 'after-destroy', command: 'true' }));

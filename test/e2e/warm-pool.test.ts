@@ -15,6 +15,7 @@ import { startHostWorker, type RunningHost } from '../../src/workers/host.js';
 import { startMetrics, type MetricsServer } from '../../src/workers/metrics.js';
 import { recordHistory, recordWorkflowHistory } from '../harness/histories.js';
 import { startSbx, testLogger, type SbxTestStack } from '../harness/sbx.js';
+import { sessionClosed } from '../harness/session-closed.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 
 /**
@@ -140,6 +141,7 @@ describe('warm pool', () => {
 
     // Destroying the claimed session removes its sandbox and frees its slot and pool entry.
     await session.destroy();
+    await sessionClosed(sbx.client, session.id);
     expect(await sbx.host.storage.sandboxExists(info.sandboxId)).toBe(false);
     await until('pool forgot the claimed sandbox', poolStatus, (p) => !p.sandboxes.some((s) => s.sandboxId === info.sandboxId));
     await until('slot released', fleetStatus, (f) => !hostOf(f).sessions.includes(info.sandboxId));

@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { createPlacementActivities } from '../../src/activities/control/placement.js';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import { cli, spawnSbx, type SbxProcess } from '../harness/cli.js';
+import { sessionClosed } from '../harness/session-closed.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 import { createTestWorker } from '../harness/temporal.js';
 
@@ -108,6 +109,7 @@ describe('a host worker killed mid fork', () => {
     );
 
     for (const s of [fork, session]) expect((await s.destroy()).state).toBe('destroyed');
+    for (const id of [forked, source]) await sessionClosed(client, id);
     expect(await sessionTree()).toEqual([]);
   }, 300_000);
 });

@@ -1,12 +1,14 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { createPlacementActivities } from '../../src/activities/control/placement.js';
 import { containerId } from '../../src/activities/host/runsc.js';
 import { SbxError } from '../../src/client/errors.js';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
+import { sessionWorkflowId } from '../../src/common/names.js';
 import { runscPath } from '../../src/dev/paths.js';
 import { cli, spawnSbx, type SbxProcess } from '../harness/cli.js';
+import { sessionClosed } from '../harness/session-closed.js';
 import { testStack, uniqueNames } from '../harness/stack.js';
 import { createTestWorker } from '../harness/temporal.js';
 
@@ -38,7 +40,7 @@ describe('a host worker killed mid-command', () => {
       .slice(1)
       .map((name) => name.split('/').pop());
   const containers = async () =>
-    JSON.parse((await execa(runscPath(), ['--root', join(dataRoot, 'runsc'), 'list', '--format', 'json'])).stdout || '[]').map(
+    (JSON.parse((await execa(runscPath(), ['--root', join(dataRoot, 'runsc'), 'list', '--format', 'json'])).stdout || '[]') ?? []).map(
       (c: { id: string }) => c.id,
     );
 
@@ -115,6 +117,35 @@ describe('a host worker killed mid-command', () => {
     expect(mark).toMatch(/^before\n/);
     expect(mark.split('finished').length - 1).toBeLessThanOrEqual(1);
     expect((await kept.destroy()).state).toBe('destroyed');
+    await sessionClosed(client, 'kept');
+    expect(await datasets()).toEqual([]);
+  }, 180_000);
+
+  it('a host killed after a destroy answered but before the removal removes the dataset once back; the workflow closes then', async () => {
+    host?.child.kill('SIGKILL');
+    await host?.child;
+    // The removal's first zfs call stalls here until released, then fails having done nothing: the
+    // host is killed while it waits, exactly between the destroy's answer and the dataset's removal.
+    const gate = join(dataRoot, 'removal-gate');
+    mkdirSync(join(gate, 'bin'), { recursive: true });
+    const realZfs = (await execa('sh', ['-c', 'command -v zfs'])).stdout.trim();
+    const stall = `case "$*" in *"origin,sbx:retired ${zfsRoot}/sessions/halfway") touch ${gate}/reached; while [ ! -e ${gate}/release ]; do sleep 0.1; done; exit 1;; esac`;
+    writeFileSync(join(gate, 'bin', 'zfs'), `#!/bin/sh\n${stall}\nexec ${realZfs} "$@"\n`, { mode: 0o755 });
+    host = await spawnSbx(hostArgs, 'host worker ready', undefined, { PATH: `${join(gate, 'bin')}:${process.env.PATH}` });
+    const { session } = await client.createSession({ sessionId: 'halfway', template: 'busybox', hostTimeoutMs: 5000 });
+
+    expect((await session.destroy()).state).toBe('destroyed');
+    expect(await containers()).toEqual([]);
+    while (!existsSync(join(gate, 'reached'))) await new Promise((resolve) => setTimeout(resolve, 100));
+    host.child.kill('SIGKILL');
+    await host.child;
+    writeFileSync(join(gate, 'release'), '');
+    const workflow = client.temporal.workflow.getHandle(sessionWorkflowId('halfway'));
+    expect(await datasets()).toEqual(['halfway']);
+    expect((await workflow.describe()).status.name).toBe('RUNNING');
+
+    host = await spawnSbx(hostArgs, 'host worker ready');
+    await sessionClosed(client, 'halfway');
     expect(await datasets()).toEqual([]);
   }, 180_000);
 });

@@ -14,8 +14,13 @@ export interface SbxProcess {
   output(): string;
 }
 
-export async function spawnSbx(args: string[], readyMessage: string, timeoutMs = 60_000): Promise<SbxProcess> {
-  const child = execa('node', [cli, ...args], { reject: false, all: true, buffer: false, env: { SBX_LOG_FORMAT: 'json' } });
+export async function spawnSbx(
+  args: string[],
+  readyMessage: string,
+  timeoutMs = 60_000,
+  env: Record<string, string> = {},
+): Promise<SbxProcess> {
+  const child = execa('node', [cli, ...args], { reject: false, all: true, buffer: false, env: { SBX_LOG_FORMAT: 'json', ...env } });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sbx ${args[0]} not ready after ${timeoutMs} ms:\n${output}`)), timeoutMs);

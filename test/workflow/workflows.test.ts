@@ -5,6 +5,7 @@ import { WorkflowTestEnv } from './harness/env.js';
 import './suites/session-timers.js';
 import './suites/session-lock.js';
 import './suites/session-create.js';
+import './suites/session-destroy.js';
 import './suites/session-host-lost.js';
 import './suites/session-fork.js';
 import './suites/fleet-timers.js';

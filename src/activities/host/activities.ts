@@ -2,7 +2,14 @@ import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
-import { ExecRequest, MAX_COMBINED_OUTPUT_BYTES, type ExecResult, type PoolHealth, type SnapshotInfo } from '../../common/sandbox.js';
+import {
+  ExecRequest,
+  MAX_COMBINED_OUTPUT_BYTES,
+  type ExecResult,
+  type PoolHealth,
+  type Resources,
+  type SnapshotInfo,
+} from '../../common/sandbox.js';
 import { parseInput } from '../../common/validate.js';
 import type { Runtime, Storage } from './backends.js';
 import * as inputs from './inputs.js';
@@ -59,6 +66,21 @@ export function createHostActivities({
     return parseProcessStatus(processId, result.stdout, result.exitCode);
   };
 
+  /**
+   * A fork's copy starts the new sandbox in the same activity (one host round trip less; its session
+   * then finds it running). A start that fails takes the new sandbox away again, so a failed fork
+   * leaves nothing behind.
+   */
+  const startMade = async (sandboxId: string, resources: Resources) => {
+    try {
+      await runtime.start(sandboxId, await storage.sandboxPath(sandboxId), resources);
+    } catch (err) {
+      await runtime.destroy(sandboxId).catch(() => undefined);
+      await storage.destroySandbox(sandboxId).catch(() => undefined);
+      throw err;
+    }
+  };
+
   return {
     async createSandbox(raw: inputs.CreateSandboxInput): Promise<{ hostId: string; usedBytes: number }> {
       const input = parseInput(inputs.CreateSandboxInput, raw, 'createSandbox input');
@@ -77,6 +99,7 @@ export function createHostActivities({
         }
       }
       await storage.createSandbox(input.sandboxId, input.origin, quotaBytes);
+      if (input.start) await startMade(input.sandboxId, input.start);
       return { hostId, usedBytes: await storage.usedBytes(input.sandboxId) };
     },
 
@@ -195,7 +218,7 @@ export function createHostActivities({
       try {
         await storage.rollback(input.sandboxId, input.name);
       } finally {
-        await runtime.start(input.sandboxId, await storage.sandboxPath(input.sandboxId), input.resources);
+        await runtime.start(input.sandboxId, await storage.sandboxPath(input.sandboxId), input.resources, { fresh: true });
       }
     },
 

@@ -43,8 +43,11 @@ export interface ExecHooks {
 /** What runs the sandbox. Every method is idempotent in the same sense as Storage. */
 export interface Runtime {
   readonly kind: 'gvisor' | 'none';
-  /** Writes the bundle's config.json and starts the sandbox's init process; running already = success. */
-  start(sandboxId: string, bundlePath: string, resources: Resources): Promise<void>;
+  /**
+   * Writes the bundle's config.json and starts the sandbox's init process; running already = success.
+   * `fresh`: the caller has just destroyed the sandbox, so there is no container to look for.
+   */
+  start(sandboxId: string, bundlePath: string, resources: Resources, options?: { fresh?: boolean }): Promise<void>;
   exec(sandboxId: string, bundlePath: string, request: ExecRequest, hooks?: ExecHooks): Promise<ExecResult>;
   /** The argv that runs the `sbx-files` helper through `exec`, confined to the sandbox's root. */
   filesCommand(bundlePath: string): string[];

@@ -24,6 +24,8 @@ export const CreateSandboxInput = z.object({
   sandboxId: SandboxId,
   origin: SandboxOrigin,
   quotaBytes: QuotaBytes.optional(),
+  /** Start the sandbox once made, with these resources (a fork's copy). */
+  start: Resources.optional(),
 });
 export const StartSandboxInput = z.object({ sandboxId: SandboxId, resources: Resources });
 export const ExecInput = z.object({ sandboxId: SandboxId, request: ExecRequest, resources: Resources });

@@ -62,6 +62,8 @@ export class ZfsStorage implements Storage {
   private reserveHeld = true;
   /** Mountpoints of session datasets: asked once (a `zfs get` costs ~25 ms), forgotten on destroy. */
   private readonly paths = new Map<string, string>();
+  /** The removal running now, which the next one waits for (see destroySandbox). */
+  private removals: Promise<void> = Promise.resolve();
 
   constructor(options: ZfsStorageOptions) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]*(\/[A-Za-z0-9][A-Za-z0-9_.:-]*)*$/.test(options.root) || options.root.includes('..')) {
@@ -177,14 +179,17 @@ export class ZfsStorage implements Storage {
     assertName('sandboxId', origin.sandboxId);
     assertName('snapshot name', origin.snapshot);
     const source = `${this.sandboxDataset(origin.sandboxId)}@${origin.snapshot}`;
-    if (!(await this.exists(source))) {
+    // No look-up first: the clone (or the quota's measure) fails as SnapshotNotFound on its own.
+    const noSource = (err: unknown) => {
+      if ((err as { type?: string }).type !== SbxErrorType.SnapshotNotFound) throw err;
       throw sbxFailure(
         SbxErrorType.SnapshotNotFound,
         `Cannot fork ${sandboxId} from snapshot ${origin.snapshot} of sandbox ${origin.sandboxId}: that snapshot does not exist.`,
       );
-    }
+    };
     if (quotaBytes !== undefined) {
-      const referenced = Number(await this.get(source, 'referenced', { operation: 'measure', dataset: source }, true));
+      const measure = { operation: 'measure', dataset: source, notFound: SbxErrorType.SnapshotNotFound };
+      const referenced = Number(await this.get(source, 'referenced', measure, true).catch(noSource));
       if (quotaBytes < referenced + QUOTA_HEADROOM_BYTES) {
         throw sbxFailure(
           SbxErrorType.InvalidArgument,
@@ -199,11 +204,22 @@ export class ZfsStorage implements Storage {
       operation: `clone ${source} into`,
       dataset,
       notFound: SbxErrorType.SnapshotNotFound,
-    });
+    }).catch(noSource);
     await this.sandboxPath(sandboxId);
   }
 
-  async destroySandbox(sandboxId: string): Promise<void> {
+  /**
+   * One removal at a time: a destroy answers before its removal runs, so removals of a source and its
+   * forks can overlap, and a fork's removal must not look for a retired source while that source is
+   * still being retired (it would be left behind until the host restarts).
+   */
+  destroySandbox(sandboxId: string): Promise<void> {
+    const run = this.removals.then(() => this.removeSandbox(sandboxId));
+    this.removals = run.catch(() => undefined);
+    return run;
+  }
+
+  private async removeSandbox(sandboxId: string): Promise<void> {
     this.paths.delete(sandboxId);
     const dataset = this.sandboxDataset(sandboxId);
     const origin = (await this.lineage(dataset))?.origin;
@@ -272,8 +288,10 @@ export class ZfsStorage implements Storage {
         throw await this.forksInTheWay(sandboxId, name);
       }
     });
-    this.paths.delete(sandboxId);
-    await this.sandboxPath(sandboxId);
+    // zfs-fuse mounts the rolled-back dataset afresh, without nosuid,nodev; the mountpoint stays.
+    const known = this.paths.get(sandboxId);
+    if (known) await ensureNosuidNodev(known);
+    else await this.sandboxPath(sandboxId);
   }
 
   async destroySnapshot(sandboxId: string, name: string): Promise<void> {

@@ -20,7 +20,8 @@ import type { SessionWorkflow } from './workflow.js';
 
 /**
  * fork: a new session, started as this one's child, made from one of this session's snapshots on
- * the same host. The child waits for forkReady while this session copies the filesystem.
+ * the same host. The child waits for forkReady while this session clones the filesystem and starts
+ * the fork's sandbox.
  */
 export function registerForkHandler(session: SessionEntity): void {
   const { lock, req, sessionId, host } = session;
@@ -66,12 +67,16 @@ export function registerForkHandler(session: SessionEntity): void {
           if (fleetId) await session.releaseFleetSlot(fleetId, request.newSessionId, hostId);
           throw sbxFailure(SbxErrorType.SessionExists, `cannot fork into ${request.newSessionId}: ${err.message}`);
         });
+        // The copy also starts the fork's sandbox: its session then finds it made and running, and
+        // its own create and start return at once instead of a sandbox boot after this answer.
+        const start = patched('fork-copy-starts-sandbox') ? { start: req.resources } : {};
         try {
           await host.run('fork copy', () =>
             host.acts().createSandbox({
               sandboxId: request.newSessionId,
               origin: { kind: 'snapshot', sandboxId, snapshot: source.name },
               quotaBytes: req.quotaBytes,
+              ...start,
             }),
           );
         } catch (err) {

@@ -43,9 +43,18 @@ export async function destroy(session: SessionEntity): Promise<void> {
   session.setState('destroying');
   const { hostId } = session.record;
   // A lost host cannot be reached; its reconcile at next start removes what closed sessions left.
-  if (hostId && !(hostLost && patched('destroy-skips-lost-host'))) {
+  const reachable = !!hostId && !(hostLost && patched('destroy-skips-lost-host'));
+  // The caller is answered once the sandbox is killed: removing the dataset (zfs-fuse unmounts and
+  // destroys, seconds under load) goes on after, and the workflow closes only when it is done.
+  const killFirst = reachable && patched('destroy-answers-after-kill');
+  let killed = false;
+  if (reachable) {
     try {
-      await session.host.run('destroy', () => session.host.acts().destroySandbox({ sandboxId: session.sandboxId }));
+      const { sandboxId } = session;
+      await session.host.run('destroy', () =>
+        killFirst ? session.host.acts().stopSandbox({ sandboxId }) : session.host.acts().destroySandbox({ sandboxId }),
+      );
+      killed = true;
     } catch (err) {
       const failure = err as ApplicationFailure;
       if (failure.type !== SbxErrorType.HostLost) {
@@ -57,8 +66,33 @@ export async function destroy(session: SessionEntity): Promise<void> {
       log.warn('host unreachable during destroy; leaving cleanup to its reconcile', { sessionId: session.sessionId, hostId });
     }
   }
+  if (killFirst) {
+    session.setState('destroyed');
+    if (killed) await removeSandbox(session);
+    await session.releaseSlot();
+    return;
+  }
   await session.releaseSlot();
   session.setState('destroyed');
+}
+
+/**
+ * The second half of a destroy whose caller was answered already. Its activity is retried like any
+ * (a host worker that crashes mid-way runs it again when back); one that still fails, or a host that
+ * never picks it up, leaves the dataset to the host's reconcile, which removes closed sessions' data.
+ * Not through host.run: a host found lost now must not turn the destroyed session into a failed one.
+ */
+async function removeSandbox(session: SessionEntity): Promise<void> {
+  const { sessionId, sandboxId } = session;
+  try {
+    await session.host.acts().destroySandbox({ sandboxId });
+  } catch (err) {
+    log.warn("could not remove the destroyed session's sandbox; leaving it to the host's reconcile", {
+      sessionId,
+      hostId: session.record.hostId,
+      error: String(err),
+    });
+  }
 }
 
 /** destroy, pause and resume (signals and their update twins), and the fleet's and a forking parent's signals. */

@@ -54,6 +54,10 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
         if (!sameValue(asked, req)) {
           throw sbxFailure(SbxErrorType.SessionExists, `session ${sessionId} already exists with different parameters`);
         }
+        // A destroyed session's workflow stays open while its dataset is removed.
+        if (session.state === 'destroying' || session.state === 'destroyed') {
+          throw sbxFailure(SbxErrorType.SessionDestroyed, `session id ${sessionId} belonged to a destroyed session; choose a new id`);
+        }
       },
     },
   );

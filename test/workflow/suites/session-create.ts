@@ -115,7 +115,9 @@ describe('warm claims', () => {
 
     await handle.executeUpdate(execUpdate, { args: [{ toolCallId: 'on-warm', command: ['true'] }] });
     await handle.executeUpdate(destroyUpdate);
-    expect(env.recorder.started(sandboxId)).toEqual(['execCommand', 'destroySandbox']);
+    // The destroy answers once the sandbox is killed; its removal follows before the workflow closes.
+    await handle.result();
+    expect(env.recorder.started(sandboxId)).toEqual(['execCommand', 'stopSandbox', 'destroySandbox']);
   });
 
   test('a claim that fails falls back to placement, which asks the pool again and gets the same sandbox', async () => {

@@ -33,8 +33,10 @@ test("a fork is a new active session on its source's host, made from the snapsho
     'the fork to be created',
   );
   expect(info).toMatchObject({ state: 'active', hostId, forkedFrom: { sessionId, snapshot: 'turn-000001' } });
+  // The source's copy also starts the fork's sandbox, with the session's resources.
   expect(env.recorder.inputOf('createSandbox', newSessionId)).toMatchObject({
     origin: { kind: 'snapshot', sandboxId: sessionId, snapshot: 'turn-000001' },
+    start: { cpus: expect.any(Number), memoryMb: expect.any(Number) },
   });
   expect(env.recorder.inputOf('reserveSlot', newSessionId)).toMatchObject({ hostId });
 });
