@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Connection } from '@temporalio/client';
@@ -135,15 +135,25 @@ export class Cluster implements ChaosCluster {
     if (control) await stop(control, 'SIGKILL');
   }
 
+  /** Keeps a dead worker's whole output in <dir>/logs; returns its first error line and where the rest is. */
+  private keepLog(name: string, output: string): string {
+    const file = join(this.options.dir, 'logs', `${name}-${Date.now()}.log`);
+    mkdirSync(join(this.options.dir, 'logs'), { recursive: true });
+    writeFileSync(file, output);
+    const lines = output.trim().split('\n');
+    const first = lines.find((line) => /FATAL|panic|Error|error/.test(line)) ?? lines.at(-1) ?? '';
+    return `${first.slice(0, 400)} (whole output: ${file})`;
+  }
+
   async restartDead(): Promise<string[]> {
     const dead: string[] = [];
     if (this.control && this.control.child.exitCode !== null) {
-      dead.push(`control worker exited ${this.control.child.exitCode}: ${tail(this.control.output())}`);
+      dead.push(`control worker exited ${this.control.child.exitCode}: ${this.keepLog('control', this.control.output())}`);
       await this.startControl();
     }
     for (const [hostId, host] of this.hosts) {
       if (host && host.child.exitCode !== null) {
-        dead.push(`host ${hostId} exited ${host.child.exitCode}: ${tail(host.output())}`);
+        dead.push(`host ${hostId} exited ${host.child.exitCode}: ${this.keepLog(hostId, host.output())}`);
         await this.startHost(hostId);
       }
     }
@@ -195,8 +205,4 @@ export async function runscContainers(roots: Array<[string, string]>): Promise<s
     out.push(...ids.map((c) => `${hostId}/${c.id}`));
   }
   return out;
-}
-
-function tail(output: string): string {
-  return output.trim().split('\n').slice(-3).join(' | ').slice(-600);
 }

@@ -85,8 +85,15 @@ async function driveFaults(
   done: () => boolean,
   progress: (line: string) => void,
 ): Promise<void> {
+  // Between faults the driver is the workers' supervisor (compose's restart policy): a worker that
+  // died on its own is started again within seconds, and counted.
   const wait = async (ms: number, until: () => boolean) => {
-    for (const end = Date.now() + ms; Date.now() < end && !until() && !done();) await sleep(200);
+    for (let end = Date.now() + ms, checked = Date.now(); Date.now() < end && !until() && !done();) {
+      await sleep(200);
+      if (Date.now() - checked < 2_000) continue;
+      report.crashedProcesses.push(...(await cluster.restartDead()));
+      checked = Date.now();
+    }
   };
   while (!done()) {
     await wait(rng.int(minGap, maxGap), () => false);
@@ -121,6 +128,9 @@ async function checkWorkflows(client: SandboxClient, report: ChaosReport): Promi
     }
     if (wf.status.name !== 'RUNNING') continue;
     const handle = client.temporal.workflow.getHandle(wf.workflowId, wf.runId);
+    // A destroyed session answers before its dataset is removed; its workflow closes after.
+    const closed = await Promise.race([handle.result().then(() => true), sleep(120_000).then(() => false)]).catch(() => false);
+    if (closed) continue;
     const described = await handle.describe();
     const attempt = described.raw.pendingWorkflowTask?.attempt ?? 1;
     const history = await handle.fetchHistory();
