@@ -110,7 +110,8 @@ describe('a session is never killed by its own size', () => {
       expect(info).toMatchObject({ state: 'active', turn: TURNS });
       expect(info.snapshots).toHaveLength(TURNS);
 
-      // No run of the session failed a workflow task.
+      // No run of the session failed a workflow task. The server refusing a continue-as-new because an
+      // update arrived meanwhile (UnhandledCommand) is not a failure: the worker retries with the update.
       const workflowId = sessionWorkflowId('size-1');
       const failed: string[] = [];
       let runs = 0;
@@ -118,8 +119,8 @@ describe('a session is never killed by its own size', () => {
         runs++;
         const history = await temporal.workflow.getHandle(workflowId, run.runId).fetchHistory();
         for (const event of history.events ?? []) {
-          if (event.workflowTaskFailedEventAttributes)
-            failed.push(`${run.runId}: ${event.workflowTaskFailedEventAttributes.failure?.message}`);
+          const failure = event.workflowTaskFailedEventAttributes;
+          if (failure && failure.failure?.message !== 'UnhandledCommand') failed.push(`${run.runId}: ${failure.failure?.message}`);
         }
       }
       expect(runs).toBeGreaterThan(1);
