@@ -47,6 +47,21 @@ describe('rollback and fork end to end', () => {
     expect(await session.destroy()).toMatchObject({ state: 'destroyed' });
   });
 
+  it('rolls a source back past a fork destroyed a moment ago: the fork no longer holds it', async () => {
+    const { session: source } = await sbx.client.createSession({ sessionId: 'src-gone' });
+    await sh(source, 'w1', 'echo one > /workspace/f');
+    await source.turnComplete();
+    await sh(source, 'w2', 'echo two > /workspace/f');
+    await source.turnComplete();
+    const fork = await source.fork({ newSessionId: 'src-gone-fork', turn: 2 });
+    expect(await sh(fork, 'read', 'cat /workspace/f')).toBe('two\n');
+    // The destroy answers before the fork's dataset is removed; the rollback right after must not be refused for it.
+    expect(await fork.destroy()).toMatchObject({ state: 'destroyed' });
+    expect(await source.rollback({ turn: 1 })).toEqual({ snapshotId: 'turn-000001', turn: 1 });
+    expect(await sh(source, 'after', 'cat /workspace/f')).toBe('one\n');
+    expect(await source.destroy()).toMatchObject({ state: 'destroyed' });
+  });
+
   it('keeps forks working when their source rolls back and is destroyed, down a fork of a fork', async () => {
     const { session: source } = await sbx.client.createSession({ sessionId: 'src-a' });
     await sh(source, 'w1', 'echo one > /workspace/f');

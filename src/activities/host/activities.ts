@@ -109,11 +109,12 @@ export function createHostActivities({
       await runtime.start(input.sandboxId, await storage.sandboxPath(input.sandboxId), input.resources);
     },
 
-    /** Kills the sandbox's processes and deletes its container; the filesystem stays. */
+    /** Kills the sandbox's processes and deletes its container before its removal; the filesystem stays until then. */
     async stopSandbox(raw: inputs.SandboxRef): Promise<void> {
       const input = parseInput(inputs.SandboxRef, raw, 'stopSandbox input');
       await owners.authorize(input.sandboxId);
       await runtime.destroy(input.sandboxId);
+      storage.removing(input.sandboxId);
     },
 
     async destroySandbox(raw: inputs.SandboxRef): Promise<void> {

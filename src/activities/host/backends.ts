@@ -13,6 +13,8 @@ export interface Storage {
   sandboxPath(sandboxId: string): Promise<string>;
   createSandbox(sandboxId: string, origin: SandboxOrigin, quotaBytes?: number): Promise<void>;
   destroySandbox(sandboxId: string): Promise<void>;
+  /** The sandbox was killed for removal (its removal follows): a fork in that state no longer pins its source's snapshots. */
+  removing(sandboxId: string): void;
   sandboxExists(sandboxId: string): Promise<boolean>;
   setQuota(sandboxId: string, quotaBytes: number): Promise<void>;
   usedBytes(sandboxId: string): Promise<number>;

@@ -94,6 +94,10 @@ export class LocalDiskStorage implements Storage {
     }
   }
 
+  removing(): void {
+    // Directories have no clones that could pin a source.
+  }
+
   async destroySandbox(sandboxId: string): Promise<void> {
     // The directory goes first: without it the session no longer exists, whatever else remains.
     await rm(this.sandboxDir(sandboxId), { recursive: true, force: true });

@@ -64,6 +64,8 @@ export class ZfsStorage implements Storage {
   private readonly paths = new Map<string, string>();
   /** The removal running now, which the next one waits for (see destroySandbox). */
   private removals: Promise<void> = Promise.resolve();
+  /** Sandboxes killed for removal whose removal may not have run yet (see rollback). */
+  private readonly toRemove = new Set<string>();
 
   constructor(options: ZfsStorageOptions) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.:-]*(\/[A-Za-z0-9][A-Za-z0-9_.:-]*)*$/.test(options.root) || options.root.includes('..')) {
@@ -213,8 +215,12 @@ export class ZfsStorage implements Storage {
    * forks can overlap, and a fork's removal must not look for a retired source while that source is
    * still being retired (it would be left behind until the host restarts).
    */
+  removing(sandboxId: string): void {
+    this.toRemove.add(sandboxId);
+  }
+
   destroySandbox(sandboxId: string): Promise<void> {
-    const run = this.removals.then(() => this.removeSandbox(sandboxId));
+    const run = this.removals.then(() => this.removeSandbox(sandboxId)).finally(() => this.toRemove.delete(sandboxId));
     this.removals = run.catch(() => undefined);
     return run;
   }
@@ -276,16 +282,31 @@ export class ZfsStorage implements Storage {
     const dataset = this.sandboxDataset(sandboxId);
     assertName('snapshot name', name);
     const snapshot = `${dataset}@${name}`;
+    const rollback = () =>
+      this.zfs(
+        ['rollback', '-r', snapshot],
+        { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound },
+        true,
+      );
+    const forksInTheWay = async (err: unknown) => {
+      if (!/clones of previous snapshots exist/.test((err as Error).message)) return err;
+      return this.forksInTheWay(sandboxId, name);
+    };
     await this.withReserve(async () => {
       try {
-        await this.zfs(
-          ['rollback', '-r', snapshot],
-          { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound },
-          true,
-        );
+        await rollback();
       } catch (err) {
-        if (!/clones of previous snapshots exist/.test((err as Error).message)) throw err;
-        throw await this.forksInTheWay(sandboxId, name);
+        // A fork destroyed a moment ago answered before its removal ran: remove it now, then try again.
+        // zfs names the clones in its refusal (`zfs get origin -r` does not list them on zfs-fuse).
+        const parent = `${this.root}/sessions/`;
+        const named = (err as Error).message.split(/[\s;()'"]+/).filter((word) => word.startsWith(parent) && !word.includes('@'));
+        const forks = named.map((clone) => clone.slice(parent.length));
+        const removable = forks.filter((fork) => this.toRemove.has(fork));
+        if (removable.length === 0 || removable.length < forks.length) throw await forksInTheWay(err);
+        await Promise.all(removable.map((fork) => this.destroySandbox(fork)));
+        await rollback().catch(async (again: unknown) => {
+          throw await forksInTheWay(again);
+        });
       }
     });
     // zfs-fuse mounts the rolled-back dataset afresh, without nosuid,nodev; the mountpoint stays.
