@@ -23,6 +23,8 @@ export async function prodStack(args: string[], env: Record<string, string> = {}
   return result.all;
 }
 
+const PROCESSES = ['temporal-server', 'control-1', 'control-2', 'host-1', 'host-2'];
+
 /** Running, not a zombie waiting for init to reap it. */
 export function alive(pid: number): boolean {
   try {
@@ -49,10 +51,14 @@ export class ProdCluster implements ChaosCluster {
     private readonly env: Record<string, string>,
   ) {}
 
-  /** A cluster over a stack prod-stack.sh already started in `dir`. */
-  static attach(dir: string, env: Record<string, string>): ProdCluster {
+  /** A cluster over a stack prod-stack.sh already started in `dir`; what was stopped before is started again. */
+  static async attach(dir: string, env: Record<string, string>): Promise<ProdCluster> {
     const cluster = new ProdCluster(dir, env);
     cluster.stack = JSON.parse(readFileSync(join(dir, 'stack.json'), 'utf8')) as ProdStack;
+    for (const name of PROCESSES) {
+      const pid = cluster.pid(name);
+      if (pid !== undefined && !alive(pid)) await cluster.restart(name);
+    }
     return cluster;
   }
 
@@ -140,7 +146,7 @@ export class ProdCluster implements ChaosCluster {
 
   async restartDead(): Promise<string[]> {
     const dead: string[] = [];
-    for (const name of ['temporal-server', 'control-1', 'control-2', 'host-1', 'host-2']) {
+    for (const name of PROCESSES) {
       const pid = this.pid(name);
       if (this.down.has(name) || pid === undefined || alive(pid)) continue;
       const log = readFileSync(join(this.dir, 'logs', `${name}.log`), 'utf8')

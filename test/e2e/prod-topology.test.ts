@@ -155,7 +155,8 @@ describe('the production topology on PostgreSQL', () => {
       dir: chaosDir,
       zfsRoot: run.zfsRoot,
       faultGapMs: [3_000, 6_000],
-      cluster: ProdCluster.attach(dir, env),
+      // The control worker killed above is started again first.
+      cluster: await ProdCluster.attach(dir, env),
     });
     const summary = report.summary(seed);
     const replay = report.passed ? '' : `\nsteps:\n${report.steps.join('\n')}`;
