@@ -32,6 +32,18 @@ describe('rollback and fork end to end', () => {
       .filter((name) => name.startsWith(prefix))
       .sort();
 
+  /** A session with turns 1 ('one') and 2 ('two') in /workspace/f, and `<id>-fork` made from turn 2. */
+  const forkedAtTurnTwo = async (sessionId: string) => {
+    const { session: source } = await sbx.client.createSession({ sessionId });
+    await sh(source, 'w1', 'echo one > /workspace/f');
+    await source.turnComplete();
+    await sh(source, 'w2', 'echo two > /workspace/f');
+    await source.turnComplete();
+    const fork = await source.fork({ newSessionId: `${sessionId}-fork`, turn: 2 });
+    expect(await sh(fork, 'read', 'cat /workspace/f')).toBe('two\n');
+    return { source, fork };
+  };
+
   it('rolls back a session with a program running: the files are the snapshot, the session works on', async () => {
     const { session } = await sbx.client.createSession({ sessionId: 'rb-hard' });
     await sh(session, 'w1', 'echo one > /workspace/f; mkdir -p /workspace/d; echo a > /workspace/d/a');
@@ -48,13 +60,7 @@ describe('rollback and fork end to end', () => {
   });
 
   it('rolls a source back past a fork destroyed a moment ago: the fork no longer holds it', async () => {
-    const { session: source } = await sbx.client.createSession({ sessionId: 'src-gone' });
-    await sh(source, 'w1', 'echo one > /workspace/f');
-    await source.turnComplete();
-    await sh(source, 'w2', 'echo two > /workspace/f');
-    await source.turnComplete();
-    const fork = await source.fork({ newSessionId: 'src-gone-fork', turn: 2 });
-    expect(await sh(fork, 'read', 'cat /workspace/f')).toBe('two\n');
+    const { source, fork } = await forkedAtTurnTwo('src-gone');
     // The destroy answers before the fork's dataset is removed; the rollback right after must not be refused for it.
     expect(await fork.destroy()).toMatchObject({ state: 'destroyed' });
     expect(await source.rollback({ turn: 1 })).toEqual({ snapshotId: 'turn-000001', turn: 1 });
@@ -63,13 +69,7 @@ describe('rollback and fork end to end', () => {
   });
 
   it('keeps forks working when their source rolls back and is destroyed, down a fork of a fork', async () => {
-    const { session: source } = await sbx.client.createSession({ sessionId: 'src-a' });
-    await sh(source, 'w1', 'echo one > /workspace/f');
-    await source.turnComplete();
-    await sh(source, 'w2', 'echo two > /workspace/f');
-    await source.turnComplete();
-    const fork = await source.fork({ newSessionId: 'src-a-fork', turn: 2 });
-    expect(await sh(fork, 'read', 'cat /workspace/f')).toBe('two\n');
+    const { source, fork } = await forkedAtTurnTwo('src-a');
 
     // Back before the fork point would destroy the fork: refused, naming it, and the source runs on.
     await sh(source, 'w3', 'echo three > /workspace/f');
