@@ -109,8 +109,11 @@ export class ProdCluster implements ChaosCluster {
     const pid = this.pid(name);
     if (pid === undefined || !alive(pid)) return;
     process.kill(pid, signal);
-    for (const start = Date.now(); alive(pid);) {
-      if (Date.now() - start > 30_000) process.kill(pid, 'SIGKILL');
+    for (let start = Date.now(), escalated = signal === 'SIGKILL'; alive(pid);) {
+      if (!escalated && Date.now() - start > 30_000) {
+        process.kill(pid, 'SIGKILL');
+        escalated = true;
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

@@ -50,11 +50,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       done = true;
     });
     // A fault the driver could not undo ends the faults, not the run: the report says what failed.
-    const driver = driveFaults(cluster, rng.fork(1_000_000), report, options.faultGapMs ?? [8_000, 20_000], () => done, progress).catch(
-      (err: unknown) => {
-        report.crashedProcesses.push(`fault driver stopped: ${String(err)}`);
-      },
-    );
+    const driver = driveFaults(
+      cluster,
+      rng.fork(1_000_000),
+      report,
+      options.faultGapMs ?? [8_000, 20_000],
+      () => done,
+      progress,
+      (options.sessions * options.steps) / 4,
+    ).catch((err: unknown) => {
+      report.crashedProcesses.push(`fault driver stopped: ${String(err)}`);
+    });
     for (const result of await programs) {
       if (result.status === 'rejected') report.lost.push({ sessionId: '?', step: -1, symptom: `agent stopped: ${String(result.reason)}` });
     }
@@ -84,6 +90,7 @@ async function driveFaults(
   [minGap, maxGap]: [number, number],
   done: () => boolean,
   progress: (line: string) => void,
+  firstFaultBySteps: number,
 ): Promise<void> {
   // Between faults the driver is the workers' supervisor (compose's restart policy): a worker that
   // died on its own is started again within seconds, and counted.
@@ -96,7 +103,8 @@ async function driveFaults(
     }
   };
   while (!done()) {
-    await wait(rng.int(minGap, maxGap), () => false);
+    // The first fault comes no later than a quarter of the way through: a fast machine can finish a short run inside one gap.
+    await wait(rng.int(minGap, maxGap), () => report.faults.length === 0 && report.stepsDone >= firstFaultBySteps);
     if (done()) return;
     report.crashedProcesses.push(...(await cluster.restartDead()));
     const kind = rng.weighted(FAULTS);
@@ -129,7 +137,11 @@ async function checkWorkflows(client: SandboxClient, report: ChaosReport): Promi
     if (wf.status.name !== 'RUNNING') continue;
     const handle = client.temporal.workflow.getHandle(wf.workflowId, wf.runId);
     // A destroyed session answers before its dataset is removed; its workflow closes after.
-    const closed = await Promise.race([handle.result().then(() => true), sleep(120_000).then(() => false)]).catch(() => false);
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 120_000)));
+    const closed = await Promise.race([handle.result().then(() => true), gaveUp])
+      .catch(() => false)
+      .finally(() => clearTimeout(timer));
     if (closed) continue;
     const described = await handle.describe();
     const attempt = described.raw.pendingWorkflowTask?.attempt ?? 1;

@@ -288,7 +288,7 @@ export class ZfsStorage implements Storage {
         { operation: 'roll back to', dataset: snapshot, notFound: SbxErrorType.SnapshotNotFound },
         true,
       );
-    const forksInTheWay = async (err: unknown) => {
+    const refusal = async (err: unknown) => {
       if (!/clones of previous snapshots exist/.test((err as Error).message)) return err;
       return this.forksInTheWay(sandboxId, name);
     };
@@ -302,10 +302,10 @@ export class ZfsStorage implements Storage {
         const named = (err as Error).message.split(/[\s;()'"]+/).filter((word) => word.startsWith(parent) && !word.includes('@'));
         const forks = named.map((clone) => clone.slice(parent.length));
         const removable = forks.filter((fork) => this.toRemove.has(fork));
-        if (removable.length === 0 || removable.length < forks.length) throw await forksInTheWay(err);
+        if (removable.length === 0 || removable.length < forks.length) throw await refusal(err);
         await Promise.all(removable.map((fork) => this.destroySandbox(fork)));
         await rollback().catch(async (again: unknown) => {
-          throw await forksInTheWay(again);
+          throw await refusal(again);
         });
       }
     });
