@@ -173,8 +173,17 @@ clusterMetadata:
       rpcAddress: "127.0.0.1:$frontend_port"
 dcRedirectionPolicy:
   policy: noop
+dynamicConfigClient:
+  filepath: $dir/temporal/config/dynamic.yaml
+  pollInterval: 60s
 YAML
   } >"$dir/temporal/config/sbx.yaml"
+  # The history queue poll rates sbx's dev servers use (src/dev/server-tuning.ts): with 4 shards the
+  # default 20 reads per shard per second caps the whole cluster near 40 tool calls a second.
+  node --input-type=module -e "
+    const { HISTORY_QUEUE_POLL_RATES } = await import('$repo/dist/dev/server-tuning.js');
+    for (const [key, value] of Object.entries(HISTORY_QUEUE_POLL_RATES)) console.log(key + ':\\n  - value: ' + value);
+  " >"$dir/temporal/config/dynamic.yaml"
 }
 
 start() {
