@@ -1,15 +1,24 @@
 import { join } from 'node:path';
 import { repoRoot } from '../../src/dev/paths.js';
-import type { Context } from '../lib/context.js';
+import type { Context, Target } from '../lib/context.js';
 import { historyBreakdown } from '../lib/history.js';
 import { progress, startChildWorker } from '../lib/stack.js';
-import { Recorder } from '../lib/stats.js';
+import { fmt, Recorder, type Summary } from '../lib/stats.js';
 import { activityUpdate, bareUpdate, stopSignal } from '../floor/workflow.js';
 
 export const FLOOR_BARE = 'floor: bare update';
 /** The floor every sbx row is compared with: update → no-op activity on another process's queue → result. */
 export const FLOOR_ACTIVITY = 'floor: update → no-op activity';
 const SAMPLES_PER_RUN = 5;
+/** Issue 13: the round trip every sbx update pays, on this machine. */
+const FLOOR_TARGET_MS = 25;
+
+function floorTarget(s: Summary | undefined): Target {
+  const text = `p50 ≤ ${FLOOR_TARGET_MS} ms`;
+  if (!s) return { text, status: 'n/a', detail: 'no samples' };
+  const met = s.p50 <= FLOOR_TARGET_MS;
+  return { text, status: met ? 'met' : 'missed', detail: met ? `met (${fmt(s.p50)} ms)` : `missed by ${fmt(s.p50 - FLOOR_TARGET_MS)} ms` };
+}
 
 /**
  * Temporal's own cost on this machine, against the bench's server: a workflow worker process and an
@@ -81,6 +90,7 @@ export async function floor(ctx: Context): Promise<void> {
       metric: FLOOR_ACTIVITY,
       orch: rec.get(FLOOR_ACTIVITY),
       note: 'the shape of an sbx exec: the update runs one no-op activity on a queue another process serves',
+      target: floorTarget(rec.get(FLOOR_ACTIVITY)),
     },
   );
 }

@@ -40,10 +40,11 @@ export async function lifecycle(ctx: Context): Promise<void> {
     const base = rawName ? rec.get(rawName) : undefined;
     const row: Row = { section: 'lifecycle', metric, orch, raw: base, floor: rec.get(FLOOR_ACTIVITY), note };
     if (target && orch && base) {
+      // Issue 13: an update costs at most the raw command + 30 ms (the floor's 25 ms target + 5 ms of sbx's own).
       const overhead = orch.p50 - base.p50;
-      const limit = target === 'update' ? 15 : 40;
+      const limit = target === 'update' ? 30 : 40;
       row.target = {
-        text: target === 'update' ? 'p50 ≤ raw + 15 ms' : 'p50 ≤ raw clone+start + 40 ms',
+        text: target === 'update' ? 'p50 ≤ raw + 30 ms' : 'p50 ≤ raw clone+start + 40 ms',
         status: overhead <= limit ? 'met' : 'missed',
         detail: overhead <= limit ? `met (+${fmt(overhead)} ms)` : `missed by ${fmt(overhead - limit)} ms`,
       };
