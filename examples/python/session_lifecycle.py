@@ -20,6 +20,21 @@ def report(step, result):
     print(json.dumps({"step": step, "result": result}), flush=True)
 
 
+async def call(handle, update, arg=None, *, id=None, attempts=30):
+    """Sends an update; Busy and ContinuedAsNew are resent as they are (same update id, same toolCallId)."""
+    for attempt in range(attempts):
+        try:
+            if arg is None:
+                return await handle.execute_update(update, id=id)
+            return await handle.execute_update(update, arg, id=id)
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            retryable = isinstance(cause, ApplicationError) and cause.type in ("Busy", "ContinuedAsNew")
+            if not retryable or attempt == attempts - 1:
+                raise
+        await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+
+
 async def wait_for(handle, done, what, attempts=600):
     """Signals have no reply: poll the info query until the session shows their effect."""
     for _ in range(attempts):
@@ -41,25 +56,25 @@ async def main():
 
     client = await Client.connect(args.address, namespace=args.namespace)
     # The minimal start: the workflow applies every default itself.
-    handle = await client.start_workflow(
+    await client.start_workflow(
         "SessionWorkflow", {"request": {"sessionId": sid}}, id=f"sbx-session-{sid}", task_queue=args.task_queue
     )
-    report("create", await handle.execute_update("create", {"sessionId": sid}))
+    # No run id: a session continues as new as its history grows, and calls must reach its latest run.
+    handle = client.get_workflow_handle(f"sbx-session-{sid}")
+    report("create", await call(handle, "create", {"sessionId": sid}))
     report(
         "exec",
-        await handle.execute_update(
-            "exec", {"toolCallId": "call-1", "command": "echo hi > /workspace/hi.txt"}, id="exec-call-1"
-        ),
+        await call(handle, "exec", {"toolCallId": "call-1", "command": "echo hi > /workspace/hi.txt"}, id="exec-call-1"),
     )
-    report("turnComplete", await handle.execute_update("turnComplete"))
-    report("rollback", await handle.execute_update("rollback", {"turn": 1}))
+    report("turnComplete", await call(handle, "turnComplete"))
+    report("rollback", await call(handle, "rollback", {"turn": 1}))
 
     await handle.signal("pause", {"mode": "hibernate"})
     report("pause", await wait_for(handle, lambda i: i["state"] == "paused", "paused"))
     await handle.signal("resume")
     report("resume", await wait_for(handle, lambda i: i["state"] == "active", "active"))
-    report("pauseNow", await handle.execute_update("pauseNow", {"mode": "freeze"}))
-    report("resumeNow", await handle.execute_update("resumeNow"))
+    report("pauseNow", await call(handle, "pauseNow", {"mode": "freeze"}))
+    report("resumeNow", await call(handle, "resumeNow"))
 
     # A bad signal is not dropped: the session records why it refused it.
     await handle.signal("pause", "hibernate")
@@ -72,8 +87,8 @@ async def main():
         cause = err.cause
         report("badExec", {"type": cause.type if isinstance(cause, ApplicationError) else None, "message": str(cause)})
 
-    report("cat", await handle.execute_update("exec", {"toolCallId": "call-2", "command": "cat /workspace/hi.txt"}, id="exec-call-2"))
-    report("destroy", await handle.execute_update("destroy"))
+    report("cat", await call(handle, "exec", {"toolCallId": "call-2", "command": "cat /workspace/hi.txt"}, id="exec-call-2"))
+    report("destroy", await call(handle, "destroy"))
 
 
 if __name__ == "__main__":
