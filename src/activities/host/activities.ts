@@ -21,6 +21,7 @@ import type { ToolCallJournal } from './tool-call-journal.js';
 import type { ExecOutputStore } from './exec-output-store.js';
 import type { OutputPage } from '../../protocol/messages.js';
 import { capCombinedOutput } from './output-cap.js';
+import { SessionAdmission } from './session-admission.js';
 
 export interface HostActivityDeps {
   hostId: string;
@@ -53,6 +54,7 @@ export function createHostActivities({
   outputs,
   owners,
 }: HostActivityDeps) {
+  const admission = new SessionAdmission(hostId, maxSessions, () => storage.listSandboxes());
   const files = async (sandboxId: string) => sandboxFiles(runtime, sandboxId, await storage.sandboxPath(sandboxId));
 
   const runScript = async (sandboxId: string, script: string, env: Record<string, string>, cwd = '/workspace') =>
@@ -92,14 +94,10 @@ export function createHostActivities({
           `quotaBytes ${quotaBytes} is more than host ${hostId} allows (at most ${maxQuotaBytes}); ask for less.`,
         );
       }
-      if (!(await storage.sandboxExists(input.sandboxId))) {
-        const sessions = await storage.listSandboxes();
-        if (sessions.length >= maxSessions) {
-          throw sbxFailure(SbxErrorType.MaxSessionsReached, `host ${hostId} already holds its maximum of ${maxSessions} sessions`);
-        }
-      }
-      await storage.createSandbox(input.sandboxId, input.origin, quotaBytes);
-      if (input.start) await startMade(input.sandboxId, input.start);
+      await admission.admit(input.sandboxId, async () => {
+        await storage.createSandbox(input.sandboxId, input.origin, quotaBytes);
+        if (input.start) await startMade(input.sandboxId, input.start);
+      });
       return { hostId, usedBytes: await storage.usedBytes(input.sandboxId) };
     },
 
@@ -121,7 +119,7 @@ export function createHostActivities({
       const input = parseInput(inputs.SandboxRef, raw, 'destroySandbox input');
       await owners.authorize(input.sandboxId);
       await runtime.destroy(input.sandboxId);
-      await storage.destroySandbox(input.sandboxId);
+      await admission.remove(input.sandboxId, () => storage.destroySandbox(input.sandboxId));
       await journal.forget(input.sandboxId);
       await outputs.forget(input.sandboxId);
     },
