@@ -211,14 +211,19 @@ export function createHostActivities({
      * running sandbox shows stale or missing entries. The sandbox is discarded anyway, so it is killed
      * hard (no graceful stop), the filesystem rolled back, and a sandbox started afresh on it: it sees
      * exactly the snapshot. A refused rollback (forks in the way) starts it again on the unchanged files.
+     * Once nothing of the old sandbox runs, its container is deleted while the filesystem rolls back.
      */
     async rollbackSandbox(raw: inputs.RollbackInput): Promise<void> {
       const input = parseInput(inputs.RollbackInput, raw, 'rollback request');
       await owners.authorize(input.sandboxId);
-      await runtime.destroy(input.sandboxId);
+      const killed = await runtime.kill(input.sandboxId);
+      const deleted = runtime.destroy(input.sandboxId);
+      deleted.catch(() => undefined);
+      if (!killed) await deleted;
       try {
         await storage.rollback(input.sandboxId, input.name);
       } finally {
+        await deleted;
         await runtime.start(input.sandboxId, await storage.sandboxPath(input.sandboxId), input.resources, { fresh: true });
       }
     },
