@@ -111,7 +111,10 @@ export class GvisorRuntime implements Runtime {
       const helperDir = await this.installHelper(bundlePath);
       const spec = buildOciSpec({ sandboxId, resources, cgroupParent: this.cgroupParent, helperDir });
       await writeFile(join(bundlePath, 'config.json'), JSON.stringify(spec, null, 2));
-      await this.runscDetached(['create', '--bundle', bundlePath, containerId(sandboxId)]);
+      // create and start in one runsc call (one CLI start and state load less); a run that fails
+      // part-way deletes what it created.
+      await this.runscDetached(['run', '--detach', '--bundle', bundlePath, containerId(sandboxId)]);
+      return;
     }
     await this.runsc(['start', containerId(sandboxId)]);
   }
