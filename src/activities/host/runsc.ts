@@ -32,7 +32,7 @@ export interface GvisorRuntimeOptions {
   helperDir: string;
   /** Limits on one runsc call, and on checkpoint and restore; defaults below. */
   timeoutsMs?: { call: number; image: number };
-  /** The `sbx-reaper` binary create and restore run under; default the built one, none if absent. */
+  /** The `sbx-reaper` binary that runsc run and restore run under; default the built one, none if absent. */
   reaperPath?: string | null;
 }
 
@@ -421,7 +421,7 @@ export class GvisorRuntime implements Runtime {
   }
 
   /**
-   * create and restore hand their stdio to the sandbox, which keeps it open for its lifetime: pipes
+   * run and restore hand their stdio to the sandbox, which keeps it open for its lifetime: pipes
    * would never close. The sandbox gets /dev/null and a scratch file that only runsc itself writes
    * to. (node's spawn, not execa: execa refuses a raw file descriptor for stderr.)
    */
