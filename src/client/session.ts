@@ -212,10 +212,13 @@ export class Session {
     return this.call(() => this.handle.query(infoQuery));
   }
 
-  /** Polls `info` until `done` holds; a bounded wait that names the state it expected. */
+  /**
+   * Polls `info` until `done` holds; a bounded wait that names the state it expected. The first polls
+   * come quickly (a fork is usually active by the first), then every 100 ms.
+   */
   async waitFor(done: (info: SessionInfo) => boolean, expected?: SessionState, timeoutMs = 120_000): Promise<SessionInfo> {
     const deadline = performance.now() + timeoutMs;
-    for (;;) {
+    for (let delayMs = 10; ; delayMs = Math.min(delayMs * 2, 100)) {
       const info = await this.info().catch((err: SbxError) => {
         // A restarted worker answers once a workflow task has taken the session's pending events.
         if (err.message.includes(QUERY_AHEAD_OF_HISTORY) && performance.now() < deadline) return undefined;
@@ -225,7 +228,7 @@ export class Session {
       if (info && performance.now() > deadline) {
         throw new SbxError(SbxErrorType.InvalidState, `session ${this.id} is still ${info.state}${expected ? `, not ${expected}` : ''}`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
 }

@@ -191,8 +191,11 @@ export const resumeSignal = defineSignal<[]>('resume');
 /** The update twins of pause and resume: they answer when done, with the session's info or a typed error. */
 export const pauseNowUpdate = defineUpdate<SessionInfo, [z.input<typeof PauseRequest>]>('pauseNow');
 export const resumeNowUpdate = defineUpdate<SessionInfo, []>('resumeNow');
-/** Sent by a forking parent once the fork's filesystem is copied (or failed to be). */
-export const ForkReady = z.object({ ok: z.boolean(), message: z.string().optional() });
+/**
+ * Sent by a forking parent once the fork's filesystem is copied (or failed to be); `started` when the
+ * copy also started the fork's sandbox, so the fork has nothing left to make.
+ */
+export const ForkReady = z.object({ ok: z.boolean(), message: z.string().optional(), started: z.boolean().optional() });
 export const forkReadySignal = defineSignal<[z.input<typeof ForkReady>]>('forkReady');
 
 export const infoQuery = defineQuery<SessionInfo>('info');

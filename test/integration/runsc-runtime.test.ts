@@ -199,6 +199,21 @@ describe('GvisorRuntime (real runsc on a ZFS dataset)', () => {
     expect((await exec({ command: 'cat /workspace/reaper-note' })).stdout).toBe('kept\n');
   });
 
+  it('kills every process of the sandbox at once, and destroy then removes the container', async () => {
+    await runtime.start(sessionId, bundle, resources);
+    await exec({ command: 'sleep 1000 > /workspace/held 2>&1 & true' });
+    const group = join('sbx', sessionId, 'cgroup.procs');
+    const procs = await readFile(join('/sys/fs/cgroup/pids', group), 'utf8').catch(() => readFile(join('/sys/fs/cgroup', group), 'utf8'));
+    const pids = procs.split('\n').filter(Boolean);
+    // The sandbox and its gofer at least, which holds the dataset's files open.
+    expect(pids.length).toBeGreaterThan(1);
+    expect(await runtime.kill(sessionId)).toBe(true);
+    for (const pid of pids) await expect(readFile(`/proc/${pid}/status`, 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await runtime.state(sessionId)).toBe('stopped');
+    await runtime.destroy(sessionId);
+    expect(await runtime.state(sessionId)).toBe('absent');
+  });
+
   it('destroys, idempotently, and the sandbox is gone', async () => {
     await runtime.destroy(sessionId);
     await runtime.destroy(sessionId);

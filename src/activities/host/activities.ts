@@ -73,9 +73,9 @@ export function createHostActivities({
    * then finds it running). A start that fails takes the new sandbox away again, so a failed fork
    * leaves nothing behind.
    */
-  const startMade = async (sandboxId: string, resources: Resources) => {
+  const startMade = async (sandboxId: string, resources: Resources, fresh: boolean) => {
     try {
-      await runtime.start(sandboxId, await storage.sandboxPath(sandboxId), resources);
+      await runtime.start(sandboxId, await storage.sandboxPath(sandboxId), resources, { fresh });
     } catch (err) {
       await runtime.destroy(sandboxId).catch(() => undefined);
       await storage.destroySandbox(sandboxId).catch(() => undefined);
@@ -94,11 +94,16 @@ export function createHostActivities({
           `quotaBytes ${quotaBytes} is more than host ${hostId} allows (at most ${maxQuotaBytes}); ask for less.`,
         );
       }
-      await admission.admit(input.sandboxId, async () => {
+      const used = await admission.admit(input.sandboxId, async (isNew) => {
         await storage.createSandbox(input.sandboxId, input.origin, quotaBytes);
-        if (input.start) await startMade(input.sandboxId, input.start);
+        // Measured while the sandbox starts; read once the start is over, whatever its outcome.
+        const measuring = storage.usedBytes(input.sandboxId);
+        measuring.catch(() => undefined);
+        // A filesystem made just now has no container yet: its start looks for none (one runsc call less).
+        if (input.start) await startMade(input.sandboxId, input.start, isNew);
+        return measuring;
       });
-      return { hostId, usedBytes: await storage.usedBytes(input.sandboxId) };
+      return { hostId, usedBytes: await used };
     },
 
     async startSandbox(raw: inputs.StartSandboxInput): Promise<void> {
@@ -209,14 +214,19 @@ export function createHostActivities({
      * running sandbox shows stale or missing entries. The sandbox is discarded anyway, so it is killed
      * hard (no graceful stop), the filesystem rolled back, and a sandbox started afresh on it: it sees
      * exactly the snapshot. A refused rollback (forks in the way) starts it again on the unchanged files.
+     * Once nothing of the old sandbox runs, its container is deleted while the filesystem rolls back.
      */
     async rollbackSandbox(raw: inputs.RollbackInput): Promise<void> {
       const input = parseInput(inputs.RollbackInput, raw, 'rollback request');
       await owners.authorize(input.sandboxId);
-      await runtime.destroy(input.sandboxId);
+      const killed = await runtime.kill(input.sandboxId);
+      const deleted = runtime.destroy(input.sandboxId);
+      deleted.catch(() => undefined);
+      if (!killed) await deleted;
       try {
         await storage.rollback(input.sandboxId, input.name);
       } finally {
+        await deleted;
         await runtime.start(input.sandboxId, await storage.sandboxPath(input.sandboxId), input.resources, { fresh: true });
       }
     },

@@ -47,7 +47,8 @@ export interface Runtime {
   readonly kind: 'gvisor' | 'none';
   /**
    * Writes the bundle's config.json and starts the sandbox's init process; running already = success.
-   * `fresh`: the caller has just destroyed the sandbox, so there is no container to look for.
+   * `fresh`: the caller knows there is no container to look for (it just destroyed it, or just made
+   * the sandbox's filesystem).
    */
   start(sandboxId: string, bundlePath: string, resources: Resources, options?: { fresh?: boolean }): Promise<void>;
   exec(sandboxId: string, bundlePath: string, request: ExecRequest, hooks?: ExecHooks): Promise<ExecResult>;
@@ -58,6 +59,11 @@ export interface Runtime {
   /** Saves memory to `imagePath` and stops the sandbox (hibernate). */
   checkpoint(sandboxId: string, imagePath: string): Promise<void>;
   restore(sandboxId: string, bundlePath: string, imagePath: string): Promise<void>;
+  /**
+   * SIGKILLs every process of the sandbox, its container left for destroy; true once none is left
+   * (none holds the sandbox's files open any more).
+   */
+  kill(sandboxId: string): Promise<boolean>;
   /** Kills every process and deletes the container; absent already = success. */
   destroy(sandboxId: string): Promise<void>;
   state(sandboxId: string): Promise<ContainerState>;

@@ -98,6 +98,11 @@ export class NoneRuntime implements Runtime {
     await this.record(sandboxId, 'running');
   }
 
+  /** No processes run here: nothing to kill. */
+  async kill(): Promise<boolean> {
+    return true;
+  }
+
   async destroy(sandboxId: string): Promise<void> {
     this.states.delete(sandboxId);
     await rm(this.markerPath(sandboxId), { force: true });

@@ -32,7 +32,7 @@ export interface GvisorRuntimeOptions {
   helperDir: string;
   /** Limits on one runsc call, and on checkpoint and restore; defaults below. */
   timeoutsMs?: { call: number; image: number };
-  /** The `sbx-reaper` binary create and restore run under; default the built one, none if absent. */
+  /** The `sbx-reaper` binary that runsc run and restore run under; default the built one, none if absent. */
   reaperPath?: string | null;
 }
 
@@ -55,6 +55,9 @@ const BUNDLE_HELPER_DIR = 'helper';
  */
 const RUNSC_TIMEOUTS_MS = { call: 120_000, image: 480_000 };
 const KILL_GRACE_MS = 5_000;
+/** How long destroy waits for the SIGKILLed sandbox to be reaped, and how often it looks. */
+const KILL_REAP_WAIT_MS = 1_000;
+const KILL_REAP_POLL_MS = 2;
 
 /**
  * The session's container id. runsc resolves ids by prefix and calls `s1` ambiguous once `s1-fork`
@@ -108,7 +111,10 @@ export class GvisorRuntime implements Runtime {
       const helperDir = await this.installHelper(bundlePath);
       const spec = buildOciSpec({ sandboxId, resources, cgroupParent: this.cgroupParent, helperDir });
       await writeFile(join(bundlePath, 'config.json'), JSON.stringify(spec, null, 2));
-      await this.runscDetached(['create', '--bundle', bundlePath, containerId(sandboxId)]);
+      // create and start in one runsc call (one CLI start and state load less); a run that fails
+      // part-way deletes what it created.
+      await this.runscDetached(['run', '--detach', '--bundle', bundlePath, containerId(sandboxId)]);
+      return;
     }
     await this.runsc(['start', containerId(sandboxId)]);
   }
@@ -263,8 +269,10 @@ export class GvisorRuntime implements Runtime {
   }
 
   async destroy(sandboxId: string): Promise<void> {
-    // No graceful stop: delete --force SIGKILLs the sandbox, and every process in it with it. It does
-    // nothing for an absent container, so no `runsc state` first (one CLI call less per destroy).
+    // No graceful stop: the sandbox's processes are SIGKILLed, then delete --force removes the
+    // container. It does nothing for an absent container, so no `runsc state` first (one CLI call
+    // less per destroy).
+    await this.kill(sandboxId);
     const args = ['delete', '--force', containerId(sandboxId)];
     const result = await this.runsc(args, { reject: false });
     if (result.exitCode !== 0 && !isMissingContainer(String(result.stderr))) throw runscFailed(args, result);
@@ -364,6 +372,45 @@ export class GvisorRuntime implements Runtime {
     return undefined;
   }
 
+  /**
+   * SIGKILLs every process in the sandbox's cgroup (the sandbox, its gofer, their helpers) and waits
+   * briefly until the cgroup is empty and they are reaped. `runsc delete --force` sends the same
+   * SIGKILL but then checks the sandbox and the gofer only every 100 ms; finding them gone, it waits
+   * for nothing. Without a cgroup (no sandbox) there is nothing to kill.
+   */
+  async kill(sandboxId: string): Promise<boolean> {
+    const killed = new Set<number>();
+    for (const deadline = performance.now() + KILL_REAP_WAIT_MS; ;) {
+      const pids = await this.cgroupPids(sandboxId);
+      for (const pid of pids.filter((p) => !killed.has(p))) {
+        killed.add(pid);
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+      if (pids.length === 0 && (await Promise.all([...killed].map(isReaped))).every(Boolean)) return true;
+      if (performance.now() > deadline) return false;
+      await sleep(KILL_REAP_POLL_MS);
+    }
+  }
+
+  /** The processes in the sandbox's cgroup (v1 pids or memory controller, or v2); none without one. */
+  private async cgroupPids(sandboxId: string): Promise<number[]> {
+    const group = `${this.cgroupParent}/${sandboxId}`;
+    for (const dir of [join(CGROUP_FS, 'pids', group), join(CGROUP_FS, 'memory', group), join(CGROUP_FS, group)]) {
+      const text = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => undefined);
+      if (text !== undefined)
+        return text
+          .split('\n')
+          .filter(Boolean)
+          .map(Number)
+          .filter((pid) => Number.isInteger(pid) && pid > 1 && pid !== process.pid);
+    }
+    return [];
+  }
+
   /** runsc leaves the sandbox's cgroups behind after delete; empty ones are removed here. */
   private async removeCgroups(sandboxId: string): Promise<void> {
     const group = `${this.cgroupParent}/${sandboxId}`;
@@ -374,7 +421,7 @@ export class GvisorRuntime implements Runtime {
   }
 
   /**
-   * create and restore hand their stdio to the sandbox, which keeps it open for its lifetime: pipes
+   * run and restore hand their stdio to the sandbox, which keeps it open for its lifetime: pipes
    * would never close. The sandbox gets /dev/null and a scratch file that only runsc itself writes
    * to. (node's spawn, not execa: execa refuses a raw file descriptor for stderr.)
    */
@@ -541,6 +588,14 @@ async function readPid(file: string): Promise<number | undefined> {
     await sleep(100);
   }
   return undefined;
+}
+
+/** A process that is gone entirely: a zombie still counts as alive for runsc. */
+async function isReaped(pid: number): Promise<boolean> {
+  return stat(`/proc/${pid}`).then(
+    () => false,
+    () => true,
+  );
 }
 
 /** A process that is gone or a zombie. */

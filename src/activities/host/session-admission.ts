@@ -22,11 +22,14 @@ export class SessionAdmission {
     private readonly list: () => Promise<string[]>,
   ) {}
 
-  /** Runs `create` in a slot of its own; a sandbox the host already holds (a retry) takes none. */
-  async admit<T>(sandboxId: string, create: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `create` in a slot of its own; a sandbox the host already holds (a retry) takes none.
+   * `create` learns which: true when the sandbox is new to this host.
+   */
+  async admit<T>(sandboxId: string, create: (isNew: boolean) => Promise<T>): Promise<T> {
     const reserved = await this.reserve(sandboxId);
     try {
-      const made = await create();
+      const made = await create(reserved);
       (await this.sessions()).add(sandboxId);
       return made;
     } catch (err) {

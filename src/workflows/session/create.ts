@@ -61,6 +61,12 @@ export async function create(session: SessionEntity): Promise<void> {
       return;
     }
     const from = await origin(session);
+    // The parent's copy made and started this fork's sandbox: nothing is left to make (histories from
+    // before make it again, which finds it made and running).
+    if (session.forkReady?.started && patched('fork-started-by-copy')) {
+      session.setState('active');
+      return;
+    }
     const acts = host.acts();
     // Each undo is registered before its step runs and is idempotent, so a step that failed half-way is undone too.
     undo.push(() => acts.destroySandbox({ sandboxId }));

@@ -62,7 +62,7 @@ export class SessionEntity {
   createError: ApplicationFailure | undefined;
   destroyRequested = false;
   destroyError: ApplicationFailure | undefined;
-  forkReady: { ok: boolean; message?: string } | undefined;
+  forkReady: { ok: boolean; message?: string; started?: boolean } | undefined;
   /** Bumped when a tool call starts or ends (and after pauseNow/resumeNow): the main loop's idle clock watches it. */
   activitySeq = 0;
   toolsRunning = 0;

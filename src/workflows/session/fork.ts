@@ -67,23 +67,23 @@ export function registerForkHandler(session: SessionEntity): void {
           if (fleetId) await session.releaseFleetSlot(fleetId, request.newSessionId, hostId);
           throw sbxFailure(SbxErrorType.SessionExists, `cannot fork into ${request.newSessionId}: ${err.message}`);
         });
-        // The copy also starts the fork's sandbox: its session then finds it made and running, and
-        // its own create and start return at once instead of a sandbox boot after this answer.
-        const start = patched('fork-copy-starts-sandbox') ? { start: req.resources } : {};
+        // The copy also starts the fork's sandbox, and forkReady says so: its session is then active
+        // at once, with no host call of its own, by the time this update answers.
+        const starts = patched('fork-copy-starts-sandbox');
         try {
           await host.run('fork copy', () =>
             host.acts().createSandbox({
               sandboxId: request.newSessionId,
               origin: { kind: 'snapshot', sandboxId, snapshot: source.name },
               quotaBytes: req.quotaBytes,
-              ...start,
+              ...(starts ? { start: req.resources } : {}),
             }),
           );
         } catch (err) {
           await child.signal(forkReadySignal, { ok: false, message: (err as Error).message });
           throw err;
         }
-        await child.signal(forkReadySignal, { ok: true });
+        await child.signal(forkReadySignal, starts ? { ok: true, started: true } : { ok: true });
         return { sessionId: request.newSessionId, fromSnapshot: source.name };
       }),
     {

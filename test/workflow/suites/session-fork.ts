@@ -26,13 +26,11 @@ test("a fork is a new active session on its source's host, made from the snapsho
     fromSnapshot: 'turn-000001',
   });
 
-  const child = env.handle(newSessionId);
-  const info = await eventually(
-    () => env.info(child),
-    (i) => i.state !== 'creating',
-    'the fork to be created',
-  );
+  // Active by the time the fork answers: the copy made and started its sandbox, so the new session
+  // calls no host itself.
+  const info = await env.info(env.handle(newSessionId));
   expect(info).toMatchObject({ state: 'active', hostId, forkedFrom: { sessionId, snapshot: 'turn-000001' } });
+  expect(env.recorder.started(newSessionId)).toEqual(['reserveSlot', 'createSandbox']);
   // The source's copy also starts the fork's sandbox, with the session's resources.
   expect(env.recorder.inputOf('createSandbox', newSessionId)).toMatchObject({
     origin: { kind: 'snapshot', sandboxId: sessionId, snapshot: 'turn-000001' },
