@@ -224,7 +224,7 @@ export function temporalApiDoc(): string {
     Object.values(SbxErrorType)
       .map((type) => `\`${type}\``)
       .join(', ') + '.',
-    'Only `Busy` and `ContinuedAsNew` are worth retrying as they are (`ContinuedAsNew`: the session is continuing as new; send the same call again, an exec with the same toolCallId); the message says what to do for the others.',
+    'Only `Busy` and `ContinuedAsNew` are worth retrying as they are (`ContinuedAsNew`: the session is continuing as new; send the same call again, an exec with the same toolCallId); the message says what to do for the others. Send updates to the workflow id alone, without a run id: a session continues as new as its history grows, and only its latest run answers. `examples/python/session_lifecycle.py` shows both (`call()`).',
     '',
     '## Messages',
     '',
