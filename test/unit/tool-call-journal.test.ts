@@ -74,6 +74,16 @@ describe('ToolCallJournal', () => {
     expect(Buffer.from(recorded.stdout).toString()).toBe(recorded.stdout);
   });
 
+  it('keeps about the newest 1000 calls of a sandbox, counting them every 100 calls', async () => {
+    for (let call = 0; call < 1250; call++) await journal.once('s1', `call-${call}`, async () => result(String(call)));
+    const kept = (await readdir(join(dir, 's1'))).length;
+    expect(kept).toBeGreaterThanOrEqual(1000);
+    expect(kept).toBeLessThan(1100);
+    // The newest answer from the record; the oldest were pruned and run again.
+    expect(await journal.once('s1', 'call-1249', async () => result('again'))).toMatchObject({ stdout: '1249' });
+    expect(await journal.once('s1', 'call-0', async () => result('again'))).toMatchObject({ stdout: 'again' });
+  });
+
   it('joins a resent call still running instead of running it again', async () => {
     let runs = 0;
     let release!: () => void;

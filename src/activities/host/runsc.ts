@@ -120,9 +120,8 @@ export class GvisorRuntime implements Runtime {
   }
 
   async exec(sandboxId: string, bundlePath: string, request: ExecRequest, hooks: ExecHooks = {}): Promise<ExecResult> {
-    const pidDir = await mkdtemp(join(tmpdir(), 'sbx-exec-'));
+    const [pidDir, oomKillsBefore] = await Promise.all([mkdtemp(join(tmpdir(), 'sbx-exec-')), this.oomKills(sandboxId)]);
     const pidFile = join(pidDir, 'pid');
-    const oomKillsBefore = await this.oomKills(sandboxId);
     const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command;
     const env = Object.entries(request.env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
     const cwd = sandboxAbsolutePath(request.cwd, 'Working directory');
@@ -181,7 +180,8 @@ export class GvisorRuntime implements Runtime {
       }
       return { ...base, status: 'exited' };
     } finally {
-      await rm(pidDir, { recursive: true, force: true });
+      // Only killExec reads the pid file: its removal need not hold up the result.
+      void rm(pidDir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 

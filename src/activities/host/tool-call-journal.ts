@@ -12,6 +12,9 @@ const MAX_RECORD_BYTES = 256 * 1024;
 /** What such a result keeps of stdout and stderr together, as JSON text. */
 const MAX_RECORDED_OUTPUT_BYTES = 64 * 1024;
 
+/** Recorded calls per sandbox between two looks at its entry count (a directory listing each time would be on every call's path). */
+const PRUNE_EVERY = 100;
+
 /** How often a waiting caller reports progress (its activity heartbeats). */
 const PROGRESS_INTERVAL_MS = 2_000;
 
@@ -40,6 +43,8 @@ type Entry = { state: 'started'; toolCallId: string; at: string } | { state: 'do
 export class ToolCallJournal {
   /** Calls running in this worker, by journal file: a resend joins the one running. */
   private readonly running = new Map<string, Running>();
+  /** Calls recorded per sandbox since its entries were last counted. */
+  private readonly sincePrune = new Map<string, number>();
 
   constructor(private readonly dir: string) {}
 
@@ -87,12 +92,15 @@ export class ToolCallJournal {
       throw err;
     }
     await this.write(file, { state: 'done', toolCallId, result: fitRecord(result) });
-    await this.prune(sandboxId);
+    const recorded = (this.sincePrune.get(sandboxId) ?? 0) + 1;
+    this.sincePrune.set(sandboxId, recorded % PRUNE_EVERY);
+    if (recorded >= PRUNE_EVERY) await this.prune(sandboxId);
     return result;
   }
 
   /** Forgets a destroyed sandbox's calls. */
   async forget(sandboxId: string): Promise<void> {
+    this.sincePrune.delete(sandboxId);
     await rm(join(this.dir, sandboxId), { recursive: true, force: true });
   }
 
@@ -120,7 +128,7 @@ export class ToolCallJournal {
   private async prune(sandboxId: string): Promise<void> {
     const dir = join(this.dir, sandboxId);
     const names = await readdir(dir).catch(() => [] as string[]);
-    if (names.length <= MAX_ENTRIES * 1.1) return;
+    if (names.length <= MAX_ENTRIES) return;
     const aged = await Promise.all(
       names.map(async (name) => ({ name, mtime: (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs ?? 0 })),
     );

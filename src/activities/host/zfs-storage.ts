@@ -6,7 +6,7 @@ import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { PoolHealth, SandboxOrigin, SnapshotInfo } from '../../common/sandbox.js';
 import type { Storage } from './backends.js';
 import { ensureNosuidNodev } from './mount-flags.js';
-import { DEFAULT_ZFS_CLI, runZfs, runZfsRetryingBusy, type ZfsCliOptions, type ZfsResult } from './zfs-cli.js';
+import { DEFAULT_ZFS_CLI, runZfs, runZfsRetryingBusy, runZfsSnapshotThenGet, type ZfsCliOptions, type ZfsResult } from './zfs-cli.js';
 import { zfsFailure, type ZfsOperation } from './zfs-errors.js';
 import { parsePoolList, parseSnapshotList } from './zfs-parse.js';
 import { assertName, assertQuota, originLabel } from './storage-names.js';
@@ -263,6 +263,10 @@ export class ZfsStorage implements Storage {
     const dataset = this.sandboxDataset(sandboxId);
     assertName('snapshot name', name);
     const snapshot = `${dataset}@${name}`;
+    const made = await runZfsSnapshotThenGet(snapshot, SNAPSHOT_PROPS, this.cli);
+    if (made.exitCode === 0) return parseSnapshotList(made.stdout)[0]!;
+    if (made.timedOut) throw zfsFailure(made, { operation: 'snapshot', dataset: snapshot });
+    // Step by step, to tell what failed: made by an earlier attempt, out of space (the reserve), gone.
     await this.withReserve(() =>
       this.zfsAllowing(
         ['snapshot', snapshot],
