@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readdir, stat } from 'node:fs/promises';
@@ -193,6 +194,12 @@ export async function startChildWorker(
   };
   cleanup.add(`stop child ${name} (pid ${child.pid})`, stop);
   const lines = createInterface({ input: child.stdout! });
+  // SBX_BENCH_CHILD_LOGS=<dir> keeps each child's whole log there: why a workflow task failed under load.
+  const logDir = process.env.SBX_BENCH_CHILD_LOGS;
+  if (logDir) {
+    const file = createWriteStream(join(logDir, `${name.replace(/\W+/g, '-')}-${child.pid}.log`));
+    lines.on('line', (line) => file.write(line + '\n'));
+  }
   child.stderr!.on('data', (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-2000)));
   await withTimeout(
     new Promise<void>((resolve, reject) => {

@@ -2,12 +2,14 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
+import { DEFAULT_MAX_CACHED_WORKFLOWS } from '../../src/workers/control-config.js';
 import type { Context, Target } from '../lib/context.js';
 import { MiB } from '../lib/options.js';
 import { killAllContainers } from '../lib/raw.js';
 import { progress, startChildWorker } from '../lib/stack.js';
 import { fmt } from '../lib/stats.js';
 import { destroySessions, memAvailable, pool, pssOf, statusField } from '../lib/util.js';
+import { replayCost } from './replay.js';
 
 /** RSS of 'sbx host' and 'sbx control' (child processes of their own) at 0, 50, 200 idle sessions. */
 export async function memory(ctx: Context): Promise<void> {
@@ -52,6 +54,7 @@ export async function memory(ctx: Context): Promise<void> {
   cleanup.add('destroy the memory-phase sessions', () => (ctx.interrupted() ? Promise.resolve() : destroySessions(client, live)));
 
   let created = 0;
+  const createdIds: string[] = [];
   let stoppedAt: string | undefined;
   const MIN_AVAILABLE = 2 * 1024 * MiB;
   for (const level of opts.idle) {
@@ -69,6 +72,7 @@ export async function memory(ctx: Context): Promise<void> {
       try {
         await client.createSession({ sessionId: sid, template: 'busybox' });
         created++;
+        createdIds.push(sid);
         if (created % 25 === 0) progress(`memory: ${created} sessions`);
       } catch (err) {
         stoppedAt ??= `stopped at ${created} sessions: create failed: ${(err as Error).message.slice(0, 160)}`;
@@ -128,6 +132,8 @@ export async function memory(ctx: Context): Promise<void> {
       note: 'the client and the raw commands (the workers are child processes)',
     });
   }
+  const cacheSize = Number(process.env.SBX_MAX_CACHED_WORKFLOWS ?? DEFAULT_MAX_CACHED_WORKFLOWS);
+  if (!ctx.interrupted()) await replayCost(ctx, client, createdIds, cacheSize);
   progress(`memory: destroying ${live.size} sessions`);
   await destroySessions(client, live);
   await control.stop();

@@ -7,6 +7,7 @@ import { startHostWorker } from '../workers/host.js';
 import type { ReconcilePlan } from '../workers/reconcile-plan.js';
 import { createReconciler } from '../workers/reconcile.js';
 import { ControlConfig, startControlWorker } from '../workers/control.js';
+import { DEFAULT_MAX_CACHED_WORKFLOWS } from '../workers/control-config.js';
 import { createLogger } from '../workers/logger.js';
 import { SbxError, SbxErrorType } from '../client/errors.js';
 import { fail, print } from './output.js';
@@ -76,7 +77,16 @@ export function controlCommand(): Command {
         .argParser((value: string, previous: string[] = []) => [...previous, ...value.split(',').filter(Boolean)])
         .env('SBX_WARM_POOLS'),
     )
-    .addOption(new Option('--metrics-port <n>', 'serve Prometheus metrics on /metrics').argParser(int).env('SBX_METRICS_PORT').default(0));
+    .addOption(new Option('--metrics-port <n>', 'serve Prometheus metrics on /metrics').argParser(int).env('SBX_METRICS_PORT').default(0))
+    .addOption(
+      new Option(
+        '--max-cached-workflows <n>',
+        'workflows kept in memory (~1.6 MB each); an evicted session replays its history on its next call (0: no cache)',
+      )
+        .argParser(int)
+        .env('SBX_MAX_CACHED_WORKFLOWS')
+        .default(DEFAULT_MAX_CACHED_WORKFLOWS),
+    );
   for (const [flag, , help] of FLEET_SETTINGS) cmd.addOption(new Option(flag, help).argParser(int));
   return cmd.action(async (o) => {
     const logger = createLogger('sbx-control');
@@ -98,6 +108,7 @@ export function controlCommand(): Command {
           defaultHostId: o.defaultHost,
           taskQueue: o.taskQueue,
           metricsPort: o.metricsPort,
+          maxCachedWorkflows: o.maxCachedWorkflows,
           fleet: o.fleet && {
             fleetId: o.fleet,
             provisioner: o.provisioner,

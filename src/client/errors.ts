@@ -49,18 +49,39 @@ export function toSbxError(err: unknown, sessionId: string): SbxError {
 
 /** How long a call keeps waiting for a session's next run (continue-as-new waits for lifecycle work in flight). */
 const NEXT_RUN_WAIT_MS = 15 * 60_000;
+/** How long a call keeps waiting for a session whose workflow tasks fail or time out (an overloaded control worker). */
+const NOT_READY_WAIT_MS = 3 * 60_000;
+/** gRPC status code of the server's WorkflowNotReady refusal. */
+const FAILED_PRECONDITION = 9;
+
+/**
+ * The server refused the call without admitting it: the session's last workflow tasks failed or timed
+ * out (a control worker too slow under load, or failing), and it takes no update until one completes.
+ */
+export function isWorkflowTaskFailing(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Object && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const { code, message, details } = e as { code?: unknown; message?: unknown; details?: unknown };
+    if (code === FAILED_PRECONDITION && /workflow task in failed state/i.test(`${String(message)} ${String(details)}`)) return true;
+  }
+  return false;
+}
 
 /**
  * Runs `fn` again while the session answers ContinuedAsNew: the call did not run, or (an exec) runs on
- * and is joined by the resend, so sending the same call again is safe. The caller sees one answer.
+ * and is joined by the resend, so sending the same call again is safe. The same while the server refuses
+ * it because the session's workflow task is failing: the call was not admitted. The caller sees one answer.
  */
 export async function acrossContinueAsNew<T>(fn: () => Promise<T>, sessionId: string): Promise<T> {
-  const until = Date.now() + NEXT_RUN_WAIT_MS;
+  const started = Date.now();
   for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
     try {
       return await fn();
     } catch (err) {
-      if (toSbxError(err, sessionId).type !== SbxErrorType.ContinuedAsNew || Date.now() > until) throw err;
+      const waited = Date.now() - started;
+      const resend = isWorkflowTaskFailing(err)
+        ? waited < NOT_READY_WAIT_MS
+        : toSbxError(err, sessionId).type === SbxErrorType.ContinuedAsNew && waited < NEXT_RUN_WAIT_MS;
+      if (!resend) throw err;
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
   }

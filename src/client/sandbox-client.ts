@@ -7,7 +7,7 @@ import { SbxHost, SbxSessionState, SbxTemplate, SbxTurn } from '../protocol/sear
 import type { SessionWorkflowInput } from '../protocol/session-input.js';
 import type { SessionWorkflow } from '../workflows/session/workflow.js';
 import { sessionMemo } from '../protocol/session-memo.js';
-import { toSbxError } from './errors.js';
+import { acrossContinueAsNew, toSbxError } from './errors.js';
 import { Session } from './session.js';
 
 export interface SandboxClientOptions {
@@ -88,15 +88,20 @@ export class SandboxClient {
     } catch (err) {
       throw toSbxError(err, sessionId);
     }
-    const start = new WithStartWorkflowOperation<typeof SessionWorkflow>(
-      'SessionWorkflow',
-      sessionStartOptions(request, this.taskQueue, options.createdBy),
-    );
     try {
-      const info = await this.temporal.workflow.executeUpdateWithStart(createUpdate, {
-        args: [request],
-        startWorkflowOperation: start,
-      });
+      // Sent again while the server refuses it (see acrossContinueAsNew): create is idempotent for the same
+      // request, and a start operation is single-use, so each send gets its own.
+      const info = await acrossContinueAsNew(
+        () =>
+          this.temporal.workflow.executeUpdateWithStart(createUpdate, {
+            args: [request],
+            startWorkflowOperation: new WithStartWorkflowOperation<typeof SessionWorkflow>(
+              'SessionWorkflow',
+              sessionStartOptions(request, this.taskQueue, options.createdBy),
+            ),
+          }),
+        request.sessionId,
+      );
       return { session: new Session(this.temporal, request.sessionId), info };
     } catch (err) {
       throw toSbxError(err, request.sessionId);

@@ -3,6 +3,9 @@ import { CONTROL_TASK_QUEUE, FleetId, HostId, TemplateName } from '../common/nam
 import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 import { Ec2ProvisionerFields } from '../activities/control/ec2-provisioner.js';
 
+/** Keeps `sbx control` near 300 MB however many sessions are open: the cache, not the session count, sets its memory. */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 40;
+
 /** `--warm-pool busybox=2`: a template and how many sandboxes of it to keep warm. */
 export const WarmPoolSpec = z
   .string()
@@ -33,6 +36,17 @@ export const ControlConfig = z.object({
       ec2: Ec2ProvisionerFields.omit({ temporalAddress: true, temporalNamespace: true, controlTaskQueue: true }).optional(),
     })
     .optional(),
+  /**
+   * Session and fleet workflows kept in this worker's memory (about 1.6 MB each); an evicted one replays
+   * its history on its next call. 0: no cache, every workflow task replays.
+   */
+  maxCachedWorkflows: z
+    .number()
+    .int()
+    .min(0)
+    .max(100_000)
+    .refine((n) => n !== 1, 'max cached workflows is 0 (no cache) or at least 2')
+    .default(DEFAULT_MAX_CACHED_WORKFLOWS),
   /** Prometheus metrics on this port (0: none). */
   metricsPort: z.number().int().min(0).max(65_535).default(0),
 });

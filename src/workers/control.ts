@@ -83,6 +83,12 @@ export async function startControlWorker(
       ? { workflowBundle: { codePath: bundlePath } }
       : { workflowsPath: workflowsPath(), interceptors: { workflowModules: workflowInterceptorModules() } }),
     activities,
+    // Each cached workflow holds its own copy of the workflow modules (reuseV8Context); the cap bounds memory.
+    maxCachedWorkflows: config.maxCachedWorkflows,
+    // The SDK's default of 40 task slots may not exceed the cache (when there is one).
+    ...(config.maxCachedWorkflows > 0 && config.maxCachedWorkflows < 40
+      ? { maxConcurrentWorkflowTaskExecutions: Math.max(2, config.maxCachedWorkflows) }
+      : {}),
     // The Nexus service sbx.sandbox.v1: agent workflows in other namespaces drive sessions through it.
     nexusServices: [createSbxNexusHandler()],
   });

@@ -23,4 +23,12 @@ describe('sbx control flags', () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('size must be at most 1000');
   });
+
+  it('refuses a workflow cache of 1, and says so in --help', async () => {
+    const result = await control('--max-cached-workflows', '1');
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('invalid control config (maxCachedWorkflows): max cached workflows is 0 (no cache) or at least 2');
+    const help = await execa('node', [cli, 'control', '--help'], { reject: false });
+    expect(help.stdout).toMatch(/--max-cached-workflows <n>\s+workflows kept in memory/);
+  });
 });

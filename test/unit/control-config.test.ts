@@ -1,4 +1,4 @@
-import { ControlConfig } from '../../src/workers/control-config.js';
+import { ControlConfig, DEFAULT_MAX_CACHED_WORKFLOWS } from '../../src/workers/control-config.js';
 
 const withPools = (warmPools: unknown) => ControlConfig.safeParse({ fleet: { warmPools } });
 
@@ -35,5 +35,18 @@ describe('ControlConfig fleet.warmPools', () => {
     const result = withPools(['busybox=1', 'busybox=2']);
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((i) => i.message)).toContain('give each template one warm pool');
+  });
+});
+
+describe('ControlConfig maxCachedWorkflows', () => {
+  it('defaults to a cache that keeps the worker near 300 MB', () => {
+    expect(ControlConfig.parse({}).maxCachedWorkflows).toBe(DEFAULT_MAX_CACHED_WORKFLOWS);
+  });
+
+  it('takes 0 (no cache) and rejects a negative or fractional size, and 1 (the smallest SDK cache is 2)', () => {
+    expect(ControlConfig.parse({ maxCachedWorkflows: 0 }).maxCachedWorkflows).toBe(0);
+    expect(ControlConfig.safeParse({ maxCachedWorkflows: -1 }).success).toBe(false);
+    expect(ControlConfig.safeParse({ maxCachedWorkflows: 2.5 }).success).toBe(false);
+    expect(ControlConfig.safeParse({ maxCachedWorkflows: 1 }).error!.issues[0]!.message).toMatch(/0 \(no cache\) or at least 2/);
   });
 });
