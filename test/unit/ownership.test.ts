@@ -91,10 +91,14 @@ describe('SandboxOwners', () => {
 
   it("asks Temporal for the claiming run's chain at the hand-over, not at the session's first call", async () => {
     const asked: string[] = [];
-    owners = new SandboxOwners(join(dir, 'owners'), async (id) => existing.has(id), async (_workflowId, runId) => {
-      asked.push(runId);
-      return runId;
-    });
+    owners = new SandboxOwners(
+      join(dir, 'owners'),
+      async (id) => existing.has(id),
+      async (_workflowId, runId) => {
+        asked.push(runId);
+        return runId;
+      },
+    );
     const pool = 'sbx-warmpool-f-busybox';
     await as(pool, () => owners.authorizeCreate('warm-abc', template), 'run-p');
     await as(pool, () => owners.transfer('warm-abc', 'alice', 'run-a'), 'run-p');
