@@ -272,6 +272,8 @@ export const ClaimRequest = z.object({
   sessionId: SessionId,
   resources: Resources,
   quotaBytes: QuotaBytes.optional(),
+  /** The claiming session's run, passed on to the host with the hand-over (a hint: the host checks it with Temporal). */
+  runId: z.string().min(1).max(64).optional(),
 });
 export type ClaimRequest = z.input<typeof ClaimRequest>;
 

@@ -150,13 +150,13 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
   const handovers = new Map<string, Promise<boolean>>();
 
   /**
-   * The host records the claiming session as the sandbox's owner before the claim answers: from then
-   * on only that session may use it, and no other workflow can take it by naming it. A sandbox
-   * whose host cannot record it is removed, and the claim answers null (the session is made cold).
+   * The host records the claiming session as the sandbox's owner: from then on only that session may
+   * use it, and no other workflow can take it by naming it. A sandbox whose host cannot record it is
+   * removed.
    */
-  async function handOver(sandbox: WarmSandbox, sessionId: string): Promise<boolean> {
+  async function handOver(sandbox: WarmSandbox, sessionId: string, runId?: string): Promise<boolean> {
     try {
-      await hostActs(sandbox.hostId!).transferSandbox({ sandboxId: sandbox.sandboxId, sessionId });
+      await hostActs(sandbox.hostId!).transferSandbox({ sandboxId: sandbox.sandboxId, sessionId, runId });
       return true;
     } catch (err) {
       count('handoverFailures');
@@ -183,6 +183,21 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
       chosen.claimedAt = now();
       count('claims');
       dirty = true;
+      const tellFleet = () =>
+        fleet().signal(warmClaimedSignal, { sandboxId: chosen.sandboxId, hostId: chosen.hostId!, sessionId: request.sessionId });
+      if (patched('warm-claim-answers-before-hand-over')) {
+        // The hand-over is off the create's path: the host holds the session's first call until it
+        // lands. Should it fail, the sandbox is removed and the session told it is gone.
+        const handing = handOver(chosen, request.sessionId, request.runId);
+        handovers.set(chosen.sandboxId, handing);
+        background.run(`hand ${chosen.sandboxId} to ${request.sessionId}`, async () => {
+          const handed = await handing;
+          handovers.delete(chosen.sandboxId);
+          if (handed) return tellFleet();
+          await getExternalWorkflowHandle(sessionWorkflowId(request.sessionId)).signal(hostLostSignal, { hostId: chosen.hostId! });
+        });
+        return toClaim(chosen);
+      }
       if (patched('warm-claim-hands-over-owner')) {
         const handing = handOver(chosen, request.sessionId);
         handovers.set(chosen.sandboxId, handing);
@@ -191,9 +206,7 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
         if (!handed) return null;
       }
       // The slot now belongs to the session: it keeps its host busy and is told if the host is lost.
-      background.run(`tell the fleet ${chosen.sandboxId} was claimed`, () =>
-        fleet().signal(warmClaimedSignal, { sandboxId: chosen.sandboxId, hostId: chosen.hostId!, sessionId: request.sessionId }),
-      );
+      background.run(`tell the fleet ${chosen.sandboxId} was claimed`, tellFleet);
       return toClaim(chosen);
     },
     { validator: (raw) => void parseInput(ClaimRequest, raw, 'claim request') },

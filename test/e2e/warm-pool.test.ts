@@ -106,11 +106,11 @@ describe('warm pool', () => {
     expect(warmIds).toContain(info.sandboxId);
     expect(info.warmClaim?.pool).toBe(poolId);
     expect(Date.parse(info.warmClaim!.readyAt)).toBeLessThan(asked);
-    // The pool handed the sandbox over on its host as part of the claim: now only the session may use it.
-    expect(ownerOnHost(info.sandboxId)).toBe(sessionWorkflowId(`${fleetId}-a`));
-
     // The claimed sandbox is a full session: tools, turns, rollback and fork.
     await session.writeFiles([{ path: '/workspace/note.txt', content: 'turn 1' }]);
+    // The pool hands the sandbox over on its host just after the claim answers, and the host holds
+    // the session's first call until it has: from then on only the session may use it.
+    expect(ownerOnHost(info.sandboxId)).toBe(sessionWorkflowId(`${fleetId}-a`));
     expect((await session.turnComplete()).turn).toBe(1);
     await session.exec({ toolCallId: 'change', command: 'echo turn 2 > /workspace/note.txt' });
     await session.rollback({ turn: 1 });

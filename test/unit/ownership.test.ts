@@ -76,6 +76,38 @@ describe('SandboxOwners', () => {
     expect(await refusal(as(pool, () => owners.transfer('warm-abc', 'mallory')))).toBe('NotOwner');
   });
 
+  it("holds a claiming session's first call until its pool's hand-over lands, and gives it to no one else", async () => {
+    const pool = 'sbx-warmpool-f-busybox';
+    await as(pool, () => owners.authorizeCreate('warm-abc', template));
+    existing.add('warm-abc');
+    // The pool answers the claim before it hands the sandbox over: alice's first call may come first.
+    const first = as('sbx-session-alice', () => owners.authorize('warm-abc'));
+    const mallory = refusal(as('sbx-session-mallory', () => owners.authorize('warm-abc')));
+    await as(pool, () => owners.transfer('warm-abc', 'alice'));
+    await first;
+    expect(await mallory).toBe('NotOwner');
+    expect(await refusal(as('sbx-session-mallory', () => owners.authorize('warm-abc')))).toBe('NotOwner');
+  });
+
+  it("asks Temporal for the claiming run's chain at the hand-over, not at the session's first call", async () => {
+    const asked: string[] = [];
+    owners = new SandboxOwners(
+      join(dir, 'owners'),
+      async (id) => existing.has(id),
+      async (_workflowId, runId) => {
+        asked.push(runId);
+        return runId;
+      },
+    );
+    const pool = 'sbx-warmpool-f-busybox';
+    await as(pool, () => owners.authorizeCreate('warm-abc', template), 'run-p');
+    await as(pool, () => owners.transfer('warm-abc', 'alice', 'run-a'), 'run-p');
+    expect(asked).toEqual(['run-p', 'run-a']);
+    await as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-a');
+    expect(asked).toEqual(['run-p', 'run-a']);
+    expect(await refusal(as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-9'))).toBe('NotOwner');
+  });
+
   it("follows its owner across continue-as-new, and refuses a new workflow started under the owner's id", async () => {
     await as('sbx-session-alice', () => owners.authorizeCreate('alice', template));
     existing.add('alice');

@@ -39,6 +39,9 @@ export type PlaceSessionInput = z.input<typeof PlaceSessionInput>;
 const ReserveSlotInput = z.object({ sessionId: SessionId, template: TemplateName, hostId: HostId });
 const PlaceWarmSandboxInput = z.object({ sandboxId: SandboxId, template: TemplateName, warmPool: z.string().min(1) });
 
+/** The run of the session workflow that placement runs for. */
+const callingRunId = (): string | undefined => Context.current().info.workflowExecution?.runId;
+
 /** The placement steps of session creates, forks and warm pools, run on the control worker. */
 export function createPlacementActivities(config: PlacementConfig) {
   /** Runs a placement and reports how long it took; a step that placed nothing reports nothing. */
@@ -84,7 +87,7 @@ export function createPlacementActivities(config: PlacementConfig) {
     try {
       const claim = await fleet.client.withAbortSignal(Context.current().cancellationSignal, () =>
         fleet.client.workflow.getHandle(pool).executeUpdate(claimUpdate, {
-          args: [{ sessionId: input.sessionId, resources: input.resources, quotaBytes: input.quotaBytes }],
+          args: [{ sessionId: input.sessionId, resources: input.resources, quotaBytes: input.quotaBytes, runId: callingRunId() }],
           updateId: `claim-${input.sessionId}`,
         }),
       );

@@ -284,7 +284,7 @@ export function createHostActivities({
     /** The owner hands its sandbox to a session: a warm pool's claim. */
     async transferSandbox(raw: inputs.TransferInput): Promise<void> {
       const input = parseInput(inputs.TransferInput, raw, 'transferSandbox request');
-      await owners.transfer(input.sandboxId, input.sessionId);
+      await owners.transfer(input.sandboxId, input.sessionId, input.runId);
     },
 
     async hostHealth(): Promise<PoolHealth & { hostId: string; sessions: number }> {

@@ -46,7 +46,8 @@ export const ProcessInput = z.object({ sandboxId: SandboxId, processId: ProcessI
 export const PauseInput = z.object({ sandboxId: SandboxId, mode: z.enum(['freeze', 'hibernate']) });
 export const ResumeInput = PauseInput.extend({ resources: Resources });
 /** Ownership of `sandboxId` moves to the session `sessionId`. */
-export const TransferInput = z.object({ sandboxId: SandboxId, sessionId: SessionId });
+/** `runId`: the claiming session's run, so the host knows its chain before the session's first call. */
+export const TransferInput = z.object({ sandboxId: SandboxId, sessionId: SessionId, runId: z.string().min(1).max(64).optional() });
 
 export type CreateSandboxInput = z.input<typeof CreateSandboxInput>;
 export type StartSandboxInput = z.input<typeof StartSandboxInput>;

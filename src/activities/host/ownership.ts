@@ -24,6 +24,9 @@ type Owner = Omit<OwnerRecord, 'at'>;
 export type ChainOf = (workflowId: string, runId: string) => Promise<string | undefined>;
 
 const MAX_CACHED_CHAINS = 10_000;
+/** How long a session's first call on a claimed warm sandbox waits for its pool's hand-over. */
+const HAND_OVER_WAIT_MS = 10_000;
+const WARM_POOL_OWNER = 'sbx-warmpool-';
 
 /**
  * Which workflow owns each sandbox on this host, and the checks every per-sandbox host activity makes
@@ -40,18 +43,22 @@ const MAX_CACHED_CHAINS = 10_000;
  * - A new session sandbox (`<sessionId>`) belongs to `sbx-session-<sessionId>`, whoever makes it:
  *   its session (from a template), or the owner of the source snapshot when forking (the fork copy).
  * - A new warm sandbox (`warm-…`) belongs to the workflow that makes it (its warm pool), which hands
- *   it to the claiming session with `transfer`.
+ *   it to the claiming session with `transfer`. The pool answers the claim first, so the session's
+ *   first call may arrive before the hand-over: it waits for it (`handedTo`), and is refused if the
+ *   sandbox goes to anyone else.
  * - A sandbox with no record was made before owners were recorded: the session named for it
  *   (`sbx-session-<sandboxId>`) adopts it at its first call; a warm one is assigned at host start from
  *   its pool's answer (see `reconcile`), and until then refused to everyone.
  */
 export class SandboxOwners {
   private readonly chains = new Map<string, Promise<string | undefined>>();
+  /** Calls waiting for a warm sandbox's hand-over, woken when its record changes. */
+  private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(
     private readonly dir: string,
     private readonly sandboxExists: (sandboxId: string) => Promise<boolean>,
-    private readonly chainOf: ChainOf,
+    private readonly askChain: ChainOf,
   ) {}
 
   async init(): Promise<void> {
@@ -68,7 +75,9 @@ export class SandboxOwners {
     const caller = await this.caller();
     // Without a record only the session named for the sandbox may take it.
     const mayAdopt = caller.workflowId === sessionWorkflowId(sandboxId);
-    if (!(await this.holds(sandboxId, caller, mayAdopt))) throw notOwner(sandboxId, caller.workflowId);
+    if (await this.holds(sandboxId, caller, mayAdopt)) return;
+    const claimed = sandboxId.startsWith(WARM_PREFIX) && (await this.handedTo(sandboxId, caller.workflowId));
+    if (!claimed || !(await this.holds(sandboxId, caller, false))) throw notOwner(sandboxId, caller.workflowId);
   }
 
   /**
@@ -89,13 +98,18 @@ export class SandboxOwners {
     if (!(await this.holds(sandboxId, owner, true))) throw notOwner(sandboxId, caller.workflowId);
   }
 
-  /** The owner hands its sandbox to a session (a warm pool's claim); repeating it is a no-op. */
-  async transfer(sandboxId: string, toSessionId: string): Promise<void> {
+  /**
+   * The owner hands its sandbox to a session (a warm pool's claim); repeating it is a no-op. With the
+   * claiming run, its chain is looked up now, so the session's first call finds it known.
+   */
+  async transfer(sandboxId: string, toSessionId: string, toRunId?: string): Promise<void> {
     const to = sessionWorkflowId(toSessionId);
     if ((await this.ownerOf(sandboxId)) === to) return;
     await this.authorize(sandboxId);
+    if (toRunId) this.chainOf(to, toRunId).catch(() => undefined);
     // The session's chain is bound at its first call.
     await this.replace(sandboxId, { workflowId: to, runId: (await this.caller()).runId });
+    for (const wake of this.waiters.get(sandboxId) ?? []) wake();
   }
 
   /**
@@ -132,17 +146,50 @@ export class SandboxOwners {
     return true;
   }
 
+  /**
+   * True once a warm pool's sandbox is handed to `workflowId`; false at once when it belongs to
+   * anyone but a pool, or when no hand-over comes in time. Only the pool's `transfer` changes it.
+   */
+  private async handedTo(sandboxId: string, workflowId: string): Promise<boolean> {
+    const deadline = Date.now() + HAND_OVER_WAIT_MS;
+    for (;;) {
+      let wake = () => {};
+      // Listening before reading: a hand-over in between is not missed.
+      const changed = new Promise<void>((resolve) => (wake = resolve));
+      const waiting = this.waiters.get(sandboxId) ?? new Set();
+      this.waiters.set(sandboxId, waiting.add(wake));
+      const timer = setTimeout(wake, Math.min(1000, Math.max(0, deadline - Date.now())));
+      try {
+        const owner = await this.ownerOf(sandboxId);
+        if (owner === workflowId) return true;
+        if (!owner?.startsWith(WARM_POOL_OWNER) || Date.now() >= deadline) return false;
+        await changed;
+        // The first call of a tool or lifecycle activity: a long wait must not look like a lost worker.
+        Context.current().heartbeat();
+      } finally {
+        clearTimeout(timer);
+        waiting.delete(wake);
+        if (waiting.size === 0) this.waiters.delete(sandboxId);
+      }
+    }
+  }
+
   private async caller(): Promise<Owner> {
     const { workflowId, runId } = callingWorkflow();
     if (!runId) return { workflowId };
+    return { workflowId, runId, chain: await this.chainOf(workflowId, runId) };
+  }
+
+  /** The chain `runId` of `workflowId` belongs to, asked of Temporal once per run. */
+  private chainOf(workflowId: string, runId: string): Promise<string | undefined> {
     let chain = this.chains.get(runId);
     if (!chain) {
       if (this.chains.size >= MAX_CACHED_CHAINS) this.chains.clear();
-      chain = this.chainOf(workflowId, runId);
+      chain = this.askChain(workflowId, runId);
       this.chains.set(runId, chain);
       chain.catch(() => this.chains.delete(runId));
     }
-    return { workflowId, runId, chain: await chain };
+    return chain;
   }
 
   /** The record; undefined when there is none, null when it cannot be read (it belongs to nobody). */

@@ -19,7 +19,7 @@ async function startPool(settings: Partial<WarmPoolConfigInput>, host: () => Par
   await env.startWorkflow('FleetWorkflow', fleetWorkflowId(fleetId), [{ fleetId }]);
   const pool = await env.startWorkflow('WarmPoolWorkflow', warmPoolWorkflowId(fleetId, 'busybox'), [{ fleetId, template: 'busybox' }]);
   await pool.signal(configureWarmPoolSignal, { hostTimeoutMs: 1000, ...settings });
-  return { pool, hostId };
+  return { pool, hostId, fleetId };
 }
 
 const until = (pool: WorkflowHandle, ok: (s: WarmPoolStatus) => boolean, what: string) =>
@@ -39,10 +39,34 @@ test('a claim hands a ready sandbox to the session and the pool refills behind i
   const sessionId = env.id('s');
   const claim = await pool.executeUpdate(claimUpdate, { args: [{ sessionId, resources: DEFAULT_RESOURCES }] });
   expect(claim).toMatchObject({ sandboxId: ready!.sandboxId, hostId });
-  expect(env.recorder.inputOf('transferSandbox', ready!.sandboxId)).toEqual({ sandboxId: ready!.sandboxId, sessionId });
+  // The claim answers first; the host records the session as the owner right after.
+  const handed = await eventually(async () => env.recorder.inputOf('transferSandbox', ready!.sandboxId), Boolean, 'the hand-over');
+  expect(handed).toEqual({ sandboxId: ready!.sandboxId, sessionId });
 
   const refilled = await until(pool, (s) => s.ready === 1 && s.claimed === 1, 'the refill');
   expect(refilled.sandboxes.find((s) => s.state === 'ready')?.sandboxId).not.toBe(ready!.sandboxId);
+});
+
+test('a claim whose hand-over the host refuses removes the sandbox and fails the session that got it', async () => {
+  const { pool, hostId, fleetId } = await startPool({ size: 1 }, () => ({
+    transferSandbox: hostRefuses(SbxErrorType.NotOwner, 'the record belongs to another workflow'),
+  }));
+  const [ready] = (await until(pool, (s) => s.ready === 1, 'the pool to fill')).sandboxes;
+  env.placement.claimWarmSandbox = async (input) => {
+    const claim = await pool.executeUpdate(claimUpdate, { args: [{ sessionId: input.sessionId, resources: DEFAULT_RESOURCES }] });
+    return claim && { hostId: claim.hostId, fleetId, warm: { ...claim, pool: pool.workflowId } };
+  };
+  const sessionId = env.id('s');
+  const { handle, info } = await env.createSession({ sessionId });
+  expect(info).toMatchObject({ state: 'active', sandboxId: ready!.sandboxId, hostId });
+  await eventually(
+    () => env.info(handle),
+    (i) => i.state === 'failed',
+    'the session to learn its sandbox is gone',
+  );
+  const after = await until(pool, (s) => !s.sandboxes.some((x) => x.sandboxId === ready!.sandboxId), 'the removal');
+  expect(after.counters.handoverFailures).toBe(1);
+  expect(env.recorder.started(ready!.sandboxId)).toContain('destroySandbox');
 });
 
 /** The pool's events from accepting the claim `updateId` on: its timers and the refills it scheduled, in order. */
