@@ -82,4 +82,16 @@ describe('session admission', () => {
     await admission.admit('d', storage.create('d'));
     expect(storage.held.size).toBe(3);
   });
+
+  it('frees the slot of a sandbox killed for removal before its filesystem goes, once', async () => {
+    const storage = fakeStorage(['a', 'b', 'c']);
+    const admission = new SessionAdmission('h1', 3, storage.list);
+    await expect(admission.admit('d', storage.create('d'))).rejects.toMatchObject(refused);
+    admission.leave('a'); // destroyed: killed, its dataset removed a moment later
+    const results = await Promise.allSettled(['d', 'e'].map((id) => admission.admit(id, storage.create(id))));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    await admission.remove('a', async () => void storage.held.delete('a'));
+    expect(storage.held.size).toBe(3);
+    await expect(admission.admit('f', storage.create('f'))).rejects.toMatchObject(refused);
+  });
 });

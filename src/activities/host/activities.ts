@@ -118,6 +118,7 @@ export function createHostActivities({
       await owners.authorize(input.sandboxId);
       await runtime.destroy(input.sandboxId);
       storage.removing(input.sandboxId);
+      admission.leave(input.sandboxId);
     },
 
     async destroySandbox(raw: inputs.SandboxRef): Promise<void> {

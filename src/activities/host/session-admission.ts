@@ -15,6 +15,8 @@ export class SessionAdmission {
   private listed: Promise<Set<string>> | undefined;
   /** Creates holding a slot whose sandbox may not exist yet. */
   private readonly pending = new Set<string>();
+  /** Sandboxes killed for removal: their session is destroyed, so their slot is free before their filesystem goes. */
+  private readonly leaving = new Set<string>();
 
   constructor(
     private readonly hostId: string,
@@ -40,6 +42,11 @@ export class SessionAdmission {
     }
   }
 
+  /** `sandboxId` was killed for removal: its slot is free now, though its removal is still to come. */
+  leave(sandboxId: string): void {
+    this.leaving.add(sandboxId);
+  }
+
   /** Runs a removal of `sandboxId`, whose slot is free once it succeeded. */
   async remove(sandboxId: string, removal: () => Promise<void>): Promise<void> {
     try {
@@ -48,6 +55,7 @@ export class SessionAdmission {
       this.listed = undefined;
       throw err;
     }
+    this.leaving.delete(sandboxId);
     const listed = await this.listed?.catch(() => undefined);
     listed?.delete(sandboxId);
   }
@@ -57,7 +65,7 @@ export class SessionAdmission {
       const listed = await this.sessions(fresh);
       // Nothing awaits between this check and the reservation: no other create runs in between.
       if (listed.has(sandboxId) || this.pending.has(sandboxId)) return false;
-      const held = listed.size + [...this.pending].filter((id) => !listed.has(id)).length;
+      const held = [...listed].filter((id) => !this.leaving.has(id)).length + [...this.pending].filter((id) => !listed.has(id)).length;
       if (held < this.maxSessions) {
         this.pending.add(sandboxId);
         return true;
