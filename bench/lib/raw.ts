@@ -4,6 +4,8 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, rmdir, writeFile } from 'n
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { buildOciSpec } from '../../src/activities/host/oci-spec.js';
+import { pinnedFlags } from '../../src/activities/host/runsc.js';
+import { runscPath } from '../../src/dev/paths.js';
 import { runZfs, runZfsRetryingBusy } from '../../src/activities/host/zfs-cli.js';
 import { Resources } from '../../src/common/sandbox.js';
 
@@ -27,7 +29,7 @@ export class RawSandboxes {
     readonly cgroupParent: string,
     private readonly scratch: string,
   ) {
-    this.flags = ['--root', runscRoot, '--network', 'none'];
+    this.flags = ['--root', runscRoot, '--network', 'none', ...pinnedFlags(runscPath())];
   }
 
   dataset(name: string): string {
@@ -49,7 +51,11 @@ export class RawSandboxes {
   }
 
   async runsc(args: string[], reject = true): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    const result = await execa('runsc', [...this.flags, ...args], { reject: false, stripFinalNewline: false, maxBuffer: 64 * 1024 * 1024 });
+    const result = await execa(runscPath(), [...this.flags, ...args], {
+      reject: false,
+      stripFinalNewline: false,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     const out = { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
     if (reject && out.exitCode !== 0)
       throw new Error(`runsc ${args.join(' ')} failed: ${out.stderr.trim().split('\n').slice(-2).join(' ')}`);
@@ -61,7 +67,7 @@ export class RawSandboxes {
     const dir = await mkdtemp(join(this.scratch, 'runsc-'));
     const log = await open(join(dir, 'stderr'), 'w+');
     try {
-      const child = spawn('runsc', [...this.flags, ...args], { stdio: ['ignore', 'ignore', log.fd], detached: true });
+      const child = spawn(runscPath(), [...this.flags, ...args], { stdio: ['ignore', 'ignore', log.fd], detached: true });
       const [code] = (await once(child, 'exit')) as [number | null];
       if (code !== 0)
         throw new Error(
@@ -157,12 +163,12 @@ export class RawSandboxes {
 
 /** Kills and deletes every container under a runsc root (cleanup; ids are ours alone there). */
 export async function killAllContainers(runscRoot: string): Promise<number> {
-  const listed = await execa('runsc', ['--root', runscRoot, 'list', '--format', 'json'], { reject: false });
+  const listed = await execa(runscPath(), ['--root', runscRoot, 'list', '--format', 'json'], { reject: false });
   if (listed.exitCode !== 0) return 0;
   const containers = (JSON.parse(String(listed.stdout) || '[]') ?? []) as { id: string }[];
   for (const { id } of containers) {
-    await execa('runsc', ['--root', runscRoot, 'kill', '--all', id, 'KILL'], { reject: false });
-    await execa('runsc', ['--root', runscRoot, 'delete', '--force', id], { reject: false });
+    await execa(runscPath(), ['--root', runscRoot, 'kill', '--all', id, 'KILL'], { reject: false });
+    await execa(runscPath(), ['--root', runscRoot, 'delete', '--force', id], { reject: false });
   }
   return containers.length;
 }

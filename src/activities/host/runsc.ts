@@ -560,7 +560,8 @@ async function reaperReport(child: ChildProcess): Promise<[number | null, NodeJS
   return [null, name ?? 'SIGKILL'];
 }
 
-function pinnedFlags(binary: string): string[] {
+/** The flags sbx gives every runsc call, for the build at `binary` (the bench's raw sandboxes use them too). */
+export function pinnedFlags(binary: string): string[] {
   const known = spawnSync(binary, ['flags'], { encoding: 'utf8', timeout: 10_000 });
   const help = `${known.stdout ?? ''}${known.stderr ?? ''}`;
   const flags: string[] = [];
