@@ -16,6 +16,8 @@ export const SandboxId = z.string().regex(NAME_PATTERN, `sandboxId ${nameRule}`)
 export const HostId = z.string().regex(NAME_PATTERN, `hostId ${nameRule}`);
 export const TemplateName = z.string().regex(NAME_PATTERN, `template ${nameRule}`);
 export const FleetId = z.string().regex(NAME_PATTERN, `fleetId ${nameRule}`);
+/** A Temporal workflow run id, as a caller may pass it on (a hint: whoever uses it asks Temporal). */
+export const RunId = z.string().min(1).max(64);
 
 /** Snapshot names: turn snapshots are `turn-000001`; named ones follow the same rule as ids. */
 export const SnapshotName = z.string().regex(NAME_PATTERN, `snapshot name ${nameRule}`);

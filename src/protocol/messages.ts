@@ -1,6 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import { HostId, SandboxId, SessionId, SnapshotName, TemplateName } from '../common/names.js';
+import { HostId, RunId, SandboxId, SessionId, SnapshotName, TemplateName } from '../common/names.js';
 import type { FleetConfigInput } from './fleet-config.js';
 import type { WarmPoolConfigInput } from './warm-pool-config.js';
 import { LaunchProcessRequest, ProcessId, type ProcessStatus } from '../common/processes.js';
@@ -273,7 +273,7 @@ export const ClaimRequest = z.object({
   resources: Resources,
   quotaBytes: QuotaBytes.optional(),
   /** The claiming session's run, passed on to the host with the hand-over (a hint: the host checks it with Temporal). */
-  runId: z.string().min(1).max(64).optional(),
+  runId: RunId.optional(),
 });
 export type ClaimRequest = z.input<typeof ClaimRequest>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SandboxId, SessionId, SnapshotName } from '../../common/names.js';
+import { RunId, SandboxId, SessionId, SnapshotName } from '../../common/names.js';
 import { LaunchProcessRequest, ProcessId } from '../../common/processes.js';
 import { ReadOutputRequest } from '../../protocol/messages.js';
 import {
@@ -45,9 +45,11 @@ export const LaunchProcessInput = z.object({ sandboxId: SandboxId, request: Laun
 export const ProcessInput = z.object({ sandboxId: SandboxId, processId: ProcessId });
 export const PauseInput = z.object({ sandboxId: SandboxId, mode: z.enum(['freeze', 'hibernate']) });
 export const ResumeInput = PauseInput.extend({ resources: Resources });
-/** Ownership of `sandboxId` moves to the session `sessionId`. */
-/** `runId`: the claiming session's run, so the host knows its chain before the session's first call. */
-export const TransferInput = z.object({ sandboxId: SandboxId, sessionId: SessionId, runId: z.string().min(1).max(64).optional() });
+/**
+ * Ownership of `sandboxId` moves to the session `sessionId`; `runId`, the claiming session's run, lets
+ * the host know its chain before the session's first call.
+ */
+export const TransferInput = z.object({ sandboxId: SandboxId, sessionId: SessionId, runId: RunId.optional() });
 
 export type CreateSandboxInput = z.input<typeof CreateSandboxInput>;
 export type StartSandboxInput = z.input<typeof StartSandboxInput>;
