@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { buildOciSpec } from '../../src/activities/host/oci-spec.js';
+import { buildOciSpec, sandboxCgroup } from '../../src/activities/host/oci-spec.js';
 import { pinnedFlags } from '../../src/activities/host/runsc.js';
 import { runscPath } from '../../src/dev/paths.js';
 import { runZfs, runZfsRetryingBusy } from '../../src/activities/host/zfs-cli.js';
@@ -157,7 +157,8 @@ export class RawSandboxes {
 
   async removeCgroup(name: string): Promise<void> {
     const controllers = await readdir(CGROUP_FS).catch(() => [] as string[]);
-    for (const dir of ['', ...controllers].map((c) => join(CGROUP_FS, c, this.cgroupParent, name))) await rmdir(dir).catch(() => undefined);
+    for (const dir of ['', ...controllers].map((c) => join(CGROUP_FS, c, sandboxCgroup(this.cgroupParent, name))))
+      await rmdir(dir).catch(() => undefined);
   }
 }
 

@@ -70,6 +70,11 @@ export interface OciSpecOptions {
   helperDir?: string;
 }
 
+/** The sandbox's cgroup, relative to the cgroup root: what the spec names and the host reads and removes. */
+export function sandboxCgroup(cgroupParent: string, sandboxId: string): string {
+  return `${cgroupParent.replace(/\/+$/, '')}/${sandboxId}`;
+}
+
 /** The bundle's config.json for one session: a waiting init under the session's resource limits. */
 export function buildOciSpec({ sandboxId, resources, cgroupParent = '/sbx', helperDir }: OciSpecOptions): OciSpec {
   return {
@@ -104,7 +109,7 @@ export function buildOciSpec({ sandboxId, resources, cgroupParent = '/sbx', help
         : []),
     ],
     linux: {
-      cgroupsPath: `${cgroupParent.replace(/\/+$/, '')}/${sandboxId}`,
+      cgroupsPath: sandboxCgroup(cgroupParent, sandboxId),
       namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       resources: {
         cpu: { quota: Math.max(1000, Math.round(resources.cpus * CPU_PERIOD_US)), period: CPU_PERIOD_US },

@@ -13,7 +13,7 @@ import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../c
 import { runscPath } from '../../dev/paths.js';
 import type { ExecHooks, Runtime } from './backends.js';
 import { FILES_CALL_ID, FILES_HELPER } from './files-helper.js';
-import { buildOciSpec, SANDBOX_HELPER_DIR } from './oci-spec.js';
+import { buildOciSpec, SANDBOX_HELPER_DIR, sandboxCgroup } from './oci-spec.js';
 import { sandboxAbsolutePath } from './sandbox-path.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { supervise, supervisedStdio } from './supervise.js';
@@ -360,7 +360,7 @@ export class GvisorRuntime implements Runtime {
 
   /** OOM kills counted by the sandbox's memory cgroup (v1 or v2); undefined without one. */
   private async oomKills(sandboxId: string): Promise<number | undefined> {
-    const group = `${this.cgroupParent}/${sandboxId}`;
+    const group = sandboxCgroup(this.cgroupParent, sandboxId);
     for (const [file, key] of [
       [join(CGROUP_FS, 'memory', group, 'memory.oom_control'), 'oom_kill'],
       [join(CGROUP_FS, group, 'memory.events'), 'oom_kill'],
@@ -398,7 +398,7 @@ export class GvisorRuntime implements Runtime {
 
   /** The processes in the sandbox's cgroup (v1 pids or memory controller, or v2); none without one. */
   private async cgroupPids(sandboxId: string): Promise<number[]> {
-    const group = `${this.cgroupParent}/${sandboxId}`;
+    const group = sandboxCgroup(this.cgroupParent, sandboxId);
     for (const dir of [join(CGROUP_FS, 'pids', group), join(CGROUP_FS, 'memory', group), join(CGROUP_FS, group)]) {
       const text = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => undefined);
       if (text !== undefined)
@@ -413,7 +413,7 @@ export class GvisorRuntime implements Runtime {
 
   /** runsc leaves the sandbox's cgroups behind after delete; empty ones are removed here. */
   private async removeCgroups(sandboxId: string): Promise<void> {
-    const group = `${this.cgroupParent}/${sandboxId}`;
+    const group = sandboxCgroup(this.cgroupParent, sandboxId);
     const controllers = await readdir(CGROUP_FS).catch(() => [] as string[]);
     for (const dir of ['', ...controllers].map((c) => join(CGROUP_FS, c, group))) {
       await rmdir(dir).catch(() => undefined);
