@@ -3,7 +3,7 @@ import { CONTROL_TASK_QUEUE, FleetId, HostId, TemplateName } from '../common/nam
 import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 import { Ec2ProvisionerFields } from '../activities/control/ec2-provisioner.js';
 
-/** Keeps `sbx control` near 300 MB however many sessions are open: the cache, not the session count, sets its memory. */
+/** Bounds `sbx control`'s memory: past this many open sessions, the cache, not the session count, sets it. */
 export const DEFAULT_MAX_CACHED_WORKFLOWS = 40;
 
 /** `--warm-pool busybox=2`: a template and how many sandboxes of it to keep warm. */

@@ -87,7 +87,7 @@ export async function startControlWorker(
     maxCachedWorkflows: config.maxCachedWorkflows,
     // The SDK's default of 40 task slots may not exceed the cache (when there is one).
     ...(config.maxCachedWorkflows > 0 && config.maxCachedWorkflows < 40
-      ? { maxConcurrentWorkflowTaskExecutions: Math.max(2, config.maxCachedWorkflows) }
+      ? { maxConcurrentWorkflowTaskExecutions: config.maxCachedWorkflows }
       : {}),
     // The Nexus service sbx.sandbox.v1: agent workflows in other namespaces drive sessions through it.
     nexusServices: [createSbxNexusHandler()],

@@ -94,7 +94,7 @@ export function createHostActivities({
           `quotaBytes ${quotaBytes} is more than host ${hostId} allows (at most ${maxQuotaBytes}); ask for less.`,
         );
       }
-      const used = await admission.admit(input.sandboxId, async (isNew) => {
+      const usedBytes = await admission.admit(input.sandboxId, async (isNew) => {
         await storage.createSandbox(input.sandboxId, input.origin, quotaBytes);
         // Measured while the sandbox starts; read once the start is over, whatever its outcome.
         const measuring = storage.usedBytes(input.sandboxId);
@@ -103,7 +103,7 @@ export function createHostActivities({
         if (input.start) await startMade(input.sandboxId, input.start, isNew);
         return measuring;
       });
-      return { hostId, usedBytes: await used };
+      return { hostId, usedBytes };
     },
 
     async startSandbox(raw: inputs.StartSandboxInput): Promise<void> {
