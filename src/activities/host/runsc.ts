@@ -7,7 +7,6 @@ import { dirname, join, posix, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type Result } from 'execa';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ContainerState, ExecRequest, ExecResult, Resources } from '../../common/sandbox.js';
 import { runscPath } from '../../dev/paths.js';
@@ -16,7 +15,8 @@ import { FILES_CALL_ID, FILES_HELPER } from './files-helper.js';
 import { buildOciSpec, SANDBOX_HELPER_DIR, sandboxCgroup } from './oci-spec.js';
 import { sandboxAbsolutePath } from './sandbox-path.js';
 import { sandboxFiles } from './sandbox-files.js';
-import { supervise, supervisedStdio } from './supervise.js';
+import { supervise } from './supervise.js';
+import { runCommand, startCommand, type CommandResult } from './spawner.js';
 
 export interface GvisorRuntimeOptions {
   /** runsc's state directory (one per host). */
@@ -126,10 +126,10 @@ export class GvisorRuntime implements Runtime {
     const env = Object.entries(request.env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
     const cwd = sandboxAbsolutePath(request.cwd, 'Working directory');
     try {
-      const child = execa(
-        this.binary,
+      const child = startCommand(
         // The trailing /. makes the sandbox refuse a cwd that is a file, as it does a missing one.
         [
+          this.binary,
           ...this.globalFlags,
           'exec',
           '--user',
@@ -142,7 +142,7 @@ export class GvisorRuntime implements Runtime {
           containerId(sandboxId),
           ...argv,
         ],
-        supervisedStdio(request),
+        { input: request.stdin },
       );
       const run = await supervise(child, request, hooks, () => this.killExec(sandboxId, pidFile)).catch((err: NodeJS.ErrnoException) => {
         throw err.code === 'ENOENT' ? runscMissing(this.binary) : err;
@@ -452,9 +452,9 @@ export class GvisorRuntime implements Runtime {
     }
   }
 
-  private async runsc(args: string[], options: { reject?: boolean; timeoutMs?: number } = {}): Promise<Result<{ reject: false }>> {
+  private async runsc(args: string[], options: { reject?: boolean; timeoutMs?: number } = {}): Promise<CommandResult> {
     const timeout = options.timeoutMs ?? this.timeoutsMs.call;
-    const result = await execa(this.binary, [...this.globalFlags, ...args], { reject: false, timeout, forceKillAfterDelay: KILL_GRACE_MS });
+    const result = await runCommand([this.binary, ...this.globalFlags, ...args], { timeoutMs: timeout, killAfterMs: KILL_GRACE_MS });
     if (result.exitCode === undefined && (result as { code?: string }).code === 'ENOENT') throw runscMissing(this.binary);
     if (result.timedOut) throw runscTimedOut(args, timeout);
     if (result.exitCode !== 0 && options.reject !== false) throw runscFailed(args, result);

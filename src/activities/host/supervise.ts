@@ -1,11 +1,14 @@
 import { once } from 'node:events';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
-import type { ResultPromise } from 'execa';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { ExecRequest } from '../../common/sandbox.js';
 import type { ExecHooks } from './backends.js';
 import { OutputCap } from './output-cap.js';
+import type { StartedChild } from './spawner.js';
+
+/** What an execa child settles to: a spawn refused at once shows only there. */
+type ExecaResult = PromiseLike<{ exitCode?: number; signal?: string; failed: boolean; cause?: unknown }>;
 
 /** The execa options a supervised child needs: streamed output, no rejection, stdin from the request. */
 export function supervisedStdio(request: Pick<ExecRequest, 'stdin'>) {
@@ -42,7 +45,8 @@ const PROGRESS_INTERVAL_MS = 2_000;
  * reports progress, and returns once it has exited.
  */
 export async function supervise(
-  child: ResultPromise,
+  /** An execa child, or one from startCommand. */
+  child: StartedChild | (StartedChild & ExecaResult),
   request: Pick<ExecRequest, 'maxOutputBytes' | 'timeoutMs'>,
   hooks: ExecHooks,
   kill: () => Promise<void>,
@@ -53,8 +57,9 @@ export async function supervise(
   const stderr = new OutputCap(options.maxOutputBytes);
   child.stdout?.on('data', (chunk: Buffer) => (stdout.push(chunk), options.onOutput?.('stdout', chunk)));
   child.stderr?.on('data', (chunk: Buffer) => (stderr.push(chunk), options.onOutput?.('stderr', chunk)));
-  // The promise settles after the streams close; exit is awaited separately below.
-  child.catch(() => undefined);
+  const execaResult = 'then' in child ? Promise.resolve(child) : undefined;
+  // An execa child's promise settles after the streams close; exit is awaited separately below.
+  execaResult?.catch(() => undefined);
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
@@ -64,11 +69,13 @@ export async function supervise(
     once(child, 'error').then(([err]) => Promise.reject(err as Error)),
     // A spawn refused at once (E2BIG) leaves execa a stand-in child that never emits exit or error;
     // only its result tells.
-    child.then((result) =>
-      result.exitCode === undefined && result.signal === undefined && result.failed
-        ? Promise.reject((result.cause as Error | undefined) ?? result)
-        : new Promise<never>(() => undefined),
-    ),
+    execaResult
+      ? execaResult.then((result) =>
+          result.exitCode === undefined && result.signal === undefined && result.failed
+            ? Promise.reject((result.cause as Error | undefined) ?? result)
+            : new Promise<never>(() => undefined),
+        )
+      : new Promise<never>(() => undefined),
   ]).catch((err: NodeJS.ErrnoException) => Promise.reject(spawnFailure(err)));
   spawnFailed.catch(() => undefined);
 

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
+import { runCommand } from './spawner.js';
 
 /**
  * How `zfs` and `zpool` are run on a host. zfs-fuse has deadlocked here under concurrent mounts and
@@ -129,11 +129,10 @@ export function zfsCommandLine(command: 'zfs' | 'zpool', args: string[], cli: Zf
 export async function runZfs(command: 'zfs' | 'zpool', args: string[], cli: ZfsCliOptions = DEFAULT_ZFS_CLI): Promise<ZfsResult> {
   const line = zfsCommandLine(command, args, cli);
   if (line[0] === 'flock') await ensureLockFile(cli.lockPath);
-  const result = await execa(line[0]!, line.slice(1), {
-    reject: false,
+  const result = await runCommand(line, {
     stripFinalNewline: true,
     // A backstop for `timeout` itself: lock wait, command time and its kill grace, then some.
-    timeout: cli.lockWaitMs + cli.timeoutMs + 15_000,
+    timeoutMs: cli.lockWaitMs + cli.timeoutMs + 15_000,
   });
   return outcome(result, line[0] === 'flock');
 }
@@ -154,11 +153,7 @@ export async function runZfsSnapshotThenGet(
   const line = zfsCommandLine('zfs', ['snapshot'], cli);
   await ensureLockFile(cli.lockPath);
   const script = [...line.slice(0, -2), 'sh', '-c', SNAPSHOT_THEN_GET, 'sh', snapshot, properties];
-  const result = await execa(script[0]!, script.slice(1), {
-    reject: false,
-    stripFinalNewline: true,
-    timeout: cli.lockWaitMs + cli.timeoutMs + 15_000,
-  });
+  const result = await runCommand(script, { stripFinalNewline: true, timeoutMs: cli.lockWaitMs + cli.timeoutMs + 15_000 });
   return outcome(result, true);
 }
 

@@ -1,0 +1,3 @@
+module sbx/helpers/sbx-spawn
+
+go 1.25

@@ -1,0 +1,226 @@
+// sbx-spawn starts processes for the host worker. The worker is a large process (the Temporal
+// worker's runtime), and every fork copies its page tables: about 5 ms per command at 180 MB, paid
+// by every runsc exec and zfs call. This small process starts them instead (Go starts a child with
+// vfork semantics, whatever its size) and relays their output.
+//
+// Protocol: one JSON object per line. Requests on stdin:
+//
+//	{"id":1,"argv":["runsc","exec",...],"env":{...},"stdin":"<base64>"}  start (no "stdin": /dev/null)
+//	{"id":1,"kill":15}                                        send a signal to that child
+//	{"id":1,"close":true}                                     stop reading its output (it may hold the pipes open)
+//
+// Events on stdout:
+//
+//	{"id":1,"pid":123}                   started
+//	{"id":1,"error":"…","code":"ENOENT"} could not be started (no other event follows)
+//	{"id":1,"fd":1,"data":"<base64>"}    output on stdout (fd 1) or stderr (fd 2)
+//	{"id":1,"fd":1,"eof":true}           that stream closed
+//	{"id":1,"exit":0} / {"id":1,"exit":-1,"signal":9}  the child ended
+//
+// It exits when its stdin closes (the worker is gone); the children run on.
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sync"
+	"syscall"
+)
+
+type request struct {
+	ID    int64             `json:"id"`
+	Argv  []string          `json:"argv"`
+	Env   map[string]string `json:"env"`
+	Stdin *string           `json:"stdin"`
+	Kill  int               `json:"kill"`
+	Close bool              `json:"close"`
+}
+
+type event struct {
+	ID     int64  `json:"id"`
+	Pid    int    `json:"pid,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Code   string `json:"code,omitempty"`
+	Fd     int    `json:"fd,omitempty"`
+	Data   string `json:"data,omitempty"`
+	EOF    bool   `json:"eof,omitempty"`
+	Exit   *int   `json:"exit,omitempty"`
+	Signal int    `json:"signal,omitempty"`
+}
+
+type child struct {
+	proc    *os.Process
+	readers []*os.File
+}
+
+var (
+	outMu    sync.Mutex
+	out      = bufio.NewWriterSize(os.Stdout, 64<<10)
+	children sync.Map // id -> *child
+)
+
+func send(e event) {
+	line, _ := json.Marshal(e)
+	outMu.Lock()
+	defer outMu.Unlock()
+	out.Write(line)
+	out.WriteByte('\n')
+	out.Flush()
+}
+
+var errnoNames = map[syscall.Errno]string{
+	syscall.ENOENT: "ENOENT", syscall.E2BIG: "E2BIG", syscall.EACCES: "EACCES", syscall.EAGAIN: "EAGAIN",
+	syscall.ENOMEM: "ENOMEM", syscall.EMFILE: "EMFILE", syscall.ENFILE: "ENFILE", syscall.ENOEXEC: "ENOEXEC",
+	syscall.ENOTDIR: "ENOTDIR", syscall.EPERM: "EPERM",
+}
+
+func errorCode(err error) string {
+	if errors.Is(err, exec.ErrNotFound) {
+		return "ENOENT"
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		if name, ok := errnoNames[errno]; ok {
+			return name
+		}
+	}
+	return ""
+}
+
+func start(r request) {
+	if len(r.Argv) == 0 {
+		send(event{ID: r.ID, Error: "no command", Code: "EINVAL"})
+		return
+	}
+	// The worker's environment as it is now (PATH included, which finds the program), as a direct spawn would have.
+	if path, ok := r.Env["PATH"]; ok {
+		os.Setenv("PATH", path)
+	}
+	cmd := exec.Command(r.Argv[0], r.Argv[1:]...)
+	if r.Env != nil {
+		cmd.Env = make([]string, 0, len(r.Env))
+		for name, value := range r.Env {
+			cmd.Env = append(cmd.Env, name+"="+value)
+		}
+	}
+	var readers, writers []*os.File
+	closeAll := func(files []*os.File) {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	for range 2 {
+		rd, wr, err := os.Pipe()
+		if err != nil {
+			closeAll(readers)
+			closeAll(writers)
+			send(event{ID: r.ID, Error: err.Error(), Code: errorCode(err)})
+			return
+		}
+		readers, writers = append(readers, rd), append(writers, wr)
+	}
+	cmd.Stdout, cmd.Stderr = writers[0], writers[1]
+	var stdinWriter *os.File
+	if r.Stdin != nil {
+		data, err := base64.StdEncoding.DecodeString(*r.Stdin)
+		rd, wr, perr := os.Pipe()
+		if err != nil || perr != nil {
+			closeAll(readers)
+			closeAll(writers)
+			send(event{ID: r.ID, Error: "bad stdin", Code: "EINVAL"})
+			return
+		}
+		cmd.Stdin, stdinWriter = rd, wr
+		defer rd.Close()
+		go func() {
+			wr.Write(data)
+			wr.Close()
+		}()
+	}
+	err := cmd.Start()
+	closeAll(writers)
+	if err != nil {
+		closeAll(readers)
+		if stdinWriter != nil {
+			stdinWriter.Close()
+		}
+		send(event{ID: r.ID, Error: err.Error(), Code: errorCode(err)})
+		return
+	}
+	children.Store(r.ID, &child{proc: cmd.Process, readers: readers})
+	send(event{ID: r.ID, Pid: cmd.Process.Pid})
+	var streams sync.WaitGroup
+	for i, rd := range readers {
+		streams.Add(1)
+		go func(fd int, rd *os.File) {
+			defer streams.Done()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := rd.Read(buf)
+				if n > 0 {
+					send(event{ID: r.ID, Fd: fd, Data: base64.StdEncoding.EncodeToString(buf[:n])})
+				}
+				if err != nil {
+					break
+				}
+			}
+			rd.Close()
+			send(event{ID: r.ID, Fd: fd, EOF: true})
+		}(i+1, rd)
+	}
+	go func() {
+		// Wait only reaps: the output has its own readers, which a background process may hold open.
+		cmd.Wait()
+		code, sig := cmd.ProcessState.ExitCode(), 0
+		if status, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && status.Signaled() {
+			sig = int(status.Signal())
+		}
+		send(event{ID: r.ID, Exit: &code, Signal: sig})
+		go func() {
+			streams.Wait()
+			children.Delete(r.ID)
+		}()
+	}()
+}
+
+func main() {
+	// A Ctrl-C meant for the worker must not end the commands it is still answering for; the worker
+	// stops this process by closing its stdin. Notify (not Ignore): the children get default handlers.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	in := bufio.NewReaderSize(os.Stdin, 1<<20)
+	for {
+		line, err := in.ReadBytes('\n')
+		if len(line) > 0 {
+			var r request
+			if json.Unmarshal(line, &r) == nil {
+				handle(r)
+			}
+		}
+		if err == io.EOF || err != nil {
+			return
+		}
+	}
+}
+
+func handle(r request) {
+	switch {
+	case r.Kill != 0:
+		if c, ok := children.Load(r.ID); ok {
+			c.(*child).proc.Signal(syscall.Signal(r.Kill))
+		}
+	case r.Close:
+		if c, ok := children.Load(r.ID); ok {
+			for _, rd := range c.(*child).readers {
+				rd.Close()
+			}
+		}
+	default:
+		start(r)
+	}
+}

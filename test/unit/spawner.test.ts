@@ -1,0 +1,92 @@
+import { existsSync } from 'node:fs';
+import { once } from 'node:events';
+import { runCommand, Spawner, SPAWNER_PATH, type StartedChild } from '../../src/activities/host/spawner.js';
+import { supervise } from '../../src/activities/host/supervise.js';
+
+/**
+ * The host starts runsc and zfs through sbx-spawn (a fork of the large worker costs ~5 ms each): what
+ * a command prints, how it ends and what it is fed must come back exactly as a direct child's would.
+ */
+describe('sbx-spawn', () => {
+  beforeAll(() => {
+    if (!existsSync(SPAWNER_PATH)) throw new Error(`${SPAWNER_PATH} is missing: run scripts/bootstrap.sh (it builds helpers/sbx-spawn)`);
+  });
+  const spawner = () => new Spawner(SPAWNER_PATH);
+  const collect = async (child: StartedChild) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    await Promise.all([child.stdout, child.stderr].map((s) => (s!.closed ? undefined : once(s!, 'close'))));
+    return { out, err, code, signal };
+  };
+
+  it('relays both streams and the exit code', async () => {
+    const child = spawner().spawn(['sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(await collect(child)).toEqual({ out: 'out\n', err: 'err\n', code: 3, signal: null });
+  });
+
+  it('feeds stdin, byte for byte, and relays a megabyte of output intact', async () => {
+    const input = Array.from({ length: 300_000 }, (_, i) => String.fromCharCode(32 + (i % 90))).join('');
+    const echoed = await collect(spawner().spawn(['cat'], { input }));
+    expect(echoed.out).toBe(input);
+    const big = await collect(spawner().spawn(['sh', '-c', "head -c 1048576 /dev/zero | tr '\\0' a"]));
+    expect(big.out).toBe('a'.repeat(1 << 20));
+  });
+
+  it('delivers a signal and reports the child killed by it', async () => {
+    const child = spawner().spawn(['sleep', '30']);
+    await once(child, 'spawn');
+    expect(child.kill('SIGTERM')).toBe(true);
+    expect(await collect(child)).toMatchObject({ code: null, signal: 'SIGTERM' });
+  });
+
+  it('reports a missing program as ENOENT and an oversized argument as E2BIG, as a direct spawn would', async () => {
+    const codeOf = async (argv: string[]) => ((await once(spawner().spawn(argv), 'error'))[0] as NodeJS.ErrnoException).code;
+    expect(await codeOf(['/nonexistent/program'])).toBe('ENOENT');
+    expect(await codeOf(['/bin/echo', 'x'.repeat(200 * 1024)])).toBe('E2BIG');
+  });
+
+  it('lets a caller give up on a stream that a background process holds open', async () => {
+    const child = spawner().spawn(['sh', '-c', 'sleep 30 & echo started']);
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).toBe(0);
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+    expect(child.stdout!.destroyed).toBe(true);
+  });
+
+  it('ends the commands in flight as killed when the helper itself dies', async () => {
+    const own = spawner();
+    const child = own.spawn(['sleep', '30']);
+    await once(child, 'spawn');
+    const helperPid = (own as unknown as { helper: { pid: number } }).helper.pid;
+    process.kill(helperPid, 'SIGKILL');
+    expect(await collect(child)).toMatchObject({ code: null, signal: 'SIGKILL' });
+    // The next command starts a new helper.
+    expect((await collect(own.spawn(['echo', 'again']))).out).toBe('again\n');
+  });
+
+  it('runs a command to its end with a timeout that kills it', async () => {
+    expect(await runCommand(['sh', '-c', 'printf "a\\n"; exit 2'], { timeoutMs: 10_000, stripFinalNewline: true })).toMatchObject({
+      exitCode: 2,
+      stdout: 'a',
+      timedOut: false,
+    });
+    expect(await runCommand(['sleep', '30'], { timeoutMs: 200, killAfterMs: 200 })).toMatchObject({ signal: 'SIGTERM', timedOut: true });
+    const missing = await runCommand(['/nonexistent/program'], { timeoutMs: 1000 });
+    expect(missing.code).toBe('ENOENT');
+    expect(missing.exitCode).toBeUndefined();
+  });
+
+  it('is what supervise watches for an exec', async () => {
+    const run = await supervise(
+      spawner().spawn(['sh', '-c', 'echo hi']),
+      { maxOutputBytes: 1024, timeoutMs: 10_000 },
+      {},
+      async () => undefined,
+    );
+    expect(run).toMatchObject({ exitCode: 0, stdout: 'hi\n', ending: 'exited' });
+  });
+});
