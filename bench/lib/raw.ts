@@ -7,6 +7,7 @@ import { buildOciSpec, sandboxCgroup } from '../../src/activities/host/oci-spec.
 import { pinnedFlags } from '../../src/activities/host/runsc.js';
 import { runscPath } from '../../src/dev/paths.js';
 import { runZfs, runZfsRetryingBusy } from '../../src/activities/host/zfs-cli.js';
+import { runCommand } from '../../src/activities/host/spawner.js';
 import { Resources } from '../../src/common/sandbox.js';
 
 const DEFAULT_RESOURCES = Resources.parse({});
@@ -51,11 +52,8 @@ export class RawSandboxes {
   }
 
   async runsc(args: string[], reject = true): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    const result = await execa(runscPath(), [...this.flags, ...args], {
-      reject: false,
-      stripFinalNewline: false,
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    // Started as sbx starts its commands (sbx-spawn, no fork of this large process): raw is the command's own cost.
+    const result = await runCommand([runscPath(), ...this.flags, ...args], { timeoutMs: 10 * 60_000 });
     const out = { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? '') };
     if (reject && out.exitCode !== 0)
       throw new Error(`runsc ${args.join(' ')} failed: ${out.stderr.trim().split('\n').slice(-2).join(' ')}`);
