@@ -5,7 +5,7 @@
 //
 // Protocol: one JSON object per line. Requests on stdin:
 //
-//	{"id":1,"argv":["runsc","exec",...],"env":{...},"stdin":"<base64>"}  start (no "stdin": /dev/null)
+//	{"id":1,"argv":["runsc","exec",...],"path":"/usr/bin:…","stdin":"<base64>"}  start (no "stdin": /dev/null)
 //	{"id":1,"kill":15}                                        send a signal to that child
 //	{"id":1,"close":true}                                     stop reading its output (it may hold the pipes open)
 //
@@ -34,12 +34,12 @@ import (
 )
 
 type request struct {
-	ID    int64             `json:"id"`
-	Argv  []string          `json:"argv"`
-	Env   map[string]string `json:"env"`
-	Stdin *string           `json:"stdin"`
-	Kill  int               `json:"kill"`
-	Close bool              `json:"close"`
+	ID    int64    `json:"id"`
+	Argv  []string `json:"argv"`
+	Path  *string  `json:"path"`
+	Stdin *string  `json:"stdin"`
+	Kill  int      `json:"kill"`
+	Close bool     `json:"close"`
 }
 
 type event struct {
@@ -98,17 +98,11 @@ func start(r request) {
 		send(event{ID: r.ID, Error: "no command", Code: "EINVAL"})
 		return
 	}
-	// The worker's environment as it is now (PATH included, which finds the program), as a direct spawn would have.
-	if path, ok := r.Env["PATH"]; ok {
-		os.Setenv("PATH", path)
+	// The worker's PATH as it is now finds the program (and is the command's), as a direct spawn's would.
+	if r.Path != nil {
+		os.Setenv("PATH", *r.Path)
 	}
 	cmd := exec.Command(r.Argv[0], r.Argv[1:]...)
-	if r.Env != nil {
-		cmd.Env = make([]string, 0, len(r.Env))
-		for name, value := range r.Env {
-			cmd.Env = append(cmd.Env, name+"="+value)
-		}
-	}
 	var readers, writers []*os.File
 	closeAll := func(files []*os.File) {
 		for _, f := range files {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { runCommand } from './spawner.js';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 
 /** Flags every session mount must carry: no setuid programs and no device nodes take effect from it. */
@@ -31,7 +31,7 @@ export async function ensureNosuidNodev(mountpoint: string): Promise<void> {
   const options = mountOptionsIn(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
   if (!options || REQUIRED.every((flag) => options.includes(flag))) return;
   // -i: the kernel's remount only; the fuse.zfs helper would take the mountpoint for a zfs command.
-  const result = await execa('mount', ['-i', '-o', `remount,${REQUIRED.join(',')}`, mountpoint], { reject: false, timeout: 30_000 });
+  const result = await runCommand(['mount', '-i', '-o', `remount,${REQUIRED.join(',')}`, mountpoint], { timeoutMs: 30_000 });
   if (result.exitCode !== 0) {
     throw sbxFailure(
       SbxErrorType.CommandFailed,

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { runCommand } from './spawner.js';
 
 /** Whether zfs-fuse answered a probe, and what did not answer when it did not. */
 export interface ZfsProbe {
@@ -42,13 +42,8 @@ export async function probeZfsFuse(options: ZfsProbeOptions): Promise<ZfsProbe> 
 /** Runs a command under `timeout -s KILL`; undefined when it succeeded, else what went wrong. */
 async function bounded(command: string[], timeoutMs: number): Promise<string | undefined> {
   const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
-  const result = await execa('timeout', ['-s', 'KILL', seconds, ...command], {
-    reject: false,
-    stdin: 'ignore',
-    // A backstop should `timeout` itself be stuck.
-    timeout: timeoutMs + 5000,
-    forceKillAfterDelay: 1000,
-  });
+  // A backstop should `timeout` itself be stuck.
+  const result = await runCommand(['timeout', '-s', 'KILL', seconds, ...command], { timeoutMs: timeoutMs + 5000, killAfterMs: 1000 });
   if (result.exitCode === 0) return undefined;
   // `timeout -s KILL` kills its own process group too, so it ends by SIGKILL rather than with 124.
   if (result.signal === 'SIGKILL' || result.exitCode === 137 || result.exitCode === 124 || result.timedOut) {
