@@ -6,6 +6,7 @@
 // Protocol: one JSON object per line. Requests on stdin:
 //
 //	{"id":1,"argv":["runsc","exec",...],"path":"/usr/bin:…","stdin":"<base64>"}  start (no "stdin": /dev/null)
+//	{"id":1,"argv":[…],"detached":{"stderrFile":"/tmp/x","report":true}}  for sbx-reaper runsc run: see request
 //	{"id":1,"kill":15}                                        send a signal to that child
 //	{"id":1,"close":true}                                     stop reading its output (it may hold the pipes open)
 //
@@ -38,8 +39,14 @@ type request struct {
 	Argv  []string `json:"argv"`
 	Path  *string  `json:"path"`
 	Stdin *string  `json:"stdin"`
-	Kill  int      `json:"kill"`
-	Close bool     `json:"close"`
+	// Detached: stdin and stdout on /dev/null, stderr appended to StderrFile, a session of its own,
+	// and with Report a pipe on fd 3, relayed as fd 3.
+	Detached *struct {
+		StderrFile string `json:"stderrFile"`
+		Report     bool   `json:"report"`
+	} `json:"detached"`
+	Kill  int  `json:"kill"`
+	Close bool `json:"close"`
 }
 
 type event struct {
@@ -104,30 +111,52 @@ func start(r request) {
 	}
 	cmd := exec.Command(r.Argv[0], r.Argv[1:]...)
 	var readers, writers []*os.File
+	var fds []int
 	closeAll := func(files []*os.File) {
 		for _, f := range files {
 			f.Close()
 		}
 	}
-	for range 2 {
+	fail := func(err error) {
+		closeAll(readers)
+		closeAll(writers)
+		send(event{ID: r.ID, Error: err.Error(), Code: errorCode(err)})
+	}
+	pipes := 2
+	if d := r.Detached; d != nil {
+		pipes = 0
+		if d.Report {
+			pipes = 1
+		}
+		stderr, err := os.OpenFile(d.StderrFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			fail(err)
+			return
+		}
+		defer stderr.Close()
+		cmd.Stderr = stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
+	for range pipes {
 		rd, wr, err := os.Pipe()
 		if err != nil {
-			closeAll(readers)
-			closeAll(writers)
-			send(event{ID: r.ID, Error: err.Error(), Code: errorCode(err)})
+			fail(err)
 			return
 		}
 		readers, writers = append(readers, rd), append(writers, wr)
 	}
-	cmd.Stdout, cmd.Stderr = writers[0], writers[1]
+	switch {
+	case r.Detached != nil && pipes == 1:
+		cmd.ExtraFiles, fds = writers, []int{3}
+	case r.Detached == nil:
+		cmd.Stdout, cmd.Stderr, fds = writers[0], writers[1], []int{1, 2}
+	}
 	var stdinWriter *os.File
 	if r.Stdin != nil {
 		data, err := base64.StdEncoding.DecodeString(*r.Stdin)
 		rd, wr, perr := os.Pipe()
 		if err != nil || perr != nil {
-			closeAll(readers)
-			closeAll(writers)
-			send(event{ID: r.ID, Error: "bad stdin", Code: "EINVAL"})
+			fail(errors.New("bad stdin"))
 			return
 		}
 		cmd.Stdin, stdinWriter = rd, wr
@@ -138,13 +167,15 @@ func start(r request) {
 		}()
 	}
 	err := cmd.Start()
-	closeAll(writers)
+	if err == nil {
+		closeAll(writers)
+		writers = nil
+	}
 	if err != nil {
-		closeAll(readers)
 		if stdinWriter != nil {
 			stdinWriter.Close()
 		}
-		send(event{ID: r.ID, Error: err.Error(), Code: errorCode(err)})
+		fail(err)
 		return
 	}
 	children.Store(r.ID, &child{proc: cmd.Process, readers: readers})
@@ -166,7 +197,7 @@ func start(r request) {
 			}
 			rd.Close()
 			send(event{ID: r.ID, Fd: fd, EOF: true})
-		}(i+1, rd)
+		}(fds[i], rd)
 	}
 	go func() {
 		// Wait only reaps: the output has its own readers, which a background process may hold open.

@@ -1,4 +1,7 @@
 import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { runCommand, Spawner, SPAWNER_PATH, type StartedChild } from '../../src/activities/host/spawner.js';
 import { supervise } from '../../src/activities/host/supervise.js';
@@ -88,5 +91,29 @@ describe('sbx-spawn', () => {
       async () => undefined,
     );
     expect(run).toMatchObject({ exitCode: 0, stdout: 'hi\n', ending: 'exited' });
+  });
+});
+
+describe('sbx-spawn, detached starts (runsc run under sbx-reaper)', () => {
+  it('puts the command in a session of its own, stderr in a file, and relays fd 3', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'spawn-test-'));
+    try {
+      const spawner = new Spawner(SPAWNER_PATH);
+      const stderrFile = join(dir, 'stderr');
+      const script = 'echo "$(ps -o sid= -p $$) $$" >&3; echo oops >&2; exec 3>&-; sleep 0.2';
+      const child = spawner.spawn(['sh', '-c', script], { detached: { stderrFile, report: true } });
+      expect(child.stdout).toBeNull();
+      const report = child.streams.get(3)!;
+      let text = '';
+      report.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      await once(report, 'close');
+      const [sid, pid] = text.trim().split(/\s+/);
+      expect(sid).toBe(pid);
+      const [code] = (await once(child, 'exit')) as [number];
+      expect(code).toBe(0);
+      expect(await readFile(stderrFile, 'utf8')).toBe('oops\n');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

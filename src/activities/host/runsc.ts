@@ -1,5 +1,5 @@
-import { chmod, copyFile, lstat, mkdir, mkdtemp, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { constants, tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { buildOciSpec, SANDBOX_HELPER_DIR, sandboxCgroup } from './oci-spec.js';
 import { sandboxAbsolutePath } from './sandbox-path.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { supervise } from './supervise.js';
-import { runCommand, startCommand, type CommandResult } from './spawner.js';
+import { runCommand, startCommand, startDetached, type CommandResult, type StartedChild } from './spawner.js';
 
 export interface GvisorRuntimeOptions {
   /** runsc's state directory (one per host). */
@@ -423,31 +423,29 @@ export class GvisorRuntime implements Runtime {
   /**
    * run and restore hand their stdio to the sandbox, which keeps it open for its lifetime: pipes
    * would never close. The sandbox gets /dev/null and a scratch file that only runsc itself writes
-   * to. (node's spawn, not execa: execa refuses a raw file descriptor for stderr.)
+   * to.
    */
   private async runscDetached(args: string[], timeoutMs = this.timeoutsMs.call): Promise<void> {
     const dir = await mkdtemp(join(tmpdir(), 'sbx-runsc-'));
-    const log = await open(join(dir, 'stderr'), 'w+');
+    const stderrFile = join(dir, 'stderr');
     try {
       // Detached: the sandbox outlives the worker and ignores signals sent to its process group (Ctrl-C).
       // Through the reaper when there is one: it reaps the sandbox as soon as it dies, which `runsc
       // delete` waits for (the host's init may take seconds).
       const reaper = this.reaperPath;
-      const child = reaper
-        ? spawn(reaper, [this.binary, ...this.globalFlags, ...args], { stdio: ['ignore', 'ignore', log.fd, 'pipe'], detached: true })
-        : spawn(this.binary, [...this.globalFlags, ...args], { stdio: ['ignore', 'ignore', log.fd], detached: true });
+      const argv = [...(reaper ? [reaper] : []), this.binary, ...this.globalFlags, ...args];
+      const { child, report } = await startDetached(argv, { stderrFile, report: !!reaper });
       // Only the runsc CLI is killed (the reaper kills it on SIGTERM): the sandbox runs in a session of its own.
       const timer = setTimeout(() => child.kill(reaper ? 'SIGTERM' : 'SIGKILL'), timeoutMs);
       const [exitCode, signal] = (await Promise.race([
-        reaper ? reaperReport(child) : once(child, 'exit'),
+        report ? reaperReport(child, report) : once(child, 'exit'),
         once(child, 'error').then(([err]) => {
           throw (err as NodeJS.ErrnoException).code === 'ENOENT' ? runscMissing(reaper ?? this.binary) : err;
         }),
       ]).finally(() => clearTimeout(timer))) as [number | null, NodeJS.Signals | null];
       if (signal === 'SIGKILL') throw runscTimedOut(args, timeoutMs);
-      if (exitCode !== 0) throw runscFailed(args, { exitCode: exitCode ?? undefined, stderr: await readFile(join(dir, 'stderr'), 'utf8') });
+      if (exitCode !== 0) throw runscFailed(args, { exitCode: exitCode ?? undefined, stderr: await readFile(stderrFile, 'utf8') });
     } finally {
-      await log.close();
       await rm(dir, { recursive: true, force: true });
     }
   }
@@ -544,8 +542,7 @@ function runscTimedOut(args: string[], timeoutMs: number): Error {
  * What sbx-reaper wrote on fd 3 about the runsc CLI it ran, as [exitCode, signal]; the reaper itself
  * stays (unreferenced) until the sandbox is gone. No report means the reaper died: its own exit then.
  */
-async function reaperReport(child: ChildProcess): Promise<[number | null, NodeJS.Signals | null]> {
-  const pipe = child.stdio[3] as Readable;
+async function reaperReport(child: StartedChild, pipe: Readable): Promise<[number | null, NodeJS.Signals | null]> {
   let text = '';
   pipe.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
   await once(pipe, 'close');
@@ -554,7 +551,7 @@ async function reaperReport(child: ChildProcess): Promise<[number | null, NodeJS
     if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
     return [child.exitCode, child.signalCode];
   }
-  child.unref();
+  child.unref?.();
   if (report[1] === 'exit') return [Number(report[2]), null];
   const name = Object.entries(constants.signals).find(([, n]) => n === Number(report[2]))?.[0] as NodeJS.Signals | undefined;
   return [null, name ?? 'SIGKILL'];

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,6 +18,8 @@ export interface StartedChild extends EventEmitter {
   readonly exitCode: number | null;
   readonly signalCode: NodeJS.Signals | null;
   kill(signal?: NodeJS.Signals): boolean;
+  /** Lets the process exit while this one still runs. */
+  unref?(): void;
 }
 
 /** A finished command, in the shape of execa's result the callers read. */
@@ -56,26 +59,42 @@ const signalName = (n: number): NodeJS.Signals | null =>
   (Object.entries(constants.signals).find(([, value]) => value === n)?.[0] as NodeJS.Signals | undefined) ?? null;
 
 class RelayedChild extends EventEmitter implements StartedChild {
-  readonly stdout = new PassThrough();
-  readonly stderr = new PassThrough();
+  /** Its relayed output streams by fd: 1 and 2, or the reaper's report pipe (3) of a detached start. */
+  readonly streams: Map<number, PassThrough>;
   pid: number | undefined;
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
+  /** Whether it keeps the process alive while it runs (a detached sandbox does not). */
+  counted = true;
 
   constructor(
     private readonly spawner: Spawner,
     readonly id: number,
+    fds: number[],
   ) {
     super();
+    this.streams = new Map(fds.map((fd) => [fd, new PassThrough()]));
     // A reader that gives up on a stream (a background process holds it open) lets the helper stop reading it.
-    for (const stream of [this.stdout, this.stderr])
-      stream.once('close', () => stream.writableEnded || this.spawner.send({ id, close: true }));
+    for (const stream of this.streams.values()) stream.once('close', () => stream.writableEnded || this.spawner.send({ id, close: true }));
+  }
+
+  get stdout(): PassThrough | null {
+    return this.streams.get(1) ?? null;
+  }
+
+  get stderr(): PassThrough | null {
+    return this.streams.get(2) ?? null;
   }
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
     if (this.pid === undefined || this.ended()) return false;
     this.spawner.send({ id: this.id, kill: constants.signals[signal] });
     return true;
+  }
+
+  unref(): void {
+    this.counted = false;
+    this.spawner.refIfBusy();
   }
 
   ended(): boolean {
@@ -89,25 +108,23 @@ class RelayedChild extends EventEmitter implements StartedChild {
     } else if (event.error !== undefined) {
       this.fail(Object.assign(new Error(`spawn failed: ${event.error}`), { code: event.code || undefined }));
     } else if (event.fd !== undefined) {
-      const stream = event.fd === 1 ? this.stdout : this.stderr;
-      if (event.data) stream.write(Buffer.from(event.data, 'base64'));
-      if (event.eof) stream.end();
+      const stream = this.streams.get(event.fd);
+      if (event.data) stream?.write(Buffer.from(event.data, 'base64'));
+      if (event.eof) stream?.end();
     } else if (event.exit !== undefined) {
       this.exit(event.signal ? null : event.exit, event.signal ? signalName(event.signal) : null);
     }
   }
 
   fail(err: Error): void {
-    this.stdout.end();
-    this.stderr.end();
+    for (const stream of this.streams.values()) stream.end();
     this.emit('error', err);
   }
 
   /** Its helper is gone: what the command did is unknown, so it ends as killed, as with its worker. */
   abandon(): void {
     if (this.pid === undefined) return this.fail(Object.assign(new Error('the sbx-spawn helper stopped'), { code: 'EAGAIN' }));
-    this.stdout.end();
-    this.stderr.end();
+    for (const stream of this.streams.values()) stream.end();
     if (!this.ended()) this.exit(null, 'SIGKILL');
   }
 
@@ -116,6 +133,14 @@ class RelayedChild extends EventEmitter implements StartedChild {
     this.signalCode = signal;
     this.emit('exit', code, signal);
   }
+}
+
+/** A start whose command hands its stdio to a sandbox that outlives it (runsc run, restore). */
+export interface DetachedStart {
+  /** Its stderr is appended here (a pipe would stay open for the sandbox's lifetime). */
+  stderrFile: string;
+  /** fd 3 is a pipe, read as `report` (sbx-reaper writes the runsc CLI's exit there). */
+  report: boolean;
 }
 
 /**
@@ -130,26 +155,26 @@ export class Spawner {
 
   constructor(private readonly binary: string) {}
 
-  spawn(argv: string[], options: { input?: string } = {}): StartedChild {
-    const helper = this.start();
-    const child = new RelayedChild(this, this.nextId++);
+  spawn(argv: string[], options: { input?: string; detached?: DetachedStart } = {}): RelayedChild {
+    this.start();
+    const { detached } = options;
+    const child = new RelayedChild(this, this.nextId++, detached ? (detached.report ? [3] : []) : [1, 2]);
     this.live.set(child.id, child);
-    this.refIfBusy(helper);
-    // Its output may still arrive after it exits: it is forgotten once it has exited and both streams closed.
-    let waiting = 3;
+    this.refIfBusy();
+    // Its output may still arrive after it exits: it is forgotten once it has exited and its streams closed.
+    let waiting = 1 + child.streams.size;
     const done = () => {
       if (--waiting > 0) return;
       this.live.delete(child.id);
-      this.refIfBusy(helper);
+      this.refIfBusy();
     };
     child.once('error', () => ((waiting = 1), done()));
     child.once('exit', done);
-    child.stdout.once('close', done);
-    child.stderr.once('close', done);
+    for (const stream of child.streams.values()) stream.once('close', done);
     const stdin = options.input === undefined ? {} : { stdin: Buffer.from(options.input).toString('base64') };
     // PATH as it is now finds the program, as a direct spawn would; the rest of the environment is the
     // worker's when the helper started (reading all of process.env costs about a millisecond).
-    this.send({ id: child.id, argv, path: process.env.PATH, ...stdin });
+    this.send({ id: child.id, argv, path: process.env.PATH, ...stdin, ...(detached ? { detached } : {}) });
     return child;
   }
 
@@ -178,13 +203,15 @@ export class Spawner {
     };
     helper.once('error', lost);
     helper.once('exit', lost);
-    this.refIfBusy(helper);
+    this.refIfBusy();
     return helper;
   }
 
-  /** The helper keeps the process alive only while a command runs. */
-  private refIfBusy(helper: ChildProcess): void {
-    const busy = this.live.size > 0;
+  /** The helper keeps the process alive only while a counted command runs. */
+  refIfBusy(): void {
+    const helper = this.helper;
+    if (!helper) return;
+    const busy = [...this.live.values()].some((child) => child.counted);
     for (const handle of [helper, helper.stdin, helper.stdout] as Array<{ ref?(): void; unref?(): void } | null>) {
       if (busy) handle?.ref?.();
       else handle?.unref?.();
@@ -210,6 +237,28 @@ export function startCommand(argv: string[], options: { input?: string } = {}): 
     child.stdin!.end(options.input);
   }
   return child as ChildProcess & StartedChild;
+}
+
+/**
+ * Starts `argv` in a session of its own with stdin and stdout on /dev/null and stderr appended to
+ * `stderrFile`; with `report`, fd 3 is a pipe read as the returned `report`.
+ */
+export async function startDetached(argv: string[], detached: DetachedStart): Promise<{ child: StartedChild; report: Readable | null }> {
+  const via = spawner();
+  if (via) {
+    const child = via.spawn(argv, { detached });
+    return { child, report: child.streams.get(3) ?? null };
+  }
+  const log = await open(detached.stderrFile, 'a');
+  try {
+    const child = spawn(argv[0]!, argv.slice(1), {
+      stdio: ['ignore', 'ignore', log.fd, ...(detached.report ? ['pipe' as const] : [])],
+      detached: true,
+    });
+    return { child: child as ChildProcess & StartedChild, report: (child.stdio[3] as Readable | undefined) ?? null };
+  } finally {
+    await log.close();
+  }
 }
 
 /** Runs `argv` to its end and collects its output; never throws for a failed or missing command. */
