@@ -30,6 +30,8 @@ export function turnSnapshotName(turn: number): string {
 
 export const sessionWorkflowId = (sessionId: string) => `sbx-session-${sessionId}`;
 export const fleetWorkflowId = (fleetId: string) => `sbx-fleet-${fleetId}`;
+/** The warm pool's workflow type, as clients start and list it and host activities tell its calls. */
+export const WARM_POOL_WORKFLOW = 'WarmPoolWorkflow';
 export const warmPoolWorkflowId = (fleetId: string, template: string) => `sbx-warmpool-${fleetId}-${template}`;
 export const hostTaskQueue = (hostId: string) => `sbx-host-${hostId}`;
 /** A host's tool calls get their own queue and slots, so they never take the slots lifecycle work needs. */

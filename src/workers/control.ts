@@ -3,7 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createFleetActivities } from '../activities/control/fleet-activities.js';
 import { createPlacementActivities } from '../activities/control/placement.js';
-import { fleetWorkflowId, warmPoolWorkflowId } from '../common/names.js';
+import { fleetWorkflowId, WARM_POOL_WORKFLOW, warmPoolWorkflowId } from '../common/names.js';
 import { createSbxNexusHandler } from '../nexus/handler.js';
 import { FleetConfig } from '../protocol/fleet-config.js';
 import { configureFleetSignal, configureWarmPoolSignal } from '../protocol/messages.js';
@@ -60,7 +60,7 @@ export async function startControlWorker(
     logger.info({ fleetId: fleet.fleetId, provisioner: fleet.provisioner, settings }, 'fleet configured');
     for (const pool of fleet.warmPools) {
       const poolConfig = WarmPoolConfig.parse({ ...pool, fleetId: fleet.fleetId });
-      await client.workflow.signalWithStart('WarmPoolWorkflow', {
+      await client.workflow.signalWithStart(WARM_POOL_WORKFLOW, {
         workflowId: warmPoolWorkflowId(fleet.fleetId, pool.template),
         taskQueue: config.taskQueue,
         args: [{ fleetId: fleet.fleetId, template: pool.template }],

@@ -22,6 +22,7 @@ import type { ExecOutputStore } from './exec-output-store.js';
 import type { OutputPage } from '../../protocol/messages.js';
 import { capCombinedOutput } from './output-cap.js';
 import { SessionAdmission } from './session-admission.js';
+import { WARM_POOL_WORKFLOW } from '../../common/names.js';
 
 export interface HostActivityDeps {
   hostId: string;
@@ -110,6 +111,12 @@ export function createHostActivities({
       const input = parseInput(inputs.StartSandboxInput, raw, 'startSandbox input');
       await owners.authorize(input.sandboxId);
       await runtime.start(input.sandboxId, await storage.sandboxPath(input.sandboxId), input.resources);
+      const ctx = Context.current();
+      if (ctx.info.workflowType === WARM_POOL_WORKFLOW) {
+        // The first command in a fresh gVisor sandbox is slower (~20 ms): a pool's sandbox runs it
+        // while it waits, not on the time of the session that claims it.
+        await runScript(input.sandboxId, 'true', {}).catch((err) => ctx.log.warn('warm-up command failed', { error: String(err) }));
+      }
     },
 
     /** Kills the sandbox's processes and deletes its container before its removal; the filesystem stays until then. */
