@@ -189,6 +189,17 @@ describe('warm claims', () => {
     expect(env.recorder.started(sessionId)).toEqual(['claimWarmSandbox', 'placeSession', 'createSandbox']);
   });
 
+  test('a claim that answers with a host but no warm sandbox (no fleet) places the cold create: no placement activity', async () => {
+    const hostId = env.id('h');
+    await env.startHost(hostId);
+    env.placement = { claimWarmSandbox: async () => ({ hostId }) };
+    const sessionId = env.id('s');
+    const { info } = await env.createSession({ sessionId });
+    expect(info).toMatchObject({ state: 'active', hostId, sandboxId: sessionId });
+    expect(info.warmClaim).toBeUndefined();
+    expect(env.recorder.started(sessionId)).toEqual(['claimWarmSandbox', 'createSandbox']);
+  });
+
   test('an empty pool is not asked twice: placement is told not to claim', async () => {
     const hostId = env.id('h');
     await env.startHost(hostId);
