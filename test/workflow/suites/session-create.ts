@@ -46,10 +46,13 @@ describe('the create saga undoes what each failing step made', () => {
     const hostId = env.id('h');
     await env.startHost(hostId);
     const sessionId = env.id('s');
-    const { info } = await env.createSession({ sessionId, hostId, resources: { cpus: 1, memoryMb: 256 } });
+    const { handle, info } = await env.createSession({ sessionId, hostId, resources: { cpus: 1, memoryMb: 256 } });
     expect(info.state).toBe('active');
     expect(env.recorder.started(sessionId)).toEqual(['placeSession', 'createSandbox']);
     expect(env.recorder.inputOf('createSandbox', sessionId)).toMatchObject({ start: { cpus: 1, memoryMb: 256 } });
+    await handle.executeUpdate(destroyUpdate);
+    await handle.result();
+    await env.recordHistory(handle.workflowId, 'session-create-starts-sandbox');
   });
 
   test('the sandbox fails to start: what was made is destroyed, nothing else runs', async () => {
