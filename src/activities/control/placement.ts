@@ -119,11 +119,14 @@ export function createPlacementActivities(config: PlacementConfig) {
 
     /**
      * Only the warm claim, run by the session workflow as a local activity so a claimed create
-     * finishes in its first workflow task. Null when there is no pool or nothing in it fits.
+     * finishes in its first workflow task. Null when there is no pool or nothing in it fits. Without
+     * a fleet there is no pool, and the default host is known here: that placement is the answer, so
+     * a cold create skips the placement activity.
      */
     async claimWarmSandbox(raw: PlaceSessionInput): Promise<Placement | null> {
       const input = parseInput(PlaceSessionInput, raw, 'claimWarmSandbox input');
       if (input.hostId) return null;
+      if (!config.fleet && config.defaultHostId) return timed('default', async () => ({ hostId: config.defaultHostId! }));
       return (await timed('warm', () => claimWarm(input))) ?? null;
     },
 

@@ -70,9 +70,8 @@ export function createHostActivities({
   };
 
   /**
-   * A fork's copy starts the new sandbox in the same activity (one host round trip less; its session
-   * then finds it running). A start that fails takes the new sandbox away again, so a failed fork
-   * leaves nothing behind.
+   * A create or a fork's copy starts the new sandbox in the same activity (one host round trip less).
+   * A start that fails takes the new sandbox away again, so a failed create or fork leaves nothing behind.
    */
   const startMade = async (sandboxId: string, resources: Resources, fresh: boolean) => {
     try {
@@ -85,7 +84,11 @@ export function createHostActivities({
   };
 
   return {
-    async createSandbox(raw: inputs.CreateSandboxInput): Promise<{ hostId: string; usedBytes: number }> {
+    /**
+     * Makes the sandbox's filesystem and, with `start`, starts it: a session's create and a fork's copy
+     * in one host call. A retry finds what an earlier attempt made and finishes it.
+     */
+    async createSandbox(raw: inputs.CreateSandboxInput): Promise<{ hostId: string }> {
       const input = parseInput(inputs.CreateSandboxInput, raw, 'createSandbox input');
       await owners.authorizeCreate(input.sandboxId, input.origin);
       const quotaBytes = input.quotaBytes ?? defaultQuotaBytes;
@@ -95,16 +98,12 @@ export function createHostActivities({
           `quotaBytes ${quotaBytes} is more than host ${hostId} allows (at most ${maxQuotaBytes}); ask for less.`,
         );
       }
-      const usedBytes = await admission.admit(input.sandboxId, async (isNew) => {
+      await admission.admit(input.sandboxId, async (isNew) => {
         await storage.createSandbox(input.sandboxId, input.origin, quotaBytes);
-        // Measured while the sandbox starts; read once the start is over, whatever its outcome.
-        const measuring = storage.usedBytes(input.sandboxId);
-        measuring.catch(() => undefined);
         // A filesystem made just now has no container yet: its start looks for none (one runsc call less).
         if (input.start) await startMade(input.sandboxId, input.start, isNew);
-        return measuring;
       });
-      return { hostId, usedBytes };
+      return { hostId };
     },
 
     async startSandbox(raw: inputs.StartSandboxInput): Promise<void> {

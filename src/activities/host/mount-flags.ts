@@ -25,11 +25,12 @@ export function mountOptionsIn(mountinfo: string, mountpoint: string): string[] 
  * `devices=off` (its FUSE mounts honour neither), so a setuid-root file or a device node written by a
  * sandbox would take effect on the host; a remount sets the kernel's flags, which it does enforce.
  * Checked on each first use and after changes that remount (create, rollback), since zfs-fuse mounts
- * afresh without them.
+ * afresh without them. False when nothing is mounted at `mountpoint`.
  */
-export async function ensureNosuidNodev(mountpoint: string): Promise<void> {
+export async function ensureNosuidNodev(mountpoint: string): Promise<boolean> {
   const options = mountOptionsIn(await readFile('/proc/self/mountinfo', 'utf8'), mountpoint);
-  if (!options || REQUIRED.every((flag) => options.includes(flag))) return;
+  if (!options) return false;
+  if (REQUIRED.every((flag) => options.includes(flag))) return true;
   // -i: the kernel's remount only; the fuse.zfs helper would take the mountpoint for a zfs command.
   const result = await runCommand(['mount', '-i', '-o', `remount,${REQUIRED.join(',')}`, mountpoint], { timeoutMs: 30_000 });
   if (result.exitCode !== 0) {
@@ -38,4 +39,5 @@ export async function ensureNosuidNodev(mountpoint: string): Promise<void> {
       `Could not remount ${mountpoint} nosuid,nodev (${String(result.stderr ?? result.message).trim()}); the host worker must run as root.`,
     );
   }
+  return true;
 }

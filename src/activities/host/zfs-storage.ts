@@ -62,6 +62,8 @@ export class ZfsStorage implements Storage {
   private reserveHeld = true;
   /** Mountpoints of session datasets: asked once (a `zfs get` costs ~25 ms), forgotten on destroy. */
   private readonly paths = new Map<string, string>();
+  /** Where `<root>/sessions` is mounted, which every session inherits: asked once. */
+  private sessionsMountpoint: Promise<string> | undefined;
   /** The removal running now, which the next one waits for (see destroySandbox). */
   private removals: Promise<void> = Promise.resolve();
   /** Sandboxes killed for removal whose removal may not have run yet (see rollback). */
@@ -149,6 +151,10 @@ export class ZfsStorage implements Storage {
     const dataset = this.sandboxDataset(sandboxId);
     if (quotaBytes !== undefined) assertQuota(quotaBytes);
     const label = originLabel(origin);
+    // A template's newest version is read beside the dataset's origin: two zfs reads at once, not one after the other.
+    if (origin.kind === 'template') assertName('template', origin.template);
+    const version = origin.kind === 'template' ? this.newestVersion(origin.template) : undefined;
+    version?.catch(() => undefined);
     const recorded = await this.originOf(dataset);
     if (recorded === label) return;
     if (recorded !== undefined && recorded !== null) {
@@ -166,16 +172,14 @@ export class ZfsStorage implements Storage {
     const quota = quotaBytes === undefined ? [] : ['-o', `quota=${quotaBytes}`];
     const properties = SESSION_PROPERTIES.flatMap((p) => ['-o', p]);
     if (origin.kind === 'template') {
-      assertName('template', origin.template);
       if (recorded === null) await this.destroyDataset(dataset);
-      const version = await this.newestVersion(origin.template);
-      const source = `${this.templateDataset(origin.template)}@${version}`;
+      const source = `${this.templateDataset(origin.template)}@${await version}`;
       await this.zfs(['clone', ...properties, '-o', `${ORIGIN_PROPERTY}=${label}`, ...quota, source, dataset], {
         operation: `clone ${source} into`,
         dataset,
         notFound: SbxErrorType.TemplateNotFound,
       });
-      await this.sandboxPath(sandboxId);
+      await this.clonedPath(sandboxId);
       return;
     }
     assertName('sandboxId', origin.sandboxId);
@@ -207,7 +211,25 @@ export class ZfsStorage implements Storage {
       dataset,
       notFound: SbxErrorType.SnapshotNotFound,
     }).catch(noSource);
-    await this.sandboxPath(sandboxId);
+    await this.clonedPath(sandboxId);
+  }
+
+  /**
+   * The directory of a session cloned just now: it inherits its mountpoint, `<sessions' mountpoint>/<id>`,
+   * so it is found without a `zfs get` when it is mounted there (else asked as for any session).
+   */
+  private async clonedPath(sandboxId: string): Promise<void> {
+    if (!this.sessionsMountpoint) {
+      const sessions = `${this.root}/sessions`;
+      const asked = this.get(sessions, 'mountpoint', { operation: 'find the directory of', dataset: sessions });
+      asked.catch(() => {
+        if (this.sessionsMountpoint === asked) this.sessionsMountpoint = undefined;
+      });
+      this.sessionsMountpoint = asked;
+    }
+    const path = join(await this.sessionsMountpoint, sandboxId);
+    if (await ensureNosuidNodev(path)) this.paths.set(sandboxId, path);
+    else await this.sandboxPath(sandboxId);
   }
 
   /**

@@ -111,7 +111,7 @@ export function stubHostActivities(recorder: Recorder, overrides: () => Partial<
   const defaults: HostActivities = {
     async createSandbox(raw) {
       parseInput(inputs.CreateSandboxInput, raw, 'createSandbox input');
-      return { hostId: hostId(), usedBytes: 0 };
+      return { hostId: hostId() };
     },
     async startSandbox(raw) {
       parseInput(inputs.StartSandboxInput, raw, 'startSandbox input');

@@ -42,14 +42,51 @@ describe('the create saga undoes what each failing step made', () => {
     expect(env.recorder.started(sessionId)).toEqual(['placeSession', 'createSandbox', 'destroySandbox']);
   });
 
-  test('startSandbox fails: the sandbox is stopped, then destroyed', async () => {
+  test('one host call makes and starts the sandbox', async () => {
     const hostId = env.id('h');
-    await env.startHost(hostId, () => ({ startSandbox: hostRefuses(SbxErrorType.CommandMissing, 'runsc is not installed') }));
+    await env.startHost(hostId);
+    const sessionId = env.id('s');
+    const { handle, info } = await env.createSession({ sessionId, hostId, resources: { cpus: 1, memoryMb: 256 } });
+    expect(info.state).toBe('active');
+    expect(env.recorder.started(sessionId)).toEqual(['placeSession', 'createSandbox']);
+    expect(env.recorder.inputOf('createSandbox', sessionId)).toMatchObject({ start: { cpus: 1, memoryMb: 256 } });
+    await handle.executeUpdate(destroyUpdate);
+    await handle.result();
+    await env.recordHistory(handle.workflowId, 'session-create-starts-sandbox');
+  });
+
+  test('the sandbox fails to start: what was made is destroyed, nothing else runs', async () => {
+    const hostId = env.id('h');
+    await env.startHost(hostId, () => ({ createSandbox: hostRefuses(SbxErrorType.CommandMissing, 'runsc is not installed') }));
     const sessionId = env.id('s');
     const { type, info } = await failedCreate({ sessionId, hostId });
     expect(type).toBe(SbxErrorType.CreateFailed);
     expect(info.state).toBe('failed');
-    expect(env.recorder.started(sessionId)).toEqual(['placeSession', 'createSandbox', 'startSandbox', 'stopSandbox', 'destroySandbox']);
+    expect(env.recorder.started(sessionId)).toEqual(['placeSession', 'createSandbox', 'destroySandbox']);
+  });
+
+  test('a create whose host call failed part-way is retried and finishes', async () => {
+    const hostId = env.id('h');
+    let failures = 1;
+    await env.startHost(hostId, () =>
+      failures > 0
+        ? {
+            createSandbox: async () => {
+              failures--;
+              throw new Error('the host worker lost its zfs daemon mid-way');
+            },
+          }
+        : {},
+    );
+    const sessionId = env.id('s');
+    const { info } = await env.createSession({ sessionId, hostId });
+    expect(info.state).toBe('active');
+    expect(env.recorder.timeline(sessionId).filter((step) => !step.startsWith('placeSession'))).toEqual([
+      'createSandbox:start',
+      'createSandbox:fail',
+      'createSandbox:start',
+      'createSandbox:end',
+    ]);
   });
 
   test("a sandbox that already exists is not destroyed: it may be another session's", async () => {
@@ -82,7 +119,7 @@ describe('the create saga undoes what each failing step made', () => {
         return { hostId: placed.hostId, fleetId };
       },
     };
-    await env.startHost(hostId, () => ({ startSandbox: hostRefuses(SbxErrorType.NoSpace, 'no space to start') }));
+    await env.startHost(hostId, () => ({ createSandbox: hostRefuses(SbxErrorType.NoSpace, 'no space to start') }));
     const sessionId = env.id('s');
     await failedCreate({ sessionId });
     const status = await eventually(
@@ -152,7 +189,18 @@ describe('warm claims', () => {
     const { info } = await env.createSession({ sessionId });
     expect(info).toMatchObject({ state: 'active', sandboxId: sessionId });
     expect(info.warmClaim).toBeUndefined();
-    expect(env.recorder.started(sessionId)).toEqual(['claimWarmSandbox', 'placeSession', 'createSandbox', 'startSandbox']);
+    expect(env.recorder.started(sessionId)).toEqual(['claimWarmSandbox', 'placeSession', 'createSandbox']);
+  });
+
+  test('a claim that answers with a host but no warm sandbox (no fleet) places the cold create: no placement activity', async () => {
+    const hostId = env.id('h');
+    await env.startHost(hostId);
+    env.placement = { claimWarmSandbox: async () => ({ hostId }) };
+    const sessionId = env.id('s');
+    const { info } = await env.createSession({ sessionId });
+    expect(info).toMatchObject({ state: 'active', hostId, sandboxId: sessionId });
+    expect(info.warmClaim).toBeUndefined();
+    expect(env.recorder.started(sessionId)).toEqual(['claimWarmSandbox', 'createSandbox']);
   });
 
   test('an empty pool is not asked twice: placement is told not to claim', async () => {

@@ -27,7 +27,7 @@ describe('destroy', () => {
     removal.open();
     const final = (await handle.result()) as SessionInfo;
     expect(final.state).toBe('destroyed');
-    expect(env.recorder.started(sessionId)).toEqual(['placeSession', 'createSandbox', 'startSandbox', 'stopSandbox', 'destroySandbox']);
+    expect(env.recorder.started(sessionId)).toEqual(['placeSession', 'createSandbox', 'stopSandbox', 'destroySandbox']);
   });
 
   test('a removal that keeps failing still closes the session as destroyed (the host reconcile removes the rest)', async () => {
