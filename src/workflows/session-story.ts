@@ -39,8 +39,10 @@ const commandText = (command: string | string[]) => (typeof command === 'string'
 type Summaries<A> = { [K in keyof A]: A[K] extends (...args: infer P) => unknown ? (input: P[0]) => string : never };
 
 const hostSummaries: Summaries<HostActivities> = {
-  createSandbox: ({ sandboxId, origin }) =>
-    origin.kind === 'snapshot' ? `create sandbox ${sandboxId} from ${origin.sandboxId}@${origin.snapshot}` : `create sandbox ${sandboxId}`,
+  createSandbox: ({ sandboxId, origin, start }) =>
+    origin.kind === 'snapshot'
+      ? `create sandbox ${sandboxId} from ${origin.sandboxId}@${origin.snapshot}`
+      : `${start ? 'create and start' : 'create'} sandbox ${sandboxId}`,
   startSandbox: ({ sandboxId }) => `start sandbox ${sandboxId}`,
   stopSandbox: ({ sandboxId }) => `stop sandbox ${sandboxId}`,
   destroySandbox: ({ sandboxId }) => `destroy sandbox ${sandboxId}`,
