@@ -48,7 +48,7 @@ export async function startControlWorker(
   });
   if (fleet) {
     const settings = FleetConfig.parse({ ...fleet.settings, fleetId: fleet.fleetId, provisioner: fleet.provisioner });
-    activities = { ...activities, ...createFleetActivities(createProvisioner(config, fleet)) };
+    activities = { ...activities, ...createFleetActivities(await createProvisioner(config, fleet)) };
     await client.workflow.signalWithStart('FleetWorkflow', {
       workflowId: fleetWorkflowId(fleet.fleetId),
       taskQueue: config.taskQueue,
