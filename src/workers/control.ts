@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
@@ -16,6 +17,8 @@ import { workflowInterceptorModules } from './workflow-interceptors.js';
 import { createProvisioner } from './provisioner-factory.js';
 
 export { ControlConfig } from './control-config.js';
+
+const HEAP_GROWING_PERCENT = 50;
 
 export interface RunningControl {
   worker: Worker;
@@ -73,6 +76,10 @@ export async function startControlWorker(
   }
 
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  // Every evicted workflow leaves its own copy of the workflow modules as garbage, and V8 lets a heap
+  // grow to several times its live size before collecting: 440 MB RSS at 200 sessions, 250 MB of it
+  // garbage. Growing by at most half the live size keeps RSS near the cache's true cost.
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
   // A bundle holds the workflow interceptors already; bundling at start adds them.
   const bundlePath = options.workflowBundlePath ?? currentWorkflowBundle(logger);
   const worker = await Worker.create({
