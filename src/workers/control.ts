@@ -19,6 +19,7 @@ import { createProvisioner } from './provisioner-factory.js';
 export { ControlConfig } from './control-config.js';
 
 const HEAP_GROWING_PERCENT = 50;
+const WORKFLOW_SEMI_SPACE_MB = 4;
 
 export interface RunningControl {
   worker: Worker;
@@ -80,6 +81,9 @@ export async function startControlWorker(
   // grow to several times its live size before collecting: 440 MB RSS at 200 sessions, 250 MB of it
   // garbage. Growing by at most half the live size keeps RSS near the cache's true cost.
   setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  // The workflow thread's isolate, made by Worker.create below, takes this; its young generation
+  // otherwise grows to 32 MB under the churn of module evaluation.
+  setFlagsFromString(`--max-semi-space-size=${WORKFLOW_SEMI_SPACE_MB}`);
   // A bundle holds the workflow interceptors already; bundling at start adds them.
   const bundlePath = options.workflowBundlePath ?? currentWorkflowBundle(logger);
   const worker = await Worker.create({
