@@ -1,10 +1,10 @@
 # One image for both sbx processes: `control` and `host` (see docker-compose.yml).
 
-# gVisor's runsc at the version pinned in scripts/versions.env, static (CGO_ENABLED=0: a cgo build
-# cannot re-exec itself inside its chroot).
+# gVisor's runsc at the version pinned in scripts/versions.env, with sbx's patches, static.
 FROM golang:1.23-bookworm AS gvisor
-COPY scripts/versions.env /tmp/versions.env
-RUN . /tmp/versions.env && CGO_ENABLED=0 GOBIN=/out go install "gvisor.dev/gvisor/runsc@$GVISOR_VERSION"
+COPY scripts/versions.env scripts/build-runsc.sh /tmp/scripts/
+COPY scripts/gvisor-patches /tmp/scripts/gvisor-patches
+RUN . /tmp/scripts/versions.env && /tmp/scripts/build-runsc.sh "$GVISOR_VERSION" /out
 
 # The sbx-files helper that every sandbox mounts read-only: a static Go binary.
 FROM golang:1.25-bookworm AS files-helper

@@ -19,7 +19,7 @@ pool=${SBX_POOL:-sbx}
 pool_size=${SBX_POOL_SIZE:-8G}
 temporal_dir="$cache/temporal-cli-$TEMPORAL_CLI_VERSION"
 server_dir="$cache/temporal-server-$TEMPORAL_SERVER_VERSION"
-gvisor_dir="$cache/runsc-$GVISOR_VERSION"
+gvisor_dir="$cache/runsc-$GVISOR_VERSION-sbx$GVISOR_PATCHLEVEL"
 moto_dir="$cache/moto-$MOTO_VERSION"
 temporalio_py_dir="$cache/temporalio-py-$TEMPORALIO_PY_VERSION"
 
@@ -83,9 +83,8 @@ if [ ! -x "$server_dir/temporal-server" ] || [ ! -x "$server_dir/temporal-sql-to
   mv "$server_dir.tmp" "$server_dir"
 fi
 
-# 2b. gVisor's runsc at the pinned version, built from its Go module (CGO_ENABLED=0: a cgo build is
-# dynamically linked and cannot re-exec itself inside its chroot), and kept only if it runs a sandbox
-# here. Otherwise Debian's runsc from step 1 stays in use, and every run says so.
+# 2b. gVisor's runsc at the pinned version with sbx's patches, built from its Go module by
+# scripts/build-runsc.sh, and kept only if it runs a sandbox here. Otherwise Debian's runsc from step 1 stays in use, and every run says so.
 smoke_runsc() { # <runsc>: runs a busybox echo in a throwaway sandbox; prints runsc's error on failure
   local dir out rc=0
   dir=$(mktemp -d)
@@ -114,11 +113,10 @@ if [ ! -x "$gvisor_dir/runsc" ]; then
   elif [ -z "$reason" ] && ! is_root; then
     reason="checking that it runs a sandbox needs root"
   elif [ -z "$reason" ]; then
-    step "building gVisor runsc $GVISOR_VERSION from its Go module (first run only, a few minutes)"
+    step "building gVisor runsc $GVISOR_VERSION (patchlevel $GVISOR_PATCHLEVEL) from its Go module (first run only, a few minutes)"
     rm -rf "$gvisor_dir.tmp"
-    if ! CGO_ENABLED=0 GOBIN="$gvisor_dir.tmp" nice -n 10 go install "gvisor.dev/gvisor/runsc@$GVISOR_VERSION" \
-        >"$cache/runsc-build.log" 2>&1; then
-      reason="go install gvisor.dev/gvisor/runsc@$GVISOR_VERSION failed; see $cache/runsc-build.log"
+    if ! nice -n 10 "$here/build-runsc.sh" "$GVISOR_VERSION" "$gvisor_dir.tmp" >"$cache/runsc-build.log" 2>&1; then
+      reason="building gvisor.dev/gvisor/runsc@$GVISOR_VERSION failed; see $cache/runsc-build.log"
     elif ! smoke=$(smoke_runsc "$gvisor_dir.tmp/runsc"); then
       reason="it built but could not run a sandbox here: $smoke"
     else

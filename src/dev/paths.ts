@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Pinned versions, shared with scripts/bootstrap.sh through scripts/versions.env. */
-export function pinnedVersions(): { temporalCli: string; moto: string; gvisor: string; temporalioPy: string } {
+export function pinnedVersions(): { temporalCli: string; moto: string; gvisor: string; gvisorPatchlevel: string; temporalioPy: string } {
   const text = readFileSync(join(repoRoot, 'scripts', 'versions.env'), 'utf8');
   const values = Object.fromEntries(
     text
@@ -19,6 +19,7 @@ export function pinnedVersions(): { temporalCli: string; moto: string; gvisor: s
     temporalCli: values.TEMPORAL_CLI_VERSION!,
     moto: values.MOTO_VERSION!,
     gvisor: values.GVISOR_VERSION!,
+    gvisorPatchlevel: values.GVISOR_PATCHLEVEL!,
     temporalioPy: values.TEMPORALIO_PY_VERSION!,
   };
 }
@@ -48,7 +49,8 @@ export function temporalioPythonPath(): string {
 export function runscPath(): string {
   if (process.env.SBX_RUNSC) return process.env.SBX_RUNSC;
   try {
-    const built = join(cacheDir(), `runsc-${pinnedVersions().gvisor}`, 'runsc');
+    const { gvisor, gvisorPatchlevel } = pinnedVersions();
+    const built = join(cacheDir(), `runsc-${gvisor}-sbx${gvisorPatchlevel}`, 'runsc');
     if (existsSync(built)) return built;
   } catch {
     // No versions.env beside the code: nothing was built for it.

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CONTROL_TASK_QUEUE, FleetId, HostId, TemplateName } from '../common/names.js';
 import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
-import { Ec2ProvisionerFields } from '../activities/control/ec2-provisioner.js';
+import { Ec2ProvisionerFields } from '../activities/control/ec2-provisioner-fields.js';
 
 /** Bounds `sbx control`'s memory: past this many open sessions, the cache, not the session count, sets it. */
 export const DEFAULT_MAX_CACHED_WORKFLOWS = 40;
