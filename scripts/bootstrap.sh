@@ -223,36 +223,23 @@ if ! stale=$(node dist/workers/bundle-workflows.js --check); then
   node dist/workers/bundle-workflows.js >/dev/null || die "bundling the workflows failed (node dist/workers/bundle-workflows.js)"
 fi
 
-# 6. The sbx-files helper, mounted read-only into every sandbox: a static Go binary, so it runs
-#    whatever the template's libc.
-helper=dist/sandbox-bin/sbx-files
-if [ ! -x "$helper" ] || [ ! -s "$helper" ] || [ -n "$(find helpers/sbx-files -newer "$helper" 2>/dev/null | head -1)" ]; then
-  command -v go >/dev/null || die "the Go toolchain is needed to build the sbx-files helper; install Go >= 1.25"
-  step "building the sbx-files helper"
-  mkdir -p "$(dirname "$helper")"
-  (cd helpers/sbx-files && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$repo/$helper.tmp" .) \
-    || die "building helpers/sbx-files failed"
-  mv "$helper.tmp" "$helper"
-fi
-
-# 6b. The sbx-reaper helper, on the host only: runsc create runs under it, so the sandbox it leaves is
-#     reaped the moment it dies and `runsc delete` (stop, rollback, destroy) does not wait on init.
-reaper=dist/host-bin/sbx-reaper
-if [ ! -x "$reaper" ] || [ ! -s "$reaper" ] || [ -n "$(find helpers/sbx-reaper -newer "$reaper" 2>/dev/null | head -1)" ]; then
-  step "building the sbx-reaper helper"
-  mkdir -p "$(dirname "$reaper")"
-  (cd helpers/sbx-reaper && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$repo/$reaper.tmp" .) \
-    || die "building helpers/sbx-reaper failed"
-  mv "$reaper.tmp" "$reaper"
-fi
-
-# 6c. The sbx-spawn helper, on the host only: the host worker starts runsc and zfs through it, so no
-#     command pays for copying the worker's page tables (a fork of a 180 MB process costs ~5 ms).
-spawner=dist/host-bin/sbx-spawn
-if [ ! -x "$spawner" ] || [ ! -s "$spawner" ] || [ -n "$(find helpers/sbx-spawn -newer "$spawner" 2>/dev/null | head -1)" ]; then
-  step "building the sbx-spawn helper"
-  mkdir -p "$(dirname "$spawner")"
-  (cd helpers/sbx-spawn && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$repo/$spawner.tmp" .) \
-    || die "building helpers/sbx-spawn failed"
-  mv "$spawner.tmp" "$spawner"
-fi
+# 6. sbx's Go helpers, static binaries (CGO_ENABLED=0), rebuilt when their source is newer:
+#    - sbx-files, mounted read-only into every sandbox (static, so it runs whatever the template's libc);
+#    - sbx-reaper, on the host: runsc create runs under it, so the sandbox it leaves is reaped the
+#      moment it dies and `runsc delete` (stop, rollback, destroy) does not wait on init;
+#    - sbx-spawn, on the host: the host worker starts runsc and zfs through it, so no command pays
+#      for copying the worker's page tables (a fork of a 180 MB process costs ~5 ms).
+build_helper() { # <name> <output path>
+  local name=$1 out=$2
+  if [ ! -x "$out" ] || [ ! -s "$out" ] || [ -n "$(find "helpers/$name" -newer "$out" 2>/dev/null | head -1)" ]; then
+    command -v go >/dev/null || die "the Go toolchain is needed to build the $name helper; install Go >= 1.25"
+    step "building the $name helper"
+    mkdir -p "$(dirname "$out")"
+    (cd "helpers/$name" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$repo/$out.tmp" .) \
+      || die "building helpers/$name failed"
+    mv "$out.tmp" "$out"
+  fi
+}
+build_helper sbx-files dist/sandbox-bin/sbx-files
+build_helper sbx-reaper dist/host-bin/sbx-reaper
+build_helper sbx-spawn dist/host-bin/sbx-spawn
