@@ -453,7 +453,7 @@ export class GvisorRuntime implements Runtime {
   private async runsc(args: string[], options: { reject?: boolean; timeoutMs?: number } = {}): Promise<CommandResult> {
     const timeout = options.timeoutMs ?? this.timeoutsMs.call;
     const result = await runCommand([this.binary, ...this.globalFlags, ...args], { timeoutMs: timeout, killAfterMs: KILL_GRACE_MS });
-    if (result.exitCode === undefined && (result as { code?: string }).code === 'ENOENT') throw runscMissing(this.binary);
+    if (result.exitCode === undefined && result.code === 'ENOENT') throw runscMissing(this.binary);
     if (result.timedOut) throw runscTimedOut(args, timeout);
     if (result.exitCode !== 0 && options.reject !== false) throw runscFailed(args, result);
     return result;

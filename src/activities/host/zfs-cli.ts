@@ -125,15 +125,14 @@ export function zfsCommandLine(command: 'zfs' | 'zpool', args: string[], cli: Zf
   return locked ? ['flock', '-w', seconds(cli.lockWaitMs), '-E', String(LOCK_TIMEOUT_EXIT), cli.lockPath, ...bounded] : bounded;
 }
 
+/** A backstop for `timeout` itself: lock wait, command time and its kill grace, then some. */
+const backstopMs = (cli: ZfsCliOptions) => cli.lockWaitMs + cli.timeoutMs + 15_000;
+
 /** Runs `zfs` or `zpool` and reports the outcome instead of throwing, for the caller to classify. */
 export async function runZfs(command: 'zfs' | 'zpool', args: string[], cli: ZfsCliOptions = DEFAULT_ZFS_CLI): Promise<ZfsResult> {
   const line = zfsCommandLine(command, args, cli);
   if (line[0] === 'flock') await ensureLockFile(cli.lockPath);
-  const result = await runCommand(line, {
-    stripFinalNewline: true,
-    // A backstop for `timeout` itself: lock wait, command time and its kill grace, then some.
-    timeoutMs: cli.lockWaitMs + cli.timeoutMs + 15_000,
-  });
+  const result = await runCommand(line, { stripFinalNewline: true, timeoutMs: backstopMs(cli) });
   return outcome(result, line[0] === 'flock');
 }
 
@@ -153,13 +152,13 @@ export async function runZfsSnapshotThenGet(
   const line = zfsCommandLine('zfs', ['snapshot'], cli);
   await ensureLockFile(cli.lockPath);
   const script = [...line.slice(0, -2), 'sh', '-c', SNAPSHOT_THEN_GET, 'sh', snapshot, properties];
-  const result = await runCommand(script, { stripFinalNewline: true, timeoutMs: cli.lockWaitMs + cli.timeoutMs + 15_000 });
+  const result = await runCommand(script, { stripFinalNewline: true, timeoutMs: backstopMs(cli) });
   return outcome(result, true);
 }
 
-/** Classifies an execa result of a zfsCommandLine (for callers that pipe, such as send | recv). */
+/** Classifies the result of a zfsCommandLine. */
 export function outcome(
-  result: { exitCode?: number; stdout?: unknown; stderr?: unknown; message?: string; timedOut?: boolean },
+  result: { exitCode?: number; stdout?: unknown; stderr?: unknown; message?: string; timedOut?: boolean; code?: string },
   locked: boolean,
 ): ZfsResult {
   const spawned = result.exitCode !== undefined;
@@ -170,7 +169,7 @@ export function outcome(
     exitCode,
     stdout: String(result.stdout ?? ''),
     stderr: String(result.stderr ?? '') || (spawned ? '' : (result.message ?? '')),
-    spawnCode: spawned ? undefined : (result as { code?: string }).code,
+    spawnCode: spawned ? undefined : result.code,
     timedOut,
   };
 }
