@@ -2,7 +2,7 @@ import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
-import { constants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,7 @@ import { buildOciSpec, SANDBOX_HELPER_DIR, sandboxCgroup } from './oci-spec.js';
 import { sandboxAbsolutePath } from './sandbox-path.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { supervise } from './supervise.js';
-import { runCommand, startCommand, startDetached, type CommandResult, type StartedChild } from './spawner.js';
+import { runCommand, signalName, startCommand, startDetached, type CommandResult, type StartedChild } from './spawner.js';
 
 export interface GvisorRuntimeOptions {
   /** runsc's state directory (one per host). */
@@ -553,8 +553,7 @@ async function reaperReport(child: StartedChild, pipe: Readable): Promise<[numbe
   }
   child.unref?.();
   if (report[1] === 'exit') return [Number(report[2]), null];
-  const name = Object.entries(constants.signals).find(([, n]) => n === Number(report[2]))?.[0] as NodeJS.Signals | undefined;
-  return [null, name ?? 'SIGKILL'];
+  return [null, signalName(Number(report[2])) ?? 'SIGKILL'];
 }
 
 /** The flags sbx gives every runsc call, for the build at `binary` (the bench's raw sandboxes use them too). */

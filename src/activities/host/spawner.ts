@@ -48,14 +48,16 @@ interface SpawnEvent {
   pid?: number;
   error?: string;
   code?: string;
-  fd?: 1 | 2;
+  /** 1 and 2, or 3 for a detached start's report pipe. */
+  fd?: number;
   data?: string;
   eof?: boolean;
   exit?: number;
   signal?: number;
 }
 
-const signalName = (n: number): NodeJS.Signals | null =>
+/** The name of signal number `n`, null when it has none. */
+export const signalName = (n: number): NodeJS.Signals | null =>
   (Object.entries(constants.signals).find(([, value]) => value === n)?.[0] as NodeJS.Signals | undefined) ?? null;
 
 class RelayedChild extends EventEmitter implements StartedChild {
@@ -182,8 +184,8 @@ export class Spawner {
     this.helper?.stdin?.write(`${JSON.stringify(request)}\n`);
   }
 
-  private start(): ChildProcess {
-    if (this.helper) return this.helper;
+  private start(): void {
+    if (this.helper) return;
     const helper = spawn(this.binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.helper = helper;
     createInterface({ input: helper.stdout! }).on('line', (line) => {
@@ -204,7 +206,6 @@ export class Spawner {
     helper.once('error', lost);
     helper.once('exit', lost);
     this.refIfBusy();
-    return helper;
   }
 
   /** The helper keeps the process alive only while a counted command runs. */
