@@ -1,6 +1,6 @@
 import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
@@ -120,7 +120,9 @@ export class GvisorRuntime implements Runtime {
   }
 
   async exec(sandboxId: string, bundlePath: string, request: ExecRequest, hooks: ExecHooks = {}): Promise<ExecResult> {
-    const [pidDir, oomKillsBefore] = await Promise.all([mkdtemp(join(tmpdir(), 'sbx-exec-')), this.oomKills(sandboxId)]);
+    // Synchronous: a local directory and a cgroup file cost microseconds, a thread-pool round trip each far more.
+    const pidDir = mkdtempSync(join(tmpdir(), 'sbx-exec-'));
+    const oomKillsBefore = this.oomKills(sandboxId);
     const pidFile = join(pidDir, 'pid');
     const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command;
     const env = Object.entries(request.env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
@@ -173,7 +175,7 @@ export class GvisorRuntime implements Runtime {
       if (run.exitCode === 128 || run.exitCode === 137) {
         // Either the command was SIGKILLed or the whole sandbox died under it: the memory cgroup
         // tells an OOM kill apart from any other kill.
-        const oomKillsAfter = await this.oomKills(sandboxId);
+        const oomKillsAfter = this.oomKills(sandboxId);
         if (oomKillsAfter !== undefined && oomKillsAfter > (oomKillsBefore ?? 0)) return { ...base, exitCode: 137, status: 'oom' };
         if (run.exitCode === 137) return { ...base, status: 'killed' };
         if ((await this.status(sandboxId)) !== 'running') return { ...base, exitCode: 137, status: 'killed' };
@@ -359,13 +361,18 @@ export class GvisorRuntime implements Runtime {
   }
 
   /** OOM kills counted by the sandbox's memory cgroup (v1 or v2); undefined without one. */
-  private async oomKills(sandboxId: string): Promise<number | undefined> {
+  private oomKills(sandboxId: string): number | undefined {
     const group = sandboxCgroup(this.cgroupParent, sandboxId);
     for (const [file, key] of [
       [join(CGROUP_FS, 'memory', group, 'memory.oom_control'), 'oom_kill'],
       [join(CGROUP_FS, group, 'memory.events'), 'oom_kill'],
     ] as const) {
-      const text = await readFile(file, 'utf8').catch(() => undefined);
+      let text: string | undefined;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch {
+        text = undefined;
+      }
       const match = text && new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
       if (match) return Number(match[1]);
     }
