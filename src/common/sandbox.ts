@@ -265,6 +265,9 @@ export interface SnapshotInfo {
   referencedBytes: number;
 }
 
+/** A snapshot as its making reports it: its sizes, without its place in the dataset's history. */
+export type MadeSnapshot = Omit<SnapshotInfo, 'createTxg'>;
+
 /** Where a new sandbox's filesystem comes from: a template, or another sandbox's snapshot (fork). */
 export const SandboxOrigin = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('template'), template: TemplateName }),

@@ -57,6 +57,17 @@ describe('ZfsStorage on real zfs-fuse', () => {
       .map((n) => n.slice(`${root}-own/sessions/`.length));
   const snapshotNames = async (sessionId: string) => (await storage.listSnapshots(sessionId)).map((snap) => snap.name);
 
+  it('reports a new snapshot with the sizes zfs gives it, made now or by an earlier attempt', async () => {
+    await storage.createSandbox('sized', { kind: 'template', template: 'tiny' });
+    await put('sized', 'blob', 'x'.repeat(300 * 1024));
+    const made = await storage.snapshot('sized', 'turn-000001');
+    const props = await zfs('get', '-Hp', '-o', 'property,value', 'used,referenced', `${dataset('sized')}@turn-000001`);
+    const { used, referenced } = Object.fromEntries(props.split('\n').map((line) => line.split('\t'))) as Record<string, string>;
+    expect(made).toEqual({ name: 'turn-000001', usedBytes: Number(used), referencedBytes: Number(referenced) });
+    expect(made.referencedBytes).toBeGreaterThan(300 * 1024);
+    expect(await storage.snapshot('sized', 'turn-000001')).toEqual(made);
+  });
+
   it('makes a fork a clone of the snapshot, with no snapshots of its own', async () => {
     await storage.snapshot('s1', 'turn-000001');
     await storage.createSandbox('s2', { kind: 'snapshot', sandboxId: 's1', snapshot: 'turn-000001' });

@@ -8,7 +8,7 @@ import {
   type ExecResult,
   type PoolHealth,
   type Resources,
-  type SnapshotInfo,
+  type MadeSnapshot,
 } from '../../common/sandbox.js';
 import { parseInput } from '../../common/validate.js';
 import type { Runtime, Storage } from './backends.js';
@@ -210,7 +210,7 @@ export function createHostActivities({
       await (await files(input.sandboxId)).deletePath(input.request);
     },
 
-    async snapshotSandbox(raw: inputs.SnapshotInput): Promise<SnapshotInfo> {
+    async snapshotSandbox(raw: inputs.SnapshotInput): Promise<MadeSnapshot> {
       const input = parseInput(inputs.SnapshotInput, raw, 'snapshot request');
       await owners.authorize(input.sandboxId);
       return storage.snapshot(input.sandboxId, input.name);

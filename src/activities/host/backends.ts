@@ -1,4 +1,13 @@
-import type { ContainerState, ExecRequest, ExecResult, PoolHealth, Resources, SandboxOrigin, SnapshotInfo } from '../../common/sandbox.js';
+import type {
+  ContainerState,
+  ExecRequest,
+  ExecResult,
+  PoolHealth,
+  Resources,
+  SandboxOrigin,
+  SnapshotInfo,
+  MadeSnapshot,
+} from '../../common/sandbox.js';
 
 /**
  * Where a sandbox's filesystem lives. Every method is idempotent: the goal state already reached
@@ -18,7 +27,7 @@ export interface Storage {
   sandboxExists(sandboxId: string): Promise<boolean>;
   setQuota(sandboxId: string, quotaBytes: number): Promise<void>;
   usedBytes(sandboxId: string): Promise<number>;
-  snapshot(sandboxId: string, name: string): Promise<SnapshotInfo>;
+  snapshot(sandboxId: string, name: string): Promise<MadeSnapshot>;
   /** Restores the snapshot and destroys later ones (as `zfs rollback -r`). */
   rollback(sandboxId: string, name: string): Promise<void>;
   destroySnapshot(sandboxId: string, name: string): Promise<void>;

@@ -136,26 +136,6 @@ export async function runZfs(command: 'zfs' | 'zpool', args: string[], cli: ZfsC
   return outcome(result, line[0] === 'flock');
 }
 
-/** Makes the snapshot named by $1, then (only if it was made) prints the properties $2 of it. */
-const SNAPSHOT_THEN_GET = 'zfs snapshot "$1" && exec zfs get -Hp -o name,property,value "$2" "$1"';
-
-/**
- * `zfs snapshot`, then `zfs get` of the new snapshot's properties, as one locked and bounded command:
- * a turn's snapshot and its sizes cost the worker one process tree instead of two. The names travel
- * as arguments, never as shell text. A failure does not say which of the two failed.
- */
-export async function runZfsSnapshotThenGet(
-  snapshot: string,
-  properties: string,
-  cli: ZfsCliOptions = DEFAULT_ZFS_CLI,
-): Promise<ZfsResult> {
-  const line = zfsCommandLine('zfs', ['snapshot'], cli);
-  await ensureLockFile(cli.lockPath);
-  const script = [...line.slice(0, -2), 'sh', '-c', SNAPSHOT_THEN_GET, 'sh', snapshot, properties];
-  const result = await runCommand(script, { stripFinalNewline: true, timeoutMs: backstopMs(cli) });
-  return outcome(result, true);
-}
-
 /** Classifies the result of a zfsCommandLine. */
 export function outcome(
   result: { exitCode?: number; stdout?: unknown; stderr?: unknown; message?: string; timedOut?: boolean; code?: string },

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
-import type { PoolHealth, SandboxOrigin, SnapshotInfo } from '../../common/sandbox.js';
+import type { MadeSnapshot, PoolHealth, SandboxOrigin, SnapshotInfo } from '../../common/sandbox.js';
 import type { Storage } from './backends.js';
 import { ensureNosuidNodev } from './mount-flags.js';
-import { DEFAULT_ZFS_CLI, runZfs, runZfsRetryingBusy, runZfsSnapshotThenGet, type ZfsCliOptions, type ZfsResult } from './zfs-cli.js';
+import { DEFAULT_ZFS_CLI, runZfs, runZfsRetryingBusy, type ZfsCliOptions, type ZfsResult } from './zfs-cli.js';
 import { zfsFailure, type ZfsOperation } from './zfs-errors.js';
 import { parsePoolList, parseSnapshotList } from './zfs-parse.js';
 import { assertName, assertQuota, originLabel } from './storage-names.js';
@@ -281,27 +281,33 @@ export class ZfsStorage implements Storage {
     return Number(used);
   }
 
-  async snapshot(sandboxId: string, name: string): Promise<SnapshotInfo> {
+  async snapshot(sandboxId: string, name: string): Promise<MadeSnapshot> {
     const dataset = this.sandboxDataset(sandboxId);
     assertName('snapshot name', name);
     const snapshot = `${dataset}@${name}`;
-    const made = await runZfsSnapshotThenGet(snapshot, SNAPSHOT_PROPS, this.cli);
-    if (made.exitCode === 0) return parseSnapshotList(made.stdout)[0]!;
-    if (made.timedOut) throw zfsFailure(made, { operation: 'snapshot', dataset: snapshot });
-    // Step by step, to tell what failed: made by an earlier attempt, out of space (the reserve), gone.
-    await this.withReserve(() =>
-      this.zfsAllowing(
-        ['snapshot', snapshot],
-        { operation: 'snapshot', dataset: snapshot, notFound: SbxErrorType.SessionNotFound },
-        SbxErrorType.AlreadyExists,
-      ),
-    );
+    const made = await runZfs('zfs', ['snapshot', snapshot], this.cli);
+    if (made.exitCode === 0) {
+      // A snapshot just made holds no blocks of its own, and references what its dataset does.
+      const referencedBytes = await referencedAt(await this.sandboxPath(sandboxId));
+      if (referencedBytes !== undefined) return { name, usedBytes: 0, referencedBytes };
+    } else {
+      if (made.timedOut) throw zfsFailure(made, { operation: 'snapshot', dataset: snapshot });
+      // Step by step, to tell what failed: made by an earlier attempt, out of space (the reserve), gone.
+      await this.withReserve(() =>
+        this.zfsAllowing(
+          ['snapshot', snapshot],
+          { operation: 'snapshot', dataset: snapshot, notFound: SbxErrorType.SessionNotFound },
+          SbxErrorType.AlreadyExists,
+        ),
+      );
+    }
     const out = await this.zfs(['get', '-Hp', '-o', 'name,property,value', SNAPSHOT_PROPS, snapshot], {
       operation: 'read the properties of',
       dataset: snapshot,
       notFound: SbxErrorType.SnapshotNotFound,
     });
-    return parseSnapshotList(out)[0]!;
+    const { usedBytes, referencedBytes } = parseSnapshotList(out)[0]!;
+    return { name, usedBytes, referencedBytes };
   }
 
   async rollback(sandboxId: string, name: string): Promise<void> {
@@ -653,4 +659,16 @@ function importFailure(name: string, err: unknown): Error {
   if ((err as { type?: string }).type) return err as Error;
   const detail = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
   return sbxFailure(SbxErrorType.InvalidArgument, `Importing template ${name} failed and was undone: ${detail}`);
+}
+
+/**
+ * The referenced bytes of the dataset mounted at `path`, from its mount: zfs-fuse reports a
+ * dataset's blocks in use, in 512-byte units, as exactly its `referenced`. One statfs instead of a
+ * `zfs get` process (~5 ms) on every turn's path. Undefined when nothing is mounted at `path` (its
+ * device is its parent's) or the mount counts in other units.
+ */
+async function referencedAt(path: string): Promise<number | undefined> {
+  const [mount, parent, fs] = await Promise.all([stat(path), stat(dirname(path)), statfs(path)]);
+  if (mount.dev === parent.dev || fs.bsize !== 512) return undefined;
+  return (fs.blocks - fs.bfree) * fs.bsize;
 }
