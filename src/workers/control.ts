@@ -12,7 +12,7 @@ import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 import type { ControlConfig } from './control-config.js';
 import { installTemporalLogging } from './logger.js';
 import { startMetrics, type MetricsServer } from './metrics.js';
-import { currentWorkflowBundle, workflowsPath } from './workflow-bundle.js';
+import { currentWorkflowBundle, workflowPreloadModules, workflowsPath } from './workflow-bundle.js';
 import { workflowInterceptorModules } from './workflow-interceptors.js';
 import { createProvisioner } from './provisioner-factory.js';
 
@@ -92,7 +92,11 @@ export async function startControlWorker(
     taskQueue: config.taskQueue,
     ...(bundlePath
       ? { workflowBundle: { codePath: bundlePath } }
-      : { workflowsPath: workflowsPath(), interceptors: { workflowModules: workflowInterceptorModules() } }),
+      : {
+          workflowsPath: workflowsPath(),
+          interceptors: { workflowModules: workflowInterceptorModules() },
+          bundlerOptions: { preloadModules: workflowPreloadModules() },
+        }),
     activities,
     // Each cached workflow holds its own copy of the workflow modules (reuseV8Context); the cap bounds memory.
     maxCachedWorkflows: config.maxCachedWorkflows,

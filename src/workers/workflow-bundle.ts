@@ -10,6 +10,15 @@ export function workflowsPath(): string {
   return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
 }
 
+/**
+ * Modules evaluated once per workflow thread and shared by its workflows (reuseV8Context), instead of
+ * once per new workflow: zod's own modules (its classes, not our schemas). The SDK freezes what they export.
+ */
+export function workflowPreloadModules(): string[] {
+  const js = fileURLToPath(new URL('../workflows/shared-libraries.js', import.meta.url));
+  return [existsSync(js) ? js : js.replace(/\.js$/, '.ts')];
+}
+
 /** Where the build writes the workflow bundle: dist/workflow-bundle.js, beside the compiled code. */
 export function prebuiltBundlePath(): string {
   return fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));

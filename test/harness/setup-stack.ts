@@ -12,6 +12,7 @@ import { startMoto } from '../../src/dev/moto.js';
 import { freePort } from '../../src/dev/net.js';
 import { sbxSearchAttributes } from '../../src/protocol/search-attributes.js';
 import { workflowInterceptorModules } from '../../src/workers/workflow-interceptors.js';
+import { workflowPreloadModules } from '../../src/workers/workflow-bundle.js';
 import { CALLER_NAMESPACE, STACK_ENV, type TestStack } from './stack.js';
 import { workflowsPaths } from './workflows.js';
 
@@ -66,6 +67,7 @@ export default async function globalSetup(): Promise<void> {
   const bundle = await bundleWorkflowCode({
     workflowsPath: workflowsPaths.all,
     workflowInterceptorModules: workflowInterceptorModules(),
+    preloadModules: workflowPreloadModules(),
     logger: quietLogger,
   });
   writeFileSync(bundlePath, bundle.code);

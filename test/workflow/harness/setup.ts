@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { startDevServer } from './server.js';
 import { WORKFLOW_ENV, type WorkflowTestServer } from './server-info.js';
+import { workflowPreloadModules } from '../../../src/workers/workflow-bundle.js';
 
 /**
  * The workflow project's global setup: one dev server and one bundle of sbx's workflows for every
@@ -36,7 +37,11 @@ async function workflowBundle(): Promise<string> {
   const dir = join(tmpdir(), 'sbx-workflow-bundles');
   const path = join(dir, `${hash.digest('hex').slice(0, 16)}.js`);
   if (existsSync(path)) return path;
-  const bundle = await bundleWorkflowCode({ workflowsPath: join(src, 'workflows', 'index.ts'), logger: quietLogger });
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: join(src, 'workflows', 'index.ts'),
+    preloadModules: workflowPreloadModules(),
+    logger: quietLogger,
+  });
   mkdirSync(dir, { recursive: true });
   // Written whole, then renamed: a concurrent run never reads half a bundle.
   const partial = `${path}.${process.pid}`;

@@ -1,0 +1,10 @@
+import { z } from 'zod';
+
+/**
+ * Evaluated once per workflow thread and shared by its workflows (see workflowPreloadModules), which
+ * then build only their own schemas. zod sets its default locale and memoizer on first use, in a
+ * global the SDK freezes after this runs: one schema built and used here sets them while it still can.
+ */
+z.object({ preload: z.string() }).safeParse({ preload: 1 });
+
+export const zod = z;
