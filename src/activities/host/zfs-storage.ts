@@ -288,7 +288,7 @@ export class ZfsStorage implements Storage {
     const made = await runZfs('zfs', ['snapshot', snapshot], this.cli);
     if (made.exitCode === 0) {
       // A snapshot just made holds no blocks of its own, and references what its dataset does.
-      const referencedBytes = await referencedAt(await this.sandboxPath(sandboxId));
+      const referencedBytes = await referencedAt(await this.sandboxPath(sandboxId)).catch(() => undefined);
       if (referencedBytes !== undefined) return { name, usedBytes: 0, referencedBytes };
     } else {
       if (made.timedOut) throw zfsFailure(made, { operation: 'snapshot', dataset: snapshot });
@@ -665,7 +665,7 @@ function importFailure(name: string, err: unknown): Error {
  * The referenced bytes of the dataset mounted at `path`, from its mount: zfs-fuse reports a
  * dataset's blocks in use, in 512-byte units, as exactly its `referenced`. One statfs instead of a
  * `zfs get` process (~5 ms) on every turn's path. Undefined when nothing is mounted at `path` (its
- * device is its parent's) or the mount counts in other units.
+ * device is its parent's) or the mount counts in other units: the caller then asks zfs.
  */
 async function referencedAt(path: string): Promise<number | undefined> {
   const [mount, parent, fs] = await Promise.all([stat(path), stat(dirname(path)), statfs(path)]);
