@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
@@ -105,6 +105,19 @@ describe('SandboxOwners', () => {
     expect(asked).toEqual(['run-p', 'run-a']);
     await as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-a');
     expect(asked).toEqual(['run-p', 'run-a']);
+    expect(await refusal(as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-9'))).toBe('NotOwner');
+  });
+
+  it("binds a claimed sandbox to the claiming run's chain at the hand-over: the session's first call writes nothing", async () => {
+    const pool = 'sbx-warmpool-f-busybox';
+    const record = () => JSON.parse(readFileSync(join(dir, 'owners', 'warm-abc.json'), 'utf8')) as Record<string, unknown>;
+    await as(pool, () => owners.authorizeCreate('warm-abc', template), 'run-p');
+    continued.set('run-a', 'run-0');
+    await as(pool, () => owners.transfer('warm-abc', 'alice', 'run-a'), 'run-p');
+    const handed = record();
+    expect(handed).toMatchObject({ workflowId: 'sbx-session-alice', chain: 'run-0' });
+    await as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-a');
+    expect(record()).toEqual(handed);
     expect(await refusal(as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-9'))).toBe('NotOwner');
   });
 

@@ -100,15 +100,17 @@ export class SandboxOwners {
 
   /**
    * The owner hands its sandbox to a session (a warm pool's claim); repeating it is a no-op. With the
-   * claiming run, its chain is looked up now, so the session's first call finds it known.
+   * claiming run, the record is bound to its chain now, off the session's path: its first call finds
+   * the record complete and writes nothing. Without it (or when Temporal cannot say), the chain is
+   * bound at the session's first call.
    */
   async transfer(sandboxId: string, toSessionId: string, toRunId?: string): Promise<void> {
     const to = sessionWorkflowId(toSessionId);
     if ((await this.ownerOf(sandboxId)) === to) return;
     await this.authorize(sandboxId);
-    if (toRunId) this.chainOf(to, toRunId).catch(() => undefined);
-    // The session's chain is bound at its first call.
-    await this.replace(sandboxId, { workflowId: to, runId: (await this.caller()).runId });
+    // Only a run of `to` has a chain here: Temporal finds no run `toRunId` under another workflow's id.
+    const chain = toRunId ? await this.chainOf(to, toRunId).catch(() => undefined) : undefined;
+    await this.replace(sandboxId, { workflowId: to, chain, runId: (await this.caller()).runId });
     for (const wake of this.waiters.get(sandboxId) ?? []) wake();
   }
 
