@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { link, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
@@ -195,10 +196,11 @@ export class SandboxOwners {
   }
 
   /** The record; undefined when there is none, null when it cannot be read (it belongs to nobody). */
+  // Read on every host call's path: a small file on the host's own disk, read without a thread-pool round trip.
   private async read(sandboxId: string): Promise<OwnerRecord | undefined | null> {
     let text: string;
     try {
-      text = await readFile(this.path(sandboxId), 'utf8');
+      text = readFileSync(this.path(sandboxId), 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
