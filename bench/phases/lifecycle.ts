@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { sessionWorkflowId } from '../../src/common/names.js';
 import type { Context, Row } from '../lib/context.js';
 import { historyBreakdown } from '../lib/history.js';
@@ -10,6 +11,8 @@ import { FLOOR_ACTIVITY } from './floor.js';
 const BIG_OUTPUT = "head -c 1048576 /dev/zero | tr '\\0' a";
 /** exec samples per lifecycle run (exec is cheap; more samples make its p99 mean something). */
 export const EXECS_PER_RUN = 3;
+/** An agent's next command comes after it thinks: an idle sandbox's first one costs more than back-to-back ones. */
+const IDLE_BEFORE_EXEC_MS = 1000;
 
 /** Every session operation, orchestrated and raw, alternating which goes first. */
 export async function lifecycle(ctx: Context): Promise<void> {
@@ -54,6 +57,12 @@ export async function lifecycle(ctx: Context): Promise<void> {
   pair('create', 'raw create', 'create', 'raw: zfs clone + config.json + runsc create + start');
   pair('first exec', 'raw first exec', 'update', 'exec `true` right after create');
   pair('exec true', 'raw exec true', 'update', `${EXECS_PER_RUN} per run; raw: runsc exec`);
+  pair(
+    'exec true after 1 s idle',
+    'raw exec true after 1 s idle',
+    undefined,
+    "an agent's usual case, a command after a pause; raw: runsc exec after the same pause",
+  );
   pair('exec 1 MiB', 'raw exec 1 MiB', 'update', 'prints 1 MiB; raw: runsc exec');
   pair('turnComplete', 'raw turnComplete', 'update', 'raw: zfs snapshot');
   pair('rollback', 'raw rollback', undefined, 'raw: runsc kill+delete, zfs rollback -r, runsc create+start');
@@ -95,6 +104,11 @@ async function orchestratedLifecycle(ctx: Context, sid: string, discard: boolean
   for (let k = 0; k < EXECS_PER_RUN; k++) {
     expect((await t('exec true', () => session.exec({ toolCallId: `true-${k}`, command: 'true' }))).exitCode === 0, 'exec true exits 0');
   }
+  await sleep(IDLE_BEFORE_EXEC_MS);
+  expect(
+    (await t('exec true after 1 s idle', () => session.exec({ toolCallId: 'idle', command: 'true' }))).exitCode === 0,
+    'exec after idle',
+  );
   const big = await t('exec 1 MiB', () => session.exec({ toolCallId: 'big', command: BIG_OUTPUT }));
   expect(big.stdout.length === MiB && !big.truncated, `1 MiB of output (got ${big.stdout.length}, truncated ${big.truncated})`);
   await session.exec({ toolCallId: 'w1', command: 'echo one > /workspace/f' });
@@ -139,6 +153,8 @@ async function rawLifecycle(ctx: Context, name: string, discard: boolean): Promi
   await t('raw create', () => raw.create(name));
   await t('raw first exec', () => raw.exec(name, 'true'));
   for (let k = 0; k < EXECS_PER_RUN; k++) await t('raw exec true', () => raw.exec(name, 'true'));
+  await sleep(IDLE_BEFORE_EXEC_MS);
+  await t('raw exec true after 1 s idle', () => raw.exec(name, 'true'));
   const big = await t('raw exec 1 MiB', () => raw.exec(name, BIG_OUTPUT));
   expect(big.length === MiB, `raw 1 MiB of output (got ${big.length})`);
   // The helper commands the activities add around the raw one (state checks, property reads).
