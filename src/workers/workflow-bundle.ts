@@ -2,12 +2,12 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { moduleFile } from './module-file.js';
 import { workflowInterceptorModules } from './workflow-interceptors.js';
 
-/** The workflows' entry: compiled JavaScript under dist/, TypeScript when run from source. */
+/** The workflows' entry. */
 export function workflowsPath(): string {
-  const js = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
-  return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
+  return moduleFile(new URL('../workflows/index.js', import.meta.url));
 }
 
 /**
@@ -15,8 +15,7 @@ export function workflowsPath(): string {
  * once per new workflow: zod's own modules (its classes, not our schemas). The SDK freezes what they export.
  */
 export function workflowPreloadModules(): string[] {
-  const js = fileURLToPath(new URL('../workflows/shared-libraries.js', import.meta.url));
-  return [existsSync(js) ? js : js.replace(/\.js$/, '.ts')];
+  return [moduleFile(new URL('../workflows/shared-libraries.js', import.meta.url))];
 }
 
 /** Where the build writes the workflow bundle: dist/workflow-bundle.js, beside the compiled code. */

@@ -1,12 +1,10 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { moduleFile } from './module-file.js';
 
 /**
  * Workflow interceptor modules bundled with the workflows wherever they are bundled (the control
  * worker, the test bundle): the guard that keeps a history replayable when a query runs a workflow
- * ahead of it (src/workflows/query-advance-guard.ts). Compiled JavaScript under dist/, TypeScript from source.
+ * ahead of it (src/workflows/query-advance-guard.ts).
  */
 export function workflowInterceptorModules(): string[] {
-  const js = fileURLToPath(new URL('../workflows/query-advance-guard.js', import.meta.url));
-  return [existsSync(js) ? js : js.replace(/\.js$/, '.ts')];
+  return [moduleFile(new URL('../workflows/query-advance-guard.js', import.meta.url))];
 }
