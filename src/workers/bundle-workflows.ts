@@ -4,7 +4,7 @@
  * With `--check` it only says why the bundle is not current, exiting 1, or exits 0 when it is.
  */
 import { renameSync, writeFileSync } from 'node:fs';
-import { prebuiltBundlePath, staleBundleReason, workflowBundleEntries, workflowPreloadModules } from './workflow-bundle.js';
+import { prebuiltBundlePath, staleBundleReason, workflowBundleEntries, workflowBundleInputs } from './workflow-bundle.js';
 
 const out = prebuiltBundlePath();
 if (process.argv.includes('--check')) {
@@ -14,13 +14,7 @@ if (process.argv.includes('--check')) {
 }
 // Loaded only here: the check above stays fast.
 const { bundleWorkflowCode, DefaultLogger } = await import('@temporalio/worker');
-const [workflowsPath, ...workflowInterceptorModules] = workflowBundleEntries();
-const { code } = await bundleWorkflowCode({
-  workflowsPath,
-  workflowInterceptorModules,
-  preloadModules: workflowPreloadModules(),
-  logger: new DefaultLogger('WARN'),
-});
+const { code } = await bundleWorkflowCode({ ...workflowBundleInputs(), logger: new DefaultLogger('WARN') });
 // Written whole, then renamed: a control worker starting meanwhile never reads half a bundle.
 writeFileSync(`${out}.tmp`, code);
 renameSync(`${out}.tmp`, out);

@@ -23,9 +23,19 @@ export function prebuiltBundlePath(): string {
   return fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
 }
 
-/** The modules a bundle is made from: the workflows and the workflow interceptors. */
+/** What a bundle is made from: the workflows, their interceptors and the modules preloaded for all of them. */
+export function workflowBundleInputs(): { workflowsPath: string; workflowInterceptorModules: string[]; preloadModules: string[] } {
+  return {
+    workflowsPath: workflowsPath(),
+    workflowInterceptorModules: workflowInterceptorModules(),
+    preloadModules: workflowPreloadModules(),
+  };
+}
+
+/** Every module a bundle is made from, for its staleness check. */
 export function workflowBundleEntries(): string[] {
-  return [workflowsPath(), ...workflowInterceptorModules()];
+  const inputs = workflowBundleInputs();
+  return [inputs.workflowsPath, ...inputs.workflowInterceptorModules, ...inputs.preloadModules];
 }
 
 /**

@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { staleBundleReason } from '../../src/workers/workflow-bundle.js';
+import { staleBundleReason, workflowBundleEntries, workflowPreloadModules, workflowsPath } from '../../src/workers/workflow-bundle.js';
+import { workflowInterceptorModules } from '../../src/workers/workflow-interceptors.js';
 
 /**
  * A control worker loads the prebuilt workflow bundle only while it holds the compiled workflows:
@@ -58,5 +59,10 @@ describe('staleBundleReason', () => {
   it('ignores compiled code the workflows do not import', () => {
     age('common/unrelated.js', 3000);
     expect(staleBundleReason(bundle(), entries())).toBeUndefined();
+  });
+
+  it('checks every module the real bundle is made from, the preloaded ones too', () => {
+    expect(workflowBundleEntries()).toEqual([workflowsPath(), ...workflowInterceptorModules(), ...workflowPreloadModules()]);
+    expect(workflowPreloadModules()).toEqual([expect.stringMatching(/shared-libraries\.(js|ts)$/)]);
   });
 });
