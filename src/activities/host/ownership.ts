@@ -195,8 +195,11 @@ export class SandboxOwners {
     return chain;
   }
 
-  /** The record; undefined when there is none, null when it cannot be read (it belongs to nobody). */
-  // Read on every host call's path: a small file on the host's own disk, read without a thread-pool round trip.
+  /**
+   * The record; undefined when there is none, null when it cannot be read (it belongs to nobody). Read
+   * synchronously, as readHostFile is (on every host call's path), but a failure other than a missing
+   * file is an error here, not an absent record.
+   */
   private async read(sandboxId: string): Promise<OwnerRecord | undefined | null> {
     let text: string;
     try {

@@ -1,6 +1,6 @@
 import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
@@ -16,6 +16,7 @@ import { buildOciSpec, SANDBOX_HELPER_DIR, sandboxCgroup } from './oci-spec.js';
 import { sandboxAbsolutePath } from './sandbox-path.js';
 import { sandboxFiles } from './sandbox-files.js';
 import { supervise } from './supervise.js';
+import { readHostFile } from './host-file.js';
 import { runCommand, signalName, startCommand, startDetached, type CommandResult, type StartedChild } from './spawner.js';
 
 export interface GvisorRuntimeOptions {
@@ -367,12 +368,7 @@ export class GvisorRuntime implements Runtime {
       [join(CGROUP_FS, 'memory', group, 'memory.oom_control'), 'oom_kill'],
       [join(CGROUP_FS, group, 'memory.events'), 'oom_kill'],
     ] as const) {
-      let text: string | undefined;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch {
-        text = undefined;
-      }
+      const text = readHostFile(file);
       const match = text && new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
       if (match) return Number(match[1]);
     }

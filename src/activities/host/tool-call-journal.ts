@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { serializedBytes, type ExecResult } from '../../common/sandbox.js';
+import { readHostFile } from './host-file.js';
 import { capCombinedOutput } from './output-cap.js';
 
 /** Entries kept per sandbox; the session's own cache covers the same recent calls. */
@@ -109,15 +110,9 @@ export class ToolCallJournal {
     return join(this.dir, sandboxId, `${createHash('sha256').update(toolCallId).digest('hex').slice(0, 40)}.json`);
   }
 
-  // Entries are small files on the host's own disk, read and written on every tool call's path: each
-  // synchronous call costs microseconds, each asynchronous one a thread-pool round trip (~0.2 ms loaded).
   private async read(file: string): Promise<Entry | undefined> {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      return undefined;
-    }
+    const text = readHostFile(file);
+    if (text === undefined) return undefined;
     try {
       return JSON.parse(text) as Entry;
     } catch {
@@ -125,6 +120,7 @@ export class ToolCallJournal {
     }
   }
 
+  /** Synchronous, as readHostFile is: a small file written on every tool call's path. */
   private async write(file: string, entry: Entry): Promise<void> {
     mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
     const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
