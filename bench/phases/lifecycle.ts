@@ -11,7 +11,7 @@ import { FLOOR_ACTIVITY } from './floor.js';
 const BIG_OUTPUT = "head -c 1048576 /dev/zero | tr '\\0' a";
 /** exec samples per lifecycle run (exec is cheap; more samples make its p99 mean something). */
 export const EXECS_PER_RUN = 3;
-/** An agent's next command comes after it thinks: an idle sandbox's first one costs more than back-to-back ones. */
+/** An agent's next command comes after it thinks, and a command after a pause can cost more than back-to-back ones. */
 const IDLE_BEFORE_EXEC_MS = 1000;
 
 /** Every session operation, orchestrated and raw, alternating which goes first. */

@@ -7,4 +7,6 @@ import { z } from 'zod';
  */
 z.object({ preload: z.string() }).safeParse({ preload: 1 });
 
+// Exported whole, so the bundle keeps every zod module in the preload: one only a workflow's own schemas
+// reached would otherwise be evaluated again for each workflow.
 export const zod = z;
