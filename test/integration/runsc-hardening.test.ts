@@ -3,38 +3,21 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { requireFilesHelper } from '../../src/activities/host/files-helper.js';
 import { GvisorRuntime } from '../../src/activities/host/runsc.js';
-import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
-import { makeBusyboxRootfs } from '../../src/activities/host/busybox-template.js';
 import { runscPath } from '../../src/dev/paths.js';
-import { ExecRequest, Resources } from '../../src/common/sandbox.js';
-import { testStack, uniqueNames } from '../harness/stack.js';
+import { ExecRequest } from '../../src/common/sandbox.js';
+import { runscSandbox } from '../harness/runsc-sandbox.js';
 
 /** What the sandbox's root may do and what it may not, and where its writes land. */
 describe('gVisor sandbox hardening (real runsc on a ZFS dataset)', () => {
-  const stack = testStack();
-  const { id: sessionId } = uniqueNames(import.meta.url);
-  const dataset = `${stack.zfsRoot}/${sessionId}`;
-  const runtime = new GvisorRuntime({ runscRoot: stack.runscRoot, helperDir: requireFilesHelper() });
-  let bundle = '';
+  const sandbox = runscSandbox(import.meta.url);
+  const { stack, sessionId, dataset, runtime } = sandbox;
 
   const sh = async (command: string) => {
-    const result = await runtime.exec(sessionId, bundle, ExecRequest.parse({ toolCallId: 't', command: `set -e\n${command}` }));
+    const result = await runtime.exec(sessionId, sandbox.bundle, ExecRequest.parse({ toolCallId: 't', command: `set -e\n${command}` }));
     expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({ exitCode: 0, stderr: '' });
     return result.stdout;
   };
   const mountpoint = async (name: string) => (await execa('zfs', ['get', '-H', '-o', 'value', 'mountpoint', name])).stdout.trim();
-
-  beforeAll(async () => {
-    await execa('zfs', ['create', '-p', dataset]);
-    bundle = await mountpoint(dataset);
-    await makeBusyboxRootfs(join(bundle, 'rootfs'));
-    await runtime.start(sessionId, bundle, Resources.parse({ cpus: 1, memoryMb: 256, maxPids: 64 }));
-  });
-
-  afterAll(async () => {
-    await runtime.destroy(sessionId);
-    await destroyRecursive(dataset);
-  });
 
   it('writes anywhere in the root land on the dataset, so a ZFS snapshot holds them (no rootfs overlay)', async () => {
     await sh('echo in-workspace > /workspace/w.txt; mkdir -p /opt/app; echo in-opt > /opt/app/o.txt; echo in-etc >> /etc/motd');
@@ -49,7 +32,7 @@ describe('gVisor sandbox hardening (real runsc on a ZFS dataset)', () => {
   it('root keeps exactly the capabilities package managers need', async () => {
     // CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID, NET_BIND_SERVICE: bits 0,1,3-7,10.
     expect(await sh('grep -E "^Cap(Eff|Bnd)" /proc/self/status')).toBe('CapEff:\t00000000000004fb\nCapBnd:\t00000000000004fb\n');
-    const chroot = await runtime.exec(sessionId, bundle, ExecRequest.parse({ toolCallId: 't', command: 'chroot / true' }));
+    const chroot = await runtime.exec(sessionId, sandbox.bundle, ExecRequest.parse({ toolCallId: 't', command: 'chroot / true' }));
     expect(chroot.exitCode).not.toBe(0);
     expect(chroot.stderr).toMatch(/not permitted/);
   });

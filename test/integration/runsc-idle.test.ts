@@ -1,13 +1,9 @@
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { requireFilesHelper } from '../../src/activities/host/files-helper.js';
-import { containerId, GvisorRuntime, pinnedFlags } from '../../src/activities/host/runsc.js';
-import { destroyRecursive } from '../../src/activities/host/zfs-cli.js';
-import { makeBusyboxRootfs } from '../../src/activities/host/busybox-template.js';
+import { containerId, pinnedFlags } from '../../src/activities/host/runsc.js';
 import { runscPath } from '../../src/dev/paths.js';
-import { ExecRequest, Resources } from '../../src/common/sandbox.js';
-import { testStack, uniqueNames } from '../harness/stack.js';
+import { ExecRequest } from '../../src/common/sandbox.js';
+import { runscSandbox } from '../harness/runsc-sandbox.js';
 
 /**
  * An idle sandbox must not keep a host core busy: the pinned gVisor's systrap fast-path monitor woke
@@ -15,31 +11,16 @@ import { testStack, uniqueNames } from '../harness/stack.js';
  * machine). With sbx's patch (scripts/gvisor-patches/) it parks until the sandbox runs again.
  */
 describe('an idle gVisor sandbox (real runsc on a ZFS dataset)', () => {
-  const stack = testStack();
-  const { id: sessionId } = uniqueNames(import.meta.url);
-  const dataset = `${stack.zfsRoot}/${sessionId}`;
-  const runtime = new GvisorRuntime({ runscRoot: stack.runscRoot, helperDir: requireFilesHelper() });
-  let bundle = '';
+  const sandbox = runscSandbox(import.meta.url);
+  const { stack, sessionId, runtime } = sandbox;
 
-  const exec = (command: string) => runtime.exec(sessionId, bundle, ExecRequest.parse({ toolCallId: 't', command }));
+  const exec = (command: string) => runtime.exec(sessionId, sandbox.bundle, ExecRequest.parse({ toolCallId: 't', command }));
   /** The sentry's goroutine running the systrap fast-path monitor, from runsc's stack dump. */
   const monitorStack = async () => {
     const flags = ['--root', stack.runscRoot, ...pinnedFlags(runscPath())];
     const { all } = await execa(runscPath(), [...flags, 'debug', '--stacks', containerId(sessionId)], { all: true });
     return all.split(/\n\n+/).find((goroutine) => goroutine.includes('systrap.controlFastPath')) ?? 'no monitor goroutine';
   };
-
-  beforeAll(async () => {
-    await execa('zfs', ['create', '-p', dataset]);
-    bundle = (await execa('zfs', ['get', '-H', '-o', 'value', 'mountpoint', dataset])).stdout.trim();
-    await makeBusyboxRootfs(join(bundle, 'rootfs'));
-    await runtime.start(sessionId, bundle, Resources.parse({ cpus: 1, memoryMb: 256, maxPids: 64 }));
-  });
-
-  afterAll(async () => {
-    await runtime.destroy(sessionId);
-    await destroyRecursive(dataset);
-  });
 
   it('parks the platform monitor once nothing runs, and wakes it for the next command', async () => {
     expect((await exec('echo busy')).stdout).toBe('busy\n');
