@@ -68,6 +68,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     report.crashedProcesses.push(...(await cluster.restartDead()));
     progress(`programs done after ${report.stepsDone} steps; checking what is left`);
 
+    // Sessions settle first: a destroyed session answers before its dataset is removed, and a host
+    // stopped in between may lose that removal's task until its heartbeat timeout retries it.
+    await checkWorkflows(client, report);
     // A host removes what closed sessions left (a destroy it missed while down) when it starts.
     for (const hostId of hosts) {
       await cluster.killHost(hostId, 'SIGTERM');
@@ -75,7 +78,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     report.orphanDatasets = await cluster.datasets();
     report.orphanContainers = await cluster.containers();
-    await checkWorkflows(client, report);
   } finally {
     await client.close();
     if (!options.cluster) await cluster.stop();
