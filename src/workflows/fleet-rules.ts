@@ -31,6 +31,8 @@ export interface FleetHost {
   since: number;
   /** When it last had no sessions (ms), for the idle cooldown. */
   idleSince?: number;
+  /** Set while the fleet drains it for idleness: the pools it told to move their warm sandboxes away. */
+  idleDrain?: { evictedPools: string[] };
 }
 
 export function freeSlots(host: FleetHost): number {

@@ -32,6 +32,7 @@ import {
   DrainRequest,
   drainUpdate,
   evictHostSignal,
+  hostReadmittedSignal,
   fleetStatusQuery,
   HostHeartbeat,
   hostHeartbeatSignal,
@@ -168,6 +169,9 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     (host.claimed ??= {})[sandboxId] = sessionId;
     host.idleSince = undefined;
     dirty = true;
+    // The pool handed the sandbox out before it heard of the drain: the host is no longer idle, and
+    // draining it would take the session's host away at the drain timeout.
+    if (host.state === 'draining' && host.idleDrain && patched('claim-ends-idle-drain')) endIdleDrain(host);
   });
 
   setHandler(
@@ -240,13 +244,30 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
   }
 
   /** Draining: the host takes no new sandbox, and its warm sandboxes' pools move them elsewhere. */
-  function startDrain(host: FleetHost): void {
+  function startDrain(host: FleetHost, idle: boolean): void {
     host.state = 'draining';
     host.since = now();
     dirty = true;
-    for (const pool of new Set(Object.values(host.warm ?? {}))) {
+    const pools = [...new Set(Object.values(host.warm ?? {}))];
+    if (idle) host.idleDrain = { evictedPools: pools };
+    for (const pool of pools) {
       background.run(`evict warm sandboxes of ${pool} from ${host.hostId}`, () =>
         getExternalWorkflowHandle(pool).signal(evictHostSignal, { hostId: host.hostId }),
+      );
+    }
+  }
+
+  /** The host is ready again, and the pools told to leave it may place there again. */
+  function endIdleDrain(host: FleetHost): void {
+    log.info('a warm sandbox on a host draining for idleness was claimed; keeping the host', { hostId: host.hostId });
+    const pools = host.idleDrain?.evictedPools ?? [];
+    host.state = 'ready';
+    host.since = now();
+    host.idleDrain = undefined;
+    count('drainsEnded');
+    for (const pool of pools) {
+      background.run(`readmit ${host.hostId} to ${pool}`, () =>
+        getExternalWorkflowHandle(pool).signal(hostReadmittedSignal, { hostId: host.hostId }),
       );
     }
   }
@@ -255,7 +276,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     drainUpdate,
     (raw) => {
       const host = find(DrainRequest.parse(raw).hostId)!;
-      startDrain(host);
+      startDrain(host, false);
       return toStatus(host);
     },
     {
@@ -306,7 +327,7 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     }
     if (!autoscale) return;
     for (const hostId of hostsToDrain(hosts, config, t)) {
-      startDrain(find(hostId)!);
+      startDrain(find(hostId)!, true);
       count('drains');
     }
     const launches = hostsToProvision(hosts, config, waiting);

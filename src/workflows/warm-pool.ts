@@ -20,6 +20,7 @@ import {
   configureWarmPoolSignal,
   evictHostSignal,
   HostRef,
+  hostReadmittedSignal,
   hostLostSignal,
   releaseSignal,
   SandboxRelease,
@@ -243,6 +244,12 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     for (const sandbox of sandboxes.filter((s) => s.hostId === parsed.data.hostId && s.state === 'ready')) {
       background.run(`evict ${sandbox.sandboxId}`, () => remove(sandbox));
     }
+  });
+
+  setHandler(hostReadmittedSignal, (raw) => {
+    const parsed = HostRef.safeParse(raw);
+    if (!parsed.success || !evicted.delete(parsed.data.hostId)) return;
+    dirty = true;
   });
 
   setHandler(configureWarmPoolSignal, (raw) => {

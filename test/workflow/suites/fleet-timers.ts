@@ -8,6 +8,7 @@ import {
   fleetStatusQuery,
   hostHeartbeatSignal,
   placeUpdate,
+  warmClaimedSignal,
   type FleetStatus,
 } from '../../../src/protocol/messages.js';
 import { eventually, failureType } from '../harness/env.js';
@@ -119,6 +120,38 @@ test('a host holding a session is not scaled down', async () => {
     expect(s.hosts).toHaveLength(1);
     expect(s.hosts[0]?.state).toBe('ready');
     expect(s.counters.drains).toBeUndefined();
+  } finally {
+    clearInterval(beats);
+  }
+});
+
+test('a claim reported for a host the fleet is draining for idleness keeps the host', async () => {
+  // The pool hands a warm sandbox out while the fleet, not yet told, drains its idle host: the
+  // session that claimed it must not lose its host at the drain timeout.
+  const { fleet } = await startFleet({ minHosts: 0, warmSlots: 0, idleCooldownMs: 500, drainTimeoutMs: 1500 });
+  // The fleet drains a host holding only warm sandboxes when another host takes their place.
+  const [hostId, spare] = [env.id('h'), env.id('h')];
+  await heartbeat(fleet, hostId);
+  const sandboxId = env.id('warm');
+  await fleet.executeUpdate(placeUpdate, { args: [{ sessionId: sandboxId, template: 'busybox', warmPool: env.id('pool'), hostId }] });
+  await heartbeat(fleet, spare);
+  const beats = setInterval(() => {
+    void heartbeat(fleet, hostId, { sessions: 1 }).catch(() => undefined);
+    void heartbeat(fleet, spare).catch(() => undefined);
+  }, 200);
+  const held = (s: FleetStatus) => s.hosts.find((h) => h.hostId === hostId);
+  try {
+    await until(fleet, (s) => held(s)?.state === 'draining', 'the idle host to start draining');
+    const sessionId = env.id('s');
+    await fleet.signal(warmClaimedSignal, { sandboxId, hostId, sessionId });
+    await until(fleet, (s) => held(s)?.state === 'ready' && held(s)!.sessions.includes(sandboxId), 'the drain to end, the slot kept');
+    // Past the drain timeout, and more cooldowns: the host holds a session, so it stays.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const s = await status(fleet);
+    expect([held(s)].map((h) => ({ hostId: h?.hostId, state: h?.state, sessions: h?.sessions }))).toEqual([
+      { hostId, state: 'ready', sessions: [sandboxId] },
+    ]);
+    expect(s.counters['terminations.drainTimeout']).toBeUndefined();
   } finally {
     clearInterval(beats);
   }

@@ -4,7 +4,14 @@ import { fleetWorkflowId, warmPoolWorkflowId } from '../../../src/common/names.j
 import { DEFAULT_RESOURCES } from '../../../src/common/sandbox.js';
 import type { HostActivities } from '../../../src/activities/host/activities.js';
 import type { WarmPoolConfigInput } from '../../../src/protocol/warm-pool-config.js';
-import { claimUpdate, configureWarmPoolSignal, warmPoolStatusQuery, type WarmPoolStatus } from '../../../src/protocol/messages.js';
+import {
+  claimUpdate,
+  configureWarmPoolSignal,
+  evictHostSignal,
+  hostReadmittedSignal,
+  warmPoolStatusQuery,
+  type WarmPoolStatus,
+} from '../../../src/protocol/messages.js';
 import { eventually } from '../harness/env.js';
 import { env } from '../harness/current.js';
 import { hostRefuses } from '../harness/stubs.js';
@@ -134,4 +141,23 @@ test('a pool shrunk to zero removes its ready sandboxes', async () => {
   const empty = await until(pool, (s) => s.sandboxes.length === 0, 'the pool to empty');
   expect(empty.counters.removed).toBe(2);
   for (const { sandboxId } of full.sandboxes) expect(env.recorder.count('destroySandbox', sandboxId)).toBe(1);
+});
+
+test('a host the fleet readmits after an eviction holds warm sandboxes again', async () => {
+  const { pool, hostId, fleetId } = await startPool({ size: 1 });
+  await until(pool, (s) => s.ready === 1, 'the pool to fill');
+  // The refill after the eviction waits for its placement until the host is readmitted.
+  let placeNow!: () => void;
+  const readmitted = new Promise<void>((resolve) => (placeNow = resolve));
+  env.placement = { placeWarmSandbox: async () => readmitted.then(() => ({ hostId, fleetId })) };
+  await pool.signal(evictHostSignal, { hostId });
+  await until(pool, (s) => (s.counters.removed ?? 0) === 1 && s.warming === 1, 'the evicted sandbox to be removed');
+  // The fleet ended the drain (a claim landed there): what the pool makes there stays.
+  await pool.signal(hostReadmittedSignal, { hostId });
+  placeNow();
+  const refilled = await until(pool, (s) => s.ready === 1, 'the pool to fill on the readmitted host');
+  expect(refilled.sandboxes.map((s) => ({ hostId: s.hostId, state: s.state }))).toEqual([{ hostId, state: 'ready' }]);
+  expect(refilled.counters.removed).toBe(1);
+  const claim = await pool.executeUpdate(claimUpdate, { args: [{ sessionId: env.id('s'), resources: DEFAULT_RESOURCES }] });
+  expect(claim?.hostId).toBe(hostId);
 });
