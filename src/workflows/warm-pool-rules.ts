@@ -11,6 +11,14 @@ import type { WarmPoolConfig } from '../protocol/warm-pool-config.js';
  */
 export const REFILL_DELAY_MS = 1000;
 
+/**
+ * How long the pool waits after a hand-over before it tells the fleet of the claim. The notice costs
+ * a workflow task in the fleet and another in the pool, on the control worker that is running the
+ * claimed session's first command. Until it lands the fleet counts the slot as warm; a drain it
+ * starts for idleness in that time ends when the notice comes.
+ */
+export const CLAIM_NOTICE_DELAY_MS = 1000;
+
 export interface WarmSandbox {
   sandboxId: string;
   state: WarmSandboxState;

@@ -7,6 +7,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  sleep,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -33,6 +34,7 @@ import {
 import { BackgroundWork } from './background-work.js';
 import { WarmPoolConfig } from '../protocol/warm-pool-config.js';
 import {
+  CLAIM_NOTICE_DELAY_MS,
   chooseForClaim,
   refillBackoffMs,
   refillWaitMs,
@@ -194,7 +196,10 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
         background.run(`hand ${chosen.sandboxId} to ${request.sessionId}`, async () => {
           const handed = await handing;
           handovers.delete(chosen.sandboxId);
-          if (handed) return tellFleet();
+          if (handed) {
+            if (patched('warm-claim-notice-waits')) await sleep(CLAIM_NOTICE_DELAY_MS);
+            return tellFleet();
+          }
           await getExternalWorkflowHandle(sessionWorkflowId(request.sessionId)).signal(hostLostSignal, { hostId: chosen.hostId! });
         });
         return toClaim(chosen);

@@ -2,6 +2,7 @@ import { expect, test } from '@jest/globals';
 import type { WorkflowHandle } from '@temporalio/client';
 import { fleetWorkflowId, warmPoolWorkflowId } from '../../../src/common/names.js';
 import { DEFAULT_RESOURCES } from '../../../src/common/sandbox.js';
+import { CLAIM_NOTICE_DELAY_MS } from '../../../src/workflows/warm-pool-rules.js';
 import type { HostActivities } from '../../../src/activities/host/activities.js';
 import type { WarmPoolConfigInput } from '../../../src/protocol/warm-pool-config.js';
 import {
@@ -108,6 +109,25 @@ test('a claim that empties the pool refills at once: the next create would be co
   const after = await eventsAfterClaim(pool, 'second');
   expect(after.indexOf('refill')).toBeGreaterThanOrEqual(0);
   expect(after.slice(0, after.indexOf('refill'))).not.toContain('timer fired');
+});
+
+test('the fleet hears of a claim a moment after the hand-over, not during the first command', async () => {
+  const { pool } = await startPool({ size: 1 });
+  await until(pool, (s) => s.ready === 1, 'the pool to fill');
+  await pool.executeUpdate(claimUpdate, { args: [{ sessionId: env.id('s'), resources: DEFAULT_RESOURCES }], updateId: 'claim' });
+  const at = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
+    Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+  const notice = await eventually(
+    async () => {
+      const events = (await pool.fetchHistory()).events ?? [];
+      const accepted = events.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId === 'claim');
+      const told = events.find((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'warmClaimed');
+      return accepted && told && at(told) - at(accepted);
+    },
+    (ms) => ms !== undefined,
+    'the notice to the fleet',
+  );
+  expect(notice).toBeGreaterThanOrEqual(CLAIM_NOTICE_DELAY_MS);
 });
 
 test('a claim asking for other resources gets null: the session is made cold', async () => {
