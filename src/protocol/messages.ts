@@ -314,8 +314,6 @@ export const claimUpdate = defineUpdate<WarmClaim | null, [ClaimRequest]>('claim
 export const warmReleasedSignal = defineSignal<[{ sandboxId: string }]>('warmReleased');
 /** Sent by the fleet when a host holding warm sandboxes starts draining: move them elsewhere. */
 export const evictHostSignal = defineSignal<[{ hostId: string }]>('evictHost');
-/** The fleet to a warm pool: a host it was told to leave (evictHost) is ready again. */
-export const hostReadmittedSignal = defineSignal<[{ hostId: string }]>('hostReadmitted');
 export const configureWarmPoolSignal = defineSignal<[WarmPoolConfigInput]>('configure');
 export const warmPoolStatusQuery = defineQuery<WarmPoolStatus>('status');
 /** Sent by a warm pool to the fleet: a claimed slot now belongs to a session. */

@@ -31,8 +31,8 @@ export interface FleetHost {
   since: number;
   /** When it last had no sessions (ms), for the idle cooldown. */
   idleSince?: number;
-  /** Set while the fleet drains it for idleness: the pools it told to move their warm sandboxes away. */
-  idleDrain?: { evictedPools: string[] };
+  /** Set while the fleet drains it for idleness (not an operator's drain): a claim there ends the drain. */
+  idleDrain?: boolean;
 }
 
 export function freeSlots(host: FleetHost): number {

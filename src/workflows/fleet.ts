@@ -32,7 +32,6 @@ import {
   DrainRequest,
   drainUpdate,
   evictHostSignal,
-  hostReadmittedSignal,
   fleetStatusQuery,
   HostHeartbeat,
   hostHeartbeatSignal,
@@ -248,28 +247,21 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     host.state = 'draining';
     host.since = now();
     dirty = true;
-    const pools = [...new Set(Object.values(host.warm ?? {}))];
-    if (idle) host.idleDrain = { evictedPools: pools };
-    for (const pool of pools) {
+    if (idle) host.idleDrain = true;
+    for (const pool of new Set(Object.values(host.warm ?? {}))) {
       background.run(`evict warm sandboxes of ${pool} from ${host.hostId}`, () =>
         getExternalWorkflowHandle(pool).signal(evictHostSignal, { hostId: host.hostId }),
       );
     }
   }
 
-  /** The host is ready again, and the pools told to leave it may place there again. */
+  /** The host is ready again; a pool told to leave it takes the fleet's next placement there as its return. */
   function endIdleDrain(host: FleetHost): void {
     log.info('a warm sandbox on a host draining for idleness was claimed; keeping the host', { hostId: host.hostId });
-    const pools = host.idleDrain?.evictedPools ?? [];
     host.state = 'ready';
     host.since = now();
     host.idleDrain = undefined;
     count('drainsEnded');
-    for (const pool of pools) {
-      background.run(`readmit ${host.hostId} to ${pool}`, () =>
-        getExternalWorkflowHandle(pool).signal(hostReadmittedSignal, { hostId: host.hostId }),
-      );
-    }
   }
 
   setHandler(

@@ -21,7 +21,6 @@ import {
   configureWarmPoolSignal,
   evictHostSignal,
   HostRef,
-  hostReadmittedSignal,
   hostLostSignal,
   releaseSignal,
   SandboxRelease,
@@ -65,6 +64,8 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
   // Draining or lost hosts: nothing there is handed out, and ready sandboxes there are removed.
   const evicted = new Set<string>(input.carried?.evictedHosts ?? []);
   const lost = new Set<string>();
+  /** When this run learnt that a host was evicted or lost (workflow time); carried evictions are older than the run. */
+  const leftAt = new Map<string, number>();
   const poolId = workflowInfo().workflowId;
   // A claimed sandbox's replacement waits a moment (REFILL_DELAY_MS): a new timer, so runs from before keep refilling at once.
   const refillWaits = patched('warm-refill-waits-after-claim');
@@ -123,7 +124,15 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     sandboxes.push(sandbox);
     const { sandboxId } = sandbox;
     try {
+      const asked = now();
       const placed = await placement.placeWarmSandbox({ sandboxId, template, warmPool: poolId });
+      const { hostId } = placed;
+      // The fleet places only on ready hosts: asked after the pool learnt the host left, it is back
+      // (a lost host heartbeats again, a drain ended). Asked before, the answer may predate the drain.
+      if ((evicted.has(hostId) || lost.has(hostId)) && (leftAt.get(hostId) ?? 0) <= asked && patched('warm-host-back-when-placed')) {
+        evicted.delete(hostId);
+        lost.delete(hostId);
+      }
       sandbox.hostId = placed.hostId;
       const acts = hostActs(placed.hostId);
       await acts.createSandbox({ sandboxId, origin: { kind: 'template', template }, quotaBytes });
@@ -229,6 +238,7 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     if (!parsed.success) return;
     const { hostId } = parsed.data;
     lost.add(hostId);
+    leftAt.set(hostId, now());
     for (const sandbox of sandboxes.filter((s) => s.hostId === hostId)) {
       if (sandbox.state === 'claimed') {
         // The fleet may have learnt of the claim too late to tell the session itself.
@@ -246,15 +256,10 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     const parsed = HostRef.safeParse(raw);
     if (!parsed.success) return;
     evicted.add(parsed.data.hostId);
+    leftAt.set(parsed.data.hostId, now());
     for (const sandbox of sandboxes.filter((s) => s.hostId === parsed.data.hostId && s.state === 'ready')) {
       background.run(`evict ${sandbox.sandboxId}`, () => remove(sandbox));
     }
-  });
-
-  setHandler(hostReadmittedSignal, (raw) => {
-    const parsed = HostRef.safeParse(raw);
-    if (!parsed.success || !evicted.delete(parsed.data.hostId)) return;
-    dirty = true;
   });
 
   setHandler(configureWarmPoolSignal, (raw) => {

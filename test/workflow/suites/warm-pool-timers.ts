@@ -9,7 +9,7 @@ import {
   claimUpdate,
   configureWarmPoolSignal,
   evictHostSignal,
-  hostReadmittedSignal,
+  hostLostSignal,
   warmPoolStatusQuery,
   type WarmPoolStatus,
 } from '../../../src/protocol/messages.js';
@@ -163,21 +163,33 @@ test('a pool shrunk to zero removes its ready sandboxes', async () => {
   for (const { sandboxId } of full.sandboxes) expect(env.recorder.count('destroySandbox', sandboxId)).toBe(1);
 });
 
-test('a host the fleet readmits after an eviction holds warm sandboxes again', async () => {
-  const { pool, hostId, fleetId } = await startPool({ size: 1 });
+test.each([
+  ['drained', evictHostSignal, 1],
+  ['lost', hostLostSignal, 0],
+] as const)('a host %s and then placed on again holds warm sandboxes again', async (_, leave, removed) => {
+  const { pool, hostId } = await startPool({ size: 1 });
   await until(pool, (s) => s.ready === 1, 'the pool to fill');
-  // The refill after the eviction waits for its placement until the host is readmitted.
-  let placeNow!: () => void;
-  const readmitted = new Promise<void>((resolve) => (placeNow = resolve));
-  env.placement = { placeWarmSandbox: async () => readmitted.then(() => ({ hostId, fleetId })) };
-  await pool.signal(evictHostSignal, { hostId });
-  await until(pool, (s) => (s.counters.removed ?? 0) === 1 && s.warming === 1, 'the evicted sandbox to be removed');
-  // The fleet ended the drain (a claim landed there): what the pool makes there stays.
-  await pool.signal(hostReadmittedSignal, { hostId });
-  placeNow();
-  const refilled = await until(pool, (s) => s.ready === 1, 'the pool to fill on the readmitted host');
+  await pool.signal(leave, { hostId });
+  // The fleet places the refill there: the host came back (a lost one heartbeats again, a drain ended).
+  const refilled = await until(pool, (s) => s.ready === 1, 'the pool to fill on the host again');
   expect(refilled.sandboxes.map((s) => ({ hostId: s.hostId, state: s.state }))).toEqual([{ hostId, state: 'ready' }]);
-  expect(refilled.counters.removed).toBe(1);
+  expect(refilled.counters.removed ?? 0).toBe(removed);
   const claim = await pool.executeUpdate(claimUpdate, { args: [{ sessionId: env.id('s'), resources: DEFAULT_RESOURCES }] });
   expect(claim?.hostId).toBe(hostId);
+});
+
+test('a sandbox placed before its host was evicted is removed once made; the next placement there is kept', async () => {
+  const { pool, hostId, fleetId } = await startPool({ size: 1 });
+  await until(pool, (s) => s.ready === 1, 'the pool to fill');
+  let placeNow!: () => void;
+  const placing = new Promise<void>((resolve) => (placeNow = resolve));
+  env.placement = { placeWarmSandbox: async () => placing.then(() => ({ hostId, fleetId })) };
+  // The claim empties the pool, whose refill asks for a placement at once; the eviction overtakes the answer.
+  await pool.executeUpdate(claimUpdate, { args: [{ sessionId: env.id('s'), resources: DEFAULT_RESOURCES }] });
+  await until(pool, (s) => s.warming === 1, 'the refill to ask for a placement');
+  await pool.signal(evictHostSignal, { hostId });
+  placeNow();
+  const after = await until(pool, (s) => s.ready === 1, 'the pool to fill again');
+  expect(after.counters.removed).toBe(1);
+  expect(after.counters.warmed).toBe(3);
 });
