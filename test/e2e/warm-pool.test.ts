@@ -174,9 +174,10 @@ describe('warm pool', () => {
     await until('no warm slots left', fleetStatus, (f) => hostOf(f).warm.length === 0 && hostOf(f).sessions.length === 0);
   });
 
-  it('moves warm sandboxes off a draining host, so they never keep it alive', async () => {
+  it('moves warm sandboxes off a draining host, so they never keep it alive, and fills again when it is back', async () => {
     await configurePool(2);
-    const warmIds = ready(await until('pool refilled', poolStatus, (p) => p.ready === 2)).map((s) => s.sandboxId);
+    const full = await until('pool refilled', poolStatus, (p) => p.ready === 2);
+    const warmIds = ready(full).map((s) => s.sandboxId);
     await temporal.workflow.getHandle(fleetWorkflowId(fleetId)).executeUpdate(drainUpdate, { args: [{ hostId: sbx.hostId }] });
     // The host held only warm sandboxes: the pool removes them and the emptied host leaves the fleet.
     await until('warm sandboxes evicted', poolStatus, (p) => p.ready === 0 && !p.sandboxes.some((s) => warmIds.includes(s.sandboxId)));
@@ -184,5 +185,10 @@ describe('warm pool', () => {
     // No provisioner manages this host, so after its termination its heartbeats register it afresh.
     await until('drained host terminated', fleetStatus, (f) => (f.counters['terminations.drained'] ?? 0) === 1);
     await recordWorkflowHistory(poolId, 'warm-pool');
+    // The fleet places the pool's refills on the host it registered again, and they stay there: only
+    // the two evicted sandboxes were ever removed.
+    const back = await until('pool full again on the returned host', poolStatus, (p) => p.ready === 2);
+    expect(back.sandboxes.map((s) => s.hostId)).toEqual([sbx.hostId, sbx.hostId]);
+    expect((back.counters.removed ?? 0) - (full.counters.removed ?? 0)).toBe(2);
   });
 });
