@@ -125,21 +125,20 @@ export async function WarmPoolWorkflow(input: WarmPoolWorkflowInput): Promise<vo
     const { sandboxId } = sandbox;
     try {
       const asked = now();
-      const placed = await placement.placeWarmSandbox({ sandboxId, template, warmPool: poolId });
-      const { hostId } = placed;
+      const { hostId } = await placement.placeWarmSandbox({ sandboxId, template, warmPool: poolId });
       // The fleet places only on ready hosts: asked after the pool learnt the host left, it is back
       // (a lost host heartbeats again, a drain ended). Asked before, the answer may predate the drain.
       if ((evicted.has(hostId) || lost.has(hostId)) && (leftAt.get(hostId) ?? 0) <= asked && patched('warm-host-back-when-placed')) {
         evicted.delete(hostId);
         lost.delete(hostId);
       }
-      sandbox.hostId = placed.hostId;
-      const acts = hostActs(placed.hostId);
+      sandbox.hostId = hostId;
+      const acts = hostActs(hostId);
       await acts.createSandbox({ sandboxId, origin: { kind: 'template', template }, quotaBytes });
       await acts.startSandbox({ sandboxId, resources });
       failures = 0;
       count('warmed');
-      if (evicted.has(placed.hostId) || lost.has(placed.hostId)) return await remove(sandbox);
+      if (evicted.has(hostId) || lost.has(hostId)) return await remove(sandbox);
       sandbox.state = 'ready';
       sandbox.readyAt = now();
       dirty = true;
