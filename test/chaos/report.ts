@@ -95,6 +95,8 @@ export class ChaosReport {
         ? 'n/a'
         : `p50 ${(values[Math.floor((values.length - 1) / 2)]! / 1000).toFixed(1)} s, max ${(values[values.length - 1]! / 1000).toFixed(1)} s`;
     const count = (kind: FaultKind) => this.faults.filter((f) => f.kind === kind).length;
+    // On the count's own line too: a CI log cut short keeps the top of the summary.
+    const named = (names: string[]) => (names.length ? ` (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''})` : '');
     const lines = [
       `chaos seed ${seed}: ${this.passed ? 'PASSED' : 'FAILED'} in ${((Date.now() - this.started) / 1000).toFixed(0)} s`,
       `  steps run                  ${this.stepsDone} (${this.sessionsMade} sessions made, incl. forks and re-creates)`,
@@ -107,8 +109,8 @@ export class ChaosReport {
       `  sessions lost              ${this.lost.length}`,
       `  model divergences          ${this.divergences.length}`,
       `  tool calls run twice       ${this.runTwice}`,
-      `  orphan datasets            ${this.orphanDatasets.length}`,
-      `  orphan containers          ${this.orphanContainers.length}`,
+      `  orphan datasets            ${this.orphanDatasets.length}${named(this.orphanDatasets)}`,
+      `  orphan containers          ${this.orphanContainers.length}${named(this.orphanContainers)}`,
       `  workflows stuck on a failing task ${this.stuckWorkflows.length}`,
       `  sessions left running      ${this.leftRunning.length}`,
       `  workers that died unasked  ${this.crashedProcesses.length}`,
