@@ -287,6 +287,8 @@ export interface WarmClaim {
 
 export const SandboxRelease = z.object({ sandboxId: SandboxId });
 export const HostRef = z.object({ hostId: HostId });
+/** A warm pool's notice to the fleet that `sessionId` claimed the warm sandbox `sandboxId` on `hostId`. */
+export const WarmClaimed = z.object({ sandboxId: SandboxId, hostId: HostId, sessionId: SessionId });
 
 export type WarmSandboxState = 'warming' | 'ready' | 'claimed' | 'removing';
 export interface WarmSandboxStatus {
@@ -317,7 +319,7 @@ export const evictHostSignal = defineSignal<[{ hostId: string }]>('evictHost');
 export const configureWarmPoolSignal = defineSignal<[WarmPoolConfigInput]>('configure');
 export const warmPoolStatusQuery = defineQuery<WarmPoolStatus>('status');
 /** Sent by a warm pool to the fleet: a claimed slot now belongs to a session. */
-export const warmClaimedSignal = defineSignal<[{ sandboxId: string; hostId: string; sessionId: string }]>('warmClaimed');
+export const warmClaimedSignal = defineSignal<[z.input<typeof WarmClaimed>]>('warmClaimed');
 
 /** In the failure of a query refused because it would run the workflow ahead of its history: callers that poll retry on it. */
 export const QUERY_AHEAD_OF_HISTORY = 'a query cannot run it ahead of its history; retry the query shortly';

@@ -40,6 +40,7 @@ import {
   placeUpdate,
   ReleaseRequest,
   releaseSignal,
+  WarmClaimed,
   warmClaimedSignal,
   type FleetHostStatus,
   type FleetStatus,
@@ -161,7 +162,10 @@ export async function FleetWorkflow(input: FleetWorkflowInput): Promise<void> {
     dirty = true;
   });
 
-  setHandler(warmClaimedSignal, ({ sandboxId, hostId, sessionId }) => {
+  setHandler(warmClaimedSignal, (raw) => {
+    const parsed = WarmClaimed.safeParse(raw);
+    if (!parsed.success) return log.warn('ignoring a malformed warmClaimed signal', { error: parsed.error.message });
+    const { sandboxId, hostId, sessionId } = parsed.data;
     const host = find(hostId);
     if (!host?.warm?.[sandboxId]) return;
     delete host.warm[sandboxId];

@@ -157,6 +157,20 @@ test('a claim reported for a host the fleet is draining for idleness keeps the h
   }
 });
 
+test.each([null, undefined, 'claimed', { sandboxId: 7 }])(
+  'a warmClaimed signal with input %p is ignored: the fleet goes on placing',
+  async (input) => {
+    // Anyone who can signal the fleet can send anything; a handler that threw would fail every workflow task after.
+    const { fleet } = await startFleet({ minHosts: 0, warmSlots: 0 });
+    const hostId = env.id('h');
+    await heartbeat(fleet, hostId);
+    await fleet.signal(warmClaimedSignal, input as never);
+    const placing = fleet.executeUpdate(placeUpdate, { args: [{ sessionId: env.id('s'), template: 'busybox' }] });
+    const wedged = new Promise((resolve) => setTimeout(() => resolve('no answer in 10 s'), 10_000));
+    expect(await Promise.race([placing, wedged])).toEqual({ hostId });
+  },
+);
+
 test('a placement finds no capacity within placeTimeoutMs when the fleet is at maxHosts', async () => {
   const { fleet, fleetId } = await startFleet({ minHosts: 0, maxHosts: 1, warmSlots: 0, placeTimeoutMs: 1000 });
   const hostId = env.id('h');
