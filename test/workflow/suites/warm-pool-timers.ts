@@ -1,5 +1,6 @@
 import { expect, test } from '@jest/globals';
 import type { WorkflowHandle } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time.js';
 import { fleetWorkflowId, warmPoolWorkflowId } from '../../../src/common/names.js';
 import { DEFAULT_RESOURCES } from '../../../src/common/sandbox.js';
 import { CLAIM_NOTICE_DELAY_MS } from '../../../src/workflows/warm-pool-rules.js';
@@ -115,14 +116,12 @@ test('the fleet hears of a claim a moment after the hand-over, not during the fi
   const { pool } = await startPool({ size: 1 });
   await until(pool, (s) => s.ready === 1, 'the pool to fill');
   await pool.executeUpdate(claimUpdate, { args: [{ sessionId: env.id('s'), resources: DEFAULT_RESOURCES }], updateId: 'claim' });
-  const at = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) =>
-    Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
   const notice = await eventually(
     async () => {
       const events = (await pool.fetchHistory()).events ?? [];
       const accepted = events.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId === 'claim');
       const told = events.find((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes?.signalName === 'warmClaimed');
-      return accepted && told && at(told) - at(accepted);
+      return accepted && told && tsToMs(told.eventTime) - tsToMs(accepted.eventTime);
     },
     (ms) => ms !== undefined,
     'the notice to the fleet',
