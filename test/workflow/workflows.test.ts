@@ -10,6 +10,7 @@ import './suites/session-host-lost.js';
 import './suites/session-fork.js';
 import './suites/fleet-timers.js';
 import './suites/warm-pool-timers.js';
+import './suites/stack-traces.js';
 // On a server of its own (see there).
 import './suites/session-continue-as-new.js';
 
