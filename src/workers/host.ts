@@ -8,7 +8,7 @@ import { ExecOutputStore } from '../activities/host/exec-output-store.js';
 import { ToolCallJournal } from '../activities/host/tool-call-journal.js';
 import { lifecycleActivities, toolActivities } from '../activities/host/activity-guards.js';
 import { hostTaskQueue, hostToolsTaskQueue } from '../common/names.js';
-import { SandboxOwners, type ChainOf } from '../activities/host/ownership.js';
+import { SandboxOwners, type AskRun } from '../activities/host/ownership.js';
 import { importBusyboxTemplate } from '../activities/host/busybox-template.js';
 import { createRuntime, createStorage } from './backend-factory.js';
 import type { HostConfig } from './host-config.js';
@@ -40,14 +40,14 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
   installTemporalLogging(logger);
   const storage = await createStorage(config, logger);
   const runtime = createRuntime(config, logger);
-  const chains = runChains(config);
-  const owners = new SandboxOwners(join(config.dataRoot, 'owners'), (sandboxId) => storage.sandboxExists(sandboxId), chains.chainOf);
+  const runs = runAsker(config);
+  const owners = new SandboxOwners(join(config.dataRoot, 'owners'), (sandboxId) => storage.sandboxExists(sandboxId), runs.askRun);
   await owners.init();
   const reconcileConnection = await Connection.connect({ address: config.temporalAddress });
   const reconciler = createReconciler(config, reconcileConnection, storage, runtime, logger, owners);
   const report = await reconciler.run().catch(async (err: unknown) => {
     await reconcileConnection.close();
-    await chains.close();
+    await runs.close();
     throw err;
   });
   if (config.ensureBusybox && !(await storage.templateExists('busybox'))) {
@@ -101,7 +101,7 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
       await reconciling.stop();
       await reconcileConnection.close();
       await connection.close();
-      await chains.close();
+      await runs.close();
     });
   logger.info(
     {
@@ -128,19 +128,19 @@ export async function startHostWorker(config: HostConfig, logger: Logger): Promi
 }
 
 /**
- * Tells which chain of runs (continue-as-new keeps it, a new start under the same id does not) a
- * calling run belongs to, by asking Temporal; connects at the first question.
+ * Tells which chain of runs (continue-as-new keeps it, a new start under the same id does not) a run
+ * belongs to, and whether it still runs, by asking Temporal; connects at the first question.
  */
-function runChains(config: HostConfig): { chainOf: ChainOf; close(): Promise<void> } {
+function runAsker(config: HostConfig): { askRun: AskRun; close(): Promise<void> } {
   let client: Promise<Client> | undefined;
   return {
-    async chainOf(workflowId, runId) {
+    async askRun(workflowId, runId) {
       client ??= Connection.connect({ address: config.temporalAddress }).then(
         (connection) => new Client({ connection, namespace: config.namespace }),
       );
       client.catch(() => (client = undefined));
       const description = await (await client).workflow.getHandle(workflowId, runId).describe();
-      return description.raw.workflowExecutionInfo?.firstRunId || undefined;
+      return { chain: description.raw.workflowExecutionInfo?.firstRunId || undefined, running: description.status.name === 'RUNNING' };
     },
     async close() {
       await (await client?.catch(() => undefined))?.connection.close();

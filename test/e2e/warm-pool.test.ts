@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
+import { sessionStartOptions } from '../../src/client/sandbox-client.js';
 import { fleetWorkflowId, sessionWorkflowId, warmPoolWorkflowId } from '../../src/common/names.js';
 import {
+  claimUpdate,
   configureWarmPoolSignal,
+  CreateSessionRequest,
+  createUpdate,
   drainUpdate,
   fleetStatusQuery,
   warmPoolStatusQuery,
@@ -190,5 +194,40 @@ describe('warm pool', () => {
     const back = await until('pool full again on the returned host', poolStatus, (p) => p.ready === 2);
     expect(back.sandboxes.map((s) => s.hostId)).toEqual([sbx.hostId, sbx.hostId]);
     expect((back.counters.removed ?? 0) - (full.counters.removed ?? 0)).toBe(2);
+  });
+
+  it("gives a claimed sandbox to the session's running run, not to an ended run a forged claim names", async () => {
+    await configurePool(2);
+    await until('a warm sandbox ready', poolStatus, (p) => p.ready >= 1);
+    const sessionId = `${fleetId}-forged`;
+    const request = CreateSessionRequest.parse({ sessionId, template: 'busybox' });
+    // An ended run under the session's id: a start the workflow refuses at once (its request names another session).
+    const refused = await temporal.workflow.start('SessionWorkflow', {
+      workflowId: sessionWorkflowId(sessionId),
+      taskQueue: names.taskQueue,
+      args: [{ request: { ...request, sessionId: `${fleetId}-other` } }],
+    });
+    await expect(refused.result()).rejects.toThrow();
+    // The claim as anyone allowed to update the pool can send it, naming that ended run.
+    const forged = await temporal.workflow
+      .getHandle(poolId)
+      .executeUpdate(claimUpdate, { args: [{ sessionId, resources: request.resources, runId: refused.firstExecutionRunId }] });
+    expect(forged).not.toBeNull();
+    await until(
+      'hand-over landed',
+      async () => ownerOnHost(forged!.sandboxId),
+      (owner) => owner === sessionWorkflowId(sessionId),
+    );
+    // The session's caller starts it under the same id, as the Temporal API lets a caller in any language do.
+    const started = await temporal.workflow.start('SessionWorkflow', {
+      ...sessionStartOptions(request, names.taskQueue),
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+    });
+    const info = await started.executeUpdate(createUpdate, { args: [request] });
+    expect(info.sandboxId).toBe(forged!.sandboxId);
+    const session = sbx.client.session(sessionId);
+    const ran = await session.exec({ toolCallId: 'first', command: 'echo mine' });
+    expect({ exitCode: ran.exitCode, stdout: ran.stdout }).toEqual({ exitCode: 0, stdout: 'mine\n' });
+    await session.destroy();
   });
 });

@@ -37,7 +37,7 @@ describe('createSandbox with start (real zfs and runsc)', () => {
     const owners = new SandboxOwners(
       join(data, 'owners'),
       (sandboxId) => storage.sandboxExists(sandboxId),
-      async (_w, runId) => runId,
+      async (_w, runId) => ({ chain: runId, running: true }),
     );
     return {
       owners,

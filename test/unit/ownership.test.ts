@@ -11,14 +11,17 @@ describe('SandboxOwners', () => {
   let owners: SandboxOwners;
   /** Run → the first run of its chain; a run not listed starts its own chain. */
   let continued: Map<string, string>;
+  /** Runs that have ended; every other run is running. */
+  let closed: Set<string>;
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'sbx-owners-'));
     existing = new Set();
     continued = new Map();
+    closed = new Set();
     owners = new SandboxOwners(
       join(dir, 'owners'),
       async (id) => existing.has(id),
-      async (_workflowId, runId) => continued.get(runId) ?? runId,
+      async (_workflowId, runId) => ({ chain: continued.get(runId) ?? runId, running: !closed.has(runId) }),
     );
     await owners.init();
   });
@@ -96,7 +99,7 @@ describe('SandboxOwners', () => {
       async (id) => existing.has(id),
       async (_workflowId, runId) => {
         asked.push(runId);
-        return runId;
+        return { chain: runId, running: true };
       },
     );
     const pool = 'sbx-warmpool-f-busybox';
@@ -119,6 +122,17 @@ describe('SandboxOwners', () => {
     await as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-a');
     expect(record()).toEqual(handed);
     expect(await refusal(as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-9'))).toBe('NotOwner');
+  });
+
+  it("binds a claimed sandbox to no chain when the claim names a run that has ended: the session's live run takes it", async () => {
+    // The run id in a claim is anyone's word: a forged claim names an ended run of the session's id
+    // (a create that failed, which its caller then retried under the same id).
+    const pool = 'sbx-warmpool-f-busybox';
+    await as(pool, () => owners.authorizeCreate('warm-abc', template), 'run-p');
+    closed.add('run-old');
+    await as(pool, () => owners.transfer('warm-abc', 'alice', 'run-old'), 'run-p');
+    await as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-new');
+    expect(await refusal(as('sbx-session-alice', () => owners.authorize('warm-abc'), 'run-old'))).toBe('NotOwner');
   });
 
   it("follows its owner across continue-as-new, and refuses a new workflow started under the owner's id", async () => {

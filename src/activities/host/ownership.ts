@@ -21,8 +21,11 @@ export interface OwnerRecord {
 
 type Owner = Omit<OwnerRecord, 'at'>;
 
-/** The first run of the chain `runId` belongs to, from Temporal; undefined when it cannot say. */
-export type ChainOf = (workflowId: string, runId: string) => Promise<string | undefined>;
+/**
+ * What Temporal says of run `runId` of `workflowId`: the first run of its chain (undefined when it
+ * cannot say) and whether the run is still running.
+ */
+export type AskRun = (workflowId: string, runId: string) => Promise<{ chain?: string; running: boolean }>;
 
 const MAX_CACHED_CHAINS = 10_000;
 /** How long a session's first call on a claimed warm sandbox waits for its pool's hand-over. */
@@ -59,7 +62,7 @@ export class SandboxOwners {
   constructor(
     private readonly dir: string,
     private readonly sandboxExists: (sandboxId: string) => Promise<boolean>,
-    private readonly askChain: ChainOf,
+    private readonly askRun: AskRun,
   ) {}
 
   async init(): Promise<void> {
@@ -102,15 +105,14 @@ export class SandboxOwners {
   /**
    * The owner hands its sandbox to a session (a warm pool's claim); repeating it is a no-op. With the
    * claiming run, the record is bound to its chain now, off the session's path: its first call finds
-   * the record complete and writes nothing. Without it (or when Temporal cannot say), the chain is
-   * bound at the session's first call.
+   * the record complete and writes nothing. Without it, or when Temporal cannot say, or when that run
+   * has ended, the chain is bound at the session's first call.
    */
   async transfer(sandboxId: string, toSessionId: string, toRunId?: string): Promise<void> {
     const to = sessionWorkflowId(toSessionId);
     if ((await this.ownerOf(sandboxId)) === to) return;
     await this.authorize(sandboxId);
-    // Only a run of `to` has a chain here: Temporal finds no run `toRunId` under another workflow's id.
-    const chain = toRunId ? await this.chainOf(to, toRunId).catch(() => undefined) : undefined;
+    const chain = toRunId ? await this.runningChainOf(to, toRunId) : undefined;
     await this.replace(sandboxId, { workflowId: to, chain, runId: (await this.caller()).runId });
     for (const wake of this.waiters.get(sandboxId) ?? []) wake();
   }
@@ -187,12 +189,29 @@ export class SandboxOwners {
   private chainOf(workflowId: string, runId: string): Promise<string | undefined> {
     let chain = this.chains.get(runId);
     if (!chain) {
-      if (this.chains.size >= MAX_CACHED_CHAINS) this.chains.clear();
-      chain = this.askChain(workflowId, runId);
-      this.chains.set(runId, chain);
-      chain.catch(() => this.chains.delete(runId));
+      chain = this.askRun(workflowId, runId).then((run) => run.chain);
+      this.remember(runId, chain);
     }
     return chain;
+  }
+
+  /**
+   * The chain of a run a claim names, asked of Temporal now (a cached answer may predate the run's
+   * end). The run id is the claimant's word: only a run of `workflowId` that still runs binds a
+   * chain (Temporal finds no run `runId` under another workflow's id). An ended one, which a forged
+   * claim could name to shut the session's next run out of its sandbox, binds none.
+   */
+  private async runningChainOf(workflowId: string, runId: string): Promise<string | undefined> {
+    const run = await this.askRun(workflowId, runId).catch(() => undefined);
+    if (!run?.running || run.chain === undefined) return undefined;
+    this.remember(runId, Promise.resolve(run.chain));
+    return run.chain;
+  }
+
+  private remember(runId: string, chain: Promise<string | undefined>): void {
+    if (this.chains.size >= MAX_CACHED_CHAINS) this.chains.clear();
+    this.chains.set(runId, chain);
+    chain.catch(() => this.chains.delete(runId));
   }
 
   /**
