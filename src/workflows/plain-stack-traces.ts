@@ -4,7 +4,7 @@
  *
  * SDK 1.24 records where each promise a workflow makes was made, for its stack-trace query: a promise
  * hook takes a source-mapped stack trace of every promise (temporalio/sdk-typescript#1587). That was
- * a third of the control worker's workflow time, and ~3 ms of each exec. Node formats an error's stack
+ * a third of the control worker's workflow-thread time. Node formats an error's stack
  * with the `Error.prepareStackTrace` of the context that made the error before the worker's own, so
  * this one, set in the workflow context while it can still be set (before the SDK freezes its
  * globals), gives the hook's errors an empty stack: the hook then records nothing. The cost is the
