@@ -115,7 +115,7 @@ if [ ! -x "$gvisor_dir/runsc" ]; then
   elif [ -z "$reason" ]; then
     step "building gVisor runsc $GVISOR_VERSION (patchlevel $GVISOR_PATCHLEVEL) from its Go module (first run only, a few minutes)"
     rm -rf "$gvisor_dir.tmp"
-    if ! nice -n 10 "$here/build-runsc.sh" "$GVISOR_VERSION" "$gvisor_dir.tmp" >"$cache/runsc-build.log" 2>&1; then
+    if ! nice -n 10 "$here/build-runsc.sh" "$GVISOR_VERSION" "$gvisor_dir.tmp" "$GVISOR_VERSION-sbx$GVISOR_PATCHLEVEL" >"$cache/runsc-build.log" 2>&1; then
       reason="building gvisor.dev/gvisor/runsc@$GVISOR_VERSION failed; see $cache/runsc-build.log"
     elif ! smoke=$(smoke_runsc "$gvisor_dir.tmp/runsc"); then
       reason="it built but could not run a sandbox here: $smoke"
