@@ -6,6 +6,7 @@ import { runZfs } from '../../src/activities/host/zfs-cli.js';
 import type { SandboxClient } from '../../src/client/sandbox-client.js';
 import type { Session } from '../../src/client/session.js';
 import type { SessionInfo } from '../../src/protocol/messages.js';
+import { sessionWorkflowId } from '../../src/common/names.js';
 import { progress, withTimeout } from './stack.js';
 
 export async function waitState(session: Session, want: SessionInfo['state'], timeoutMs = 120_000): Promise<void> {
@@ -19,6 +20,15 @@ export async function waitState(session: Session, want: SessionInfo['state'], ti
     if (performance.now() > deadline) throw new Error(`session ${session.id} is still ${info.state}, not ${want}`);
     await sleep(5);
   }
+}
+
+/**
+ * Untimed, after a destroy: it answers before the session's datasets are removed, and the session's
+ * workflow closes once they are. Waiting for that keeps the removal from running under the next
+ * measured operation, sbx's or raw's (raw destroys in the foreground).
+ */
+export async function removed(client: SandboxClient, sessionId: string): Promise<void> {
+  await client.temporal.workflow.getHandle(sessionWorkflowId(sessionId)).result();
 }
 
 /** Fails fast when zfs-fuse stops answering, rather than letting every later step hang on it. */

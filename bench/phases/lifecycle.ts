@@ -5,7 +5,7 @@ import { historyBreakdown } from '../lib/history.js';
 import { MiB } from '../lib/options.js';
 import { progress } from '../lib/stack.js';
 import { fmt } from '../lib/stats.js';
-import { expect, waitState } from '../lib/util.js';
+import { expect, removed, waitState } from '../lib/util.js';
 import { FLOOR_ACTIVITY } from './floor.js';
 
 const BIG_OUTPUT = "head -c 1048576 /dev/zero | tr '\\0' a";
@@ -54,7 +54,12 @@ export async function lifecycle(ctx: Context): Promise<void> {
     }
     ctx.rows.push(row);
   };
-  pair('create', 'raw create', 'create', 'raw: zfs clone + config.json + runsc create + start');
+  pair(
+    'create',
+    'raw create',
+    'create',
+    "raw: zfs clone + config.json + runsc create + start; each run starts once the last one's datasets are gone",
+  );
   pair('first exec', 'raw first exec', 'update', 'exec `true` right after create');
   pair('exec true', 'raw exec true', 'update', `${EXECS_PER_RUN} per run; raw: runsc exec`);
   pair(
@@ -123,6 +128,7 @@ async function orchestratedLifecycle(ctx: Context, sid: string, discard: boolean
   live.add(fork.id);
   await fork.destroy();
   live.delete(fork.id);
+  await removed(ctx.stack.client, fork.id);
   await t('pause (freeze)', async () => {
     await session.pause('freeze', { wait: false });
     await waitState(session, 'paused');
@@ -145,6 +151,7 @@ async function orchestratedLifecycle(ctx: Context, sid: string, discard: boolean
   );
   await t('destroy', () => session.destroy());
   live.delete(sid);
+  await removed(ctx.stack.client, sid);
 }
 
 async function rawLifecycle(ctx: Context, name: string, discard: boolean): Promise<void> {
