@@ -28,7 +28,7 @@ export async function waitState(session: Session, want: SessionInfo['state'], ti
  * measured operation, sbx's or raw's (raw destroys in the foreground).
  */
 export async function removed(client: SandboxClient, sessionId: string): Promise<void> {
-  await client.temporal.workflow.getHandle(sessionWorkflowId(sessionId)).result();
+  await withTimeout(client.temporal.workflow.getHandle(sessionWorkflowId(sessionId)).result(), 120_000, `removal of session ${sessionId}`);
 }
 
 /** Fails fast when zfs-fuse stops answering, rather than letting every later step hang on it. */
