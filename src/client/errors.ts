@@ -73,7 +73,7 @@ export function isWorkflowTaskFailing(err: unknown): boolean {
  */
 export async function acrossContinueAsNew<T>(fn: () => Promise<T>, sessionId: string): Promise<T> {
   const started = Date.now();
-  for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
+  for (let resends = 0; ; resends++) {
     try {
       return await fn();
     } catch (err) {
@@ -83,6 +83,8 @@ export async function acrossContinueAsNew<T>(fn: () => Promise<T>, sessionId: st
         : toSbxError(err, sessionId).type === SbxErrorType.ContinuedAsNew && waited < NEXT_RUN_WAIT_MS;
       if (!resend) throw err;
     }
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    // The first resend goes at once: a run answers ContinuedAsNew in the workflow task that starts the
+    // next run, so the next run is there already (a wait here was on every continue-as-new's path).
+    if (resends > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(10 * 2 ** resends, 2_000)));
   }
 }
