@@ -29,6 +29,25 @@ describe('output as it travels (JSON)', () => {
     }
   });
 
+  it('cuts at the longest start that fits, as JSON counts it', () => {
+    for (const text of ['a\nb\t"q"\\', '\u0000\u0001\u001f', 'é€😀', '\ufffd\u007f\u0085', '\ud800 lone']) {
+      for (let max = 0; max <= jsonTextBytes(text); max++) {
+        const fit = fitJsonText(text, max);
+        expect(text.startsWith(fit)).toBe(true);
+        expect(jsonTextBytes(fit)).toBeLessThanOrEqual(max);
+        // One more character (a surrogate pair is one) would not fit.
+        const next = text.slice(0, fit.length + (/[\ud800-\udbff]/.test(text[fit.length] ?? '') ? 2 : 1));
+        if (fit !== text) expect(jsonTextBytes(next)).toBeGreaterThan(max);
+      }
+    }
+  });
+
+  it('counts only as far as asked, and says when a text is larger', () => {
+    expect(jsonTextBytes('abc', 10)).toBe(3);
+    expect(jsonTextBytes('a'.repeat(100), 10)).toBeGreaterThan(10);
+    expect(jsonTextBytes('\u0001'.repeat(100), 10)).toBeGreaterThan(10);
+  });
+
   it('counts a control character as the 6 bytes it takes, not 1', () => {
     const capped = capCombinedOutput({ ...base, stdout: '\u0001'.repeat(100) }, 60);
     expect(capped.stdout).toBe('\u0001'.repeat(10));

@@ -62,8 +62,9 @@ function sequenceLength(lead: number): number {
  * they travel (a control character costs 6, a replaced invalid byte 3); marks the result truncated.
  */
 export function capCombinedOutput(result: ExecResult, limit: number): ExecResult {
-  const outBytes = jsonTextBytes(result.stdout);
-  const errBytes = jsonTextBytes(result.stderr);
+  // Counted only as far as the limit: past it the exact size changes nothing (a megabyte costs ~3 ms to count).
+  const outBytes = jsonTextBytes(result.stdout, limit);
+  const errBytes = jsonTextBytes(result.stderr, limit);
   if (outBytes + errBytes <= limit) return result;
   const errKeep = Math.min(errBytes, Math.max(Math.floor(limit / 2), limit - outBytes));
   const outKeep = limit - errKeep;
@@ -75,9 +76,9 @@ export function capCombinedOutput(result: ExecResult, limit: number): ExecResult
   };
 }
 
-/** Bytes `text` takes inside a JSON string (quotes excluded), UTF-8 encoded. */
-export function jsonTextBytes(text: string): number {
-  return jsonPrefix(text, Infinity).bytes;
+/** Bytes `text` takes inside a JSON string (quotes excluded), UTF-8 encoded; past `atMost`, some number above it. */
+export function jsonTextBytes(text: string, atMost = Infinity): number {
+  return jsonPrefix(text, atMost).bytes;
 }
 
 /** The longest start of `text` that takes at most `maxBytes` inside a JSON string; never splits a character. */
@@ -86,13 +87,14 @@ export function fitJsonText(text: string, maxBytes: number): string {
   return length === text.length ? text : text.slice(0, length);
 }
 
+/** The longest start of `text` within `maxBytes` as JSON, and its bytes (the bytes up to the first that does not fit, when one does not). */
 function jsonPrefix(text: string, maxBytes: number): { length: number; bytes: number } {
   let bytes = 0;
   for (let i = 0; i < text.length;) {
     const c = text.charCodeAt(i);
     const pair = c >= 0xd800 && c < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
     const cost = pair ? 4 : jsonCharBytes(c);
-    if (bytes + cost > maxBytes) return { length: i, bytes };
+    if (bytes + cost > maxBytes) return { length: i, bytes: bytes + cost };
     bytes += cost;
     i += pair ? 2 : 1;
   }

@@ -3,13 +3,13 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
-import { serializedBytes, type ExecResult } from '../../common/sandbox.js';
+import type { ExecResult } from '../../common/sandbox.js';
 import { readHostFile } from './host-file.js';
-import { capCombinedOutput } from './output-cap.js';
+import { capCombinedOutput, jsonTextBytes } from './output-cap.js';
 
 /** Entries kept per sandbox; the session's own cache covers the same recent calls. */
 const MAX_ENTRIES = 1000;
-/** A recorded result larger than this keeps only the head of its output (marked truncated). */
+/** A recorded result whose output takes more than this keeps only the head of it (marked truncated). */
 const MAX_RECORD_BYTES = 256 * 1024;
 /** What such a result keeps of stdout and stderr together, as JSON text. */
 const MAX_RECORDED_OUTPUT_BYTES = 64 * 1024;
@@ -142,7 +142,8 @@ export class ToolCallJournal {
 
 /** The result as recorded: its output cut so one entry stays small. */
 function fitRecord(result: ExecResult): ExecResult {
-  if (serializedBytes(result) <= MAX_RECORD_BYTES) return result;
+  const bytes = jsonTextBytes(result.stdout, MAX_RECORD_BYTES) + jsonTextBytes(result.stderr, MAX_RECORD_BYTES);
+  if (bytes <= MAX_RECORD_BYTES) return result;
   return { ...capCombinedOutput(result, MAX_RECORDED_OUTPUT_BYTES), truncated: true };
 }
 
