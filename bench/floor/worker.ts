@@ -1,6 +1,6 @@
 /**
  * A floor worker process: `--role workflows` runs FloorWorkflow (the control worker's stand-in, its
- * default Worker options), `--role activities` runs the no-op activity (the host worker's stand-in,
+ * default Worker options), `--role activities` runs the no-op activities (the host worker's stand-in,
  * the tools worker's slot count). Prints `floor worker ready` once polling.
  */
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,7 @@ const worker =
     : await Worker.create({
         connection,
         taskQueue: o.taskQueue,
-        activities: { noop: async (n: number) => n },
+        activities: { noop: async (n: number) => n, bytes: async (n: number) => 'a'.repeat(n) },
         maxConcurrentActivityTaskExecutions: 64,
       });
 process.on('SIGTERM', () => worker.shutdown());

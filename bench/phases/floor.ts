@@ -4,11 +4,14 @@ import type { Context, Target } from '../lib/context.js';
 import { historyBreakdown } from '../lib/history.js';
 import { progress, startChildWorker } from '../lib/stack.js';
 import { fmt, Recorder, type Summary } from '../lib/stats.js';
-import { activityUpdate, bareUpdate, stopSignal } from '../floor/workflow.js';
+import { MiB } from '../lib/options.js';
+import { activityUpdate, bareUpdate, bigUpdate, stopSignal } from '../floor/workflow.js';
 
 export const FLOOR_BARE = 'floor: bare update';
 /** The floor every sbx row is compared with: update → no-op activity on another process's queue → result. */
 export const FLOOR_ACTIVITY = 'floor: update → no-op activity';
+/** The floor under an exec that prints 1 MiB: the same round trip, its activity answering 1 MiB. */
+export const FLOOR_MIB = 'floor: update → activity answering 1 MiB';
 const SAMPLES_PER_RUN = 5;
 /** Issue 13: the round trip every sbx update pays, on this machine. */
 const FLOOR_TARGET_MS = 25;
@@ -63,6 +66,19 @@ export async function floor(ctx: Context): Promise<void> {
     }
     await handle.signal(stopSignal);
     await handle.result();
+    // A workflow per sample, as the lifecycle's 1 MiB exec runs in a session of its own: 1 MiB answers
+    // fill a history fast, and the others' breakdown reads whole histories.
+    for (let i = 0; i < total; i++) {
+      const big = await stack.client.temporal.workflow.start('FloorWorkflow', {
+        taskQueue: workflowQueue,
+        workflowId: `bench-floor-${tag}-mib-${i}`,
+        args: [activityQueue],
+      });
+      await big.executeUpdate(bareUpdate, { args: [i] });
+      await rec.time(FLOOR_MIB, () => big.executeUpdate(bigUpdate, { args: [MiB] }), i < opts.warmup);
+      await big.signal(stopSignal);
+      await big.result();
+    }
     // Where the round trip goes: dispatch of the activity and of the workflow task after it, as the server saw them.
     const split = new Recorder();
     await historyBreakdown(stack.client.temporal, [handle.workflowId], split);
@@ -91,6 +107,12 @@ export async function floor(ctx: Context): Promise<void> {
       orch: rec.get(FLOOR_ACTIVITY),
       note: 'the shape of an sbx exec: the update runs one no-op activity on a queue another process serves',
       target: floorTarget(rec.get(FLOOR_ACTIVITY)),
+    },
+    {
+      section: 'floor',
+      metric: FLOOR_MIB,
+      orch: rec.get(FLOOR_MIB),
+      note: 'the floor under an exec printing 1 MiB: 1 MiB crosses the activity result and the update result',
     },
   );
 }

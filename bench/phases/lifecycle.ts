@@ -6,7 +6,7 @@ import { MiB } from '../lib/options.js';
 import { progress } from '../lib/stack.js';
 import { fmt } from '../lib/stats.js';
 import { expect, removed, waitState } from '../lib/util.js';
-import { FLOOR_ACTIVITY } from './floor.js';
+import { FLOOR_ACTIVITY, FLOOR_MIB } from './floor.js';
 
 const BIG_OUTPUT = "head -c 1048576 /dev/zero | tr '\\0' a";
 /** exec samples per lifecycle run (exec is cheap; more samples make its p99 mean something). */
@@ -38,16 +38,20 @@ export async function lifecycle(ctx: Context): Promise<void> {
   progress('reading the workflow histories of the measured runs');
   await historyBreakdown(stack.client.temporal, workflowIds, ctx.breakdown);
 
-  const pair = (metric: string, rawName: string | undefined, target?: 'update' | 'create', note?: string) => {
+  const pair = (metric: string, rawName: string | undefined, target?: 'update' | 'create' | 'mib', note?: string) => {
     const orch = rec.get(metric);
     const base = rawName ? rec.get(rawName) : undefined;
-    const row: Row = { section: 'lifecycle', metric, orch, raw: base, floor: rec.get(FLOOR_ACTIVITY), note };
-    if (target && orch && base) {
-      // Issue 13: an update costs at most the raw command + 30 ms (the floor's 25 ms target + 5 ms of sbx's own).
+    // A 1 MiB answer is measured against the floor that carries 1 MiB the same way.
+    const floor = rec.get(target === 'mib' ? FLOOR_MIB : FLOOR_ACTIVITY);
+    const row: Row = { section: 'lifecycle', metric, orch, raw: base, floor, note };
+    if (target && orch && base && (target !== 'mib' || floor)) {
+      // Issue 13: an update costs at most the raw command + 30 ms (the floor's 25 ms target + 5 ms of sbx's own);
+      // one answering 1 MiB, the raw command + Temporal's own cost of carrying 1 MiB + the same 5 ms.
       const overhead = orch.p50 - base.p50;
-      const limit = target === 'update' ? 30 : 40;
+      const limit = target === 'update' ? 30 : target === 'create' ? 40 : floor!.p50 + 5;
+      const text = { update: 'p50 ≤ raw + 30 ms', create: 'p50 ≤ raw clone+start + 40 ms', mib: 'p50 ≤ raw + 1 MiB floor + 5 ms' };
       row.target = {
-        text: target === 'update' ? 'p50 ≤ raw + 30 ms' : 'p50 ≤ raw clone+start + 40 ms',
+        text: text[target],
         status: overhead <= limit ? 'met' : 'missed',
         detail: overhead <= limit ? `met (+${fmt(overhead)} ms)` : `missed by ${fmt(overhead - limit)} ms`,
       };
@@ -68,7 +72,7 @@ export async function lifecycle(ctx: Context): Promise<void> {
     undefined,
     "an agent's usual case, a command after a pause; raw: runsc exec after the same pause",
   );
-  pair('exec 1 MiB', 'raw exec 1 MiB', 'update', 'prints 1 MiB; raw: runsc exec');
+  pair('exec 1 MiB', 'raw exec 1 MiB', 'mib', 'prints 1 MiB; raw: runsc exec; floor: the 1 MiB floor');
   pair('turnComplete', 'raw turnComplete', 'update', 'raw: zfs snapshot');
   pair('rollback', 'raw rollback', undefined, 'raw: runsc kill+delete, zfs rollback -r, runsc create+start');
   pair('fork', 'raw fork', undefined, 'client fork() polls the child every 100 ms; raw: zfs clone + create+start');
