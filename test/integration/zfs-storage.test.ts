@@ -197,7 +197,8 @@ describe('ZfsStorage on real zfs-fuse', () => {
     const locked = new ZfsStorage({ root: `${root}-own`, cli: { ...DEFAULT_ZFS_CLI, lockPath, lockWaitMs: 1000 } });
     await locked.snapshot('s2', 'before-lock');
     expect((await stat(lockPath)).mode & 0o777).toBe(0o600);
-    const holder = execa('flock', [lockPath, 'sleep', '60'], { reject: false });
+    // -o: only flock itself holds the lock, so killing it lets the lock go (its sleep lingers, holding nothing).
+    const holder = execa('flock', ['-o', lockPath, 'sleep', '60'], { reject: false, stdio: 'ignore' });
     try {
       await until(
         'the holder to take the lock',
