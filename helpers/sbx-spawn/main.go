@@ -7,6 +7,8 @@
 //
 //	{"id":1,"argv":["runsc","exec",...],"path":"/usr/bin:…","stdin":"<base64>"}  start (no "stdin": /dev/null)
 //	{"id":1,"argv":[…],"detached":{"stderrFile":"/tmp/x","report":true}}  for sbx-reaper runsc run: see request
+//	{"id":1,"argv":["zfs",…],"bounds":{"timeoutMs":120000,"killAfterMs":5000,"lock":{"path":"/var/lib/sbx/zfs.lock","waitMs":60000}}}
+//	                                                          bounded and locked: see bounds
 //	{"id":1,"kill":15}                                        send a signal to that child
 //	{"id":1,"close":true}                                     stop reading its output (it may hold the pipes open)
 //
@@ -31,7 +33,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 type request struct {
@@ -45,9 +49,31 @@ type request struct {
 		StderrFile string `json:"stderrFile"`
 		Report     bool   `json:"report"`
 	} `json:"detached"`
-	Kill  int  `json:"kill"`
-	Close bool `json:"close"`
+	Bounds *bounds `json:"bounds"`
+	Kill   int     `json:"kill"`
+	Close  bool    `json:"close"`
 }
+
+// bounds are what `flock -w <wait> -E 75 <path> timeout -k <killAfter> <timeout> <argv>` would put
+// on a command, without the two extra processes (each a fork and exec on every zfs call). The lock is
+// an exclusive flock on Path, taken before the command starts and inherited by it, so it is held
+// until the command ends (as flock's child holds it); not taken within WaitMs, the command never
+// starts and exits 75. A command still running after TimeoutMs gets SIGTERM, and SIGKILL KillAfterMs
+// later; it then exits 124, or 137 when it took the SIGKILL (as timeout's).
+type bounds struct {
+	TimeoutMs   int64 `json:"timeoutMs"`
+	KillAfterMs int64 `json:"killAfterMs"`
+	Lock        *struct {
+		Path   string `json:"path"`
+		WaitMs int64  `json:"waitMs"`
+	} `json:"lock"`
+}
+
+const (
+	lockTimeoutExit    = 75
+	commandTimeoutExit = 124
+	commandKilledExit  = 137
+)
 
 type event struct {
 	ID     int64  `json:"id"`
@@ -100,7 +126,11 @@ func errorCode(err error) string {
 	return ""
 }
 
-func start(r request) {
+func start(r request, lock *os.File) {
+	if lock != nil {
+		// The child holds its own copy: the lock lasts as long as the command, whatever happens here.
+		defer lock.Close()
+	}
 	if len(r.Argv) == 0 {
 		send(event{ID: r.ID, Error: "no command", Code: "EINVAL"})
 		return
@@ -150,6 +180,9 @@ func start(r request) {
 		cmd.ExtraFiles, fds = writers, []int{3}
 	case r.Detached == nil:
 		cmd.Stdout, cmd.Stderr, fds = writers[0], writers[1], []int{1, 2}
+		if lock != nil {
+			cmd.ExtraFiles = []*os.File{lock}
+		}
 	}
 	var stdinWriter *os.File
 	if r.Stdin != nil {
@@ -180,6 +213,23 @@ func start(r request) {
 	}
 	children.Store(r.ID, &child{proc: cmd.Process, readers: readers})
 	send(event{ID: r.ID, Pid: cmd.Process.Pid})
+	// 0: within its time; 1: sent SIGTERM; 2: sent SIGKILL.
+	var overdue atomic.Int32
+	var timers []*time.Timer
+	var timersMu sync.Mutex
+	if b := r.Bounds; b != nil && b.TimeoutMs > 0 {
+		proc := cmd.Process
+		timers = append(timers, time.AfterFunc(time.Duration(b.TimeoutMs)*time.Millisecond, func() {
+			overdue.Store(1)
+			proc.Signal(syscall.SIGTERM)
+			timersMu.Lock()
+			defer timersMu.Unlock()
+			timers = append(timers, time.AfterFunc(time.Duration(b.KillAfterMs)*time.Millisecond, func() {
+				overdue.Store(2)
+				proc.Signal(syscall.SIGKILL)
+			}))
+		}))
+	}
 	var streams sync.WaitGroup
 	for i, rd := range readers {
 		streams.Add(1)
@@ -202,9 +252,20 @@ func start(r request) {
 	go func() {
 		// Wait only reaps: the output has its own readers, which a background process may hold open.
 		cmd.Wait()
+		timersMu.Lock()
+		for _, t := range timers {
+			t.Stop()
+		}
+		timersMu.Unlock()
 		code, sig := cmd.ProcessState.ExitCode(), 0
 		if status, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && status.Signaled() {
 			sig = int(status.Signal())
+		}
+		switch overdue.Load() {
+		case 1:
+			code, sig = commandTimeoutExit, 0
+		case 2:
+			code, sig = commandKilledExit, 0
 		}
 		send(event{ID: r.ID, Exit: &code, Signal: sig})
 		go func() {
@@ -245,7 +306,42 @@ func handle(r request) {
 				rd.Close()
 			}
 		}
+	case r.Bounds != nil && r.Bounds.Lock != nil:
+		// Waiting for the lock must not hold up other requests.
+		go startLocked(r)
 	default:
-		start(r)
+		start(r, nil)
+	}
+}
+
+// startLocked takes the request's lock, then starts it holding the lock (see bounds).
+func startLocked(r request) {
+	l := r.Bounds.Lock
+	// The worker made the lock file a root-only regular file; a link in its place is not followed.
+	f, err := os.OpenFile(l.Path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		send(event{ID: r.ID, Error: err.Error(), Code: errorCode(err)})
+		return
+	}
+	got := make(chan error, 1)
+	go func() { got <- syscall.Flock(int(f.Fd()), syscall.LOCK_EX) }()
+	select {
+	case err := <-got:
+		if err != nil {
+			f.Close()
+			send(event{ID: r.ID, Error: err.Error(), Code: errorCode(err)})
+			return
+		}
+		start(r, f)
+	case <-time.After(time.Duration(l.WaitMs) * time.Millisecond):
+		// The wait goes on in its goroutine; a lock it takes later is let go at once.
+		go func() {
+			<-got
+			f.Close()
+		}()
+		code := lockTimeoutExit
+		send(event{ID: r.ID, Fd: 1, EOF: true})
+		send(event{ID: r.ID, Fd: 2, EOF: true})
+		send(event{ID: r.ID, Exit: &code})
 	}
 }

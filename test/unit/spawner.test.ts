@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -91,6 +92,76 @@ describe('sbx-spawn', () => {
       async () => undefined,
     );
     expect(run).toMatchObject({ exitCode: 0, stdout: 'hi\n', ending: 'exited' });
+  });
+});
+
+/**
+ * zfs calls are bounded and, when they change datasets, take the machine's zfs lock: sbx-spawn does
+ * both itself, exactly as `flock -w … -E 75 <lock> timeout -k …` would (the same exits and holding).
+ */
+describe('sbx-spawn, bounded and locked starts', () => {
+  const spawner = () => new Spawner(SPAWNER_PATH);
+  const exitOf = async (child: StartedChild) => {
+    // Read to the end, as every caller does: a stream left unread keeps its command counted as live.
+    child.stdout!.resume();
+    child.stderr!.resume();
+    const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    return { code, signal };
+  };
+  let dir: string;
+  let lock: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'spawn-bounds-'));
+    lock = join(dir, 'zfs.lock');
+    await writeFile(lock, '', { mode: 0o600 });
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+  const lockFree = async () => (await runCommand(['flock', '-n', lock, 'true'], { timeoutMs: 5_000 })).exitCode === 0;
+
+  it('stops a command past its time limit and reports exit 124, as timeout does', async () => {
+    const child = spawner().spawn(['sleep', '30'], { bounds: { timeoutMs: 200, killAfterMs: 5_000 } });
+    expect(await exitOf(child)).toEqual({ code: 124, signal: null });
+  });
+
+  it('kills a command that ignores SIGTERM once its grace is over: exit 137', async () => {
+    const child = spawner().spawn(['sh', '-c', 'trap "" TERM; sleep 2'], { bounds: { timeoutMs: 200, killAfterMs: 200 } });
+    expect(await exitOf(child)).toEqual({ code: 137, signal: null });
+  });
+
+  it('holds the lock while the command runs, and lets it go when it ends', async () => {
+    const child = spawner().spawn(['sleep', '0.5'], {
+      bounds: { timeoutMs: 10_000, killAfterMs: 1_000, lock: { path: lock, waitMs: 5_000 } },
+    });
+    await once(child, 'spawn');
+    expect(await lockFree()).toBe(false);
+    expect(await exitOf(child)).toEqual({ code: 0, signal: null });
+    expect(await lockFree()).toBe(true);
+  });
+
+  it('never runs a command whose lock stays taken past the wait: exit 75', async () => {
+    const holder = spawn('flock', [lock, 'sleep', '30'], { stdio: 'ignore' });
+    const holderExit = once(holder, 'exit');
+    try {
+      for (let i = 0; i < 100 && (await lockFree()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      const marker = join(dir, 'ran');
+      const child = spawner().spawn(['touch', marker], {
+        bounds: { timeoutMs: 10_000, killAfterMs: 1_000, lock: { path: lock, waitMs: 300 } },
+      });
+      expect(await exitOf(child)).toEqual({ code: 75, signal: null });
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      holder.kill('SIGKILL');
+      await holderExit;
+    }
+  });
+
+  it('waits for a lock that is let go within the wait, then runs', async () => {
+    const holder = spawn('flock', [lock, 'sleep', '0.3'], { stdio: 'ignore' });
+    const holderExit = once(holder, 'exit');
+    for (let i = 0; i < 100 && (await lockFree()); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    const child = spawner().spawn(['true'], { bounds: { timeoutMs: 10_000, killAfterMs: 1_000, lock: { path: lock, waitMs: 10_000 } } });
+    expect(await exitOf(child)).toEqual({ code: 0, signal: null });
+    await holderExit;
   });
 });
 

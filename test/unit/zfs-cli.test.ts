@@ -1,20 +1,29 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { outcome, runZfs, zfsCommandLine, type ZfsCliOptions } from '../../src/activities/host/zfs-cli.js';
+import { outcome, runZfs, zfsBounds, type ZfsCliOptions } from '../../src/activities/host/zfs-cli.js';
+import { boundedCommandLine } from '../../src/activities/host/spawner.js';
 import { classifyZfsError, zfsFailure } from '../../src/activities/host/zfs-errors.js';
 import { mountOptionsIn } from '../../src/activities/host/mount-flags.js';
 
-const cli: ZfsCliOptions = { lockPath: '/var/lib/sbx/zfs.lock', lockWaitMs: 60_000, timeoutMs: 120_000, copyTimeoutMs: 3_600_000 };
+const cli: ZfsCliOptions = { lockPath: '/var/lib/sbx/zfs.lock', lockWaitMs: 60_000, timeoutMs: 120_000 };
 
-describe('zfsCommandLine', () => {
+describe('zfsBounds', () => {
   it('bounds every call with a timeout', () => {
-    expect(zfsCommandLine('zfs', ['list', '-H'], cli)).toEqual(['timeout', '-k', '5', '120', 'zfs', 'list', '-H']);
-    expect(zfsCommandLine('zpool', ['list', 'sbx'], cli)).toEqual(['timeout', '-k', '5', '120', 'zpool', 'list', 'sbx']);
+    expect(zfsBounds('zfs', ['list', '-H'], cli)).toEqual({ timeoutMs: 120_000, killAfterMs: 5_000 });
+    expect(zfsBounds('zpool', ['list', 'sbx'], cli)).toEqual({ timeoutMs: 120_000, killAfterMs: 5_000 });
   });
 
   it('takes the lock, with a wait limit, for changes', () => {
-    expect(zfsCommandLine('zfs', ['destroy', '-r', 'sbx/a'], cli)).toEqual([
+    expect(zfsBounds('zfs', ['destroy', '-r', 'sbx/a'], cli).lock).toEqual({ path: '/var/lib/sbx/zfs.lock', waitMs: 60_000 });
+    expect(zfsBounds('zpool', ['import', 'sbx'], cli).lock).toBeDefined();
+    expect(zfsBounds('zfs', ['get', 'origin', 'sbx/a'], cli).lock).toBeUndefined();
+  });
+});
+
+describe('boundedCommandLine, the bounds without sbx-spawn', () => {
+  it('puts the lock, then the time limit, around the command', () => {
+    expect(boundedCommandLine(['zfs', 'destroy', '-r', 'sbx/a'], zfsBounds('zfs', ['destroy'], cli))).toEqual([
       'flock',
       '-w',
       '60',
@@ -30,7 +39,14 @@ describe('zfsCommandLine', () => {
       '-r',
       'sbx/a',
     ]);
-    expect(zfsCommandLine('zfs', ['recv', 'sbx/b'], cli, cli.copyTimeoutMs).slice(6, 10)).toEqual(['timeout', '-k', '5', '3600']);
+    expect(boundedCommandLine(['zfs', 'list'], { timeoutMs: 1500, killAfterMs: 5_000 })).toEqual([
+      'timeout',
+      '-k',
+      '5',
+      '2',
+      'zfs',
+      'list',
+    ]);
   });
 });
 

@@ -35,8 +35,35 @@ export interface CommandResult {
   message?: string;
 }
 
+/**
+ * Limits on a command, as `flock -w <wait> -E 75 <lock> timeout -k <killAfter> <timeout>` would put
+ * them: sbx-spawn applies them itself (two processes fewer per call); without it the command line
+ * is wrapped so.
+ */
+export interface Bounds {
+  /** SIGTERM after this long and SIGKILL `killAfterMs` later; it then exits 124, or 137 after the SIGKILL. */
+  timeoutMs: number;
+  killAfterMs: number;
+  /** An exclusive flock on `path`, held until the command ends; not taken within `waitMs`, the command never runs and exits 75. */
+  lock?: { path: string; waitMs: number };
+}
+
+/** `flock`'s exit when the lock was not taken in time (its `-E`). */
+export const LOCK_TIMEOUT_EXIT = 75;
+/** coreutils `timeout`'s exits: the command ran out of time (124) or needed the SIGKILL after it (137). */
+export const COMMAND_TIMEOUT_EXITS: ReadonlySet<number> = new Set([124, 137]);
+
+/** `argv` under `bounds` through `flock` and `timeout`, for a start without sbx-spawn. */
+export function boundedCommandLine(argv: string[], bounds: Bounds): string[] {
+  const seconds = (ms: number) => String(Math.max(1, Math.ceil(ms / 1000)));
+  const bounded = ['timeout', '-k', seconds(bounds.killAfterMs), seconds(bounds.timeoutMs), ...argv];
+  const { lock } = bounds;
+  return lock ? ['flock', '-w', seconds(lock.waitMs), '-E', String(LOCK_TIMEOUT_EXIT), lock.path, ...bounded] : bounded;
+}
+
 export interface RunOptions {
   input?: string;
+  bounds?: Bounds;
   /** SIGTERM after this long, then SIGKILL `killAfterMs` later; `timedOut` says so. */
   timeoutMs: number;
   killAfterMs?: number;
@@ -157,7 +184,7 @@ export class Spawner {
 
   constructor(private readonly binary: string) {}
 
-  spawn(argv: string[], options: { input?: string; detached?: DetachedStart } = {}): RelayedChild {
+  spawn(argv: string[], options: { input?: string; detached?: DetachedStart; bounds?: Bounds } = {}): RelayedChild {
     this.start();
     const { detached } = options;
     const child = new RelayedChild(this, this.nextId++, detached ? (detached.report ? [3] : []) : [1, 2]);
@@ -176,7 +203,8 @@ export class Spawner {
     const stdin = options.input === undefined ? {} : { stdin: Buffer.from(options.input).toString('base64') };
     // PATH as it is now finds the program, as a direct spawn would; the rest of the environment is the
     // worker's when the helper started (reading all of process.env costs about a millisecond).
-    this.send({ id: child.id, argv, path: process.env.PATH, ...stdin, ...(detached ? { detached } : {}) });
+    const { bounds } = options;
+    this.send({ id: child.id, argv, path: process.env.PATH, ...stdin, ...(detached ? { detached } : {}), ...(bounds ? { bounds } : {}) });
     return child;
   }
 
@@ -228,11 +256,12 @@ function spawner(): Spawner | null {
   return shared;
 }
 
-/** Starts `argv` with its output on pipes (stdin from `input`, or /dev/null). */
-export function startCommand(argv: string[], options: { input?: string } = {}): StartedChild {
+/** Starts `argv` with its output on pipes (stdin from `input`, or /dev/null), within `bounds`. */
+export function startCommand(argv: string[], options: { input?: string; bounds?: Bounds } = {}): StartedChild {
   const via = spawner();
   if (via) return via.spawn(argv, options);
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  const line = options.bounds ? boundedCommandLine(argv, options.bounds) : argv;
+  const child = spawn(line[0]!, line.slice(1), { stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   if (options.input !== undefined) {
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(options.input);

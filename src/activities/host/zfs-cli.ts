@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runCommand } from './spawner.js';
+import { COMMAND_TIMEOUT_EXITS, LOCK_TIMEOUT_EXIT, runCommand, type Bounds } from './spawner.js';
 
 /**
  * How `zfs` and `zpool` are run on a host. zfs-fuse has deadlocked here under concurrent mounts and
@@ -15,10 +15,8 @@ export interface ZfsCliOptions {
   lockPath: string;
   /** Longest wait for the lock before giving up. */
   lockWaitMs: number;
-  /** Longest run of one `zfs`/`zpool` command (a send or receive gets `copyTimeoutMs`). */
+  /** Longest run of one `zfs`/`zpool` command. */
   timeoutMs: number;
-  /** Longest `zfs send | zfs recv` (a fork's copy). */
-  copyTimeoutMs: number;
 }
 
 /**
@@ -29,13 +27,7 @@ export const DEFAULT_ZFS_CLI: ZfsCliOptions = {
   lockPath: process.env.SBX_ZFS_LOCK ?? '/var/lib/sbx/zfs.lock',
   lockWaitMs: 60_000,
   timeoutMs: 120_000,
-  copyTimeoutMs: 3_600_000,
 };
-
-/** `flock -E`: the exit status that means "lock not taken in time". */
-const LOCK_TIMEOUT_EXIT = 75;
-/** coreutils `timeout`: the command ran out of time (124) or needed SIGKILL after it (137). */
-const COMMAND_TIMEOUT_EXITS = new Set([124, 137]);
 
 /**
  * Destroys a dataset tree one filesystem at a time, children first, retrying: zfs-fuse reports a
@@ -118,25 +110,24 @@ export function ensureLockFile(path: string): Promise<void> {
   return checked;
 }
 
-/** The command line for one bounded call: `[flock -w … -E 75 <lock>] timeout -k 5 <s> <zfs|zpool> …`. */
-export function zfsCommandLine(command: 'zfs' | 'zpool', args: string[], cli: ZfsCliOptions, timeoutMs = cli.timeoutMs): string[] {
-  const bounded = ['timeout', '-k', '5', seconds(timeoutMs), command, ...args];
+/** How one call is bounded: a time limit always, and the machine's zfs lock for calls that change datasets. */
+export function zfsBounds(command: 'zfs' | 'zpool', args: string[], cli: ZfsCliOptions): Bounds {
   const locked = (command === 'zfs' ? MUTATING : POOL_MUTATING).has(args[0] ?? '');
-  return locked ? ['flock', '-w', seconds(cli.lockWaitMs), '-E', String(LOCK_TIMEOUT_EXIT), cli.lockPath, ...bounded] : bounded;
+  return { timeoutMs: cli.timeoutMs, killAfterMs: 5_000, ...(locked ? { lock: { path: cli.lockPath, waitMs: cli.lockWaitMs } } : {}) };
 }
 
-/** A backstop for `timeout` itself: lock wait, command time and its kill grace, then some. */
+/** A backstop for the bounds themselves: lock wait, command time and its kill grace, then some. */
 const backstopMs = (cli: ZfsCliOptions) => cli.lockWaitMs + cli.timeoutMs + 15_000;
 
 /** Runs `zfs` or `zpool` and reports the outcome instead of throwing, for the caller to classify. */
 export async function runZfs(command: 'zfs' | 'zpool', args: string[], cli: ZfsCliOptions = DEFAULT_ZFS_CLI): Promise<ZfsResult> {
-  const line = zfsCommandLine(command, args, cli);
-  if (line[0] === 'flock') await ensureLockFile(cli.lockPath);
-  const result = await runCommand(line, { stripFinalNewline: true, timeoutMs: backstopMs(cli) });
-  return outcome(result, line[0] === 'flock');
+  const bounds = zfsBounds(command, args, cli);
+  if (bounds.lock) await ensureLockFile(bounds.lock.path);
+  const result = await runCommand([command, ...args], { stripFinalNewline: true, timeoutMs: backstopMs(cli), bounds });
+  return outcome(result, bounds.lock !== undefined);
 }
 
-/** Classifies the result of a zfsCommandLine. */
+/** Classifies the result of a bounded call (see zfsBounds). */
 export function outcome(
   result: { exitCode?: number; stdout?: unknown; stderr?: unknown; message?: string; timedOut?: boolean; code?: string },
   locked: boolean,
@@ -161,8 +152,4 @@ export async function runZfsRetryingBusy(args: string[], attempts = 20, cli: Zfs
     if (result.exitCode === 0 || result.timedOut || !/busy/.test(result.stderr) || attempt >= attempts) return result;
     await sleep(100 * Math.min(attempt, 5));
   }
-}
-
-function seconds(ms: number): string {
-  return String(Math.max(1, Math.ceil(ms / 1000)));
 }
