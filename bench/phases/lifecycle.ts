@@ -75,7 +75,12 @@ export async function lifecycle(ctx: Context): Promise<void> {
   pair('exec 1 MiB', 'raw exec 1 MiB', 'mib', 'prints 1 MiB; raw: runsc exec; floor: the 1 MiB floor');
   pair('turnComplete', 'raw turnComplete', 'update', 'raw: zfs snapshot');
   pair('rollback', 'raw rollback', undefined, 'raw: runsc kill+delete, zfs rollback -r, runsc create+start');
-  pair('fork', 'raw fork', undefined, 'client fork() polls the child every 100 ms; raw: zfs clone + create+start');
+  pair(
+    'fork',
+    'raw fork',
+    undefined,
+    'client fork() until the child is active (polls its info from 10 ms, doubling to 100); raw: zfs clone + create+start',
+  );
   pair('pause (freeze)', 'raw pause', undefined, 'signal + info poll (5 ms); raw: runsc pause');
   pair('resume (freeze)', 'raw resume', undefined, 'signal + info poll (5 ms); raw: runsc resume');
   pair('hibernate', 'raw hibernate', undefined, 'pause(hibernate); raw: runsc checkpoint');

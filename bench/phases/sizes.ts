@@ -96,7 +96,7 @@ export async function sizes(ctx: Context): Promise<void> {
       orch: fork,
       raw: rec.get('raw fork'),
       floor: rec.get(FLOOR_ACTIVITY),
-      note: 'client fork() until the child is active (polls every 100 ms); raw column: the lifecycle raw fork (zfs clone + create + start, small workspace)',
+      note: 'client fork() until the child is active (polls from 10 ms, doubling to 100); raw column: the lifecycle raw fork (zfs clone + create + start, small workspace)',
       target: fork && {
         text: 'p50 ≤ 400 ms',
         status: fork.p50 <= 400 ? 'met' : 'missed',

@@ -32,6 +32,7 @@ import {
   type TurnResult,
 } from '../protocol/messages.js';
 import { acrossContinueAsNew, SbxError, SbxErrorType, toSbxError } from './errors.js';
+import { Session } from './session.js';
 
 /**
  * The session operations of the fronts that take one flat object per call (`{sessionId, ...request}`):
@@ -126,21 +127,20 @@ export class SessionOps {
   async fork(input: unknown, o: OpOptions = {}): Promise<ForkResult> {
     const { sessionId, request } = this.parse('fork', input);
     const result = await this.update(sessionId, forkUpdate, [request], o.updateId);
-    const until = o.deadline?.getTime() ?? Date.now() + FORK_WAIT_MS;
-    for (;;) {
-      const info = await this.query(result.sessionId);
-      if (info.state === 'active') return result;
-      if (info.state !== 'creating') {
-        throw new SbxError(
-          SbxErrorType.CreateFailed,
-          `fork ${result.sessionId} ended ${info.state}: ${info.failureReason ?? 'unknown reason'}`,
-        );
-      }
-      if (Date.now() > until) {
+    const waitMs = Math.max(0, (o.deadline?.getTime() ?? Date.now() + FORK_WAIT_MS) - Date.now());
+    const info = await new Session(this.client, result.sessionId)
+      .waitFor((child) => child.state !== 'creating', 'active', waitMs)
+      .catch((err: unknown) => {
+        if (!(err instanceof SbxError && err.type === SbxErrorType.InvalidState)) throw err;
         throw new SbxError(SbxErrorType.Busy, `fork ${result.sessionId} is still being created; ask again for the same fork`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      });
+    if (info.state !== 'active') {
+      throw new SbxError(
+        SbxErrorType.CreateFailed,
+        `fork ${result.sessionId} ended ${info.state}: ${info.failureReason ?? 'unknown reason'}`,
+      );
     }
+    return result;
   }
 
   async pause(input: unknown, o: OpOptions = {}): Promise<SessionInfo> {
