@@ -216,19 +216,18 @@ func start(r request, lock *os.File) {
 	// 0: within its time; 1: sent SIGTERM; 2: sent SIGKILL.
 	var overdue atomic.Int32
 	var timers []*time.Timer
-	var timersMu sync.Mutex
 	if b := r.Bounds; b != nil && b.TimeoutMs > 0 {
-		proc := cmd.Process
-		timers = append(timers, time.AfterFunc(time.Duration(b.TimeoutMs)*time.Millisecond, func() {
-			overdue.Store(1)
-			proc.Signal(syscall.SIGTERM)
-			timersMu.Lock()
-			defer timersMu.Unlock()
-			timers = append(timers, time.AfterFunc(time.Duration(b.KillAfterMs)*time.Millisecond, func() {
+		proc, term := cmd.Process, time.Duration(b.TimeoutMs)*time.Millisecond
+		timers = []*time.Timer{
+			time.AfterFunc(term, func() {
+				overdue.Store(1)
+				proc.Signal(syscall.SIGTERM)
+			}),
+			time.AfterFunc(term+time.Duration(b.KillAfterMs)*time.Millisecond, func() {
 				overdue.Store(2)
 				proc.Signal(syscall.SIGKILL)
-			}))
-		}))
+			}),
+		}
 	}
 	var streams sync.WaitGroup
 	for i, rd := range readers {
@@ -252,11 +251,9 @@ func start(r request, lock *os.File) {
 	go func() {
 		// Wait only reaps: the output has its own readers, which a background process may hold open.
 		cmd.Wait()
-		timersMu.Lock()
 		for _, t := range timers {
 			t.Stop()
 		}
-		timersMu.Unlock()
 		code, sig := cmd.ProcessState.ExitCode(), 0
 		if status, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && status.Signaled() {
 			sig = int(status.Signal())
