@@ -128,18 +128,10 @@ export class SessionOps {
     const { sessionId, request } = this.parse('fork', input);
     const result = await this.update(sessionId, forkUpdate, [request], o.updateId);
     const waitMs = Math.max(0, (o.deadline?.getTime() ?? Date.now() + FORK_WAIT_MS) - Date.now());
-    const info = await new Session(this.client, result.sessionId)
-      .waitFor((child) => child.state !== 'creating', 'active', waitMs)
-      .catch((err: unknown) => {
-        if (!(err instanceof SbxError && err.type === SbxErrorType.InvalidState)) throw err;
-        throw new SbxError(SbxErrorType.Busy, `fork ${result.sessionId} is still being created; ask again for the same fork`);
-      });
-    if (info.state !== 'active') {
-      throw new SbxError(
-        SbxErrorType.CreateFailed,
-        `fork ${result.sessionId} ended ${info.state}: ${info.failureReason ?? 'unknown reason'}`,
-      );
-    }
+    await new Session(this.client, result.sessionId).created(waitMs).catch((err: unknown) => {
+      if (!(err instanceof SbxError && err.type === SbxErrorType.InvalidState)) throw err;
+      throw new SbxError(SbxErrorType.Busy, `fork ${result.sessionId} is still being created; ask again for the same fork`);
+    });
     return result;
   }
 

@@ -172,12 +172,20 @@ export class Session {
     const parsed = this.valid(ForkRequest, request, 'fork request');
     const result = await this.call(() => this.handle.executeUpdate(forkUpdate, { args: [parsed] }));
     const forked = new Session(this.client, result.sessionId);
-    await forked.waitFor((info) => info.state !== 'creating');
-    const info = await forked.info();
-    if (info.state !== 'active') {
-      throw new SbxError(SbxErrorType.CreateFailed, `fork ${forked.id} ended ${info.state}: ${info.failureReason ?? 'unknown reason'}`);
-    }
+    await forked.created();
     return forked;
+  }
+
+  /**
+   * Waits while a new session (a fork) is being created; CreateFailed when it ended anything but
+   * active. Past `timeoutMs` still creating: InvalidState, as `waitFor`.
+   */
+  async created(timeoutMs?: number): Promise<SessionInfo> {
+    const info = await this.waitFor((state) => state.state !== 'creating', 'active', timeoutMs);
+    if (info.state !== 'active') {
+      throw new SbxError(SbxErrorType.CreateFailed, `fork ${this.id} ended ${info.state}: ${info.failureReason ?? 'unknown reason'}`);
+    }
+    return info;
   }
 
   /** Signals a pause; with `wait`, returns once the session is paused. */
