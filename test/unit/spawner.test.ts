@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,6 +153,22 @@ describe('sbx-spawn, bounded and locked starts', () => {
       holder.kill('SIGKILL');
       await holderExit;
     }
+  });
+
+  it('refuses a lock path that is a symbolic link, and runs nothing', async () => {
+    const target = join(dir, 'elsewhere');
+    await writeFile(target, '', { mode: 0o600 });
+    const link = join(dir, 'linked.lock');
+    await symlink(target, link);
+    const marker = join(dir, 'ran');
+    const child = spawner().spawn(['touch', marker], {
+      bounds: { timeoutMs: 10_000, killAfterMs: 1_000, lock: { path: link, waitMs: 1_000 } },
+    });
+    child.stdout!.resume();
+    child.stderr!.resume();
+    const ended = await Promise.race([once(child, 'error').then(([err]) => err as Error), once(child, 'exit').then(() => 'ran')]);
+    expect(ended).toMatchObject({ message: expect.stringMatching(/too many levels of symbolic links/) });
+    expect(existsSync(marker)).toBe(false);
   });
 
   it('waits for a lock that is let go within the wait, then runs', async () => {
