@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazySchema } from './lazy-schema.js';
 
 /** sessionId, hostId, template: safe as a ZFS dataset component, a container id and a path segment. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -7,20 +8,22 @@ const nameRule = 'must be 1-63 characters of lowercase letters, digits and "-", 
 /** Warm-pool sandboxes are named `warm-…`; session ids may not start so, so the two never collide. */
 export const WARM_PREFIX = 'warm-';
 
-export const SessionId = z
-  .string()
-  .regex(NAME_PATTERN, `sessionId ${nameRule}`)
-  .refine((id) => !id.startsWith(WARM_PREFIX), `sessionId must not start with '${WARM_PREFIX}' (reserved for warm-pool sandboxes)`);
+export const SessionId = lazySchema(() =>
+  z
+    .string()
+    .regex(NAME_PATTERN, `sessionId ${nameRule}`)
+    .refine((id) => !id.startsWith(WARM_PREFIX), `sessionId must not start with '${WARM_PREFIX}' (reserved for warm-pool sandboxes)`),
+);
 /** A sandbox on a host (dataset and container): its session's id, or a warm-pool id `warm-…`. */
-export const SandboxId = z.string().regex(NAME_PATTERN, `sandboxId ${nameRule}`);
-export const HostId = z.string().regex(NAME_PATTERN, `hostId ${nameRule}`);
-export const TemplateName = z.string().regex(NAME_PATTERN, `template ${nameRule}`);
-export const FleetId = z.string().regex(NAME_PATTERN, `fleetId ${nameRule}`);
+export const SandboxId = lazySchema(() => z.string().regex(NAME_PATTERN, `sandboxId ${nameRule}`));
+export const HostId = lazySchema(() => z.string().regex(NAME_PATTERN, `hostId ${nameRule}`));
+export const TemplateName = lazySchema(() => z.string().regex(NAME_PATTERN, `template ${nameRule}`));
+export const FleetId = lazySchema(() => z.string().regex(NAME_PATTERN, `fleetId ${nameRule}`));
 /** A Temporal workflow run id, as a caller may pass it on (a hint: whoever uses it asks Temporal). */
-export const RunId = z.string().min(1).max(64);
+export const RunId = lazySchema(() => z.string().min(1).max(64));
 
 /** Snapshot names: turn snapshots are `turn-000001`; named ones follow the same rule as ids. */
-export const SnapshotName = z.string().regex(NAME_PATTERN, `snapshot name ${nameRule}`);
+export const SnapshotName = lazySchema(() => z.string().regex(NAME_PATTERN, `snapshot name ${nameRule}`));
 
 export const TURN_PREFIX = 'turn-';
 

@@ -1,12 +1,15 @@
 import { z } from 'zod';
 import { SandboxId, SnapshotName, TemplateName } from './names.js';
+import { lazySchema } from './lazy-schema.js';
 
 /** Limits applied to a sandbox's cgroup and to each command's output. */
-export const Resources = z.object({
-  cpus: z.number().positive().max(64).default(1),
-  memoryMb: z.number().int().min(16).max(262_144).default(512),
-  maxPids: z.number().int().min(8).max(65_536).default(256),
-});
+export const Resources = lazySchema(() =>
+  z.object({
+    cpus: z.number().positive().max(64).default(1),
+    memoryMb: z.number().int().min(16).max(262_144).default(512),
+    maxPids: z.number().int().min(8).max(65_536).default(256),
+  }),
+);
 export type Resources = z.infer<typeof Resources>;
 /** What a session gets when it asks for nothing; warm pools make their sandboxes so by default. */
 export const DEFAULT_RESOURCES: Resources = { cpus: 1, memoryMb: 512, maxPids: 256 };
@@ -23,11 +26,13 @@ export const MAX_COMBINED_OUTPUT_BYTES = 1.5 * MiB;
  * first writes (ZFS takes `quota=1`, then every write fails with EDQUOT).
  */
 export const MIN_QUOTA_BYTES = 16 * MiB;
-export const QuotaBytes = z
-  .number()
-  .int('quotaBytes must be a whole number of bytes')
-  .min(MIN_QUOTA_BYTES, `quotaBytes must be at least ${MIN_QUOTA_BYTES} (16 MiB)`)
-  .max(Number.MAX_SAFE_INTEGER, 'quotaBytes is too large');
+export const QuotaBytes = lazySchema(() =>
+  z
+    .number()
+    .int('quotaBytes must be a whole number of bytes')
+    .min(MIN_QUOTA_BYTES, `quotaBytes must be at least ${MIN_QUOTA_BYTES} (16 MiB)`)
+    .max(Number.MAX_SAFE_INTEGER, 'quotaBytes is too large'),
+);
 
 /**
  * Bytes of one argv string or env entry (`NAME=value`), and of all of them together (each also counts
@@ -42,48 +47,54 @@ export const MAX_STDIN_BYTES = MiB;
 export const MAX_EXEC_REQUEST_BYTES = 1.5 * MiB;
 
 /** A path inside the sandbox: absolute (from its root) or relative to /workspace. */
-export const SandboxPath = z
-  .string()
-  .min(1, 'path must not be empty')
-  .max(4096, 'path must be at most 4096 characters')
-  .refine((p) => !p.includes('\0'), 'path must not contain NUL bytes');
+export const SandboxPath = lazySchema(() =>
+  z
+    .string()
+    .min(1, 'path must not be empty')
+    .max(4096, 'path must be at most 4096 characters')
+    .refine((p) => !p.includes('\0'), 'path must not contain NUL bytes'),
+);
 
 /** An argv string or env value: the kernel ends each at its first NUL byte. */
-const ExecString = z.string().refine((s) => !s.includes('\0'), 'command arguments and env values must not contain NUL bytes');
+const ExecString = lazySchema(() =>
+  z.string().refine((s) => !s.includes('\0'), 'command arguments and env values must not contain NUL bytes'),
+);
 
-export const ExecRequest = z
-  .object({
-    toolCallId: z.string().min(1).max(200, 'toolCallId must be at most 200 characters'),
-    /** A string runs through `/bin/sh -c`; an array runs as argv. */
-    command: z.union([ExecString.min(1, 'command must not be empty'), z.array(ExecString).min(1, 'command must not be empty')]),
-    cwd: SandboxPath.default('/workspace'),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must be shell identifiers'), ExecString).default({}),
-    stdin: z
-      .string()
-      .refine(
-        (s) => serializedBytes(s) <= MAX_STDIN_BYTES,
-        `stdin may be at most ${MAX_STDIN_BYTES} bytes as JSON: write larger input to a file with writeFiles`,
-      )
-      .optional(),
-    timeoutMs: z
-      .number()
-      .int('timeoutMs must be a whole number of milliseconds')
-      .positive('timeoutMs must be positive')
-      .max(24 * 3600_000)
-      .default(DEFAULT_EXEC_TIMEOUT_MS),
-    maxOutputBytes: z.number().int().positive().max(MAX_OUTPUT_BYTES).default(DEFAULT_MAX_OUTPUT_BYTES),
-  })
-  .superRefine((request, ctx) => {
-    const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command;
-    const problem = execArgsProblem(argv, request.env);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: [problem.field] });
-    else if (serializedBytes(request) > MAX_EXEC_REQUEST_BYTES) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `an exec request may be at most ${MAX_EXEC_REQUEST_BYTES} bytes as JSON: put large data in a file with writeFiles`,
-      });
-    }
-  });
+export const ExecRequest = lazySchema(() =>
+  z
+    .object({
+      toolCallId: z.string().min(1).max(200, 'toolCallId must be at most 200 characters'),
+      /** A string runs through `/bin/sh -c`; an array runs as argv. */
+      command: z.union([ExecString.min(1, 'command must not be empty'), z.array(ExecString).min(1, 'command must not be empty')]),
+      cwd: SandboxPath.default('/workspace'),
+      env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names must be shell identifiers'), ExecString).default({}),
+      stdin: z
+        .string()
+        .refine(
+          (s) => serializedBytes(s) <= MAX_STDIN_BYTES,
+          `stdin may be at most ${MAX_STDIN_BYTES} bytes as JSON: write larger input to a file with writeFiles`,
+        )
+        .optional(),
+      timeoutMs: z
+        .number()
+        .int('timeoutMs must be a whole number of milliseconds')
+        .positive('timeoutMs must be positive')
+        .max(24 * 3600_000)
+        .default(DEFAULT_EXEC_TIMEOUT_MS),
+      maxOutputBytes: z.number().int().positive().max(MAX_OUTPUT_BYTES).default(DEFAULT_MAX_OUTPUT_BYTES),
+    })
+    .superRefine((request, ctx) => {
+      const argv = typeof request.command === 'string' ? ['/bin/sh', '-c', request.command] : request.command;
+      const problem = execArgsProblem(argv, request.env);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: [problem.field] });
+      else if (serializedBytes(request) > MAX_EXEC_REQUEST_BYTES) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `an exec request may be at most ${MAX_EXEC_REQUEST_BYTES} bytes as JSON: put large data in a file with writeFiles`,
+        });
+      }
+    }),
+);
 export type ExecRequest = z.infer<typeof ExecRequest>;
 
 /** Why the kernel would refuse to exec `argv` with `env` (see MAX_ARG_BYTES), or undefined. */
@@ -130,7 +141,7 @@ export function utf8Bytes(s: string): number {
 }
 export type ExecRequestInput = z.input<typeof ExecRequest>;
 
-export const ExecStatus = z.enum(['exited', 'timed_out', 'killed', 'oom']);
+export const ExecStatus = lazySchema(() => z.enum(['exited', 'timed_out', 'killed', 'oom']));
 export type ExecStatus = z.infer<typeof ExecStatus>;
 
 export interface ExecResult {
@@ -165,39 +176,49 @@ export const MAX_WRITE_BATCH_BYTES = 1.5 * MiB;
 export const MAX_LIST_ENTRIES = 1000;
 
 /** Permission bits only: setuid, setgid and sticky bits are refused (no privilege from the file API). */
-const FileMode = z
-  .number()
-  .int('mode must be a whole number such as 0o644')
-  .min(0)
-  .max(0o777, 'mode may hold permission bits only (at most 0o777): setuid, setgid and sticky bits are refused');
+const FileMode = lazySchema(() =>
+  z
+    .number()
+    .int('mode must be a whole number such as 0o644')
+    .min(0)
+    .max(0o777, 'mode may hold permission bits only (at most 0o777): setuid, setgid and sticky bits are refused'),
+);
 
-export const FileWrite = z.object({
-  path: SandboxPath,
-  content: z.string(),
-  encoding: z.enum(['utf8', 'base64']).default('utf8'),
-  mode: FileMode.optional(),
-});
+export const FileWrite = lazySchema(() =>
+  z.object({
+    path: SandboxPath,
+    content: z.string(),
+    encoding: z.enum(['utf8', 'base64']).default('utf8'),
+    mode: FileMode.optional(),
+  }),
+);
 export type FileWrite = z.infer<typeof FileWrite>;
 
-export const FileWrites = z.array(FileWrite).min(1, 'files must not be empty').max(1000, 'at most 1000 files per writeFiles call');
+export const FileWrites = lazySchema(() =>
+  z.array(FileWrite).min(1, 'files must not be empty').max(1000, 'at most 1000 files per writeFiles call'),
+);
 export const batchRule = `a writeFiles batch may be at most ${MAX_WRITE_BATCH_BYTES} bytes as JSON (paths and contents): split it into several calls`;
 
-export const WriteFilesRequest = z
-  .object({ files: FileWrites })
-  .refine((request) => serializedBytes(request.files) <= MAX_WRITE_BATCH_BYTES, { message: batchRule, path: ['files'] });
+export const WriteFilesRequest = lazySchema(() =>
+  z
+    .object({ files: FileWrites })
+    .refine((request) => serializedBytes(request.files) <= MAX_WRITE_BATCH_BYTES, { message: batchRule, path: ['files'] }),
+);
 
-export const ReadFileRequest = z.object({
-  path: SandboxPath,
-  /** Where the page starts, in bytes; the result's `nextOffset` is where the next one does. */
-  offset: z.number().int('offset must be a whole number of bytes').min(0, 'offset must not be negative').default(0),
-  maxBytes: z
-    .number()
-    .int()
-    .positive()
-    .max(MAX_READ_BYTES, `maxBytes may be at most ${MAX_READ_BYTES} (read larger files in pages with offset)`)
-    .default(MAX_READ_BYTES),
-  encoding: z.enum(['utf8', 'base64']).default('utf8'),
-});
+export const ReadFileRequest = lazySchema(() =>
+  z.object({
+    path: SandboxPath,
+    /** Where the page starts, in bytes; the result's `nextOffset` is where the next one does. */
+    offset: z.number().int('offset must be a whole number of bytes').min(0, 'offset must not be negative').default(0),
+    maxBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(MAX_READ_BYTES, `maxBytes may be at most ${MAX_READ_BYTES} (read larger files in pages with offset)`)
+      .default(MAX_READ_BYTES),
+    encoding: z.enum(['utf8', 'base64']).default('utf8'),
+  }),
+);
 export type ReadFileRequest = z.infer<typeof ReadFileRequest>;
 
 export interface ReadFileResult {
@@ -213,12 +234,14 @@ export interface ReadFileResult {
   truncated: boolean;
 }
 
-export const ListDirRequest = z.object({
-  path: SandboxPath.default('/workspace'),
-  /** The `nextCursor` of the previous page. */
-  cursor: z.string().min(1).max(255).optional(),
-  limit: z.number().int().positive().max(MAX_LIST_ENTRIES).default(MAX_LIST_ENTRIES),
-});
+export const ListDirRequest = lazySchema(() =>
+  z.object({
+    path: SandboxPath.default('/workspace'),
+    /** The `nextCursor` of the previous page. */
+    cursor: z.string().min(1).max(255).optional(),
+    limit: z.number().int().positive().max(MAX_LIST_ENTRIES).default(MAX_LIST_ENTRIES),
+  }),
+);
 export type ListDirRequest = z.infer<typeof ListDirRequest>;
 
 export interface DirEntry {
@@ -233,14 +256,16 @@ export interface ListDirResult {
   nextCursor?: string;
 }
 
-export const StatPathRequest = z.object({ path: SandboxPath });
+export const StatPathRequest = lazySchema(() => z.object({ path: SandboxPath }));
 export type StatPathRequest = z.infer<typeof StatPathRequest>;
 
-export const DeletePathRequest = z.object({
-  path: SandboxPath,
-  /** Delete a directory with everything in it; without it only files, links and empty directories. */
-  recursive: z.boolean().default(false),
-});
+export const DeletePathRequest = lazySchema(() =>
+  z.object({
+    path: SandboxPath,
+    /** Delete a directory with everything in it; without it only files, links and empty directories. */
+    recursive: z.boolean().default(false),
+  }),
+);
 export type DeletePathRequest = z.infer<typeof DeletePathRequest>;
 
 /** What is at a path; a symlink is described itself (with its target), not followed. */
@@ -269,10 +294,12 @@ export interface SnapshotInfo {
 export type MadeSnapshot = Omit<SnapshotInfo, 'createTxg'>;
 
 /** Where a new sandbox's filesystem comes from: a template, or another sandbox's snapshot (fork). */
-export const SandboxOrigin = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('template'), template: TemplateName }),
-  z.object({ kind: z.literal('snapshot'), sandboxId: SandboxId, snapshot: SnapshotName }),
-]);
+export const SandboxOrigin = lazySchema(() =>
+  z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('template'), template: TemplateName }),
+    z.object({ kind: z.literal('snapshot'), sandboxId: SandboxId, snapshot: SnapshotName }),
+  ]),
+);
 export type SandboxOrigin = z.infer<typeof SandboxOrigin>;
 
 export type ContainerState = 'running' | 'paused' | 'stopped' | 'absent';

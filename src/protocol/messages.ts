@@ -19,12 +19,13 @@ import {
   type ExecResult,
   type ReadFileResult,
 } from '../common/sandbox.js';
+import { lazySchema } from '../common/lazy-schema.js';
 
 /** Every message of the session workflow, defined once and imported by workflow and client alike. */
 
-export const SessionState = z.enum(['creating', 'active', 'paused', 'destroying', 'destroyed', 'failed']);
+export const SessionState = lazySchema(() => z.enum(['creating', 'active', 'paused', 'destroying', 'destroyed', 'failed']));
 export type SessionState = z.infer<typeof SessionState>;
-export const PauseMode = z.enum(['freeze', 'hibernate']);
+export const PauseMode = lazySchema(() => z.enum(['freeze', 'hibernate']));
 export type PauseMode = z.infer<typeof PauseMode>;
 
 /** Tool calls a session runs at once unless its create request says otherwise. */
@@ -38,54 +39,58 @@ export const DEFAULT_MAX_NAMED_SNAPSHOTS = 100;
 const MAX_LABELS = 64;
 
 /** What a session is made with. `hostId` is optional: placement picks one when absent. */
-export const CreateSessionRequest = z.object({
-  sessionId: SessionId,
-  template: TemplateName.default('busybox'),
-  hostId: HostId.optional(),
-  resources: Resources.default(DEFAULT_RESOURCES),
-  quotaBytes: QuotaBytes.optional(),
-  /** Auto-pause after this long without a tool call; 0 disables. */
-  idleTimeoutMs: durationMs('idleTimeoutMs').default(30 * 60_000),
-  idlePauseMode: PauseMode.default('freeze'),
-  /** Destroy this long after creation; 0 disables. */
-  maxLifetimeMs: durationMs('maxLifetimeMs').default(24 * 3600_000),
-  /** An exec on a paused session resumes it instead of failing with SessionPaused. */
-  autoResume: z.boolean().default(false),
-  /** Oldest turn snapshots beyond this are pruned; the newest is always kept. */
-  maxSnapshots: z.number().int().min(1, 'maxSnapshots must be at least 1').max(10_000).default(100),
-  /**
-   * Tool calls this session runs at once; more are refused with Busy. The host may allow fewer
-   * (its maxToolCallsPerSession), answering Busy too.
-   */
-  maxToolCalls: z
-    .number()
-    .int('maxToolCalls must be a whole number')
-    .min(1, 'maxToolCalls must be at least 1')
-    .max(64, 'maxToolCalls must be at most 64')
-    .default(DEFAULT_MAX_TOOL_CALLS),
-  /** Named snapshots the session may keep; one more is refused (rollback drops later ones). */
-  maxNamedSnapshots: z.number().int().min(0).max(1000, 'maxNamedSnapshots may be at most 1000').default(DEFAULT_MAX_NAMED_SNAPSHOTS),
-  labels: z
-    .record(z.string().max(63), z.string().max(256))
-    .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`)
-    .default({}),
-  /** How long a host may take to pick up a task before it counts as lost. */
-  hostTimeoutMs: durationMs('hostTimeoutMs').min(1000, 'hostTimeoutMs must be at least 1000').default(60_000),
-});
+export const CreateSessionRequest = lazySchema(() =>
+  z.object({
+    sessionId: SessionId,
+    template: TemplateName.default('busybox'),
+    hostId: HostId.optional(),
+    resources: Resources.default(DEFAULT_RESOURCES),
+    quotaBytes: QuotaBytes.optional(),
+    /** Auto-pause after this long without a tool call; 0 disables. */
+    idleTimeoutMs: durationMs('idleTimeoutMs').default(30 * 60_000),
+    idlePauseMode: PauseMode.default('freeze'),
+    /** Destroy this long after creation; 0 disables. */
+    maxLifetimeMs: durationMs('maxLifetimeMs').default(24 * 3600_000),
+    /** An exec on a paused session resumes it instead of failing with SessionPaused. */
+    autoResume: z.boolean().default(false),
+    /** Oldest turn snapshots beyond this are pruned; the newest is always kept. */
+    maxSnapshots: z.number().int().min(1, 'maxSnapshots must be at least 1').max(10_000).default(100),
+    /**
+     * Tool calls this session runs at once; more are refused with Busy. The host may allow fewer
+     * (its maxToolCallsPerSession), answering Busy too.
+     */
+    maxToolCalls: z
+      .number()
+      .int('maxToolCalls must be a whole number')
+      .min(1, 'maxToolCalls must be at least 1')
+      .max(64, 'maxToolCalls must be at most 64')
+      .default(DEFAULT_MAX_TOOL_CALLS),
+    /** Named snapshots the session may keep; one more is refused (rollback drops later ones). */
+    maxNamedSnapshots: z.number().int().min(0).max(1000, 'maxNamedSnapshots may be at most 1000').default(DEFAULT_MAX_NAMED_SNAPSHOTS),
+    labels: z
+      .record(z.string().max(63), z.string().max(256))
+      .refine((labels) => Object.keys(labels).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`)
+      .default({}),
+    /** How long a host may take to pick up a task before it counts as lost. */
+    hostTimeoutMs: durationMs('hostTimeoutMs').min(1000, 'hostTimeoutMs must be at least 1000').default(60_000),
+  }),
+);
 export type CreateSessionRequest = z.output<typeof CreateSessionRequest>;
 export type CreateSessionInput = z.input<typeof CreateSessionRequest>;
 
-export const SnapshotTarget = z
-  .object({ turn: z.number().int().min(1, 'turn must be at least 1').optional(), snapshot: SnapshotName.optional() })
-  .refine((t) => (t.turn === undefined) !== (t.snapshot === undefined), 'give exactly one of turn or snapshot');
+export const SnapshotTarget = lazySchema(() =>
+  z
+    .object({ turn: z.number().int().min(1, 'turn must be at least 1').optional(), snapshot: SnapshotName.optional() })
+    .refine((t) => (t.turn === undefined) !== (t.snapshot === undefined), 'give exactly one of turn or snapshot'),
+);
 export type SnapshotTarget = z.infer<typeof SnapshotTarget>;
 
-export const ForkRequest = z.object({ newSessionId: SessionId }).and(SnapshotTarget);
+export const ForkRequest = lazySchema(() => z.object({ newSessionId: SessionId }).and(SnapshotTarget));
 export type ForkRequest = z.infer<typeof ForkRequest>;
 
-export const NamedSnapshotRequest = z.object({ name: SnapshotName });
-export const ProcessRef = z.object({ processId: ProcessId });
-export const PauseRequest = z.object({ mode: PauseMode.default('freeze') });
+export const NamedSnapshotRequest = lazySchema(() => z.object({ name: SnapshotName }));
+export const ProcessRef = lazySchema(() => z.object({ processId: ProcessId }));
+export const PauseRequest = lazySchema(() => z.object({ mode: PauseMode.default('freeze') }));
 
 export interface SnapshotRecord {
   name: string;
@@ -158,21 +163,23 @@ export const killProcessUpdate = defineUpdate<ProcessStatus, [z.input<typeof Pro
 
 /** One page of a tool call's full output (see ExecResult.fullOutput), read back by its reference. */
 export const MAX_OUTPUT_PAGE_BYTES = 1024 * 1024;
-export const OutputStream = z.enum(['stdout', 'stderr']);
+export const OutputStream = lazySchema(() => z.enum(['stdout', 'stderr']));
 export type OutputStream = z.infer<typeof OutputStream>;
-export const ReadOutputRequest = z.object({
-  /** `fullOutput.ref` of the exec result. */
-  ref: z.string().min(1).max(200, 'ref must be at most 200 characters'),
-  stream: OutputStream.default('stdout'),
-  /** Where the page starts, in bytes; the page's `nextOffset` is where the next one does. */
-  offset: z.number().int('offset must be a whole number of bytes').min(0, 'offset must not be negative').default(0),
-  maxBytes: z
-    .number()
-    .int()
-    .positive()
-    .max(MAX_OUTPUT_PAGE_BYTES, `maxBytes may be at most ${MAX_OUTPUT_PAGE_BYTES}: read further pages with offset`)
-    .default(MAX_OUTPUT_PAGE_BYTES),
-});
+export const ReadOutputRequest = lazySchema(() =>
+  z.object({
+    /** `fullOutput.ref` of the exec result. */
+    ref: z.string().min(1).max(200, 'ref must be at most 200 characters'),
+    stream: OutputStream.default('stdout'),
+    /** Where the page starts, in bytes; the page's `nextOffset` is where the next one does. */
+    offset: z.number().int('offset must be a whole number of bytes').min(0, 'offset must not be negative').default(0),
+    maxBytes: z
+      .number()
+      .int()
+      .positive()
+      .max(MAX_OUTPUT_PAGE_BYTES, `maxBytes may be at most ${MAX_OUTPUT_PAGE_BYTES}: read further pages with offset`)
+      .default(MAX_OUTPUT_PAGE_BYTES),
+  }),
+);
 export interface OutputPage {
   stream: OutputStream;
   /** UTF-8 text when the page is valid UTF-8 (a page never splits a character), else base64. */
@@ -195,7 +202,7 @@ export const resumeNowUpdate = defineUpdate<SessionInfo, []>('resumeNow');
  * Sent by a forking parent once the fork's filesystem is copied (or failed to be); `started` when the
  * copy also started the fork's sandbox, so the fork has nothing left to make.
  */
-export const ForkReady = z.object({ ok: z.boolean(), message: z.string().optional(), started: z.boolean().optional() });
+export const ForkReady = lazySchema(() => z.object({ ok: z.boolean(), message: z.string().optional(), started: z.boolean().optional() }));
 export const forkReadySignal = defineSignal<[z.input<typeof ForkReady>]>('forkReady');
 
 export const infoQuery = defineQuery<SessionInfo>('info');
@@ -204,15 +211,17 @@ export const listSnapshotsQuery = defineQuery<SnapshotRecord[]>('listSnapshots')
 export { DeletePathRequest, ExecRequest, LaunchProcessRequest, ListDirRequest, ReadFileRequest, StatPathRequest, WriteFilesRequest };
 
 /** Fleet messages: host workers heartbeat, session creates place and destroys release. */
-export const HostHeartbeat = z.object({
-  hostId: HostId,
-  instanceId: z.string().optional(),
-  /** Slots for sessions: the host's maximum less those its quarantined sandboxes hold (0 when all do). */
-  maxSessions: z.number().int().min(0),
-  sessions: z.number().int().min(0),
-  healthy: z.boolean(),
-  templates: z.array(TemplateName),
-});
+export const HostHeartbeat = lazySchema(() =>
+  z.object({
+    hostId: HostId,
+    instanceId: z.string().optional(),
+    /** Slots for sessions: the host's maximum less those its quarantined sandboxes hold (0 when all do). */
+    maxSessions: z.number().int().min(0),
+    sessions: z.number().int().min(0),
+    healthy: z.boolean(),
+    templates: z.array(TemplateName),
+  }),
+);
 export type HostHeartbeat = z.infer<typeof HostHeartbeat>;
 
 /**
@@ -221,16 +230,18 @@ export type HostHeartbeat = z.infer<typeof HostHeartbeat>;
  * full. `warmPool` marks a warm sandbox: the pool that owns it until a session claims it; such a
  * placement yields to waiting sessions.
  */
-export const PlaceRequest = z.object({
-  sessionId: SandboxId,
-  template: TemplateName,
-  hostId: HostId.optional(),
-  warmPool: z.string().min(1).optional(),
-});
+export const PlaceRequest = lazySchema(() =>
+  z.object({
+    sessionId: SandboxId,
+    template: TemplateName,
+    hostId: HostId.optional(),
+    warmPool: z.string().min(1).optional(),
+  }),
+);
 export type PlaceRequest = z.infer<typeof PlaceRequest>;
-export const ReleaseRequest = z.object({ sessionId: SandboxId, hostId: HostId });
+export const ReleaseRequest = lazySchema(() => z.object({ sessionId: SandboxId, hostId: HostId }));
 export type ReleaseRequest = z.infer<typeof ReleaseRequest>;
-export const DrainRequest = z.object({ hostId: HostId });
+export const DrainRequest = lazySchema(() => z.object({ hostId: HostId }));
 export type DrainRequest = z.infer<typeof DrainRequest>;
 
 export interface FleetHostStatus {
@@ -268,13 +279,15 @@ export const configureFleetSignal = defineSignal<[FleetConfigInput]>('configure'
 export const hostLostSignal = defineSignal<[{ hostId: string }]>('hostLost');
 
 /** Warm-pool messages: session creates claim, the fleet reports lost and draining hosts. */
-export const ClaimRequest = z.object({
-  sessionId: SessionId,
-  resources: Resources,
-  quotaBytes: QuotaBytes.optional(),
-  /** The claiming session's run, passed on to the host with the hand-over (a hint: the host checks it with Temporal). */
-  runId: RunId.optional(),
-});
+export const ClaimRequest = lazySchema(() =>
+  z.object({
+    sessionId: SessionId,
+    resources: Resources,
+    quotaBytes: QuotaBytes.optional(),
+    /** The claiming session's run, passed on to the host with the hand-over (a hint: the host checks it with Temporal). */
+    runId: RunId.optional(),
+  }),
+);
 export type ClaimRequest = z.input<typeof ClaimRequest>;
 
 /** A claimed warm sandbox: the session keeps using its id on the host. */
@@ -285,10 +298,10 @@ export interface WarmClaim {
   readyAt: string;
 }
 
-export const SandboxRelease = z.object({ sandboxId: SandboxId });
-export const HostRef = z.object({ hostId: HostId });
+export const SandboxRelease = lazySchema(() => z.object({ sandboxId: SandboxId }));
+export const HostRef = lazySchema(() => z.object({ hostId: HostId }));
 /** A warm pool's notice to the fleet that `sessionId` claimed the warm sandbox `sandboxId` on `hostId`. */
-export const WarmClaimed = z.object({ sandboxId: SandboxId, hostId: HostId, sessionId: SessionId });
+export const WarmClaimed = lazySchema(() => z.object({ sandboxId: SandboxId, hostId: HostId, sessionId: SessionId }));
 
 export type WarmSandboxState = 'warming' | 'ready' | 'claimed' | 'removing';
 export interface WarmSandboxStatus {

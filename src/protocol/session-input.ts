@@ -4,37 +4,44 @@ import { FleetId, HostId, SandboxId, SessionId, sessionWorkflowId, SnapshotName 
 import { parseInput } from '../common/validate.js';
 import type { ExecResult } from '../common/sandbox.js';
 import { CreateSessionRequest, PauseMode, SessionState, type RejectedSignal, type SnapshotRecord } from './messages.js';
+import { lazySchema } from '../common/lazy-schema.js';
 
 /**
  * The session workflow's own input, parsed inside the workflow: any client in any language may start
  * it, so the workflow applies the same schema (and defaults) as the TypeScript client.
  */
-const ForkOf = z.object({
-  sessionId: SessionId,
-  snapshot: SnapshotName,
-  hostId: HostId,
-  sandboxId: SandboxId.optional(),
-  fleetId: FleetId.optional(),
-});
+const ForkOf = lazySchema(() =>
+  z.object({
+    sessionId: SessionId,
+    snapshot: SnapshotName,
+    hostId: HostId,
+    sandboxId: SandboxId.optional(),
+    fleetId: FleetId.optional(),
+  }),
+);
 
 /** What continue-as-new carries; loose so fields added later pass through. */
-const Carried = z.looseObject({
-  state: SessionState,
-  turn: z.number().int().min(0),
-  snapshots: z.array(z.looseObject({ name: SnapshotName })),
-  createdAt: z.string(),
-  toolCalls: z.number().int().min(0),
-  runs: z.number().int().min(0),
-  toolCache: z.array(z.looseObject({ toolCallId: z.string(), result: z.looseObject({}) })),
-  hostId: HostId.optional(),
-  sandboxId: SandboxId.optional(),
-  fleetId: FleetId.optional(),
-  pauseMode: PauseMode.optional(),
-  deadline: z.number().optional(),
-});
+const Carried = lazySchema(() =>
+  z.looseObject({
+    state: SessionState,
+    turn: z.number().int().min(0),
+    snapshots: z.array(z.looseObject({ name: SnapshotName })),
+    createdAt: z.string(),
+    toolCalls: z.number().int().min(0),
+    runs: z.number().int().min(0),
+    toolCache: z.array(z.looseObject({ toolCallId: z.string(), result: z.looseObject({}) })),
+    hostId: HostId.optional(),
+    sandboxId: SandboxId.optional(),
+    fleetId: FleetId.optional(),
+    pauseMode: PauseMode.optional(),
+    deadline: z.number().optional(),
+  }),
+);
 
 /** Loose like `Carried`: a field the workflow learns later is not dropped by this parse. */
-export const SessionWorkflowArgs = z.looseObject({ request: CreateSessionRequest, forkOf: ForkOf.optional(), carried: Carried.optional() });
+export const SessionWorkflowArgs = lazySchema(() =>
+  z.looseObject({ request: CreateSessionRequest, forkOf: ForkOf.optional(), carried: Carried.optional() }),
+);
 
 /** Where the workflow runs, as Temporal reports it (`workflowInfo()`); callers cannot set it. */
 export interface StartedAs {
