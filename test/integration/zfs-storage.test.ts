@@ -68,6 +68,18 @@ describe('ZfsStorage on real zfs-fuse', () => {
     expect(await storage.snapshot('sized', 'turn-000001')).toEqual(made);
   });
 
+  it('keeps a turn that only read files out of its snapshots: reads change nothing on disk (atime=off)', async () => {
+    await storage.createSandbox('reader', { kind: 'template', template: 'tiny' });
+    for (let i = 0; i < 50; i++) await put('reader', `f${i}`, `file ${i}`);
+    await storage.snapshot('reader', 'turn-000001');
+    // The agent's next turn only reads: the snapshot before it must hold no blocks of its own after the next.
+    for (let i = 0; i < 50; i++) expect(await file('reader', `f${i}`)).toBe(`file ${i}`);
+    await storage.snapshot('reader', 'turn-000002');
+    expect(await zfs('get', '-Hp', '-o', 'value', 'used', `${dataset('reader')}@turn-000001`)).toBe('0');
+    expect(await zfs('get', '-H', '-o', 'value', 'atime', dataset('reader'))).toBe('off');
+    await storage.destroySandbox('reader');
+  });
+
   it('makes a fork a clone of the snapshot, with no snapshots of its own', async () => {
     await storage.snapshot('s1', 'turn-000001');
     await storage.createSandbox('s2', { kind: 'snapshot', sandboxId: 's1', snapshot: 'turn-000001' });

@@ -30,8 +30,12 @@ export interface ZfsStorageOptions {
 const ORIGIN_PROPERTY = 'sbx:origin';
 /** User property set by reconcile on a session no workflow claims: when it was quarantined (epoch ms). */
 const QUARANTINE_PROPERTY = 'sbx:quarantined';
-/** Session datasets hold what sandboxes write: no setuid programs, no device nodes, but programs run. */
-const SESSION_PROPERTIES = ['setuid=off', 'devices=off', 'exec=on'];
+/**
+ * Session datasets hold what sandboxes write: no setuid programs, no device nodes, but programs run.
+ * No access times: with them every file an agent read was a metadata write, which the next turn's
+ * snapshot kept (88 KiB for reading 50 small files) and had to sync first.
+ */
+const SESSION_PROPERTIES = ['setuid=off', 'devices=off', 'exec=on', 'atime=off'];
 /**
  * User property on a destroyed session that forks were cloned from (epoch ms): its dataset stays,
  * out of every listing, until the last of them is gone.
