@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { destroyRecursive, runZfs } from '../src/activities/host/zfs-cli.js';
+import { SESSION_PROPERTIES } from '../src/activities/host/zfs-storage.js';
 import { repoRoot, runscPath, temporalCliPath } from '../src/dev/paths.js';
 import type { Context } from './lib/context.js';
 import { parseOptions, type Phase } from './lib/options.js';
@@ -105,7 +106,8 @@ async function main(): Promise<number> {
       .split('\n')
       .filter(Boolean)
       .at(-1)!;
-    await runZfs('zfs', ['create', `${zfsRoot}/raw`]);
+    // With the sessions' dataset properties (atime=off among them): raw differs from sbx by orchestration alone.
+    await runZfs('zfs', ['create', ...SESSION_PROPERTIES.flatMap((property) => ['-o', property]), `${zfsRoot}/raw`]);
     await mkdir(rawRunscRoot, { recursive: true });
     const raw = new RawSandboxes(rawRunscRoot, `${zfsRoot}/raw`, templateSnapshot, rawCgroup, tmp);
 

@@ -35,7 +35,7 @@ const QUARANTINE_PROPERTY = 'sbx:quarantined';
  * No access times: with them every file an agent read was a metadata write, which the next turn's
  * snapshot kept (88 KiB for reading 50 small files) and had to sync first.
  */
-const SESSION_PROPERTIES = ['setuid=off', 'devices=off', 'exec=on', 'atime=off'];
+export const SESSION_PROPERTIES = ['setuid=off', 'devices=off', 'exec=on', 'atime=off'];
 /**
  * User property on a destroyed session that forks were cloned from (epoch ms): its dataset stays,
  * out of every listing, until the last of them is gone.
