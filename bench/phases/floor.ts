@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { repoRoot } from '../../src/dev/paths.js';
-import type { Context, Target } from '../lib/context.js';
+import type { Context, Row, Target } from '../lib/context.js';
 import { historyBreakdown } from '../lib/history.js';
 import { progress, startChildWorker } from '../lib/stack.js';
 import { fmt, Recorder, type Summary } from '../lib/stats.js';
 import { MiB } from '../lib/options.js';
 import { activityUpdate, bareUpdate, bigUpdate, stopSignal } from '../floor/workflow.js';
+import { sideBySide } from './side-by-side.js';
 
 export const FLOOR_BARE = 'floor: bare update';
 /** The floor every sbx row is compared with: update → no-op activity on another process's queue → result. */
@@ -48,6 +49,7 @@ export async function floor(ctx: Context): Promise<void> {
     cleanup,
     script,
   );
+  let beside: Row[];
   try {
     const handle = await stack.client.temporal.workflow.start('FloorWorkflow', {
       taskQueue: workflowQueue,
@@ -64,6 +66,7 @@ export async function floor(ctx: Context): Promise<void> {
         await rec.time(FLOOR_ACTIVITY, () => handle.executeUpdate(activityUpdate, { args: [n] }), discard);
       }
     }
+    beside = await sideBySide(ctx, handle);
     await handle.signal(stopSignal);
     await handle.result();
     // A workflow per sample, as the lifecycle's 1 MiB exec runs in a session of its own: 1 MiB answers
@@ -114,5 +117,6 @@ export async function floor(ctx: Context): Promise<void> {
       orch: rec.get(FLOOR_MIB),
       note: 'the floor under an exec printing 1 MiB: 1 MiB crosses the activity result and the update result',
     },
+    ...beside,
   );
 }
