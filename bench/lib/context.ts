@@ -1,4 +1,4 @@
-import type { Recorder, Summary } from './stats.js';
+import { fmt, type Recorder, type Summary } from './stats.js';
 import type { Options } from './options.js';
 import type { RawSandboxes } from './raw.js';
 import type { BenchStack, Cleanup } from './stack.js';
@@ -25,6 +25,14 @@ export interface Target {
   text: string;
   status: 'met' | 'missed' | 'n/a';
   detail: string;
+}
+
+/** A target met when `value` is at most `limit`: "met (<shown>)", or "missed by <excess> <unit>". */
+export function atMost(text: string, value: number, limit: number, options: { unit?: string; shown?: string } = {}): Target {
+  const unit = options.unit ?? 'ms';
+  return value <= limit
+    ? { text, status: 'met', detail: `met (${options.shown ?? `${fmt(value)} ${unit}`})` }
+    : { text, status: 'missed', detail: `missed by ${fmt(value - limit)} ${unit}` };
 }
 
 export interface Row {

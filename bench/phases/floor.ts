@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { repoRoot } from '../../src/dev/paths.js';
-import type { Context, Row, Target } from '../lib/context.js';
+import { atMost, type Context, type Row, type Target } from '../lib/context.js';
 import { historyBreakdown } from '../lib/history.js';
 import { progress, startChildWorker } from '../lib/stack.js';
-import { fmt, Recorder, type Summary } from '../lib/stats.js';
+import { Recorder, type Summary } from '../lib/stats.js';
 import { MiB } from '../lib/options.js';
 import { activityUpdate, bareUpdate, bigUpdate, stopSignal } from '../floor/workflow.js';
 import { sideBySide } from './side-by-side.js';
@@ -20,8 +20,7 @@ const FLOOR_TARGET_MS = 25;
 function floorTarget(s: Summary | undefined): Target {
   const text = `p50 ≤ ${FLOOR_TARGET_MS} ms`;
   if (!s) return { text, status: 'n/a', detail: 'no samples' };
-  const met = s.p50 <= FLOOR_TARGET_MS;
-  return { text, status: met ? 'met' : 'missed', detail: met ? `met (${fmt(s.p50)} ms)` : `missed by ${fmt(s.p50 - FLOOR_TARGET_MS)} ms` };
+  return atMost(text, s.p50, FLOOR_TARGET_MS);
 }
 
 /**

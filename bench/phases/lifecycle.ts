@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sessionWorkflowId } from '../../src/common/names.js';
-import type { Context, Row } from '../lib/context.js';
+import { atMost, type Context, type Row } from '../lib/context.js';
 import { historyBreakdown } from '../lib/history.js';
 import { MiB } from '../lib/options.js';
 import { progress } from '../lib/stack.js';
@@ -50,11 +50,7 @@ export async function lifecycle(ctx: Context): Promise<void> {
       const overhead = orch.p50 - base.p50;
       const limit = target === 'update' ? 30 : target === 'create' ? 40 : floor!.p50 + 5;
       const text = { update: 'p50 ≤ raw + 30 ms', create: 'p50 ≤ raw clone+start + 40 ms', mib: 'p50 ≤ raw + 1 MiB floor + 5 ms' };
-      row.target = {
-        text: text[target],
-        status: overhead <= limit ? 'met' : 'missed',
-        detail: overhead <= limit ? `met (+${fmt(overhead)} ms)` : `missed by ${fmt(overhead - limit)} ms`,
-      };
+      row.target = atMost(text[target], overhead, limit, { shown: `+${fmt(overhead)} ms` });
     }
     ctx.rows.push(row);
   };
@@ -98,14 +94,7 @@ export async function lifecycle(ctx: Context): Promise<void> {
     ['destroy', 300],
   ] as const) {
     const row = ctx.rows.find((r) => r.section === 'lifecycle' && r.metric === metric);
-    if (row?.orch) {
-      const p50 = row.orch.p50;
-      row.target = {
-        text: `p50 ≤ ${limit} ms`,
-        status: p50 <= limit ? 'met' : 'missed',
-        detail: p50 <= limit ? `met (${fmt(p50)} ms)` : `missed by ${fmt(p50 - limit)} ms`,
-      };
-    }
+    if (row?.orch) row.target = atMost(`p50 ≤ ${limit} ms`, row.orch.p50, limit);
   }
 }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SandboxClient } from '../../src/client/sandbox-client.js';
 import { DEFAULT_MAX_CACHED_WORKFLOWS } from '../../src/workers/control-config.js';
-import type { Context, Target } from '../lib/context.js';
+import { atMost, type Context, type Target } from '../lib/context.js';
 import { MiB } from '../lib/options.js';
 import { killAllContainers } from '../lib/raw.js';
 import { progress, startChildWorker } from '../lib/stack.js';
@@ -94,22 +94,11 @@ export async function memory(ctx: Context): Promise<void> {
     const section = `memory, ${level} idle sessions`;
     const reached = created < level ? ` (only ${created} reached: ${stoppedAt})` : '';
     const mb = (b: number) => b / MiB;
-    const hostTarget: Target | undefined =
-      level === 0
-        ? {
-            text: '≤ 150 MB idle',
-            status: mb(hostRss) <= 150 ? 'met' : 'missed',
-            detail: mb(hostRss) <= 150 ? `met (${fmt(mb(hostRss))} MB)` : `missed by ${fmt(mb(hostRss) - 150)} MB`,
-          }
-        : undefined;
+    const hostTarget: Target | undefined = level === 0 ? atMost('≤ 150 MB idle', mb(hostRss), 150, { unit: 'MB' }) : undefined;
     const controlTarget: Target | undefined =
       level === 200
         ? created >= 200
-          ? {
-              text: '≤ 300 MB at 200 sessions',
-              status: mb(controlRss) <= 300 ? 'met' : 'missed',
-              detail: mb(controlRss) <= 300 ? `met (${fmt(mb(controlRss))} MB)` : `missed by ${fmt(mb(controlRss) - 300)} MB`,
-            }
+          ? atMost('≤ 300 MB at 200 sessions', mb(controlRss), 300, { unit: 'MB' })
           : { text: '≤ 300 MB at 200 sessions', status: 'n/a', detail: `only ${created} sessions reached` }
         : undefined;
     ctx.rows.push({

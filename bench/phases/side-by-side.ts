@@ -1,5 +1,5 @@
 import type { WorkflowHandle } from '@temporalio/client';
-import type { Context, Row } from '../lib/context.js';
+import { atMost, type Context, type Row } from '../lib/context.js';
 import { progress } from '../lib/stack.js';
 import { fmt } from '../lib/stats.js';
 import { expect, removed } from '../lib/util.js';
@@ -56,11 +56,7 @@ export async function sideBySide(ctx: Context, floor: WorkflowHandle): Promise<R
     const row: Row = { section: 'side by side', metric, orch: rec.get(metric), raw: rec.get(rawMetric), floor: floorSummary, note };
     if (row.orch && row.raw && floorSummary) {
       const over = row.orch.p50 - row.raw.p50 - floorSummary.p50;
-      row.target = {
-        text: `p50 ≤ raw + floor + ${OVER_FLOOR_MS} ms`,
-        status: over <= OVER_FLOOR_MS ? 'met' : 'missed',
-        detail: over <= OVER_FLOOR_MS ? `met (+${fmt(over)} ms)` : `missed by ${fmt(over - OVER_FLOOR_MS)} ms`,
-      };
+      row.target = atMost(`p50 ≤ raw + floor + ${OVER_FLOOR_MS} ms`, over, OVER_FLOOR_MS, { shown: `+${fmt(over)} ms` });
     }
     rows.push(row);
   }

@@ -1,4 +1,4 @@
-import type { Context, Target } from '../lib/context.js';
+import { atMost, type Context, type Target } from '../lib/context.js';
 import { MiB } from '../lib/options.js';
 import { progress } from '../lib/stack.js';
 import { fmt } from '../lib/stats.js';
@@ -97,11 +97,7 @@ export async function sizes(ctx: Context): Promise<void> {
       raw: rec.get('raw fork'),
       floor: rec.get(FLOOR_ACTIVITY),
       note: 'client fork() until the child is active (polls from 10 ms, doubling to 100); raw column: the lifecycle raw fork (zfs clone + create + start, small workspace)',
-      target: fork && {
-        text: 'p50 ≤ 400 ms',
-        status: fork.p50 <= 400 ? 'met' : 'missed',
-        detail: fork.p50 <= 400 ? `met (${fmt(fork.p50)} ms)` : `missed by ${fmt(fork.p50 - 400)} ms`,
-      },
+      target: fork && atMost('p50 ≤ 400 ms', fork.p50, 400),
     });
     ctx.rows.push({
       section,
