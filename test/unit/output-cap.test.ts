@@ -64,6 +64,24 @@ describe('OutputCap', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 * 1024 * 1024);
   });
 
+  it('takes memory for what a command prints, not for its cap', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const caps = Array.from({ length: 64 }, () => new OutputCap(1024 * 1024));
+    for (const cap of caps) cap.push(Buffer.from('ok\n'));
+    // Reserved up front, 64 caps of 1 MiB would hold 64 MiB here.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(4 * 1024 * 1024);
+    expect(caps.map((cap) => cap.text())).toEqual(Array(64).fill('ok\n'));
+  });
+
+  it('keeps what it was given when the caller reuses its buffer', () => {
+    const cap = new OutputCap(16);
+    const buffer = Buffer.from('first');
+    cap.push(buffer);
+    buffer.write('XXXXX');
+    cap.push(buffer);
+    expect(cap.text()).toBe('firstXXXXX');
+  });
+
   it('a zero cap keeps nothing', () => {
     const cap = new OutputCap(0);
     cap.push(Buffer.from('a'));

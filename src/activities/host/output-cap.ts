@@ -2,24 +2,26 @@ import type { ExecResult } from '../../common/sandbox.js';
 
 /**
  * Collects one output stream of a command, keeping at most `maxBytes` and only counting the rest,
- * so a command that prints gigabytes costs no more memory than the cap.
+ * so a command that prints gigabytes costs no more memory than the cap. Memory is taken as output
+ * arrives: reserving the cap up front cost every exec two zeroed megabytes, and the garbage
+ * collections they brought, however little it printed.
  */
 export class OutputCap {
-  private readonly kept: Buffer;
+  private readonly kept: Buffer[] = [];
   private keptBytes = 0;
   private seenBytes = 0;
 
   constructor(readonly maxBytes: number) {
     if (!Number.isInteger(maxBytes) || maxBytes < 0) throw new RangeError(`maxBytes must be a whole number >= 0, got ${maxBytes}`);
-    this.kept = Buffer.alloc(maxBytes);
   }
 
   push(chunk: Uint8Array): void {
     this.seenBytes += chunk.length;
     const room = this.maxBytes - this.keptBytes;
-    if (room <= 0) return;
+    if (room <= 0 || chunk.length === 0) return;
     const take = Math.min(room, chunk.length);
-    this.kept.set(take === chunk.length ? chunk : chunk.subarray(0, take), this.keptBytes);
+    // A copy: the caller may reuse its buffer.
+    this.kept.push(Buffer.from(chunk.subarray(0, take)));
     this.keptBytes += take;
   }
 
@@ -33,8 +35,9 @@ export class OutputCap {
 
   /** The kept bytes as UTF-8; a character cut in half by the cap is dropped, not mangled. */
   text(): string {
-    const end = this.truncated ? utf8SafeEnd(this.kept, this.keptBytes) : this.keptBytes;
-    return this.kept.toString('utf8', 0, end);
+    const kept = this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept, this.keptBytes);
+    const end = this.truncated ? utf8SafeEnd(kept, this.keptBytes) : this.keptBytes;
+    return kept.toString('utf8', 0, end);
   }
 }
 
