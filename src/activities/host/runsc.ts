@@ -183,8 +183,11 @@ export class GvisorRuntime implements Runtime {
       }
       return { ...base, status: 'exited' };
     } finally {
-      // Only killExec reads the pid file: its removal need not hold up the result.
-      void rm(pidDir, { recursive: true, force: true }).catch(() => undefined);
+      // Only killExec reads the pid file: its removal need not hold up the result. The directory
+      // holds that file at most (a recursive rm would look before each step).
+      void rm(pidFile, { force: true })
+        .then(() => rmdir(pidDir))
+        .catch(() => undefined);
     }
   }
 
