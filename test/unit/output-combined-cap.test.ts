@@ -29,6 +29,22 @@ describe('output as it travels (JSON)', () => {
     }
   });
 
+  it('counts line-broken ASCII output as JSON writes it, whether or not it fits', () => {
+    const alphabet = 'ab \n\t"\\~';
+    let seed = 7;
+    // xorshift32: the same texts every run.
+    const next = () => ((seed ^= seed << 13), (seed ^= seed >>> 17), (seed ^= seed << 5), seed >>> 0);
+    for (let n = 0; n < 200; n++) {
+      const text = Array.from({ length: next() % 60 }, () => alphabet[next() % alphabet.length]).join('');
+      const exact = serializedBytes(text) - 2;
+      expect(jsonTextBytes(text)).toBe(exact);
+      expect(jsonTextBytes(text, exact)).toBe(exact);
+      if (exact > 0) expect(jsonTextBytes(text, exact - 1)).toBeGreaterThan(exact - 1);
+      expect(fitJsonText(text, exact)).toBe(text);
+      if (exact > 0) expect(fitJsonText(text, exact - 1).length).toBeLessThan(text.length);
+    }
+  });
+
   it('cuts at the longest start that fits, as JSON counts it', () => {
     for (const text of ['a\nb\t"q"\\', '\u0000\u0001\u001f', 'é€😀', '\ufffd\u007f\u0085', '\ud800 lone']) {
       for (let max = 0; max <= jsonTextBytes(text); max++) {
