@@ -1,4 +1,5 @@
-import { condition, patched } from '@temporalio/workflow';
+import { condition } from '@temporalio/workflow';
+import { sessionPatched } from './session/patches.js';
 
 /**
  * Serialises a session's operations inside its workflow: tool calls share the lock, lifecycle
@@ -17,7 +18,7 @@ export class LifecycleLock {
   async runShared<T>(fn: () => Promise<T>): Promise<T> {
     const free = () => !this.exclusive && this.exclusiveWaiting === 0;
     do await condition(free);
-    while (!free() && patched('lifecycle-lock-recheck'));
+    while (!free() && sessionPatched('lifecycle-lock-recheck'));
     this.shared++;
     try {
       return await fn();
@@ -30,7 +31,7 @@ export class LifecycleLock {
     const free = () => !this.exclusive && this.shared === 0;
     this.exclusiveWaiting++;
     do await condition(free);
-    while (!free() && patched('lifecycle-lock-recheck'));
+    while (!free() && sessionPatched('lifecycle-lock-recheck'));
     this.exclusiveWaiting--;
     this.exclusive = true;
     try {

@@ -20,7 +20,9 @@ describe('workflow replay', () => {
     expect(files).toEqual(
       expect.arrayContaining([
         'session-lifecycle.json',
+        'session-lifecycle-baseline.json',
         'session-fork.json',
+        'session-fork-baseline.json',
         'session-create-failed.json',
         'session-warm-claim.json',
         'warm-pool.json',

@@ -1,10 +1,11 @@
-import { ApplicationFailure, condition, log, patched, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, condition, log, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Placement } from '../../activities/control/placement.js';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { SandboxOrigin } from '../../common/sandbox.js';
 import { SbxHost } from '../../protocol/search-attributes.js';
 import type { SessionEntity } from './entity.js';
 import { placementActivities, warmClaimer } from './placement.js';
+import { onSessionBaseline, sessionPatched } from './patches.js';
 
 const FORK_COPY_TIMEOUT = '30 minutes';
 
@@ -18,7 +19,7 @@ async function place(session: SessionEntity): Promise<void> {
   const ask = { sessionId, template: req.template, hostId: req.hostId, resources: req.resources, quotaBytes: req.quotaBytes };
   let placed: Placement | null = null;
   let claimAgain = true;
-  if (!req.hostId && patched('warm-claim-local-activity')) {
+  if (!req.hostId && sessionPatched('warm-claim-local-activity')) {
     try {
       placed = await warmClaimer().claimWarmSandbox(ask);
       claimAgain = false;
@@ -54,7 +55,9 @@ export async function create(session: SessionEntity): Promise<void> {
   try {
     await place(session);
     const { hostId, sandboxId } = session.placed();
-    upsertSearchAttributes([{ key: SbxHost, value: hostId }]);
+    const shown = [{ key: SbxHost, value: hostId }];
+    if (onSessionBaseline()) session.upsert(shown);
+    else upsertSearchAttributes(shown);
     if (session.record.warmClaim) {
       // A claimed warm sandbox is already made and started: the session is ready now.
       session.setState('active');
@@ -63,14 +66,14 @@ export async function create(session: SessionEntity): Promise<void> {
     const from = await origin(session);
     // The parent's copy made and started this fork's sandbox: nothing is left to make (histories from
     // before make it again, which finds it made and running).
-    if (session.forkReady?.started && patched('fork-started-by-copy')) {
+    if (session.forkReady?.started && sessionPatched('fork-started-by-copy')) {
       session.setState('active');
       return;
     }
     const acts = host.acts();
     // Each undo is registered before its step runs and is idempotent, so a step that failed half-way is undone too.
     undo.push(() => acts.destroySandbox({ sandboxId }));
-    if (patched('create-starts-sandbox')) {
+    if (sessionPatched('create-starts-sandbox')) {
       // One host call makes and starts the sandbox (one round trip less); the destroy undoes both.
       const made = { sandboxId, origin: from, quotaBytes: req.quotaBytes, start: req.resources };
       await host.run('create sandbox', () => acts.createSandbox(made));

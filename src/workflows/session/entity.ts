@@ -3,7 +3,6 @@ import {
   ApplicationFailure,
   getExternalWorkflowHandle,
   log,
-  patched,
   setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
@@ -29,6 +28,7 @@ import { assertOperationAllowed, type Operation } from '../session-rules.js';
 import { currentDetails, type LastToolCall } from '../session-story.js';
 import { ToolCallCache } from '../tool-call-cache.js';
 import { HostCalls } from './host-calls.js';
+import { sessionPatched } from './patches.js';
 
 const MAX_CACHED_TOOL_CALLS = 1000;
 const CARRIED_OUTPUT_BUDGET_BYTES = 256 * 1024;
@@ -157,7 +157,7 @@ export class SessionEntity {
   upsert(pairs: SearchAttributeUpdatePair[]): void {
     const shown = workflowInfo().typedSearchAttributes;
     const changed = pairs.filter((pair) => shown.get(pair.key) !== pair.value);
-    const sent = changed.length < pairs.length && patched('upsert-only-changes') ? changed : pairs;
+    const sent = changed.length < pairs.length && sessionPatched('upsert-only-changes') ? changed : pairs;
     if (sent.length > 0) upsertSearchAttributes(sent);
   }
 

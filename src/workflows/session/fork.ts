@@ -2,7 +2,6 @@ import {
   ActivityFailure,
   ApplicationFailure,
   ParentClosePolicy,
-  patched,
   setHandler,
   startChild,
   WorkflowIdReusePolicy,
@@ -17,6 +16,7 @@ import { resolveSnapshot } from '../session-rules.js';
 import type { SessionEntity } from './entity.js';
 import { placementActivities } from './placement.js';
 import type { SessionWorkflow } from './workflow.js';
+import { sessionPatched } from './patches.js';
 
 /**
  * fork: a new session, started as this one's child, made from one of this session's snapshots on
@@ -37,7 +37,7 @@ export function registerForkHandler(session: SessionEntity): void {
         const { hostId, sandboxId } = session.placed();
         // A fork takes a slot on its source's host like any session; without one it fails here,
         // before anything is made.
-        const fleetId = session.record.fleetId && patched('fork-reserves-fleet-slot') ? session.record.fleetId : undefined;
+        const fleetId = session.record.fleetId && sessionPatched('fork-reserves-fleet-slot') ? session.record.fleetId : undefined;
         if (fleetId) {
           await placement.reserveSlot({ sessionId: request.newSessionId, template: req.template, hostId }).catch((err) => {
             throw err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
@@ -69,7 +69,7 @@ export function registerForkHandler(session: SessionEntity): void {
         });
         // The copy also starts the fork's sandbox, and forkReady says so: its session is then active
         // at once, with no host call of its own, by the time this update answers.
-        const starts = patched('fork-copy-starts-sandbox');
+        const starts = sessionPatched('fork-copy-starts-sandbox');
         try {
           await host.run('fork copy', () =>
             host.acts().createSandbox({

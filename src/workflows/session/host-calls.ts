@@ -3,7 +3,6 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
-  patched,
   proxyActivities,
   TimeoutFailure,
   type ActivityInterfaceFor,
@@ -14,6 +13,7 @@ import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { hostTaskQueue, hostToolsTaskQueue } from '../../common/names.js';
 import { withHostSummaries } from '../session-story.js';
 import type { SessionEntity } from './entity.js';
+import { sessionPatched } from './patches.js';
 
 /** Host activities heartbeat every few seconds: a silent one lost its worker and is retried this soon. */
 const HOST_HEARTBEAT_TIMEOUT = '15 seconds';
@@ -88,7 +88,7 @@ export class HostCalls {
     const hostId = this.session.record.hostId;
     const { failure, hostLost } = hostFailure(what, err, { sessionId, hostId, hostTimeoutMs: req.hostTimeoutMs });
     if (!hostLost || state === 'destroying') return failure;
-    if ((state === 'active' || state === 'paused') && patched('host-timeout-keeps-session')) {
+    if ((state === 'active' || state === 'paused') && sessionPatched('host-timeout-keeps-session')) {
       return sbxFailure(
         SbxErrorType.HostLost,
         `host ${hostId} did not pick up '${what}' within ${req.hostTimeoutMs} ms: nothing ran, and session ${sessionId} is kept (${state}); try again once the host is back, or destroy the session`,
@@ -115,7 +115,7 @@ export class HostCalls {
   async tool<T>(what: string, call: (acts: HostActs) => Promise<T>, options: Partial<ActivityOptions> = {}): Promise<T> {
     const { sessionId, req } = this.session;
     const { hostId } = this.session.placed();
-    const ownQueue = patched('tool-calls-on-tools-queue');
+    const ownQueue = sessionPatched('tool-calls-on-tools-queue');
     const queue = ownQueue ? { taskQueue: hostToolsTaskQueue(hostId) } : {};
     const scope = new CancellationScope();
     this.toolScopes.add(scope);
@@ -141,7 +141,7 @@ export class HostCalls {
 
   /** A destroy stops the tool calls in flight (a `sleep 3600` would hold it for an hour otherwise). */
   stopTools(): void {
-    if (this.toolScopes.size === 0 || !patched('destroy-stops-tool-calls')) return;
+    if (this.toolScopes.size === 0 || !sessionPatched('destroy-stops-tool-calls')) return;
     for (const scope of this.toolScopes) scope.cancel();
   }
 

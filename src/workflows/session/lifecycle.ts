@@ -1,4 +1,4 @@
-import { condition, log, patched, setHandler, type ApplicationFailure } from '@temporalio/workflow';
+import { condition, log, setHandler, type ApplicationFailure } from '@temporalio/workflow';
 import { SbxErrorType } from '../../common/errors.js';
 import { parseInput } from '../../common/validate.js';
 import {
@@ -15,6 +15,7 @@ import {
   type PauseMode,
 } from '../../protocol/messages.js';
 import type { SessionEntity } from './entity.js';
+import { sessionPatched } from './patches.js';
 
 /** Pause, resume and destroy: each runs under the lifecycle lock, taken by its caller. */
 
@@ -43,10 +44,10 @@ export async function destroy(session: SessionEntity): Promise<void> {
   session.setState('destroying');
   const { hostId } = session.record;
   // A lost host cannot be reached; its reconcile at next start removes what closed sessions left.
-  const reachable = !!hostId && !(hostLost && patched('destroy-skips-lost-host'));
+  const reachable = !!hostId && !(hostLost && sessionPatched('destroy-skips-lost-host'));
   // The caller is answered once the sandbox is killed: removing the dataset (zfs-fuse unmounts and
   // destroys, seconds under load) goes on after, and the workflow closes only when it is done.
-  const killFirst = reachable && patched('destroy-answers-after-kill');
+  const killFirst = reachable && sessionPatched('destroy-answers-after-kill');
   let killed = false;
   if (reachable) {
     try {

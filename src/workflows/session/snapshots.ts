@@ -1,4 +1,4 @@
-import { patched, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { turnSnapshotName, TURN_PREFIX } from '../../common/names.js';
 import { parseInput } from '../../common/validate.js';
@@ -14,6 +14,7 @@ import {
 import { SbxTurn } from '../../protocol/search-attributes.js';
 import { namedSnapshotLimit, resolveSnapshot, snapshotsAfterRollback, snapshotsToPrune, turnAfterRollback } from '../session-rules.js';
 import type { SessionEntity } from './entity.js';
+import { sessionPatched } from './patches.js';
 
 /** turnComplete, named snapshots and rollback: each holds the lifecycle lock alone. */
 export function registerSnapshotHandlers(session: SessionEntity): void {
@@ -59,7 +60,7 @@ export function registerSnapshotHandlers(session: SessionEntity): void {
         const existing = s().snapshots.find((snapshot) => snapshot.name === name);
         if (existing) return existing;
         const full = namedSnapshotLimit(s().snapshots, req.maxNamedSnapshots, sessionId);
-        if (full && patched('named-snapshot-cap')) throw full;
+        if (full && sessionPatched('named-snapshot-cap')) throw full;
         const snap = await host.run('snapshot', () => host.acts().snapshotSandbox({ sandboxId: session.sandboxId, name }));
         const record: SnapshotRecord = {
           name,

@@ -1,4 +1,4 @@
-import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
 import type { z } from 'zod';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
@@ -29,6 +29,7 @@ import type { LastToolCall } from '../session-story.js';
 import type { SessionEntity } from './entity.js';
 import type { HostActs } from './host-calls.js';
 import { resume } from './lifecycle.js';
+import { sessionPatched } from './patches.js';
 
 const EXEC_RETRY = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 };
 
@@ -152,7 +153,7 @@ export function registerToolHandlers(session: SessionEntity): void {
                 // A command may have run on a host that died mid-way. The host's tool-call journal makes a
                 // retry safe (it returns the recorded result, or OutcomeUnknown, and never runs it twice),
                 // so a host that comes back answers what really happened instead of a bare HostLost.
-                retry: patched('exec-retry-through-journal') ? EXEC_RETRY : { maximumAttempts: 1 },
+                retry: sessionPatched('exec-retry-through-journal') ? EXEC_RETRY : { maximumAttempts: 1 },
               },
             );
             // `continuing` is only ever set behind its patch: older histories never take this branch.

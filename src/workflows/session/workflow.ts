@@ -3,7 +3,6 @@ import {
   condition,
   continueAsNew,
   log,
-  patched,
   setHandler,
   sleep,
   upsertMemo,
@@ -24,12 +23,14 @@ import { registerForkHandler } from './fork.js';
 import { destroy, pause, registerLifecycleHandlers, resume } from './lifecycle.js';
 import { registerSnapshotHandlers } from './snapshots.js';
 import { registerToolHandlers } from './tools.js';
+import { onSessionBaseline, sessionPatched, startSessionPatches } from './patches.js';
 
 /** One workflow per session (id `sbx-session-<sessionId>`): it owns the session's whole lifecycle. */
 export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<SessionInfo> {
+  startSessionPatches();
   // Histories from before the check keep their path; new runs fail at once on a bad start.
   const started = workflowInfo();
-  const input = patched('session-validates-input')
+  const input = sessionPatched('session-validates-input')
     ? (parseSessionInput(raw, {
         workflowId: started.workflowId,
         parentWorkflowId: started.parent?.workflowId,
@@ -37,7 +38,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
       }) as SessionWorkflowInput)
     : raw;
   // Memo and activity summaries for the Web UI are new commands: histories from before keep none.
-  const session = new SessionEntity(input, patched('session-tells-story'));
+  const session = new SessionEntity(input, sessionPatched('session-tells-story'));
   const { req, sessionId, lock, pending } = session;
 
   setHandler(infoQuery, () => session.info());
@@ -72,10 +73,13 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
   // A start without sbx's client (the `temporal` CLI) carries no memo, or one that does not match the request.
   if (session.story && Object.entries(memo).some(([key, value]) => !sameValue(memoShown[key], value))) upsertMemo(memo);
   if (session.state === 'creating') {
-    upsertSearchAttributes([
+    const shown = [
       { key: SbxTemplate, value: req.template },
       { key: SbxTurn, value: 0 },
-    ]);
+    ];
+    // sbx's fronts set these at start (sessionStartOptions): a run on the baseline upserts only a difference.
+    if (onSessionBaseline()) session.upsert(shown);
+    else upsertSearchAttributes(shown);
     await create(session);
   }
   const { deadline } = session.record;
@@ -86,7 +90,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
   }
 
   // One timer per idle period instead of two timer rows per tool call.
-  const idleClock = patched('one-idle-timer-per-period') ? new IdleClock(req.idleTimeoutMs) : undefined;
+  const idleClock = sessionPatched('one-idle-timer-per-period') ? new IdleClock(req.idleTimeoutMs) : undefined;
   for (;;) {
     const seen = session.activitySeq;
     const idleTimeout = session.state === 'active' && req.idleTimeoutMs > 0 ? req.idleTimeoutMs : undefined;
@@ -124,7 +128,7 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
     if (workflowInfo().continueAsNewSuggested) {
       // New tool calls wait for the next run and execs in flight are handed over to it (see tools.ts):
       // a day-long command no longer holds the run, and its history, open for a day.
-      session.continuing = patched('continue-as-new-hands-over-tool-calls');
+      session.continuing = sessionPatched('continue-as-new-hands-over-tool-calls');
       await condition(() => allHandlersFinished() && lock.idle);
       if (session.destroyRequested || pending.length > 0) {
         session.continuing = false;

@@ -28,17 +28,32 @@ describe('continue-as-new', () => {
     const turn = await handle.executeUpdate(turnCompleteUpdate);
 
     const results = new Map<string, ExecResult>();
-    const call = async (toolCallId: string) =>
-      results.set(
-        toolCallId,
-        await handle.executeUpdate(execUpdate, { args: [{ toolCallId, command: ['true'] }], updateId: `${toolCallId}-a` }),
-      );
+    // As a client does: a call the run hands over (ContinuedAsNew) is sent again, same toolCallId.
+    const call = async (toolCallId: string) => {
+      for (let attempt = 0; ; attempt++) {
+        const update = handle.executeUpdate(execUpdate, {
+          args: [{ toolCallId, command: ['true'] }],
+          updateId: `${toolCallId}-${attempt}`,
+        });
+        try {
+          results.set(toolCallId, await update);
+          return;
+        } catch (err) {
+          if (attempt > 5 || (await failureType(Promise.reject(err))) !== 'ContinuedAsNew') throw err;
+        }
+      }
+    };
+    const untilContinued = async (prefix: string) => {
+      const runsBefore = (await env.info(handle)).runs;
+      for (let i = 0; (await env.info(handle)).runs === runsBefore; i++) {
+        if (i > 40) throw new Error('the session never continued as new');
+        await call(`${prefix}-${i}`);
+      }
+    };
+    // call-0 starts a fresh run, so it ends well before that run continues as new.
+    await untilContinued('warm');
     await call('call-0');
-    const runsBefore = (await env.info(handle)).runs;
-    for (let i = 1; (await env.info(handle)).runs === runsBefore; i++) {
-      if (i > 40) throw new Error('the session never continued as new');
-      await call(`call-${i}`);
-    }
+    await untilContinued('call');
 
     // A client retrying its first call (a new update id: update ids de-duplicate only within one run).
     const again = await handle.executeUpdate(execUpdate, { args: [{ toolCallId: 'call-0', command: ['true'] }], updateId: 'call-0-b' });
