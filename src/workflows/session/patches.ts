@@ -10,7 +10,8 @@ import { patched } from '@temporalio/workflow';
  * A run on the baseline also upserts at its create only the search attributes its start did not
  * already set (sbx's fronts set them all but the host): histories from before upserted them all.
  *
- * A patch added later is a plain `patched()`, until a new baseline takes it in.
+ * A patch added later is a plain `patched()`. A later baseline must still take runs on this one
+ * (its marker, none of the ids it covers) down every path it covers.
  */
 const SESSION_BASELINE = 'session-baseline-1';
 
