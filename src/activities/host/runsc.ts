@@ -1,4 +1,4 @@
-import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { once } from 'node:events';
@@ -184,8 +184,9 @@ export class GvisorRuntime implements Runtime {
       return { ...base, status: 'exited' };
     } finally {
       // Only killExec reads the pid file: its removal need not hold up the result. The directory
-      // holds that file at most (a recursive rm would look before each step).
-      void rm(pidFile, { force: true })
+      // holds that file at most (fs's rm, forced or recursive, looks with lstat before each step).
+      void unlink(pidFile)
+        .catch(() => undefined)
         .then(() => rmdir(pidDir))
         .catch(() => undefined);
     }
