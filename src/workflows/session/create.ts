@@ -1,11 +1,11 @@
-import { ApplicationFailure, condition, log, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, condition, log } from '@temporalio/workflow';
 import type { Placement } from '../../activities/control/placement.js';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import type { SandboxOrigin } from '../../common/sandbox.js';
 import { SbxHost } from '../../protocol/search-attributes.js';
 import type { SessionEntity } from './entity.js';
 import { placementActivities, warmClaimer } from './placement.js';
-import { onSessionBaseline, sessionPatched } from './patches.js';
+import { sessionPatched } from './patches.js';
 
 const FORK_COPY_TIMEOUT = '30 minutes';
 
@@ -55,9 +55,7 @@ export async function create(session: SessionEntity): Promise<void> {
   try {
     await place(session);
     const { hostId, sandboxId } = session.placed();
-    const shown = [{ key: SbxHost, value: hostId }];
-    if (onSessionBaseline()) session.upsert(shown);
-    else upsertSearchAttributes(shown);
+    session.upsertOnCreate([{ key: SbxHost, value: hostId }]);
     if (session.record.warmClaim) {
       // A claimed warm sandbox is already made and started: the session is ready now.
       session.setState('active');

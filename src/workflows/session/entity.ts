@@ -28,7 +28,7 @@ import { assertOperationAllowed, type Operation } from '../session-rules.js';
 import { currentDetails, type LastToolCall } from '../session-story.js';
 import { ToolCallCache } from '../tool-call-cache.js';
 import { HostCalls } from './host-calls.js';
-import { sessionPatched } from './patches.js';
+import { onSessionBaseline, sessionPatched } from './patches.js';
 
 const MAX_CACHED_TOOL_CALLS = 1000;
 const CARRIED_OUTPUT_BUDGET_BYTES = 256 * 1024;
@@ -159,6 +159,15 @@ export class SessionEntity {
     const changed = pairs.filter((pair) => shown.get(pair.key) !== pair.value);
     const sent = changed.length < pairs.length && sessionPatched('upsert-only-changes') ? changed : pairs;
     if (sent.length > 0) upsertSearchAttributes(sent);
+  }
+
+  /**
+   * The search attributes a create shows. sbx's fronts set all but the host at start
+   * (sessionStartOptions): a run on the baseline upserts only a difference, histories from before all.
+   */
+  upsertOnCreate(pairs: SearchAttributeUpdatePair[]): void {
+    if (onSessionBaseline()) this.upsert(pairs);
+    else upsertSearchAttributes(pairs);
   }
 
   allowed(op: Operation): void {

@@ -1,14 +1,4 @@
-import {
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  log,
-  setHandler,
-  sleep,
-  upsertMemo,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, log, setHandler, sleep, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import { SbxErrorType, sbxFailure } from '../../common/errors.js';
 import { sameValue } from '../../common/same-value.js';
 import { parseInput } from '../../common/validate.js';
@@ -23,7 +13,7 @@ import { registerForkHandler } from './fork.js';
 import { destroy, pause, registerLifecycleHandlers, resume } from './lifecycle.js';
 import { registerSnapshotHandlers } from './snapshots.js';
 import { registerToolHandlers } from './tools.js';
-import { onSessionBaseline, sessionPatched, startSessionPatches } from './patches.js';
+import { sessionPatched, startSessionPatches } from './patches.js';
 
 /** One workflow per session (id `sbx-session-<sessionId>`): it owns the session's whole lifecycle. */
 export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<SessionInfo> {
@@ -73,13 +63,10 @@ export async function SessionWorkflow(raw: SessionWorkflowInput): Promise<Sessio
   // A start without sbx's client (the `temporal` CLI) carries no memo, or one that does not match the request.
   if (session.story && Object.entries(memo).some(([key, value]) => !sameValue(memoShown[key], value))) upsertMemo(memo);
   if (session.state === 'creating') {
-    const shown = [
+    session.upsertOnCreate([
       { key: SbxTemplate, value: req.template },
       { key: SbxTurn, value: 0 },
-    ];
-    // sbx's fronts set these at start (sessionStartOptions): a run on the baseline upserts only a difference.
-    if (onSessionBaseline()) session.upsert(shown);
-    else upsertSearchAttributes(shown);
+    ]);
     await create(session);
   }
   const { deadline } = session.record;
